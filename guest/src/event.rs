@@ -1,0 +1,124 @@
+//! From a WIT event to its wire form. Each string field goes through the anonymizer rule
+//! that fits what it is: a name (`identifier`), an id (`pseudonym`), an agent (`agent`), or
+//! a flag list (`flags`). Numbers are clamped here; errors are enums already.
+
+use crate::anonymize::{self, Anonymizer};
+use crate::bindings::exports::agent::telemetry::recorder as wit;
+use crate::wire::{self, Data};
+
+pub fn to_wire(a: &Anonymizer, event: &wit::Event) -> Data {
+    let agent = |v: &Option<String>| v.as_deref().map(|v| a.agent(v));
+    let session = |v: &str| a.pseudonym("session", v);
+    let task = |v: &str| a.pseudonym("task", v);
+    match event {
+        wit::Event::Command(c) => Data::Command {
+            action: a.identifier(&c.action),
+            outcome: outcome(c.outcome),
+            error: c.error.map(error_kind),
+            arg_count: c.arg_count,
+            flags: a.flags(&c.flags),
+        },
+        wit::Event::ToolCall(t) => Data::ToolCall {
+            tool: a.identifier(&t.tool),
+            session_id: t.session_id.as_deref().map(session),
+            agent: agent(&t.agent),
+            duration_ms: t.duration_ms,
+            outcome: outcome(t.outcome),
+            error: t.error.map(error_kind),
+        },
+        wit::Event::TokenUsage(t) => Data::TokenUsage {
+            model: a.identifier(&t.model),
+            session_id: t.session_id.as_deref().map(session),
+            agent: agent(&t.agent),
+            input_tokens: t.input_tokens,
+            output_tokens: t.output_tokens,
+            cached_tokens: t.cached_tokens,
+            reasoning_tokens: t.reasoning_tokens,
+            cost_usd: t.cost_usd.and_then(anonymize::cost),
+        },
+        wit::Event::SessionStart(s) => Data::SessionStart {
+            session_id: session(&s.session_id),
+            agent: agent(&s.agent),
+            task_id: s.task_id.as_deref().map(task),
+        },
+        wit::Event::SessionEnd(s) => Data::SessionEnd {
+            session_id: session(&s.session_id),
+            agent: agent(&s.agent),
+            task_id: s.task_id.as_deref().map(task),
+            outcome: outcome(s.outcome),
+            error: s.error.map(error_kind),
+            // Filled in by the session tracker, which has seen the session's other events.
+            totals: wire::SessionTotals::default(),
+        },
+        wit::Event::SessionCost(s) => Data::SessionCost {
+            session_id: session(&s.session_id),
+            agent: agent(&s.agent),
+            model: s.model.as_deref().map(|m| a.identifier(m)),
+            cost_usd: anonymize::cost(s.cost_usd),
+            input_tokens: s.input_tokens,
+            output_tokens: s.output_tokens,
+        },
+        wit::Event::SessionFailure(s) => Data::SessionFailure {
+            session_id: session(&s.session_id),
+            agent: agent(&s.agent),
+            error: error_kind(s.error),
+        },
+        wit::Event::Server(s) => Data::Server {
+            state: match s.state {
+                wit::ServerState::Started => wire::ServerState::Started,
+                wit::ServerState::Shutdown => wire::ServerState::Shutdown,
+            },
+        },
+        wit::Event::AgentRegistered(r) => Data::AgentRegistered { agent: a.agent(&r.agent) },
+        wit::Event::Task(t) => Data::Task {
+            task_id: task(&t.task_id),
+            state: task_state(t.state),
+            previous_state: t.previous_state.map(task_state),
+            agent: agent(&t.agent),
+            source: t.source.as_deref().map(|s| a.identifier(s)),
+            tags: a.identifiers(&t.tags),
+            has_parent: t.has_parent,
+            priority: t.priority,
+            duration_ms: t.duration_ms,
+        },
+    }
+}
+
+fn outcome(o: wit::Outcome) -> wire::Outcome {
+    match o {
+        wit::Outcome::Success => wire::Outcome::Success,
+        wit::Outcome::Failure => wire::Outcome::Failure,
+        wit::Outcome::Cancelled => wire::Outcome::Cancelled,
+    }
+}
+
+fn error_kind(e: wit::ErrorKind) -> wire::ErrorKind {
+    use wire::ErrorKind as W;
+    match e {
+        wit::ErrorKind::Timeout => W::Timeout,
+        wit::ErrorKind::Cancelled => W::Cancelled,
+        wit::ErrorKind::InvalidInput => W::InvalidInput,
+        wit::ErrorKind::NotFound => W::NotFound,
+        wit::ErrorKind::PermissionDenied => W::PermissionDenied,
+        wit::ErrorKind::Authentication => W::Authentication,
+        wit::ErrorKind::RateLimited => W::RateLimited,
+        wit::ErrorKind::Network => W::Network,
+        wit::ErrorKind::Unavailable => W::Unavailable,
+        wit::ErrorKind::Tool => W::Tool,
+        wit::ErrorKind::Model => W::Model,
+        wit::ErrorKind::Internal => W::Internal,
+        wit::ErrorKind::Other => W::Other,
+    }
+}
+
+fn task_state(s: wit::TaskState) -> wire::TaskState {
+    use wire::TaskState as W;
+    match s {
+        wit::TaskState::Created => W::Created,
+        wit::TaskState::Started => W::Started,
+        wit::TaskState::Claimed => W::Claimed,
+        wit::TaskState::Completed => W::Completed,
+        wit::TaskState::Failed => W::Failed,
+        wit::TaskState::Cancelled => W::Cancelled,
+    }
+}

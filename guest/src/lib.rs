@@ -1,0 +1,30 @@
+//! The telemetry component: validates, anonymizes, batches and serializes agent usage events,
+//! and sends them through `wasi:http` to the one endpoint its host allows.
+//!
+//! Where things happen: `anonymize` (the privacy rules), `event` (which rule each WIT field
+//! gets), `session` (session totals), `pipeline` (queue and batches), `encode` (wire formats),
+//! `config` (settings from `wasi:config`); on wasm32 only, `transport` (`wasi:http`) and
+//! `component` (the `recorder` export). Everything but the last two also builds natively, for
+//! unit tests and for the benchmark's native baseline.
+
+pub mod anonymize;
+pub mod config;
+pub mod encode;
+pub mod event;
+pub mod pipeline;
+pub mod session;
+pub mod wire;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+#[cfg(target_arch = "wasm32")]
+mod transport;
+
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "telemetry",
+        path: "../wit",
+        generate_all,
+    });
+}

@@ -1,0 +1,229 @@
+//! The record path, independent of WASI so it runs (and is measured) natively too:
+//! validate + anonymize → session totals → envelope → bounded queue → batches.
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use crate::anonymize::Anonymizer;
+use crate::bindings::exports::agent::telemetry::recorder as wit;
+use crate::config::Settings;
+use crate::session::SessionTracker;
+use crate::{encode, event, wire};
+
+/// Where the component's randomness comes from: `wasi:random` in the component, anything in
+/// native tests and benchmarks.
+pub trait Entropy {
+    fn fill(&mut self, buf: &mut [u8]);
+}
+
+/// The envelope fields that are the same for every event of this instance.
+struct Envelope {
+    source: String,
+    environment: String,
+    installation_id: String,
+    product: String,
+    product_version: String,
+    os: String,
+    arch: String,
+    ci: bool,
+}
+
+#[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub recorded: u64,
+    pub sent: u64,
+    pub dropped: u64,
+    pub failed: u64,
+}
+
+/// A batch taken off the queue and serialized, waiting for the transport's verdict.
+pub struct PendingBatch {
+    pub body: Vec<u8>,
+    events: Vec<wire::Event>,
+    dropped_reported: u64,
+}
+
+impl PendingBatch {
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
+pub struct Pipeline {
+    settings: Settings,
+    envelope: Envelope,
+    anonymizer: Anonymizer,
+    sessions: SessionTracker,
+    queue: VecDeque<wire::Event>,
+    counters: Counters,
+    /// Drops not yet reported in a delivered batch's `dropped_events`.
+    unreported_drops: u64,
+}
+
+impl Pipeline {
+    pub fn new(settings: Settings, entropy: &mut impl Entropy) -> Pipeline {
+        let key = settings.hash_key.clone().unwrap_or_else(|| random_bytes::<32>(entropy).to_vec());
+        let anonymizer =
+            Anonymizer::new(key, settings.agent_allowlist.clone(), settings.flag_allowlist.clone());
+        // When telemetry is off no id is made at all, not even an ephemeral one.
+        let installation_id = match &settings.installation_id {
+            _ if !settings.enabled => String::new(),
+            Some(id) if is_installation_id(id) => id.clone(),
+            _ => format!("ephemeral_{}", hex(&random_bytes::<8>(entropy))),
+        };
+        // The envelope's names come from the host, but they are held to the same rule.
+        let envelope = Envelope {
+            source: anonymizer.identifier(&settings.source),
+            environment: anonymizer.identifier(&settings.environment),
+            installation_id,
+            product: anonymizer.identifier(&settings.product),
+            product_version: anonymizer.identifier(&settings.product_version),
+            os: anonymizer.identifier(&settings.os),
+            arch: anonymizer.identifier(&settings.arch),
+            ci: settings.ci,
+        };
+        Pipeline {
+            settings,
+            envelope,
+            anonymizer,
+            sessions: SessionTracker::default(),
+            queue: VecDeque::new(),
+            counters: Counters::default(),
+            unreported_drops: 0,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub fn batch_ready(&self) -> bool {
+        self.queue.len() >= self.settings.batch_max_events
+    }
+
+    /// Validates, anonymizes and queues one event; when the queue is full it is dropped and
+    /// counted. A no-op when telemetry is off.
+    pub fn record(&mut self, event: &wit::Event, now: SystemTime, entropy: &mut impl Entropy) {
+        if !self.settings.enabled {
+            return;
+        }
+        self.counters.recorded += 1;
+        if self.queue.len() >= self.settings.queue_max_events {
+            self.drop_events(1);
+            return;
+        }
+        let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let mut data = event::to_wire(&self.anonymizer, event);
+        self.sessions.observe(&mut data, now_ms);
+        let id = uuid::Builder::from_unix_timestamp_millis(now_ms, &random_bytes::<10>(entropy));
+        let e = &self.envelope;
+        self.queue.push_back(wire::Event {
+            event_id: id.into_uuid().to_string(),
+            occurred_at: timestamp(now),
+            schema_version: wire::SCHEMA_VERSION,
+            source: e.source.clone(),
+            environment: e.environment.clone(),
+            installation_id: e.installation_id.clone(),
+            product: e.product.clone(),
+            product_version: e.product_version.clone(),
+            os: e.os.clone(),
+            arch: e.arch.clone(),
+            ci: e.ci,
+            data,
+        });
+    }
+
+    /// Takes up to one batch's worth of events off the queue and serializes it.
+    pub fn take_batch(&mut self, now: SystemTime, entropy: &mut impl Entropy) -> Option<PendingBatch> {
+        if self.queue.is_empty() {
+            return None;
+        }
+        let n = self.queue.len().min(self.settings.batch_max_events);
+        let events: Vec<wire::Event> = self.queue.drain(..n).collect();
+        let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let batch = wire::Batch {
+            schema: wire::SCHEMA.to_string(),
+            schema_version: wire::SCHEMA_VERSION,
+            batch_id: uuid::Builder::from_unix_timestamp_millis(now_ms, &random_bytes::<10>(entropy))
+                .into_uuid()
+                .to_string(),
+            sent_at: timestamp(now),
+            dropped_events: self.unreported_drops,
+            events,
+        };
+        match encode::native::encode(&batch) {
+            Ok(body) => {
+                let dropped_reported = self.unreported_drops;
+                self.unreported_drops = 0;
+                Some(PendingBatch { body, events: batch.events, dropped_reported })
+            }
+            Err(_) => {
+                self.drop_events(batch.events.len() as u64);
+                None
+            }
+        }
+    }
+
+    pub fn delivered(&mut self, batch: PendingBatch) {
+        self.counters.sent += batch.len() as u64;
+    }
+
+    /// The collector refused the batch for good (a 4xx other than 429): drop and count it.
+    pub fn rejected(&mut self, batch: PendingBatch) {
+        self.unreported_drops += batch.dropped_reported;
+        self.drop_events(batch.len() as u64);
+    }
+
+    /// Not delivered this time: the events go back to the front of the queue, unchanged (same
+    /// ids, so a later redelivery is idempotent), as far as the queue has room.
+    pub fn failed(&mut self, batch: PendingBatch) {
+        self.counters.failed += batch.len() as u64;
+        self.unreported_drops += batch.dropped_reported;
+        let room = self.settings.queue_max_events.saturating_sub(self.queue.len());
+        let mut events = batch.events;
+        if events.len() > room {
+            let excess = events.len() - room;
+            events.truncate(room);
+            self.drop_events(excess as u64);
+        }
+        for e in events.into_iter().rev() {
+            self.queue.push_front(e);
+        }
+    }
+
+    fn drop_events(&mut self, n: u64) {
+        self.counters.dropped += n;
+        self.unreported_drops += n;
+    }
+}
+
+fn is_installation_id(id: &str) -> bool {
+    id.strip_prefix("install_")
+        .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn random_bytes<const N: usize>(entropy: &mut impl Entropy) -> [u8; N] {
+    let mut buf = [0; N];
+    entropy.fill(&mut buf);
+    buf
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,135 @@
+//! Sending one batch with `wasi:http`, bounded by a deadline, and never trapping.
+//!
+//! Pitfalls this follows (see WASMTIME-NOTES.md): `handle` is called before the body is
+//! written (writing first deadlocks on large bodies); the body is written in chunks of at most
+//! 4096 bytes as `check-write` allows; the output stream is dropped before `finish`; every
+//! wait is on a pollable raced against a monotonic-clock deadline, never a spin.
+
+use std::time::{Duration, Instant};
+
+use crate::bindings::wasi::clocks::monotonic_clock;
+use crate::bindings::wasi::http::outgoing_handler;
+use crate::bindings::wasi::http::types::{
+    Fields, FutureIncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use crate::bindings::wasi::io::poll::{self, Pollable};
+use crate::bindings::wasi::io::streams::OutputStream;
+use crate::config::Endpoint;
+use crate::wire;
+
+/// What the collector (or the network) made of a batch.
+pub enum Verdict {
+    /// A 2xx answer.
+    Delivered,
+    /// A 4xx other than 408 and 429: sending it again would not help.
+    Rejected,
+    /// Worth another try later: network error, timeout, denial, 408, 429, 5xx.
+    Failed,
+}
+
+const CHUNK: u64 = 4096;
+
+pub fn post(endpoint: &Endpoint, body: &[u8], timeout: Duration) -> Verdict {
+    let deadline = Instant::now() + timeout;
+    match send(endpoint, body, timeout, deadline) {
+        Some(status) if (200..300).contains(&status) => Verdict::Delivered,
+        Some(408 | 429) => Verdict::Failed,
+        Some(status) if (400..500).contains(&status) => Verdict::Rejected,
+        _ => Verdict::Failed,
+    }
+}
+
+/// The response status, or `None` for any failure to get one.
+fn send(endpoint: &Endpoint, body: &[u8], timeout: Duration, deadline: Instant) -> Option<u16> {
+    let headers =
+        Fields::from_list(&[("content-type".to_string(), wire::CONTENT_TYPE.as_bytes().to_vec())])
+            .ok()?;
+    let request = OutgoingRequest::new(headers);
+    request.set_method(&Method::Post).ok()?;
+    let scheme = if endpoint.https { Scheme::Https } else { Scheme::Http };
+    request.set_scheme(Some(&scheme)).ok()?;
+    request.set_authority(Some(&endpoint.authority)).ok()?;
+    request.set_path_with_query(Some(&endpoint.path_with_query)).ok()?;
+    let outgoing_body = request.body().ok()?;
+
+    let options = RequestOptions::new();
+    let nanos = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX);
+    // A host may refuse to let a guest set these; its own caps then apply.
+    let _ = options.set_connect_timeout(Some(nanos));
+    let _ = options.set_first_byte_timeout(Some(nanos));
+    let _ = options.set_between_bytes_timeout(Some(nanos));
+
+    let response = outgoing_handler::handle(request, Some(options)).ok()?;
+    let written = write_body(&outgoing_body, body, deadline);
+    let finished = written && OutgoingBody::finish(outgoing_body, None).is_ok();
+    if !finished {
+        return None;
+    }
+    await_status(&response, deadline)
+}
+
+fn write_body(outgoing_body: &OutgoingBody, bytes: &[u8], deadline: Instant) -> bool {
+    let Ok(stream) = outgoing_body.write() else {
+        return false;
+    };
+    let ok = write_all(&stream, bytes, deadline);
+    // The stream must be gone before the body is finished.
+    drop(stream);
+    ok
+}
+
+fn write_all(stream: &OutputStream, mut rest: &[u8], deadline: Instant) -> bool {
+    while !rest.is_empty() {
+        let ready = match stream.check_write() {
+            Ok(0) => {
+                if !wait(&stream.subscribe(), deadline) {
+                    return false;
+                }
+                continue;
+            }
+            Ok(n) => n.min(CHUNK) as usize,
+            Err(_) => return false,
+        };
+        let take = ready.min(rest.len());
+        if stream.write(&rest[..take]).is_err() {
+            return false;
+        }
+        rest = &rest[take..];
+    }
+    if stream.flush().is_err() {
+        return false;
+    }
+    // Wait until the flush has gone through (check-write reports it, or an error).
+    loop {
+        match stream.check_write() {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => {
+                if !wait(&stream.subscribe(), deadline) {
+                    return false;
+                }
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
+fn await_status(response: &FutureIncomingResponse, deadline: Instant) -> Option<u16> {
+    if !wait(&response.subscribe(), deadline) {
+        return None;
+    }
+    match response.get() {
+        Some(Ok(Ok(incoming))) => Some(incoming.status()),
+        _ => None,
+    }
+}
+
+/// Blocks until `pollable` is ready (true) or the deadline passes (false).
+fn wait(pollable: &Pollable, deadline: Instant) -> bool {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return pollable.ready();
+    }
+    let timer = monotonic_clock::subscribe_duration(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+    let ready = poll::poll(&[pollable, &timer]);
+    ready.contains(&0)
+}

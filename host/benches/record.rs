@@ -1,0 +1,194 @@
+//! Cost per event of `record`, measured side by side in one run:
+//! - `native-baseline`: the component's own validation + anonymization + queue code
+//!   (`agent_telemetry_guest::pipeline`), compiled natively and called directly;
+//! - `component/native-api-*`: the same code inside the sandboxed component, reached through
+//!   the host's native API (hand-off to the worker, `record-many` into the component);
+//! - `component/agent-import`: a wasm agent calling its `recorder.record` import per event;
+//! - `delivery/*`: recording and delivering 100 events to the local collector, batched (ours)
+//!   against one HTTP request per event (what the seed systems do).
+//!
+//! Run: `cargo bench -p agent-telemetry --bench record`
+
+use std::time::{Duration, Instant, SystemTime};
+
+use agent_telemetry::agent::{AgentOptions, run_agent_component};
+use agent_telemetry::collector::{Collector, EventStore};
+use agent_telemetry::event::{Event, Outcome, ToolCall};
+use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use agent_telemetry_guest::bindings::exports::agent::telemetry::recorder as guest;
+use agent_telemetry_guest::config::Settings;
+use agent_telemetry_guest::pipeline::{Entropy, Pipeline};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use wasmtime::component::Component;
+
+/// Events per measured iteration.
+const N: u64 = 1000;
+/// Events per agent run (instantiation is measured separately and subtracted in BENCHMARKS.md).
+const AGENT_N: u64 = 10_000;
+
+struct XorShift(u64);
+
+impl Entropy for XorShift {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            *b = self.0 as u8;
+        }
+    }
+}
+
+fn host_event() -> Event {
+    Event::ToolCall(ToolCall {
+        tool: "read_file".into(),
+        session_id: Some("session-42".into()),
+        agent: Some("planner".into()),
+        duration_ms: 12,
+        outcome: Outcome::Success,
+        error: None,
+    })
+}
+
+fn guest_event() -> guest::Event {
+    guest::Event::ToolCall(guest::ToolCall {
+        tool: "read_file".into(),
+        session_id: Some("session-42".into()),
+        agent: Some("planner".into()),
+        duration_ms: 12,
+        outcome: guest::Outcome::Success,
+        error: None,
+    })
+}
+
+fn settings(endpoint: String, batch: u32) -> TelemetrySettings {
+    let mut s = TelemetrySettings::new("bench", "0.0.0")
+        .endpoint(endpoint)
+        .consent(Consent::explicit(true, "benchmark"));
+    s.batch_max_events = batch;
+    s.queue_max_events = 1_000_000;
+    s.flush_interval = Duration::from_secs(3600);
+    s.handoff_capacity = 1_000_000;
+    s
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let runtime = TelemetryRuntime::shared().unwrap();
+    let collector = rt
+        .block_on(Collector::start("127.0.0.1:0".parse().unwrap(), EventStore::open(None).unwrap()))
+        .unwrap();
+    let big_batches = rt.block_on(Telemetry::start_with(runtime.clone(), settings(collector.endpoint(), 10_000))).unwrap();
+
+    let mut group = c.benchmark_group("record");
+    group.throughput(Throughput::Elements(N));
+
+    group.bench_function("native-baseline", |b| {
+        let config = Settings::from_pairs([
+            ("enabled", "true"),
+            ("endpoint", "http://127.0.0.1:9/"),
+            ("batch-max-events", "10000"),
+            ("queue-max-events", "1000000"),
+        ]);
+        let mut entropy = XorShift(0x9e3779b97f4a7c15);
+        let mut pipeline = Pipeline::new(config, &mut entropy);
+        let event = guest_event();
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                for _ in 0..N {
+                    pipeline.record(&event, SystemTime::now(), &mut entropy);
+                }
+                total += start.elapsed();
+                while let Some(batch) = pipeline.take_batch(SystemTime::now(), &mut entropy) {
+                    pipeline.delivered(batch);
+                }
+            }
+            total
+        });
+    });
+
+    // Timed: handing N events over and the component having queued them (a status call
+    // travels behind them, so its answer means they are in). Untimed: sending them.
+    let component_rounds = |iters: u64, record: &dyn Fn()| {
+        let mut total = Duration::ZERO;
+        for _ in 0..iters {
+            let start = Instant::now();
+            record();
+            rt.block_on(big_batches.status());
+            total += start.elapsed();
+            rt.block_on(big_batches.flush(Duration::from_secs(30)));
+        }
+        total
+    };
+    group.bench_function("component/native-api-record", |b| {
+        b.iter_custom(|iters| {
+            component_rounds(iters, &|| {
+                for _ in 0..N {
+                    big_batches.record(host_event());
+                }
+            })
+        })
+    });
+    group.bench_function("component/native-api-record-many", |b| {
+        b.iter_custom(|iters| component_rounds(iters, &|| big_batches.record_many(vec![host_event(); N as usize])))
+    });
+    group.finish();
+
+    let agent = Component::new(runtime.engine(), agent_telemetry::cli::DEMO_AGENT).unwrap();
+    let mut group = c.benchmark_group("agent");
+    group.sample_size(10);
+    for repeat in [0, AGENT_N] {
+        group.throughput(Throughput::Elements(repeat.max(1)));
+        let options = AgentOptions {
+            args: vec!["--repeat".into(), repeat.to_string()],
+            capture_output: true,
+            ..AgentOptions::default()
+        };
+        group.bench_function(format!("component/agent-import-{repeat}-events"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    let exit = rt.block_on(run_agent_component(&runtime, &big_batches, &agent, &options)).unwrap();
+                    rt.block_on(big_batches.status());
+                    total += start.elapsed();
+                    assert_eq!(exit.code, 0);
+                    rt.block_on(big_batches.flush(Duration::from_secs(30)));
+                }
+                total
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("delivery");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(100));
+    for (name, batch) in [("batched-100-per-request", 100), ("one-request-per-event", 1)] {
+        let telemetry = rt.block_on(Telemetry::start_with(runtime.clone(), settings(collector.endpoint(), batch))).unwrap();
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    telemetry.record_many(vec![host_event(); 100]);
+                    let report = rt.block_on(telemetry.flush(Duration::from_secs(30)));
+                    assert_eq!(report.pending, 0);
+                }
+                start.elapsed()
+            })
+        });
+        rt.block_on(telemetry.shutdown(Duration::from_secs(5)));
+    }
+    group.finish();
+    rt.block_on(big_batches.shutdown(Duration::from_secs(5)));
+    rt.block_on(collector.stop());
+}
+
+criterion_group! {
+    name = record;
+    config = Criterion::default().measurement_time(Duration::from_secs(4)).warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(record);

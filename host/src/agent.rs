@@ -1,0 +1,170 @@
+//! Running an agent component: `wasi:cli/run`, no network, `recorder` linked to telemetry.
+//!
+//! The agent's linker has WASI (with sockets denied, wasmtime's default) and the `recorder`
+//! import, nothing else: an agent that imports `wasi:http` is refused before it runs, with an
+//! error that says why. Its `recorder` calls go to a [`Telemetry`] handle, which hands them to
+//! the telemetry component's own store: the agent never waits on the network.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use wasmtime::error::Context as _;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::recorder::{Event, FlushReport, StatusReport};
+use crate::runtime::TelemetryRuntime;
+use crate::telemetry::Telemetry;
+
+/// The interface agents import, as named in the WIT package.
+pub const RECORDER_INTERFACE: &str = "agent:telemetry/recorder@0.1.0";
+
+/// Imports an agent may not have: the network is the telemetry component's alone.
+const FORBIDDEN_IMPORT_PREFIXES: &[&str] = &["wasi:http/"];
+
+/// Largest output kept when an agent's output is captured rather than inherited.
+const CAPTURE_LIMIT: usize = 16 << 20;
+
+#[derive(Debug, Clone, Default)]
+pub struct AgentOptions {
+    /// argv[1..]; argv[0] is the component's file name.
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Host directory, and where the agent sees it.
+    pub dirs: Vec<(PathBuf, String)>,
+    /// Capture stdout/stderr into [`AgentExit`] instead of inheriting the host's.
+    pub capture_output: bool,
+    pub program_name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentExit {
+    pub code: i32,
+    /// Empty unless `capture_output` was set.
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+pub(crate) struct AgentState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    telemetry: Telemetry,
+}
+
+impl WasiView for AgentState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// The linker for agents: WASI plus `recorder`, forwarded to the store's `Telemetry`.
+pub(crate) fn linker(engine: &Engine) -> Result<Linker<AgentState>> {
+    let mut linker = Linker::<AgentState>::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    let mut recorder = linker.instance(RECORDER_INTERFACE)?;
+    recorder.func_wrap("record", |store, (event,): (Event,)| {
+        store.data().telemetry.record(event);
+        Ok(())
+    })?;
+    recorder.func_wrap("record-many", |store, (events,): (Vec<Event>,)| {
+        store.data().telemetry.record_many(events);
+        Ok(())
+    })?;
+    recorder.func_wrap_async("flush", |store, (deadline_ms,): (u32,)| {
+        let telemetry = store.data().telemetry.clone();
+        Box::new(async move {
+            let report: FlushReport = telemetry.flush(Duration::from_millis(deadline_ms.into())).await;
+            Ok((report,))
+        })
+    })?;
+    recorder.func_wrap_async("status", |store, (): ()| {
+        let telemetry = store.data().telemetry.clone();
+        Box::new(async move {
+            let report: StatusReport = telemetry.component_status().await;
+            Ok((report,))
+        })
+    })?;
+    Ok(linker)
+}
+
+/// Runs `wasm` (an agent component exporting `wasi:cli/run`) to completion and returns its
+/// exit code. Telemetry is not flushed here: the caller decides the flush deadline.
+pub async fn run_agent(
+    runtime: &TelemetryRuntime,
+    telemetry: &Telemetry,
+    wasm: &[u8],
+    options: &AgentOptions,
+) -> Result<AgentExit> {
+    let component =
+        Component::new(runtime.engine(), wasm).context("the agent is not a valid wasm component")?;
+    run_agent_component(runtime, telemetry, &component, options).await
+}
+
+/// [`run_agent`] for an agent already compiled with `runtime.engine()`: for hosts that run
+/// the same agent many times.
+pub async fn run_agent_component(
+    runtime: &TelemetryRuntime,
+    telemetry: &Telemetry,
+    component: &Component,
+    options: &AgentOptions,
+) -> Result<AgentExit> {
+    let engine = runtime.engine();
+    refuse_network_imports(engine, component)?;
+    let pre = runtime.agent_linker().instantiate_pre(component).context(
+        "the agent imports something this host does not provide (agents get WASI without \
+         network, and agent:telemetry/recorder)",
+    )?;
+    let command = CommandPre::new(pre).context("the agent does not export wasi:cli/run")?;
+
+    let mut wasi = WasiCtx::builder();
+    let name = if options.program_name.is_empty() { "agent" } else { &options.program_name };
+    wasi.arg(name).args(&options.args).envs(&options.env);
+    for (host, guest) in &options.dirs {
+        wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
+            .with_context(|| format!("cannot give the agent {}", host.display()))?;
+    }
+    let captured = options.capture_output.then(|| {
+        let (out, err) = (MemoryOutputPipe::new(CAPTURE_LIMIT), MemoryOutputPipe::new(CAPTURE_LIMIT));
+        wasi.stdout(out.clone()).stderr(err.clone());
+        (out, err)
+    });
+    if captured.is_none() {
+        wasi.inherit_stdio();
+    }
+    // Sockets stay denied (wasmtime's default); said again here so it cannot drift.
+    wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+
+    let state = AgentState { wasi: wasi.build(), table: ResourceTable::new(), telemetry: telemetry.clone() };
+    let mut store = Store::new(engine, state);
+    let instance = command.instantiate_async(&mut store).await.context("the agent could not be instantiated")?;
+    let code = match instance.wasi_cli_run().call_run(&mut store).await {
+        Ok(Ok(())) => 0,
+        Ok(Err(())) => 1,
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => exit.0,
+            None => return Err(anyhow::Error::from(e).context("the agent trapped")),
+        },
+    };
+    let (stdout, stderr) = match captured {
+        Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
+        None => (Vec::new(), Vec::new()),
+    };
+    Ok(AgentExit { code, stdout, stderr })
+}
+
+fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<()> {
+    for (name, _) in component.component_type().imports(engine) {
+        if FORBIDDEN_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            bail!(
+                "the agent imports `{name}`: agents run without network access. Report usage \
+                 through `{RECORDER_INTERFACE}` instead; only the telemetry component may send, \
+                 and only to its configured endpoint"
+            );
+        }
+    }
+    Ok(())
+}

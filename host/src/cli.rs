@@ -1,0 +1,204 @@
+//! The command line: `run`, `collect`, `demo`.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+
+use crate::agent::{AgentOptions, run_agent};
+use crate::collector::{Collector, EventStore};
+use crate::consent::Consent;
+use crate::report;
+use crate::runtime::TelemetryRuntime;
+use crate::settings::TelemetrySettings;
+use crate::telemetry::Telemetry;
+
+/// The example agent the demo runs (tests/agents/every-event), built into this binary.
+pub const DEMO_AGENT: &[u8] = include_bytes!(env!("AGENT_TELEMETRY_DEMO_AGENT"));
+
+#[derive(Parser, Debug)]
+#[command(name = "agent-telemetry", version, about = "Privacy-first usage telemetry for AI agents in wasm sandboxes")]
+pub struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CliCommand {
+    /// Run an agent component with no network; its `recorder` import reports telemetry.
+    Run(RunArgs),
+    /// Run a local collector on loopback that stores batches in SQLite.
+    Collect(CollectArgs),
+    /// Start a collector, run the bundled example agent against it, show what arrived.
+    Demo,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Where telemetry goes (also AGENT_TELEMETRY_ENDPOINT). Without one, telemetry is off.
+    #[arg(long, env = "AGENT_TELEMETRY_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// How long to wait for telemetry after the agent exits, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub flush_deadline_ms: u64,
+    /// Give the agent a host directory: HOST::GUEST (as `wasmtime run --dir`).
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    pub dirs: Vec<String>,
+    /// Give the agent an environment variable: K=V.
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Product name reported in the envelope.
+    #[arg(long, default_value = "agent")]
+    pub product: String,
+    /// Product version reported in the envelope.
+    #[arg(long, default_value = "0.0.0")]
+    pub product_version: String,
+    /// Agent names to send as written instead of hashed (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub allow_agent: Vec<String>,
+    /// The agent component (.wasm).
+    pub agent: PathBuf,
+    /// Arguments for the agent.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct CollectArgs {
+    /// Loopback port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// SQLite file to store events in [default: collector.sqlite3 in the data directory].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+/// Where the installation id and key live: AGENT_TELEMETRY_HOME, else the user's config dir.
+pub fn identity_dir() -> Option<PathBuf> {
+    std::env::var_os("AGENT_TELEMETRY_HOME")
+        .map(PathBuf::from)
+        .or_else(|| dirs::config_dir().map(|d| d.join("agent-telemetry")))
+}
+
+pub async fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        CliCommand::Run(args) => run_command(args).await,
+        CliCommand::Collect(args) => collect(args).await.map(|()| 0),
+        CliCommand::Demo => demo().await.map(|()| 0),
+    }
+}
+
+async fn run_command(args: RunArgs) -> Result<i32> {
+    let wasm = std::fs::read(&args.agent).with_context(|| format!("cannot read {}", args.agent.display()))?;
+    let mut settings = TelemetrySettings::new(&args.product, &args.product_version);
+    settings.endpoint = args.endpoint.clone();
+    settings.identity_dir = identity_dir();
+    settings.agent_allowlist = args.allow_agent.clone();
+    let runtime = TelemetryRuntime::shared()?;
+    let telemetry = Telemetry::start_with(runtime.clone(), settings).await?;
+    let options = AgentOptions {
+        args: args.args.clone(),
+        env: args.env.iter().map(|kv| split_pair(kv, "=")).collect::<Result<_>>()?,
+        dirs: args
+            .dirs
+            .iter()
+            .map(|d| split_pair(d, "::").map(|(h, g)| (PathBuf::from(h), g)))
+            .collect::<Result<_>>()?,
+        capture_output: false,
+        program_name: args.agent.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+    };
+    let outcome = run_agent(&runtime, &telemetry, &wasm, &options).await;
+    // Flush whether or not the agent succeeded; never longer than the deadline.
+    let report = telemetry.shutdown(Duration::from_millis(args.flush_deadline_ms)).await;
+    tracing::info!(sent = report.sent, failed = report.failed, dropped = report.dropped, pending = report.pending, "telemetry flushed");
+    Ok(outcome?.code)
+}
+
+fn split_pair(value: &str, separator: &str) -> Result<(String, String)> {
+    match value.split_once(separator) {
+        Some((a, b)) if !a.is_empty() => Ok((a.to_string(), b.to_string())),
+        _ => bail!("`{value}` is not of the form A{separator}B"),
+    }
+}
+
+async fn collect(args: CollectArgs) -> Result<()> {
+    let db = match args.db {
+        Some(db) => db,
+        None => {
+            let dir = dirs::data_dir().context("no data directory; pass --db")?.join("agent-telemetry");
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.join("collector.sqlite3")
+        }
+    };
+    let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let collector = Collector::start(bind, EventStore::open(Some(&db))?).await?;
+    println!("collector listening on {}", collector.endpoint());
+    println!("storing events in {}", db.display());
+    tokio::signal::ctrl_c().await.context("cannot wait for ctrl-c")?;
+    let counts = collector.store().counts()?;
+    println!(
+        "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected)",
+        counts.events, counts.batches, counts.duplicates, counts.rejected_batches
+    );
+    collector.stop().await;
+    Ok(())
+}
+
+async fn demo() -> Result<()> {
+    let collector = Collector::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), EventStore::open(None)?).await?;
+    println!("1. local collector listening on {}", collector.endpoint());
+
+    // The demo's identity lives in a temporary directory, so it leaves nothing behind.
+    let home = std::env::temp_dir().join(format!("agent-telemetry-demo-{}", std::process::id()));
+    let mut settings = TelemetrySettings::new("agent-telemetry-demo", env!("CARGO_PKG_VERSION"))
+        .endpoint(collector.endpoint())
+        .identity_dir(&home)
+        .consent(Consent::explicit(true, "the demo sends only to its own local collector"));
+    settings.agent_allowlist = vec!["planner".to_string()];
+    settings.flag_allowlist = vec!["debug".to_string()];
+    let runtime = TelemetryRuntime::shared()?;
+    let telemetry = Telemetry::start_with(runtime.clone(), settings).await?;
+
+    println!("2. running the bundled example agent (no network; it reports through its recorder import):");
+    let options = AgentOptions { program_name: "every-event.wasm".to_string(), ..AgentOptions::default() };
+    let exit = run_agent(&runtime, &telemetry, DEMO_AGENT, &options).await?;
+    let report = telemetry.flush(Duration::from_secs(5)).await;
+    let status = telemetry.status().await;
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    let sent = status.component.as_ref().map_or(0, |c| c.sent);
+    println!(
+        "3. agent exited with {}; the component sent {sent} events in {} request(s) ({} pending after the final flush, {} denied)",
+        exit.code, status.requests_allowed, report.pending, status.requests_denied
+    );
+
+    let events = collector.store().events()?;
+    let counts = collector.store().counts()?;
+    println!("4. the collector stored {} events in {} batch(es):", counts.events, counts.batches);
+    if let Some(first) = events.first() {
+        println!(
+            "   envelope: installation {} | product {} {} | source {} | environment {} | {}/{} | ci {} | schema v{}",
+            first.installation_id,
+            first.product,
+            first.product_version,
+            first.source,
+            first.environment,
+            first.os,
+            first.arch,
+            first.ci,
+            first.schema_version
+        );
+    }
+    println!("{}", report::events_table(&events));
+    println!("{}", report::summary_table(&events));
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
+    if events.is_empty() {
+        bail!("the collector received no events");
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The wasmtime side, built once per process: the engine, the telemetry component compiled
+//! and pre-instantiated with its linker, and the linker agents are instantiated with.
+//!
+//! The telemetry component's store gets exactly: `wasi:http` through [`EgressPolicy`],
+//! `wasi:config` from the host's settings, and a WASI context with no environment, no
+//! arguments, no files, no stdin, and no sockets.
+
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Result;
+use wasmtime::error::Context as _;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::agent::{self, AgentState};
+use crate::bindings::{RecorderHost, RecorderHostPre};
+use crate::http_policy::EgressPolicy;
+
+/// The telemetry component, built from `guest/` by `build.rs` and carried in this binary.
+pub const TELEMETRY_COMPONENT: &[u8] = include_bytes!(env!("AGENT_TELEMETRY_COMPONENT"));
+
+/// Memory the telemetry component may use.
+const TELEMETRY_MEMORY_LIMIT: usize = 64 << 20;
+
+pub struct TelemetryRuntime {
+    engine: Engine,
+    telemetry: RecorderHostPre<TelemetryState>,
+    agent_linker: Linker<AgentState>,
+}
+
+impl TelemetryRuntime {
+    /// The process-wide runtime with the embedded component, compiled on first use.
+    pub fn shared() -> Result<Arc<TelemetryRuntime>> {
+        static SHARED: OnceLock<Arc<TelemetryRuntime>> = OnceLock::new();
+        if let Some(rt) = SHARED.get() {
+            return Ok(rt.clone());
+        }
+        let rt = Arc::new(TelemetryRuntime::with_component(TELEMETRY_COMPONENT)?);
+        Ok(SHARED.get_or_init(|| rt).clone())
+    }
+
+    /// A runtime for another build of the telemetry component (tests, custom builds).
+    pub fn with_component(wasm: &[u8]) -> Result<TelemetryRuntime> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config)?;
+        let component =
+            Component::new(&engine, wasm).context("the telemetry component does not compile")?;
+
+        let mut linker = Linker::<TelemetryState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut TelemetryState| {
+            WasiConfig::from(&s.config)
+        })?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .context("the telemetry component imports something this host does not provide")?;
+        let telemetry = RecorderHostPre::new(pre)?;
+        let agent_linker = agent::linker(&engine)?;
+        Ok(TelemetryRuntime { engine, telemetry, agent_linker })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub(crate) fn agent_linker(&self) -> &Linker<AgentState> {
+        &self.agent_linker
+    }
+
+    /// A fresh telemetry instance in its own store.
+    pub(crate) async fn instantiate(
+        &self,
+        config: Vec<(String, String)>,
+        egress: EgressPolicy,
+    ) -> Result<(Store<TelemetryState>, RecorderHost)> {
+        let state = TelemetryState {
+            wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
+            egress,
+            table: ResourceTable::new(),
+            config: config.into_iter().collect(),
+            limits: StoreLimitsBuilder::new().memory_size(TELEMETRY_MEMORY_LIMIT).build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let bindings = self.telemetry.instantiate_async(&mut store).await?;
+        Ok((store, bindings))
+    }
+}
+
+pub(crate) struct TelemetryState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    egress: EgressPolicy,
+    table: ResourceTable,
+    config: WasiConfigVariables,
+    limits: StoreLimits,
+}
+
+impl WasiView for TelemetryState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for TelemetryState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
+}

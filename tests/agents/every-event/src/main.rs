@@ -1,0 +1,142 @@
+//! An agent as a wasm component: it has no network, and reports usage through the
+//! `agent:telemetry/recorder` import. It records one event of every kind (the demo's example
+//! and the integration tests' fixture), prints what it did, and exits with the code given
+//! by `--exit N` (default 0), so a test can see output and exit codes pass through. With
+//! `READ_FILE=path` it reads that file, to show `--dir` gives it one.
+
+wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+
+use agent::telemetry::recorder::{self as r, Event};
+
+/// How many events `main` records; the tests check the collector against it.
+const EVENTS: usize = 17;
+
+fn events() -> Vec<Event> {
+    let session = || Some("session-42".to_string());
+    let agent = || Some("planner".to_string());
+    let mut events = vec![
+        Event::Server(r::Server { state: r::ServerState::Started }),
+        Event::AgentRegistered(r::AgentRegistered { agent: "planner".into() }),
+        Event::Command(r::Command {
+            action: "run".into(),
+            outcome: r::Outcome::Success,
+            error: None,
+            arg_count: 2,
+            flags: vec!["--debug".into(), "--model".into()],
+        }),
+        Event::SessionStart(r::SessionStart {
+            session_id: "session-42".into(),
+            agent: agent(),
+            task_id: Some("task-7".into()),
+        }),
+        Event::ToolCall(r::ToolCall {
+            tool: "read_file".into(),
+            session_id: session(),
+            agent: agent(),
+            duration_ms: 12,
+            outcome: r::Outcome::Success,
+            error: None,
+        }),
+        Event::ToolCall(r::ToolCall {
+            tool: "shell".into(),
+            session_id: session(),
+            agent: agent(),
+            duration_ms: 250,
+            outcome: r::Outcome::Failure,
+            error: Some(r::ErrorKind::PermissionDenied),
+        }),
+        Event::TokenUsage(r::TokenUsage {
+            model: "gpt-4o".into(),
+            session_id: session(),
+            agent: agent(),
+            input_tokens: 1200,
+            output_tokens: 300,
+            cached_tokens: 800,
+            reasoning_tokens: 0,
+            cost_usd: Some(0.0105),
+        }),
+        Event::SessionCost(r::SessionCost {
+            session_id: "session-42".into(),
+            agent: agent(),
+            model: Some("gpt-4o".into()),
+            cost_usd: 0.0105,
+            input_tokens: 1200,
+            output_tokens: 300,
+        }),
+        Event::SessionFailure(r::SessionFailure {
+            session_id: "session-42".into(),
+            agent: agent(),
+            error: r::ErrorKind::Tool,
+        }),
+        Event::SessionEnd(r::SessionEnd {
+            session_id: "session-42".into(),
+            agent: agent(),
+            task_id: Some("task-7".into()),
+            outcome: r::Outcome::Success,
+            error: None,
+        }),
+    ];
+    use r::TaskState::*;
+    let lifecycle = [(Created, None), (Claimed, Some(Created)), (Started, Some(Claimed)), (Completed, Some(Started)), (Failed, Some(Started)), (Cancelled, Some(Created))];
+    for (state, previous) in lifecycle {
+        events.push(Event::Task(r::Task {
+            task_id: "task-7".into(),
+            state,
+            previous_state: previous,
+            agent: agent(),
+            source: Some("api".into()),
+            tags: vec!["demo".into()],
+            has_parent: false,
+            priority: Some(5),
+            duration_ms: matches!(state, Completed | Failed | Cancelled).then_some(900),
+        }));
+    }
+    events.push(Event::Server(r::Server { state: r::ServerState::Shutdown }));
+    events
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let exit_code = flag_value(&args, "--exit").unwrap_or(0);
+
+    let events = events();
+    assert_eq!(events.len(), EVENTS);
+    // `--repeat N`: record the tool-call event N more times, one `record` call each, and
+    // stop (the benchmark's agent-side hot loop).
+    if let Some(n) = flag_value(&args, "--repeat") {
+        for _ in 0..n {
+            r::record(&events[4]);
+        }
+        return;
+    }
+    // The first event alone, the rest in one call: both import functions get exercised.
+    let (first, rest) = events.split_at(1);
+    r::record(&first[0]);
+    r::record_many(rest);
+    let status = r::status();
+    println!("every-event: recorded {EVENTS} events (telemetry enabled: {})", status.enabled);
+    // An agent flushes before it exits: under a stock WASI host nobody else will.
+    let report = r::flush(3000);
+    println!(
+        "every-event: flush sent {} failed {} dropped {} pending {}",
+        report.sent, report.failed, report.dropped, report.pending
+    );
+    if let Ok(greeting) = std::env::var("GREETING") {
+        println!("every-event: GREETING={greeting}");
+    }
+    if let Ok(path) = std::env::var("READ_FILE") {
+        match std::fs::read(&path) {
+            Ok(bytes) => println!("every-event: read {} bytes from {path}", bytes.len()),
+            Err(e) => println!("every-event: cannot read {path}: {e}"),
+        }
+    }
+    if exit_code != 0 {
+        eprintln!("every-event: exiting with {exit_code}");
+        std::process::exit(exit_code);
+    }
+}
+
+fn flag_value<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
+    let i = args.iter().position(|a| a == flag)?;
+    args.get(i + 1)?.parse().ok()
+}
