@@ -13,8 +13,14 @@ fn main() {
     ]);
     let component = dir.join("agent_telemetry_guest.wasm");
     let demo_agent = dir.join("fixture-every-event.wasm");
-    println!("cargo:rustc-env=AGENT_TELEMETRY_COMPONENT={}", component.display());
-    println!("cargo:rustc-env=AGENT_TELEMETRY_DEMO_AGENT={}", demo_agent.display());
+    println!(
+        "cargo:rustc-env=AGENT_TELEMETRY_COMPONENT={}",
+        component.display()
+    );
+    println!(
+        "cargo:rustc-env=AGENT_TELEMETRY_DEMO_AGENT={}",
+        demo_agent.display()
+    );
     // For the integration tests in ../tests (targets of this package): the fixture agents.
     println!("cargo:rustc-env=AGENT_TELEMETRY_WASM_DIR={}", dir.display());
 }

@@ -10,7 +10,10 @@ pub const TARGET: &str = "wasm32-wasip2";
 /// Builds `packages` and returns the directory holding their `.wasm` files.
 pub fn build(packages: &[&str]) -> PathBuf {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest_dir.parent().expect("crate lives in the workspace").to_path_buf();
+    let workspace = manifest_dir
+        .parent()
+        .expect("crate lives in the workspace")
+        .to_path_buf();
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
@@ -20,17 +23,34 @@ pub fn build(packages: &[&str]) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
-        .args(["build", "--profile", "wasm", "--target", TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--profile",
+            "wasm",
+            "--target",
+            TARGET,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for p in packages {
         cmd.args(["-p", p]);
     }
     // Flags meant for the outer (native) build must not leak into the wasm build.
-    for var in ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER"] {
+    for var in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().expect("could not run cargo for the wasm build");
-    assert!(status.success(), "building {packages:?} for {TARGET} failed");
+    let status = cmd
+        .status()
+        .expect("could not run cargo for the wasm build");
+    assert!(
+        status.success(),
+        "building {packages:?} for {TARGET} failed"
+    );
 
     // Cargo scans a directory named here recursively.
     for dir in ["wit", "guest", "tests/agents"] {
@@ -42,7 +62,10 @@ pub fn build(packages: &[&str]) -> PathBuf {
 /// `rustup target add` is idempotent, but asking rustc first keeps builds offline-friendly.
 fn ensure_target() {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
-    let sysroot = Command::new(rustc).args(["--print", "sysroot"]).output().ok();
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok();
     let installed = sysroot
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
         .is_some_and(|root| root.join("lib/rustlib").join(TARGET).exists());
@@ -50,6 +73,12 @@ fn ensure_target() {
         return;
     }
     println!("cargo:warning=installing the {TARGET} target with rustup (one time)");
-    let ok = Command::new("rustup").args(["target", "add", TARGET]).status().is_ok_and(|s| s.success());
-    assert!(ok, "`rustup target add {TARGET}` failed; install the target and build again");
+    let ok = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "`rustup target add {TARGET}` failed; install the target and build again"
+    );
 }

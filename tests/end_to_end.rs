@@ -56,10 +56,36 @@ async fn native_api_delivers_every_event_with_its_envelope() {
     telemetry.server_started();
     telemetry.agent_registered("planner");
     telemetry.session_start("sess-1", Some("planner"), Some("task-1"));
-    telemetry.track_command("run", &["--debug", "--token=sk-abc123", "/home/alice/notes.txt"], Ok(()));
-    telemetry.record_tool_call("read_file", Some("sess-1"), Some("planner"), Duration::from_millis(12), Ok(()));
-    telemetry.record_tool_call("shell", Some("sess-1"), None, Duration::from_millis(5), Err(ErrorKind::PermissionDenied));
-    telemetry.record_token_usage("gpt-4o", Some("sess-1"), None, Tokens { input: 100, output: 50, ..Tokens::default() }, Some(0.01));
+    telemetry.track_command(
+        "run",
+        &["--debug", "--token=sk-abc123", "/home/alice/notes.txt"],
+        Ok(()),
+    );
+    telemetry.record_tool_call(
+        "read_file",
+        Some("sess-1"),
+        Some("planner"),
+        Duration::from_millis(12),
+        Ok(()),
+    );
+    telemetry.record_tool_call(
+        "shell",
+        Some("sess-1"),
+        None,
+        Duration::from_millis(5),
+        Err(ErrorKind::PermissionDenied),
+    );
+    telemetry.record_token_usage(
+        "gpt-4o",
+        Some("sess-1"),
+        None,
+        Tokens {
+            input: 100,
+            output: 50,
+            ..Tokens::default()
+        },
+        Some(0.01),
+    );
     telemetry.task(Task {
         task_id: "task-1".into(),
         state: TaskState::Completed,
@@ -74,20 +100,33 @@ async fn native_api_delivers_every_event_with_its_envelope() {
     telemetry.session_end("sess-1", Some("planner"), Some("task-1"), Ok(()));
     telemetry.server_shutdown();
     let report = telemetry.shutdown(Duration::from_secs(5)).await;
-    assert_eq!((report.sent, report.failed, report.dropped, report.pending), (10, 0, 0, 0));
+    assert_eq!(
+        (report.sent, report.failed, report.dropped, report.pending),
+        (10, 0, 0, 0)
+    );
 
     let events = events(&collector, 10, Duration::from_secs(2)).await;
     assert_eq!(events.len(), 10);
     let installation_id = std::fs::read_to_string(home.join("installation-id")).unwrap();
     for e in &events {
         assert_is_uuid_v7(&e.event_id);
-        assert!(e.occurred_at.ends_with('Z') && e.occurred_at.len() == 24, "{}", e.occurred_at);
+        assert!(
+            e.occurred_at.ends_with('Z') && e.occurred_at.len() == 24,
+            "{}",
+            e.occurred_at
+        );
         assert_eq!(e.schema_version, 1);
         assert_eq!(e.source, "test-suite");
         assert_eq!(e.environment, "development");
         assert_eq!(e.installation_id, installation_id.trim());
-        assert_eq!((e.product.as_str(), e.product_version.as_str()), ("test-product", "1.2.3"));
-        assert_eq!((e.os.as_str(), e.arch.as_str()), (std::env::consts::OS, std::env::consts::ARCH));
+        assert_eq!(
+            (e.product.as_str(), e.product_version.as_str()),
+            ("test-product", "1.2.3")
+        );
+        assert_eq!(
+            (e.os.as_str(), e.arch.as_str()),
+            (std::env::consts::OS, std::env::consts::ARCH)
+        );
         assert!(!e.ci);
     }
     let mut ids: Vec<_> = events.iter().map(|e| &e.event_id).collect();
@@ -95,20 +134,40 @@ async fn native_api_delivers_every_event_with_its_envelope() {
     assert_eq!(ids.len(), 10, "event ids must be unique");
 
     let raw = serde_json::to_string(&events).unwrap();
-    for secret in ["sess-1", "task-1", "sk-abc123", "/home/alice", "notes.txt", "token"] {
-        assert!(!raw.contains(secret), "`{secret}` reached the collector: {raw}");
+    for secret in [
+        "sess-1",
+        "task-1",
+        "sk-abc123",
+        "--token",
+        "/home/alice",
+        "notes.txt",
+    ] {
+        assert!(
+            !raw.contains(secret),
+            "`{secret}` reached the collector: {raw}"
+        );
     }
     for e in &events {
         match &e.data {
-            Data::Command { action, arg_count, flags, .. } => {
+            Data::Command {
+                action,
+                arg_count,
+                flags,
+                ..
+            } => {
                 assert_eq!(action, "run");
                 assert_eq!(*arg_count, 3);
                 assert_eq!(flags, &vec!["debug".to_string()]);
             }
-            Data::ToolCall { session_id, agent, .. } => {
+            Data::ToolCall {
+                session_id, agent, ..
+            } => {
                 assert!(session_id.as_deref().unwrap().starts_with("session_"));
                 if let Some(agent) = agent {
-                    assert!(agent.starts_with("agent_"), "agent names are hashed unless allowlisted");
+                    assert!(
+                        agent.starts_with("agent_"),
+                        "agent names are hashed unless allowlisted"
+                    );
                 }
             }
             Data::SessionEnd { totals, .. } => {
@@ -117,7 +176,13 @@ async fn native_api_delivers_every_event_with_its_envelope() {
                 assert!((totals.cost_usd - 0.01).abs() < 1e-9);
                 assert!(totals.duration_ms.is_some());
             }
-            Data::Task { state, has_parent, priority, tags, .. } => {
+            Data::Task {
+                state,
+                has_parent,
+                priority,
+                tags,
+                ..
+            } => {
                 assert_eq!(*state, agent_telemetry::wire::TaskState::Completed);
                 assert!(*has_parent);
                 assert_eq!(*priority, Some(3));
@@ -141,22 +206,45 @@ async fn run_delivers_the_agents_events_and_passes_output_and_exit_code() {
     let dir = format!("{}::/data", shared.display());
     let (code, stdout, stderr, _) = run_cli(
         &[
-            "run", "--endpoint", &collector.endpoint(), "--dir", &dir, "--env", "GREETING=hello",
-            "--env", "READ_FILE=/data/input.txt", fixture.to_str().unwrap(), "--exit", "7",
+            "run",
+            "--endpoint",
+            &collector.endpoint(),
+            "--dir",
+            &dir,
+            "--env",
+            "GREETING=hello",
+            "--env",
+            "READ_FILE=/data/input.txt",
+            fixture.to_str().unwrap(),
+            "--exit",
+            "7",
         ],
         &[("AGENT_TELEMETRY_HOME", home.to_str().unwrap())],
     )
     .await;
-    assert_eq!(code, 7, "the agent's exit code passes through; stderr: {stderr}");
-    assert!(stdout.contains("recorded 17 events (telemetry enabled: true)"), "{stdout}");
+    assert_eq!(
+        code, 7,
+        "the agent's exit code passes through; stderr: {stderr}"
+    );
+    assert!(
+        stdout.contains("recorded 17 events (telemetry enabled: true)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("GREETING=hello"), "{stdout}");
-    assert!(stdout.contains("read 5 bytes from /data/input.txt"), "{stdout}");
+    assert!(
+        stdout.contains("read 5 bytes from /data/input.txt"),
+        "{stdout}"
+    );
     assert!(stderr.contains("exiting with 7"), "{stderr}");
 
     let events = events(&collector, fixture_total(), Duration::from_secs(2)).await;
     assert_eq!(kinds(&events), FIXTURE_KINDS.iter().copied().collect());
     let installation_id = std::fs::read_to_string(home.join("installation-id")).unwrap();
-    assert!(events.iter().all(|e| e.installation_id == installation_id.trim()));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.installation_id == installation_id.trim())
+    );
     assert!(events.iter().all(|e| e.product == "agent"));
     collector.stop().await;
     std::fs::remove_dir_all(&home).unwrap();
@@ -172,11 +260,18 @@ async fn requests_to_any_other_authority_are_denied_and_counted() {
     // The component is told to send elsewhere: as a compromised component would.
     settings.component_config = vec![("endpoint".to_string(), other.url())];
     let runtime = TelemetryRuntime::shared().unwrap();
-    let telemetry = Telemetry::start_with(runtime.clone(), settings).await.unwrap();
+    let telemetry = Telemetry::start_with(runtime.clone(), settings)
+        .await
+        .unwrap();
 
-    let options = AgentOptions { capture_output: true, ..AgentOptions::default() };
+    let options = AgentOptions {
+        capture_output: true,
+        ..AgentOptions::default()
+    };
     let wasm = std::fs::read(wasm("fixture-every-event")).unwrap();
-    let exit = run_agent(&runtime, &telemetry, &wasm, &options).await.unwrap();
+    let exit = run_agent(&runtime, &telemetry, &wasm, &options)
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&exit.stdout);
     assert_eq!(exit.code, 0, "the agent is unaffected");
     assert!(stdout.contains("flush sent 0 failed 17"), "{stdout}");
@@ -185,7 +280,11 @@ async fn requests_to_any_other_authority_are_denied_and_counted() {
     assert!(status.requests_denied >= 1);
     assert_eq!(status.requests_allowed, 0);
     telemetry.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(other.connections(), 0, "no connection may reach a non-allowed authority");
+    assert_eq!(
+        other.connections(),
+        0,
+        "no connection may reach a non-allowed authority"
+    );
     assert_eq!(allowed.store().counts().unwrap().events, 0);
     allowed.stop().await;
     std::fs::remove_dir_all(&home).unwrap();
@@ -196,7 +295,14 @@ async fn a_dead_collector_does_not_hold_the_agent() {
     let dead = format!("http://{}/v1/batch", dead_port());
     let home = temp_dir("dead");
     let (code, stdout, stderr, _) = run_cli(
-        &["run", "--endpoint", &dead, "--flush-deadline-ms", "1500", wasm("fixture-every-event").to_str().unwrap()],
+        &[
+            "run",
+            "--endpoint",
+            &dead,
+            "--flush-deadline-ms",
+            "1500",
+            wasm("fixture-every-event").to_str().unwrap(),
+        ],
         &[("AGENT_TELEMETRY_HOME", home.to_str().unwrap())],
     )
     .await;
@@ -209,7 +315,9 @@ async fn a_dead_collector_does_not_hold_the_agent() {
 async fn a_collector_that_never_answers_costs_at_most_the_flush_deadline() {
     let hanging = CountingListener::start().await;
     let home = temp_dir("hang");
-    let telemetry = Telemetry::start(settings(&hanging.url(), &home)).await.unwrap();
+    let telemetry = Telemetry::start(settings(&hanging.url(), &home))
+        .await
+        .unwrap();
     telemetry.server_started();
     telemetry.track_command("run", &[] as &[&str], Ok(()));
 
@@ -217,9 +325,16 @@ async fn a_collector_that_never_answers_costs_at_most_the_flush_deadline() {
     let start = Instant::now();
     let report = telemetry.shutdown(deadline).await;
     let waited = start.elapsed();
-    assert!(waited <= deadline + Duration::from_millis(150), "waited {waited:?}");
+    assert!(
+        waited <= deadline + Duration::from_millis(150),
+        "waited {waited:?}"
+    );
     assert_eq!(report.sent, 0);
-    assert_eq!(hanging.connections(), 1, "the request did go to the (hanging) collector");
+    assert_eq!(
+        hanging.connections(),
+        1,
+        "the request did go to the (hanging) collector"
+    );
     std::fs::remove_dir_all(&home).unwrap();
 }
 
@@ -227,7 +342,8 @@ async fn a_collector_that_never_answers_costs_at_most_the_flush_deadline() {
 async fn disabled_telemetry_sends_nothing_and_creates_no_id() {
     let listener = CountingListener::start().await;
     let home = temp_dir("off-lib");
-    let settings = settings(&listener.url(), &home).consent(Consent::explicit(false, "TELEMETRY_ENABLED=false"));
+    let settings = settings(&listener.url(), &home)
+        .consent(Consent::explicit(false, "TELEMETRY_ENABLED=false"));
     let telemetry = Telemetry::start(settings).await.unwrap();
     assert!(!telemetry.is_enabled());
     telemetry.track_command("run", &["--x"], Ok(()));
@@ -236,33 +352,61 @@ async fn disabled_telemetry_sends_nothing_and_creates_no_id() {
     assert_eq!((report.sent, report.pending), (0, 0));
     let status = telemetry.status().await;
     assert!(!status.enabled && status.installation_id.is_none());
-    assert!(!home.exists(), "no identity may be created when telemetry is off");
+    assert!(
+        !home.exists(),
+        "no identity may be created when telemetry is off"
+    );
 
     // The same through the CLI, decided by the environment.
     let cli_home = temp_dir("off-cli");
-    for (var, value) in [("TELEMETRY_ENABLED", "false"), ("DO_NOT_TRACK", "1"), ("ANONYMIZED_TELEMETRY", "No")] {
+    for (var, value) in [
+        ("TELEMETRY_ENABLED", "false"),
+        ("DO_NOT_TRACK", "1"),
+        ("ANONYMIZED_TELEMETRY", "No"),
+    ] {
         let (code, stdout, stderr, _) = run_cli(
-            &["run", "--endpoint", &listener.url(), wasm("fixture-every-event").to_str().unwrap()],
-            &[("AGENT_TELEMETRY_HOME", cli_home.to_str().unwrap()), (var, value)],
+            &[
+                "run",
+                "--endpoint",
+                &listener.url(),
+                wasm("fixture-every-event").to_str().unwrap(),
+            ],
+            &[
+                ("AGENT_TELEMETRY_HOME", cli_home.to_str().unwrap()),
+                (var, value),
+            ],
         )
         .await;
         assert_eq!(code, 0, "{stderr}");
-        assert!(stdout.contains("telemetry enabled: false"), "{var}: {stdout}");
+        assert!(
+            stdout.contains("telemetry enabled: false"),
+            "{var}: {stdout}"
+        );
     }
     assert_eq!(listener.connections(), 0, "no request at all when disabled");
-    assert!(!cli_home.exists(), "no identity may be created when telemetry is off");
+    assert!(
+        !cli_home.exists(),
+        "no identity may be created when telemetry is off"
+    );
 }
 
 #[tokio::test]
 async fn an_agent_importing_wasi_http_is_refused_before_it_runs() {
     let listener = CountingListener::start().await;
     let (code, stdout, stderr, _) = run_cli(
-        &["run", wasm("fixture-http-import").to_str().unwrap(), &listener.addr.to_string()],
+        &[
+            "run",
+            wasm("fixture-http-import").to_str().unwrap(),
+            &listener.addr.to_string(),
+        ],
         &[],
     )
     .await;
     assert_eq!(code, 2, "{stdout}{stderr}");
-    assert!(stderr.contains("wasi:http/outgoing-handler") && stderr.contains("without network"), "{stderr}");
+    assert!(
+        stderr.contains("wasi:http/outgoing-handler") && stderr.contains("without network"),
+        "{stderr}"
+    );
     assert!(stdout.is_empty(), "the agent must not have run: {stdout}");
     assert_eq!(listener.connections(), 0);
 }
@@ -271,11 +415,19 @@ async fn an_agent_importing_wasi_http_is_refused_before_it_runs() {
 async fn an_agent_cannot_open_sockets() {
     let listener = CountingListener::start().await;
     let (code, stdout, stderr, _) = run_cli(
-        &["run", wasm("fixture-net-probe").to_str().unwrap(), &listener.addr.to_string()],
+        &[
+            "run",
+            wasm("fixture-net-probe").to_str().unwrap(),
+            &listener.addr.to_string(),
+        ],
         &[],
     )
     .await;
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("denied"), "{stdout}");
-    assert_eq!(listener.connections(), 0, "the sandbox let a connection through");
+    assert_eq!(
+        listener.connections(),
+        0,
+        "the sandbox let a connection through"
+    );
 }

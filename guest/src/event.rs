@@ -69,7 +69,9 @@ pub fn to_wire(a: &Anonymizer, event: &wit::Event) -> Data {
                 wit::ServerState::Shutdown => wire::ServerState::Shutdown,
             },
         },
-        wit::Event::AgentRegistered(r) => Data::AgentRegistered { agent: a.agent(&r.agent) },
+        wit::Event::AgentRegistered(r) => Data::AgentRegistered {
+            agent: a.agent(&r.agent),
+        },
         wit::Event::Task(t) => Data::Task {
             task_id: task(&t.task_id),
             state: task_state(t.state),

@@ -66,9 +66,15 @@ pub struct Pipeline {
 
 impl Pipeline {
     pub fn new(settings: Settings, entropy: &mut impl Entropy) -> Pipeline {
-        let key = settings.hash_key.clone().unwrap_or_else(|| random_bytes::<32>(entropy).to_vec());
-        let anonymizer =
-            Anonymizer::new(key, settings.agent_allowlist.clone(), settings.flag_allowlist.clone());
+        let key = settings
+            .hash_key
+            .clone()
+            .unwrap_or_else(|| random_bytes::<32>(entropy).to_vec());
+        let anonymizer = Anonymizer::new(
+            key,
+            settings.agent_allowlist.clone(),
+            settings.flag_allowlist.clone(),
+        );
         // When telemetry is off no id is made at all, not even an ephemeral one.
         let installation_id = match &settings.installation_id {
             _ if !settings.enabled => String::new(),
@@ -124,7 +130,10 @@ impl Pipeline {
             self.drop_events(1);
             return;
         }
-        let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let mut data = event::to_wire(&self.anonymizer, event);
         self.sessions.observe(&mut data, now_ms);
         let id = uuid::Builder::from_unix_timestamp_millis(now_ms, &random_bytes::<10>(entropy));
@@ -146,19 +155,29 @@ impl Pipeline {
     }
 
     /// Takes up to one batch's worth of events off the queue and serializes it.
-    pub fn take_batch(&mut self, now: SystemTime, entropy: &mut impl Entropy) -> Option<PendingBatch> {
+    pub fn take_batch(
+        &mut self,
+        now: SystemTime,
+        entropy: &mut impl Entropy,
+    ) -> Option<PendingBatch> {
         if self.queue.is_empty() {
             return None;
         }
         let n = self.queue.len().min(self.settings.batch_max_events);
         let events: Vec<wire::Event> = self.queue.drain(..n).collect();
-        let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_millis() as u64;
+        let now_ms = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
         let batch = wire::Batch {
             schema: wire::SCHEMA.to_string(),
             schema_version: wire::SCHEMA_VERSION,
-            batch_id: uuid::Builder::from_unix_timestamp_millis(now_ms, &random_bytes::<10>(entropy))
-                .into_uuid()
-                .to_string(),
+            batch_id: uuid::Builder::from_unix_timestamp_millis(
+                now_ms,
+                &random_bytes::<10>(entropy),
+            )
+            .into_uuid()
+            .to_string(),
             sent_at: timestamp(now),
             dropped_events: self.unreported_drops,
             events,
@@ -167,7 +186,11 @@ impl Pipeline {
             Ok(body) => {
                 let dropped_reported = self.unreported_drops;
                 self.unreported_drops = 0;
-                Some(PendingBatch { body, events: batch.events, dropped_reported })
+                Some(PendingBatch {
+                    body,
+                    events: batch.events,
+                    dropped_reported,
+                })
             }
             Err(_) => {
                 self.drop_events(batch.events.len() as u64);
@@ -191,7 +214,10 @@ impl Pipeline {
     pub fn failed(&mut self, batch: PendingBatch) {
         self.counters.failed += batch.len() as u64;
         self.unreported_drops += batch.dropped_reported;
-        let room = self.settings.queue_max_events.saturating_sub(self.queue.len());
+        let room = self
+            .settings
+            .queue_max_events
+            .saturating_sub(self.queue.len());
         let mut events = batch.events;
         if events.len() > room {
             let excess = events.len() - room;

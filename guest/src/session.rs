@@ -27,14 +27,24 @@ impl SessionTracker {
             Data::SessionStart { session_id, .. } => {
                 self.entry(session_id).started_at_ms = Some(now_ms);
             }
-            Data::ToolCall { session_id: Some(id), outcome, .. } => {
+            Data::ToolCall {
+                session_id: Some(id),
+                outcome,
+                ..
+            } => {
                 let t = &mut self.entry(id).totals;
                 t.tool_calls += 1;
                 if *outcome != Outcome::Success {
                     t.tool_failures += 1;
                 }
             }
-            Data::TokenUsage { session_id: Some(id), input_tokens, output_tokens, cost_usd, .. } => {
+            Data::TokenUsage {
+                session_id: Some(id),
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                ..
+            } => {
                 let t = &mut self.entry(id).totals;
                 t.input_tokens = t.input_tokens.saturating_add(*input_tokens);
                 t.output_tokens = t.output_tokens.saturating_add(*output_tokens);
@@ -43,7 +53,12 @@ impl SessionTracker {
             Data::SessionFailure { session_id, .. } => {
                 self.entry(session_id).totals.error_count += 1;
             }
-            Data::SessionEnd { session_id, outcome, totals, .. } => {
+            Data::SessionEnd {
+                session_id,
+                outcome,
+                totals,
+                ..
+            } => {
                 let open = self.open.remove(session_id.as_str()).unwrap_or_default();
                 *totals = open.totals;
                 totals.duration_ms = open.started_at_ms.map(|start| now_ms.saturating_sub(start));

@@ -41,15 +41,23 @@ pub fn post(endpoint: &Endpoint, body: &[u8], timeout: Duration) -> Verdict {
 
 /// The response status, or `None` for any failure to get one.
 fn send(endpoint: &Endpoint, body: &[u8], timeout: Duration, deadline: Instant) -> Option<u16> {
-    let headers =
-        Fields::from_list(&[("content-type".to_string(), wire::CONTENT_TYPE.as_bytes().to_vec())])
-            .ok()?;
+    let headers = Fields::from_list(&[(
+        "content-type".to_string(),
+        wire::CONTENT_TYPE.as_bytes().to_vec(),
+    )])
+    .ok()?;
     let request = OutgoingRequest::new(headers);
     request.set_method(&Method::Post).ok()?;
-    let scheme = if endpoint.https { Scheme::Https } else { Scheme::Http };
+    let scheme = if endpoint.https {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     request.set_scheme(Some(&scheme)).ok()?;
     request.set_authority(Some(&endpoint.authority)).ok()?;
-    request.set_path_with_query(Some(&endpoint.path_with_query)).ok()?;
+    request
+        .set_path_with_query(Some(&endpoint.path_with_query))
+        .ok()?;
     let outgoing_body = request.body().ok()?;
 
     let options = RequestOptions::new();
@@ -129,7 +137,8 @@ fn wait(pollable: &Pollable, deadline: Instant) -> bool {
     if left.is_zero() {
         return pollable.ready();
     }
-    let timer = monotonic_clock::subscribe_duration(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
+    let timer =
+        monotonic_clock::subscribe_duration(u64::try_from(left.as_nanos()).unwrap_or(u64::MAX));
     let ready = poll::poll(&[pollable, &timer]);
     ready.contains(&0)
 }

@@ -76,9 +76,17 @@ fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let runtime = TelemetryRuntime::shared().unwrap();
     let collector = rt
-        .block_on(Collector::start("127.0.0.1:0".parse().unwrap(), EventStore::open(None).unwrap()))
+        .block_on(Collector::start(
+            "127.0.0.1:0".parse().unwrap(),
+            EventStore::open(None).unwrap(),
+        ))
         .unwrap();
-    let big_batches = rt.block_on(Telemetry::start_with(runtime.clone(), settings(collector.endpoint(), 10_000))).unwrap();
+    let big_batches = rt
+        .block_on(Telemetry::start_with(
+            runtime.clone(),
+            settings(collector.endpoint(), 10_000),
+        ))
+        .unwrap();
 
     let mut group = c.benchmark_group("record");
     group.throughput(Throughput::Elements(N));
@@ -132,7 +140,11 @@ fn benches(c: &mut Criterion) {
         })
     });
     group.bench_function("component/native-api-record-many", |b| {
-        b.iter_custom(|iters| component_rounds(iters, &|| big_batches.record_many(vec![host_event(); N as usize])))
+        b.iter_custom(|iters| {
+            component_rounds(iters, &|| {
+                big_batches.record_many(vec![host_event(); N as usize])
+            })
+        })
     });
     group.finish();
 
@@ -151,7 +163,14 @@ fn benches(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let start = Instant::now();
-                    let exit = rt.block_on(run_agent_component(&runtime, &big_batches, &agent, &options)).unwrap();
+                    let exit = rt
+                        .block_on(run_agent_component(
+                            &runtime,
+                            &big_batches,
+                            &agent,
+                            &options,
+                        ))
+                        .unwrap();
                     rt.block_on(big_batches.status());
                     total += start.elapsed();
                     assert_eq!(exit.code, 0);
@@ -166,8 +185,16 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("delivery");
     group.sample_size(10);
     group.throughput(Throughput::Elements(100));
-    for (name, batch) in [("batched-100-per-request", 100), ("one-request-per-event", 1)] {
-        let telemetry = rt.block_on(Telemetry::start_with(runtime.clone(), settings(collector.endpoint(), batch))).unwrap();
+    for (name, batch) in [
+        ("batched-100-per-request", 100),
+        ("one-request-per-event", 1),
+    ] {
+        let telemetry = rt
+            .block_on(Telemetry::start_with(
+                runtime.clone(),
+                settings(collector.endpoint(), batch),
+            ))
+            .unwrap();
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();

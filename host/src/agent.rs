@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use wasmtime::error::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context as _;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -57,7 +57,10 @@ pub(crate) struct AgentState {
 
 impl WasiView for AgentState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -77,7 +80,9 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<AgentState>> {
     recorder.func_wrap_async("flush", |store, (deadline_ms,): (u32,)| {
         let telemetry = store.data().telemetry.clone();
         Box::new(async move {
-            let report: FlushReport = telemetry.flush(Duration::from_millis(deadline_ms.into())).await;
+            let report: FlushReport = telemetry
+                .flush(Duration::from_millis(deadline_ms.into()))
+                .await;
             Ok((report,))
         })
     })?;
@@ -99,8 +104,8 @@ pub async fn run_agent(
     wasm: &[u8],
     options: &AgentOptions,
 ) -> Result<AgentExit> {
-    let component =
-        Component::new(runtime.engine(), wasm).context("the agent is not a valid wasm component")?;
+    let component = Component::new(runtime.engine(), wasm)
+        .context("the agent is not a valid wasm component")?;
     run_agent_component(runtime, telemetry, &component, options).await
 }
 
@@ -121,14 +126,21 @@ pub async fn run_agent_component(
     let command = CommandPre::new(pre).context("the agent does not export wasi:cli/run")?;
 
     let mut wasi = WasiCtx::builder();
-    let name = if options.program_name.is_empty() { "agent" } else { &options.program_name };
+    let name = if options.program_name.is_empty() {
+        "agent"
+    } else {
+        &options.program_name
+    };
     wasi.arg(name).args(&options.args).envs(&options.env);
     for (host, guest) in &options.dirs {
         wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
             .with_context(|| format!("cannot give the agent {}", host.display()))?;
     }
     let captured = options.capture_output.then(|| {
-        let (out, err) = (MemoryOutputPipe::new(CAPTURE_LIMIT), MemoryOutputPipe::new(CAPTURE_LIMIT));
+        let (out, err) = (
+            MemoryOutputPipe::new(CAPTURE_LIMIT),
+            MemoryOutputPipe::new(CAPTURE_LIMIT),
+        );
         wasi.stdout(out.clone()).stderr(err.clone());
         (out, err)
     });
@@ -136,11 +148,20 @@ pub async fn run_agent_component(
         wasi.inherit_stdio();
     }
     // Sockets stay denied (wasmtime's default); said again here so it cannot drift.
-    wasi.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    wasi.allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false);
 
-    let state = AgentState { wasi: wasi.build(), table: ResourceTable::new(), telemetry: telemetry.clone() };
+    let state = AgentState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        telemetry: telemetry.clone(),
+    };
     let mut store = Store::new(engine, state);
-    let instance = command.instantiate_async(&mut store).await.context("the agent could not be instantiated")?;
+    let instance = command
+        .instantiate_async(&mut store)
+        .await
+        .context("the agent could not be instantiated")?;
     let code = match instance.wasi_cli_run().call_run(&mut store).await {
         Ok(Ok(())) => 0,
         Ok(Err(())) => 1,
@@ -153,18 +174,31 @@ pub async fn run_agent_component(
         Some((out, err)) => (out.contents().to_vec(), err.contents().to_vec()),
         None => (Vec::new(), Vec::new()),
     };
-    Ok(AgentExit { code, stdout, stderr })
+    Ok(AgentExit {
+        code,
+        stdout,
+        stderr,
+    })
 }
 
 fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<()> {
-    for (name, _) in component.component_type().imports(engine) {
-        if FORBIDDEN_IMPORT_PREFIXES.iter().any(|p| name.starts_with(p)) {
-            bail!(
-                "the agent imports `{name}`: agents run without network access. Report usage \
-                 through `{RECORDER_INTERFACE}` instead; only the telemetry component may send, \
-                 and only to its configured endpoint"
-            );
-        }
+    let component_type = component.component_type();
+    let forbidden: Vec<&str> = component_type
+        .imports(engine)
+        .map(|(name, _)| name)
+        .filter(|name| {
+            FORBIDDEN_IMPORT_PREFIXES
+                .iter()
+                .any(|p| name.starts_with(p))
+        })
+        .collect();
+    if !forbidden.is_empty() {
+        bail!(
+            "the agent imports {}: agents run without network access. Report usage through \
+             `{RECORDER_INTERFACE}` instead; only the telemetry component may send, and only \
+             to its configured endpoint",
+            forbidden.join(", ")
+        );
     }
     Ok(())
 }

@@ -35,7 +35,12 @@ impl Telemetry {
     /// A CLI command ran. The arguments never leave this function: the component receives
     /// their count and the names of the flags among them, and sends only the flag names the
     /// settings allowlist.
-    pub fn track_command(&self, action: &str, args: &[impl AsRef<str>], result: Result<(), ErrorKind>) {
+    pub fn track_command(
+        &self,
+        action: &str,
+        args: &[impl AsRef<str>],
+        result: Result<(), ErrorKind>,
+    ) {
         let (outcome, error) = outcome(result);
         let flags = args
             .iter()
@@ -119,15 +124,21 @@ impl Telemetry {
     }
 
     pub fn server_started(&self) {
-        self.record(Event::Server(Server { state: ServerState::Started }));
+        self.record(Event::Server(Server {
+            state: ServerState::Started,
+        }));
     }
 
     pub fn server_shutdown(&self) {
-        self.record(Event::Server(Server { state: ServerState::Shutdown }));
+        self.record(Event::Server(Server {
+            state: ServerState::Shutdown,
+        }));
     }
 
     pub fn agent_registered(&self, agent: &str) {
-        self.record(Event::AgentRegistered(AgentRegistered { agent: agent.to_string() }));
+        self.record(Event::AgentRegistered(AgentRegistered {
+            agent: agent.to_string(),
+        }));
     }
 
     /// A task changed state (Agent Swarm's `task.*` events).

@@ -19,7 +19,11 @@ use crate::telemetry::Telemetry;
 pub const DEMO_AGENT: &[u8] = include_bytes!(env!("AGENT_TELEMETRY_DEMO_AGENT"));
 
 #[derive(Parser, Debug)]
-#[command(name = "agent-telemetry", version, about = "Privacy-first usage telemetry for AI agents in wasm sandboxes")]
+#[command(
+    name = "agent-telemetry",
+    version,
+    about = "Privacy-first usage telemetry for AI agents in wasm sandboxes"
+)]
 pub struct Cli {
     /// More log output on stderr (-v: info, -vv: debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -94,7 +98,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
 }
 
 async fn run_command(args: RunArgs) -> Result<i32> {
-    let wasm = std::fs::read(&args.agent).with_context(|| format!("cannot read {}", args.agent.display()))?;
+    let wasm = std::fs::read(&args.agent)
+        .with_context(|| format!("cannot read {}", args.agent.display()))?;
     let mut settings = TelemetrySettings::new(&args.product, &args.product_version);
     settings.endpoint = args.endpoint.clone();
     settings.identity_dir = identity_dir();
@@ -103,19 +108,35 @@ async fn run_command(args: RunArgs) -> Result<i32> {
     let telemetry = Telemetry::start_with(runtime.clone(), settings).await?;
     let options = AgentOptions {
         args: args.args.clone(),
-        env: args.env.iter().map(|kv| split_pair(kv, "=")).collect::<Result<_>>()?,
+        env: args
+            .env
+            .iter()
+            .map(|kv| split_pair(kv, "="))
+            .collect::<Result<_>>()?,
         dirs: args
             .dirs
             .iter()
             .map(|d| split_pair(d, "::").map(|(h, g)| (PathBuf::from(h), g)))
             .collect::<Result<_>>()?,
         capture_output: false,
-        program_name: args.agent.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        program_name: args
+            .agent
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
     };
     let outcome = run_agent(&runtime, &telemetry, &wasm, &options).await;
     // Flush whether or not the agent succeeded; never longer than the deadline.
-    let report = telemetry.shutdown(Duration::from_millis(args.flush_deadline_ms)).await;
-    tracing::info!(sent = report.sent, failed = report.failed, dropped = report.dropped, pending = report.pending, "telemetry flushed");
+    let report = telemetry
+        .shutdown(Duration::from_millis(args.flush_deadline_ms))
+        .await;
+    tracing::info!(
+        sent = report.sent,
+        failed = report.failed,
+        dropped = report.dropped,
+        pending = report.pending,
+        "telemetry flushed"
+    );
     Ok(outcome?.code)
 }
 
@@ -130,8 +151,11 @@ async fn collect(args: CollectArgs) -> Result<()> {
     let db = match args.db {
         Some(db) => db,
         None => {
-            let dir = dirs::data_dir().context("no data directory; pass --db")?.join("agent-telemetry");
-            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let dir = dirs::data_dir()
+                .context("no data directory; pass --db")?
+                .join("agent-telemetry");
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
             dir.join("collector.sqlite3")
         }
     };
@@ -139,7 +163,9 @@ async fn collect(args: CollectArgs) -> Result<()> {
     let collector = Collector::start(bind, EventStore::open(Some(&db))?).await?;
     println!("collector listening on {}", collector.endpoint());
     println!("storing events in {}", db.display());
-    tokio::signal::ctrl_c().await.context("cannot wait for ctrl-c")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for ctrl-c")?;
     let counts = collector.store().counts()?;
     println!(
         "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected)",
@@ -150,7 +176,11 @@ async fn collect(args: CollectArgs) -> Result<()> {
 }
 
 async fn demo() -> Result<()> {
-    let collector = Collector::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)), EventStore::open(None)?).await?;
+    let collector = Collector::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        EventStore::open(None)?,
+    )
+    .await?;
     println!("1. local collector listening on {}", collector.endpoint());
 
     // The demo's identity lives in a temporary directory, so it leaves nothing behind.
@@ -158,14 +188,22 @@ async fn demo() -> Result<()> {
     let mut settings = TelemetrySettings::new("agent-telemetry-demo", env!("CARGO_PKG_VERSION"))
         .endpoint(collector.endpoint())
         .identity_dir(&home)
-        .consent(Consent::explicit(true, "the demo sends only to its own local collector"));
+        .consent(Consent::explicit(
+            true,
+            "the demo sends only to its own local collector",
+        ));
     settings.agent_allowlist = vec!["planner".to_string()];
     settings.flag_allowlist = vec!["debug".to_string()];
     let runtime = TelemetryRuntime::shared()?;
     let telemetry = Telemetry::start_with(runtime.clone(), settings).await?;
 
-    println!("2. running the bundled example agent (no network; it reports through its recorder import):");
-    let options = AgentOptions { program_name: "every-event.wasm".to_string(), ..AgentOptions::default() };
+    println!(
+        "2. running the bundled example agent (no network; it reports through its recorder import):"
+    );
+    let options = AgentOptions {
+        program_name: "every-event.wasm".to_string(),
+        ..AgentOptions::default()
+    };
     let exit = run_agent(&runtime, &telemetry, DEMO_AGENT, &options).await?;
     let report = telemetry.flush(Duration::from_secs(5)).await;
     let status = telemetry.status().await;
@@ -178,7 +216,10 @@ async fn demo() -> Result<()> {
 
     let events = collector.store().events()?;
     let counts = collector.store().counts()?;
-    println!("4. the collector stored {} events in {} batch(es):", counts.events, counts.batches);
+    println!(
+        "4. the collector stored {} events in {} batch(es):",
+        counts.events, counts.batches
+    );
     if let Some(first) = events.first() {
         println!(
             "   envelope: installation {} | product {} {} | source {} | environment {} | {}/{} | ci {} | schema v{}",

@@ -46,7 +46,9 @@ pub struct CollectorCounts {
 impl EventStore {
     pub fn open(path: Option<&Path>) -> Result<EventStore> {
         let conn = match path {
-            Some(p) => Connection::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+            Some(p) => {
+                Connection::open(p).with_context(|| format!("cannot open {}", p.display()))?
+            }
             None => Connection::open_in_memory()?,
         };
         conn.execute_batch(
@@ -64,7 +66,10 @@ impl EventStore {
                  dropped_events INTEGER NOT NULL
              );",
         )?;
-        Ok(EventStore { conn: Mutex::new(conn), rejected_batches: AtomicU64::new(0) })
+        Ok(EventStore {
+            conn: Mutex::new(conn),
+            rejected_batches: AtomicU64::new(0),
+        })
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -97,7 +102,10 @@ impl EventStore {
             params![batch.batch_id, batch.events.len() as i64, duplicates as i64, batch.dropped_events as i64],
         )?;
         tx.commit()?;
-        Ok(Ingested { accepted, duplicates })
+        Ok(Ingested {
+            accepted,
+            duplicates,
+        })
     }
 
     /// Every stored event, oldest first (arrival order within the same millisecond).
@@ -133,10 +141,22 @@ pub fn parse_batch(body: &[u8]) -> Result<wire::Batch> {
         bail!("schema is `{}`, expected `{}`", batch.schema, wire::SCHEMA);
     }
     if batch.schema_version != wire::SCHEMA_VERSION {
-        bail!("schema_version {} is not supported (expected {})", batch.schema_version, wire::SCHEMA_VERSION);
+        bail!(
+            "schema_version {} is not supported (expected {})",
+            batch.schema_version,
+            wire::SCHEMA_VERSION
+        );
     }
-    if let Some(e) = batch.events.iter().find(|e| e.schema_version != wire::SCHEMA_VERSION) {
-        bail!("event {} has schema_version {}", e.event_id, e.schema_version);
+    if let Some(e) = batch
+        .events
+        .iter()
+        .find(|e| e.schema_version != wire::SCHEMA_VERSION)
+    {
+        bail!(
+            "event {} has schema_version {}",
+            e.event_id,
+            e.schema_version
+        );
     }
     Ok(batch)
 }
@@ -155,10 +175,14 @@ impl Collector {
         if !bind.ip().is_loopback() {
             bail!("the collector listens on loopback only, not {}", bind.ip());
         }
-        let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
         let addr = listener.local_addr()?;
         let store = Arc::new(store);
-        let app = Router::new().route(BATCH_PATH, post(receive)).with_state(store.clone());
+        let app = Router::new()
+            .route(BATCH_PATH, post(receive))
+            .with_state(store.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let server = axum::serve(listener, app).with_graceful_shutdown(async {
@@ -168,7 +192,12 @@ impl Collector {
                 tracing::error!(error = %e, "collector stopped with an error");
             }
         });
-        Ok(Collector { addr, store, shutdown: Some(shutdown), task: Some(task) })
+        Ok(Collector {
+            addr,
+            store,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -211,7 +240,10 @@ async fn receive(State(store): State<Arc<EventStore>>, body: Bytes) -> Response 
         }
     };
     match store.ingest(&batch) {
-        Ok(Ingested { accepted, duplicates }) => {
+        Ok(Ingested {
+            accepted,
+            duplicates,
+        }) => {
             let body = serde_json::json!({ "accepted": accepted, "duplicates": duplicates });
             (StatusCode::OK, axum::Json(body)).into_response()
         }

@@ -6,8 +6,17 @@
 
 /// Environment variables that mean "running in CI" (the first match labels the run).
 const CI_VARIABLES: &[&str] = &[
-    "CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "CIRCLECI", "JENKINS_URL", "TF_BUILD",
-    "TRAVIS", "TEAMCITY_VERSION", "BITBUCKET_BUILD_NUMBER", "CODEBUILD_BUILD_ID",
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "CIRCLECI",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "TRAVIS",
+    "TEAMCITY_VERSION",
+    "BITBUCKET_BUILD_NUMBER",
+    "CODEBUILD_BUILD_ID",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +31,11 @@ pub struct Consent {
 impl Consent {
     /// A decision made by the embedding program itself (tests, the demo, explicit config).
     pub fn explicit(enabled: bool, reason: impl Into<String>) -> Consent {
-        Consent { enabled, reason: reason.into(), warnings: Vec::new() }
+        Consent {
+            enabled,
+            reason: reason.into(),
+            warnings: Vec::new(),
+        }
     }
 
     pub fn from_env() -> Consent {
@@ -35,7 +48,10 @@ impl Consent {
             let raw = get(name)?;
             let parsed = parse_bool(&raw);
             if parsed.is_none() {
-                warnings.push(format!("{name}=`{}` is not one of true/false/1/0/yes/no/on/off; ignored", raw.trim()));
+                warnings.push(format!(
+                    "{name}=`{}` is not one of true/false/1/0/yes/no/on/off; ignored",
+                    raw.trim()
+                ));
             }
             parsed.map(|v| (v, raw.trim().to_string()))
         };
@@ -49,15 +65,25 @@ impl Consent {
             _ => None,
         };
         match off {
-            Some(reason) => Consent { enabled: false, reason, warnings },
-            None => Consent { enabled: true, reason: "enabled by default".to_string(), warnings },
+            Some(reason) => Consent {
+                enabled: false,
+                reason,
+                warnings,
+            },
+            None => Consent {
+                enabled: true,
+                reason: "enabled by default".to_string(),
+                warnings,
+            },
         }
     }
 }
 
 /// Whether this process looks like a CI run.
 pub fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
-    CI_VARIABLES.iter().any(|name| get(name).is_some_and(|v| parse_bool(&v) != Some(false) && !v.trim().is_empty()))
+    CI_VARIABLES.iter().any(|name| {
+        get(name).is_some_and(|v| parse_bool(&v) != Some(false) && !v.trim().is_empty())
+    })
 }
 
 pub fn parse_bool(value: &str) -> Option<bool> {
@@ -73,7 +99,11 @@ mod tests {
     use super::*;
 
     fn consent(vars: &[(&str, &str)]) -> Consent {
-        Consent::from_vars(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+        Consent::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
     }
 
     #[test]
@@ -103,7 +133,9 @@ mod tests {
 
     #[test]
     fn ci_is_detected() {
-        assert!(detect_ci(|n| (n == "GITHUB_ACTIONS").then(|| "true".to_string())));
+        assert!(detect_ci(
+            |n| (n == "GITHUB_ACTIONS").then(|| "true".to_string())
+        ));
         assert!(!detect_ci(|n| (n == "CI").then(|| "false".to_string())));
         assert!(!detect_ci(|_| None));
     }

@@ -21,9 +21,15 @@ pub struct AllowedEndpoint {
 
 impl AllowedEndpoint {
     pub fn parse(url: &str) -> Result<AllowedEndpoint, crate::Error> {
-        let bad = |why: &str| crate::Error::InvalidEndpoint { url: url.to_string(), why: why.to_string() };
+        let bad = |why: &str| crate::Error::InvalidEndpoint {
+            url: url.to_string(),
+            why: why.to_string(),
+        };
         let uri: http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
-        let scheme = uri.scheme_str().ok_or_else(|| bad("no scheme"))?.to_ascii_lowercase();
+        let scheme = uri
+            .scheme_str()
+            .ok_or_else(|| bad("no scheme"))?
+            .to_ascii_lowercase();
         let default_port = match scheme.as_str() {
             "http" => 80,
             "https" => 443,
@@ -43,9 +49,15 @@ impl AllowedEndpoint {
     /// Whether a request URI goes to this endpoint (same scheme, host and port).
     pub fn allows(&self, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
-        let default_port = if scheme.as_deref() == Some("https") { 443 } else { 80 };
+        let default_port = if scheme.as_deref() == Some("https") {
+            443
+        } else {
+            80
+        };
         scheme.as_deref() == Some(self.scheme.as_str())
-            && uri.host().is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+            && uri
+                .host()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
             && uri.port_u16().unwrap_or(default_port) == self.port
     }
 }
@@ -74,15 +86,26 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    pub fn new(endpoint: Arc<AllowedEndpoint>, timeout_cap: Duration, counters: Arc<EgressCounters>) -> Self {
-        EgressPolicy { endpoint, timeout_cap, counters }
+    pub fn new(
+        endpoint: Arc<AllowedEndpoint>,
+        timeout_cap: Duration,
+        counters: Arc<EgressCounters>,
+    ) -> Self {
+        EgressPolicy {
+            endpoint,
+            timeout_cap,
+            counters,
+        }
     }
 }
 
 type ResponseFuture = Box<
     dyn Future<
             Output = Result<
-                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
                 HttpError,
             >,
         > + Send,
@@ -113,7 +136,10 @@ impl WasiHttpHooks for EgressPolicy {
         Box::new(async move {
             let (response, io) = default_send_request(request, Some(options)).await?;
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(io);
-            Ok((response.map(|b| http_body_util::BodyExt::boxed_unsync(b)), io))
+            Ok((
+                response.map(|b| http_body_util::BodyExt::boxed_unsync(b)),
+                io,
+            ))
         })
     }
 }
@@ -135,7 +161,12 @@ mod tests {
 
     #[test]
     fn rejects_unusable_endpoints() {
-        for bad in ["ftp://host/", "not a url", "http://user:pw@host/", "/relative"] {
+        for bad in [
+            "ftp://host/",
+            "not a url",
+            "http://user:pw@host/",
+            "/relative",
+        ] {
             assert!(AllowedEndpoint::parse(bad).is_err(), "{bad}");
         }
     }

@@ -35,7 +35,11 @@ impl std::fmt::Debug for Identity {
 
 impl Identity {
     pub fn ephemeral() -> Identity {
-        Identity { installation_id: None, hash_key: random_hex(32), dir: None }
+        Identity {
+            installation_id: None,
+            hash_key: random_hex(32),
+            dir: None,
+        }
     }
 
     /// Reads the identity in `dir`, creating what is missing; ephemeral (with a warning) when
@@ -52,22 +56,38 @@ impl Identity {
 
     fn try_load_or_create(dir: &Path) -> std::io::Result<Identity> {
         create_private_dir(dir)?;
-        let installation_id =
-            read_or_create(&dir.join(ID_FILE), || format!("install_{}", random_hex(8)), is_installation_id)?;
-        let hash_key = read_or_create(&dir.join(KEY_FILE), || random_hex(32), |k| k.len() == 64 && is_hex(k))?;
-        Ok(Identity { installation_id: Some(installation_id), hash_key, dir: Some(dir.to_path_buf()) })
+        let installation_id = read_or_create(
+            &dir.join(ID_FILE),
+            || format!("install_{}", random_hex(8)),
+            is_installation_id,
+        )?;
+        let hash_key = read_or_create(
+            &dir.join(KEY_FILE),
+            || random_hex(32),
+            |k| k.len() == 64 && is_hex(k),
+        )?;
+        Ok(Identity {
+            installation_id: Some(installation_id),
+            hash_key,
+            dir: Some(dir.to_path_buf()),
+        })
     }
 }
 
 pub fn is_installation_id(id: &str) -> bool {
-    id.strip_prefix("install_").is_some_and(|h| h.len() == 16 && is_hex(h))
+    id.strip_prefix("install_")
+        .is_some_and(|h| h.len() == 16 && is_hex(h))
 }
 
 fn is_hex(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn read_or_create(path: &Path, make: impl Fn() -> String, valid: impl Fn(&str) -> bool) -> std::io::Result<String> {
+fn read_or_create(
+    path: &Path,
+    make: impl Fn() -> String,
+    valid: impl Fn(&str) -> bool,
+) -> std::io::Result<String> {
     for _ in 0..3 {
         match fs::read_to_string(path) {
             Ok(content) if valid(content.trim()) => return Ok(content.trim().to_string()),
@@ -91,7 +111,10 @@ fn read_or_create(path: &Path, make: impl Fn() -> String, valid: impl Fn(&str) -
             Err(e) => return Err(e),
         }
     }
-    Err(std::io::Error::other(format!("{} could not be created", path.display())))
+    Err(std::io::Error::other(format!(
+        "{} could not be created",
+        path.display()
+    )))
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
@@ -128,13 +151,18 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("agent-telemetry-id-{}", random_hex(6)));
         let first = Identity::load_or_create(&dir);
         let second = Identity::load_or_create(&dir);
-        assert!(is_installation_id(first.installation_id.as_deref().unwrap()));
+        assert!(is_installation_id(
+            first.installation_id.as_deref().unwrap()
+        ));
         assert_eq!(first.installation_id, second.installation_id);
         assert_eq!(first.hash_key, second.hash_key);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.join(ID_FILE)).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.join(ID_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         fs::remove_dir_all(&dir).unwrap();

@@ -8,8 +8,8 @@
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Result;
-use wasmtime::error::Context as _;
 use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
@@ -61,7 +61,11 @@ impl TelemetryRuntime {
             .context("the telemetry component imports something this host does not provide")?;
         let telemetry = RecorderHostPre::new(pre)?;
         let agent_linker = agent::linker(&engine)?;
-        Ok(TelemetryRuntime { engine, telemetry, agent_linker })
+        Ok(TelemetryRuntime {
+            engine,
+            telemetry,
+            agent_linker,
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -84,7 +88,9 @@ impl TelemetryRuntime {
             egress,
             table: ResourceTable::new(),
             config: config.into_iter().collect(),
-            limits: StoreLimitsBuilder::new().memory_size(TELEMETRY_MEMORY_LIMIT).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(TELEMETRY_MEMORY_LIMIT)
+                .build(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -104,12 +110,19 @@ pub(crate) struct TelemetryState {
 
 impl WasiView for TelemetryState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for TelemetryState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
     }
 }

@@ -46,7 +46,10 @@ struct WorkerHandle {
 
 enum Command {
     Record(Vec<Event>),
-    Flush { deadline: Duration, reply: oneshot::Sender<FlushReport> },
+    Flush {
+        deadline: Duration,
+        reply: oneshot::Sender<FlushReport>,
+    },
     Status(oneshot::Sender<Option<StatusReport>>),
     Stop,
 }
@@ -89,7 +92,10 @@ impl Telemetry {
         }
     }
 
-    pub async fn start_with(runtime: Arc<TelemetryRuntime>, settings: TelemetrySettings) -> Result<Telemetry> {
+    pub async fn start_with(
+        runtime: Arc<TelemetryRuntime>,
+        settings: TelemetrySettings,
+    ) -> Result<Telemetry> {
         if !settings.consent.enabled {
             return Ok(Telemetry::disabled(settings.consent));
         }
@@ -157,8 +163,15 @@ impl Telemetry {
 
     /// Sends what is queued; returns within `deadline` whatever the collector does.
     pub async fn flush(&self, deadline: Duration) -> FlushReport {
-        let empty = FlushReport { sent: 0, dropped: 0, failed: 0, pending: 0 };
-        let Some(worker) = &self.worker else { return empty };
+        let empty = FlushReport {
+            sent: 0,
+            dropped: 0,
+            failed: 0,
+            pending: 0,
+        };
+        let Some(worker) = &self.worker else {
+            return empty;
+        };
         let (reply, answer) = oneshot::channel();
         if worker.tx.send(Command::Flush { deadline, reply }).is_err() {
             return empty;
@@ -167,7 +180,8 @@ impl Telemetry {
             Ok(Ok(report)) => report,
             // Out of time, or the worker is gone: whatever was handed off is still pending.
             _ => FlushReport {
-                pending: u32::try_from(worker.in_flight.load(Ordering::Acquire)).unwrap_or(u32::MAX),
+                pending: u32::try_from(worker.in_flight.load(Ordering::Acquire))
+                    .unwrap_or(u32::MAX),
                 ..empty
             },
         }
@@ -187,7 +201,11 @@ impl Telemetry {
             Some(worker) => {
                 let (reply, answer) = oneshot::channel();
                 let _ = worker.tx.send(Command::Status(reply));
-                tokio::time::timeout(Duration::from_secs(5), answer).await.ok().and_then(Result::ok).flatten()
+                tokio::time::timeout(Duration::from_secs(5), answer)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .flatten()
             }
             None => None,
         };
@@ -196,9 +214,15 @@ impl Telemetry {
             reason: self.consent.reason.clone(),
             warnings: self.consent.warnings.clone(),
             endpoint: self.endpoint.clone(),
-            installation_id: self.identity.as_ref().and_then(|i| i.installation_id.clone()),
+            installation_id: self
+                .identity
+                .as_ref()
+                .and_then(|i| i.installation_id.clone()),
             component,
-            dropped_before_component: self.worker.as_ref().map_or(0, |w| w.dropped.load(Ordering::Relaxed)),
+            dropped_before_component: self
+                .worker
+                .as_ref()
+                .map_or(0, |w| w.dropped.load(Ordering::Relaxed)),
             requests_allowed: self.egress.allowed(),
             requests_denied: self.egress.denied(),
         }
@@ -239,7 +263,9 @@ impl Worker {
     }
 
     /// Owns what it uses, so the worker itself need not be `Sync` across the await.
-    fn instantiate(&self) -> impl Future<Output = Result<(Store<TelemetryState>, RecorderHost)>> + Send + 'static {
+    fn instantiate(
+        &self,
+    ) -> impl Future<Output = Result<(Store<TelemetryState>, RecorderHost)>> + Send + 'static {
         let runtime = self.runtime.clone();
         let config = self.config.clone();
         let policy = EgressPolicy::new(self.endpoint.clone(), self.timeout, self.egress.clone());
@@ -309,8 +335,13 @@ impl Worker {
         if let Some(handle) = self.handle.upgrade() {
             handle.in_flight.fetch_sub(n, Ordering::AcqRel);
         }
-        let result = match self.live() .await {
-            Some((store, bindings)) => bindings.agent_telemetry_recorder().call_record_many(store, &events).await,
+        let result = match self.live().await {
+            Some((store, bindings)) => {
+                bindings
+                    .agent_telemetry_recorder()
+                    .call_record_many(store, &events)
+                    .await
+            }
             None => Err(wasmtime::Error::msg("no telemetry instance")),
         };
         if let Err(e) = result {
@@ -323,9 +354,18 @@ impl Worker {
         // in time; if it still overruns, the host cuts the call off.
         let inner = deadline.saturating_sub((deadline / 10).min(Duration::from_millis(100)));
         let millis = u32::try_from(inner.as_millis()).unwrap_or(u32::MAX);
-        let failed = FlushReport { sent: 0, dropped: 0, failed: 0, pending: 0 };
-        let Some((store, bindings)) = self.live().await else { return failed };
-        let call = bindings.agent_telemetry_recorder().call_flush(store, millis);
+        let failed = FlushReport {
+            sent: 0,
+            dropped: 0,
+            failed: 0,
+            pending: 0,
+        };
+        let Some((store, bindings)) = self.live().await else {
+            return failed;
+        };
+        let call = bindings
+            .agent_telemetry_recorder()
+            .call_flush(store, millis);
         match tokio::time::timeout(deadline, call).await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
@@ -333,7 +373,10 @@ impl Worker {
                 failed
             }
             Err(_) => {
-                tracing::warn!(?deadline, "telemetry flush overran its deadline; restarting the component");
+                tracing::warn!(
+                    ?deadline,
+                    "telemetry flush overran its deadline; restarting the component"
+                );
                 self.live = None;
                 failed
             }
@@ -362,7 +405,9 @@ impl Worker {
                 }
             }
         }
-        self.live.as_mut().map(|(store, bindings)| (store, &*bindings))
+        self.live
+            .as_mut()
+            .map(|(store, bindings)| (store, &*bindings))
     }
 
     /// A call failed (a trap): count what it carried, and start over with a fresh instance.

@@ -25,7 +25,9 @@ pub fn cli() -> PathBuf {
 /// The workspace's target directory, for tools the tests install.
 pub fn target_dir() -> PathBuf {
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| manifest.join("../target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../target"))
 }
 
 pub fn temp_dir(label: &str) -> PathBuf {
@@ -36,7 +38,12 @@ pub fn temp_dir(label: &str) -> PathBuf {
 }
 
 pub async fn collector() -> Collector {
-    Collector::start("127.0.0.1:0".parse().unwrap(), EventStore::open(None).unwrap()).await.unwrap()
+    Collector::start(
+        "127.0.0.1:0".parse().unwrap(),
+        EventStore::open(None).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 /// Settings as a test wants them: on, explicit, ids in a fresh directory, not labelled CI.
@@ -84,7 +91,11 @@ impl CountingListener {
                 held.push(stream);
             }
         });
-        CountingListener { addr, connections, task }
+        CountingListener {
+            addr,
+            connections,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -114,13 +125,26 @@ pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
     let mut cmd = tokio::process::Command::new(cli());
     cmd.args(args).kill_on_drop(true);
     // The tests decide consent; the machine's own opt-outs must not change their outcome.
-    for var in ["DO_NOT_TRACK", "TELEMETRY_ENABLED", "ANONYMIZED_TELEMETRY", "AGENT_TELEMETRY_ENDPOINT"] {
+    for var in [
+        "DO_NOT_TRACK",
+        "TELEMETRY_ENABLED",
+        "ANONYMIZED_TELEMETRY",
+        "AGENT_TELEMETRY_ENDPOINT",
+    ] {
         cmd.env_remove(var);
     }
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output()).await.expect("CLI hung").unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("CLI hung")
+        .unwrap();
     let code = out.status.code().unwrap_or(-1);
-    (code, String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned(), start.elapsed())
+    (
+        code,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        start.elapsed(),
+    )
 }

@@ -15,8 +15,12 @@ fn events() -> Vec<Event> {
     let session = || Some("session-42".to_string());
     let agent = || Some("planner".to_string());
     let mut events = vec![
-        Event::Server(r::Server { state: r::ServerState::Started }),
-        Event::AgentRegistered(r::AgentRegistered { agent: "planner".into() }),
+        Event::Server(r::Server {
+            state: r::ServerState::Started,
+        }),
+        Event::AgentRegistered(r::AgentRegistered {
+            agent: "planner".into(),
+        }),
         Event::Command(r::Command {
             action: "run".into(),
             outcome: r::Outcome::Success,
@@ -77,7 +81,14 @@ fn events() -> Vec<Event> {
         }),
     ];
     use r::TaskState::*;
-    let lifecycle = [(Created, None), (Claimed, Some(Created)), (Started, Some(Claimed)), (Completed, Some(Started)), (Failed, Some(Started)), (Cancelled, Some(Created))];
+    let lifecycle = [
+        (Created, None),
+        (Claimed, Some(Created)),
+        (Started, Some(Claimed)),
+        (Completed, Some(Started)),
+        (Failed, Some(Started)),
+        (Cancelled, Some(Created)),
+    ];
     for (state, previous) in lifecycle {
         events.push(Event::Task(r::Task {
             task_id: "task-7".into(),
@@ -91,13 +102,15 @@ fn events() -> Vec<Event> {
             duration_ms: matches!(state, Completed | Failed | Cancelled).then_some(900),
         }));
     }
-    events.push(Event::Server(r::Server { state: r::ServerState::Shutdown }));
+    events.push(Event::Server(r::Server {
+        state: r::ServerState::Shutdown,
+    }));
     events
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let exit_code = flag_value(&args, "--exit").unwrap_or(0);
+    let exit_code: u8 = flag_value(&args, "--exit").unwrap_or(0);
 
     let events = events();
     assert_eq!(events.len(), EVENTS);
@@ -114,7 +127,10 @@ fn main() {
     r::record(&first[0]);
     r::record_many(rest);
     let status = r::status();
-    println!("every-event: recorded {EVENTS} events (telemetry enabled: {})", status.enabled);
+    println!(
+        "every-event: recorded {EVENTS} events (telemetry enabled: {})",
+        status.enabled
+    );
     // An agent flushes before it exits: under a stock WASI host nobody else will.
     let report = r::flush(3000);
     println!(
@@ -132,11 +148,21 @@ fn main() {
     }
     if exit_code != 0 {
         eprintln!("every-event: exiting with {exit_code}");
-        std::process::exit(exit_code);
+        exit(exit_code);
     }
 }
 
 fn flag_value<T: std::str::FromStr>(args: &[String], flag: &str) -> Option<T> {
     let i = args.iter().position(|a| a == flag)?;
     args.get(i + 1)?.parse().ok()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn exit(code: u8) {
+    wasip2::cli::exit::exit_with_code(code);
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn exit(code: u8) {
+    std::process::exit(code.into());
 }

@@ -4,7 +4,9 @@
 #[cfg(target_arch = "wasm32")]
 fn main() {
     use wasip2::http::types::{Fields, OutgoingRequest, Scheme};
-    let authority = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:9".to_string());
+    let authority = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:9".to_string());
     let request = OutgoingRequest::new(Fields::new());
     let _ = request.set_scheme(Some(&Scheme::Http));
     let _ = request.set_authority(Some(&authority));
