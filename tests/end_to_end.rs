@@ -130,8 +130,10 @@ async fn native_api_delivers_every_event_with_its_envelope() {
         assert!(!e.ci);
     }
     let mut ids: Vec<_> = events.iter().map(|e| &e.event_id).collect();
+    ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 10, "event ids must be unique");
+    assert_eq!(collector.store().counts().unwrap().duplicates, 0);
 
     let raw = serde_json::to_string(&events).unwrap();
     for secret in [
@@ -291,6 +293,38 @@ async fn requests_to_any_other_authority_are_denied_and_counted() {
 }
 
 #[tokio::test]
+async fn a_hanging_collector_holds_the_cli_no_longer_than_the_flush_deadline() {
+    let hanging = CountingListener::start().await;
+    let home = temp_dir("hang-cli");
+    let fixture = wasm("fixture-every-event");
+    // First without telemetry, to know what the run costs by itself on this machine.
+    let (_, _, _, baseline) = run_cli(
+        &["run", fixture.to_str().unwrap()],
+        &[("TELEMETRY_ENABLED", "false")],
+    )
+    .await;
+    // The fixture's own flush asks for 3 s; the host's final flush is given 1 s.
+    let (code, stdout, stderr, elapsed) = run_cli(
+        &[
+            "run",
+            "--endpoint",
+            &hanging.url(),
+            "--flush-deadline-ms",
+            "1000",
+            fixture.to_str().unwrap(),
+        ],
+        &[("AGENT_TELEMETRY_HOME", home.to_str().unwrap())],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("flush sent 0 failed 17"), "{stdout}");
+    assert!(hanging.connections() >= 1);
+    let limit = baseline + Duration::from_millis(3000 + 1000 + 1000);
+    assert!(elapsed < limit, "took {elapsed:?}, baseline {baseline:?}");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[tokio::test]
 async fn a_dead_collector_does_not_hold_the_agent() {
     let dead = format!("http://{}/v1/batch", dead_port());
     let home = temp_dir("dead");
@@ -429,5 +463,80 @@ async fn an_agent_cannot_open_sockets() {
         listener.connections(),
         0,
         "the sandbox let a connection through"
+    );
+}
+
+#[tokio::test]
+async fn the_collect_command_stores_deduplicates_and_refuses_malformed_batches() {
+    use tokio::io::AsyncBufReadExt;
+    let dir = temp_dir("collect");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("events.sqlite3");
+    let mut child = tokio::process::Command::new(cli())
+        .args(["collect", "--port", "0", "--db", db.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let url = first.strip_prefix("collector listening on ").expect(&first);
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/batch")
+        .parse()
+        .unwrap();
+    assert!(addr.ip().is_loopback());
+
+    let body = serde_json::to_vec(&batch(2)).unwrap();
+    let (status, text) = post(addr, "/v1/batch", &body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(r#""accepted":2"#) && text.contains(r#""duplicates":0"#),
+        "{text}"
+    );
+    let (status, text) = post(addr, "/v1/batch", &body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(r#""accepted":0"#) && text.contains(r#""duplicates":2"#),
+        "{text}"
+    );
+
+    let mut unknown_field = serde_json::to_value(batch(1)).unwrap();
+    unknown_field["events"][0]["data"]["prompt"] = "summarise my secrets".into();
+    for bad in [
+        b"not json".to_vec(),
+        b"{}".to_vec(),
+        serde_json::to_vec(&unknown_field).unwrap(),
+    ] {
+        let (status, text) = post(addr, "/v1/batch", &bad).await;
+        assert_eq!(status, 400, "{text}");
+    }
+
+    let stored = agent_telemetry::collector::EventStore::open(Some(&db)).unwrap();
+    let counts = stored.counts().unwrap();
+    assert_eq!(
+        (counts.events, counts.batches, counts.duplicates),
+        (2, 2, 2)
+    );
+    child.kill().await.unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn the_demo_shows_what_the_collector_stored() {
+    let (code, stdout, stderr, _) = run_cli(&["demo"], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("the collector stored 17 events in 1 batch(es)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("session_end") && stdout.contains("gpt-4o"),
+        "{stdout}"
     );
 }

@@ -12,7 +12,8 @@ pub const MAX_LIST_ITEMS: usize = 16;
 /// What replaces a value that is not an acceptable identifier, before its keyed hash.
 pub const OTHER_MARKER: &str = "other:";
 
-/// Prefixes of well-known credential formats (OpenAI, GitHub, Slack, AWS, Google, GitLab, JWT).
+/// Prefixes of well-known credential formats (OpenAI/Stripe, GitHub, Slack, GitLab). Each is
+/// followed by a separator, so ordinary names that merely start alike are not caught.
 const SECRET_PREFIXES: &[&str] = &[
     "sk-",
     "sk_",
@@ -24,14 +25,11 @@ const SECRET_PREFIXES: &[&str] = &[
     "ghu_",
     "ghr_",
     "github_pat_",
-    "xox",
-    "akia",
-    "asia",
-    "aiza",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxs-",
     "glpat-",
-    "eyj",
-    "bearer",
-    "basic",
 ];
 
 pub struct Anonymizer {
@@ -130,22 +128,34 @@ pub fn is_plain_identifier(value: &str) -> bool {
 fn looks_like_path_or_url(value: &str) -> bool {
     let bytes = value.as_bytes();
     let drive_letter = bytes.len() >= 3 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':';
+    // `namespace/name` (as in model ids) is fine; more levels, or a hidden segment, is a path.
     value.starts_with(['/', '.', '~'])
         || value.contains("//")
         || value.contains("..")
         || value.contains(":/")
+        || value.contains("/.")
         || drive_letter
-        || value.matches('/').count() > 3
+        || value.matches('/').count() > 2
 }
 
 fn looks_like_address(value: &str) -> bool {
-    let dotted = value.split('.').collect::<Vec<_>>();
-    let ipv4 = dotted.len() == 4
-        && dotted
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()));
+    let is_ipv4 = |part: &str| {
+        let octets: Vec<&str> = part.split('.').collect();
+        octets.len() == 4
+            && octets
+                .iter()
+                .all(|o| !o.is_empty() && o.len() <= 3 && o.bytes().all(|b| b.is_ascii_digit()))
+    };
+    // An IPv4 address anywhere (`10.0.0.5:5432`, `192.168.1.0/24`), an IPv6 one, or a
+    // `host.name:port`.
+    let ipv4 = value.split([':', '/']).any(is_ipv4);
     let ipv6 = value.contains("::") || value.matches(':').count() >= 3;
-    ipv4 || ipv6
+    let host_port = value.rsplit_once(':').is_some_and(|(host, port)| {
+        host.contains('.')
+            && (2..=5).contains(&port.len())
+            && port.bytes().all(|b| b.is_ascii_digit())
+    });
+    ipv4 || ipv6 || host_port
 }
 
 fn looks_like_secret(value: &str) -> bool {
@@ -153,14 +163,46 @@ fn looks_like_secret(value: &str) -> bool {
     if SECRET_PREFIXES.iter().any(|p| lower.starts_with(p)) {
         return true;
     }
-    // Long runs of letters and digits without separators are keys, hashes or tokens, not names.
-    value
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .any(|run| {
-            let mixed = run.bytes().any(|b| b.is_ascii_digit())
-                && run.bytes().any(|b| b.is_ascii_alphabetic());
-            run.len() >= 32 || (run.len() >= 20 && mixed)
+    let alnum_run = |prefix: &str, len: usize| {
+        value.strip_prefix(prefix).is_some_and(|rest| {
+            rest.len() >= len
+                && rest
+                    .bytes()
+                    .take(len)
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
         })
+    };
+    // AWS access key ids, Google API keys, JWTs, UUID-shaped keys.
+    if alnum_run("AKIA", 16)
+        || alnum_run("ASIA", 16)
+        || (value.starts_with("AIza") && value.len() >= 30)
+    {
+        return true;
+    }
+    if (value.starts_with("eyJ") && value.contains('.')) || is_uuid(value) {
+        return true;
+    }
+    // Long runs of letters and digits are keys, hashes or tokens, not names. `/` does not
+    // break a run: base64 keys contain it.
+    value
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '/'))
+        .any(|run| {
+            let digits = run.bytes().any(|b| b.is_ascii_digit());
+            let letters = run.bytes().any(|b| b.is_ascii_alphabetic());
+            let mixed_case = run.bytes().any(|b| b.is_ascii_uppercase())
+                && run.bytes().any(|b| b.is_ascii_lowercase());
+            run.len() >= 40
+                || (run.len() >= 20 && letters && (digits || (mixed_case && run.contains('/'))))
+        })
+}
+
+/// UUID-shaped (8-4-4-4-12 hex): some providers' API keys look like this.
+fn is_uuid(value: &str) -> bool {
+    let groups: Vec<&str> = value.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups
+            .iter()
+            .all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -184,6 +226,11 @@ mod tests {
             "run",
             "mcp:github",
             "v1.2.3",
+            "asia-southeast1",
+            "basic-memory",
+            "gpt-4o-mini-2024-07-18",
+            "anthropic.claude-3-5-sonnet-20240620-v1:0",
+            "meta-llama/Llama-3.1-8B-Instruct",
         ] {
             assert!(is_plain_identifier(ok), "{ok}");
         }
@@ -208,10 +255,26 @@ mod tests {
             "please summarise my tax return",
             "Error: ENOENT: no such file",
             "../../etc/passwd",
+            "home/alice/.ssh/id_rsa",
+            "Users/alice/Documents/tax-2023.pdf",
+            "10.0.0.5:5432",
+            "192.168.1.0/24",
+            "db.internal.acme.corp:5432",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+            "xoxb-1234-5678-abcdef",
         ] {
             let out = a.identifier(bad);
+            assert!(
+                !is_plain_identifier(bad),
+                "{bad} passed the identifier rule"
+            );
             assert!(out.starts_with(OTHER_MARKER), "{bad} -> {out}");
-            assert!(!out.contains(bad), "{bad} leaked");
+            assert_eq!(
+                out.len(),
+                OTHER_MARKER.len() + 24,
+                "only the marker and the hash: {out}"
+            );
         }
     }
 

@@ -1,5 +1,6 @@
 //! The `recorder` export: WASI in, WASI out. Settings come from `wasi:config` on the first
-//! call; time from `wasi:clocks`; randomness from `wasi:random`; batches leave via `transport`.
+//! call; time from `wasi:clocks`; randomness from `wasi:random`; batches leave via `transport`,
+//! on `flush` only.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
@@ -15,16 +16,9 @@ struct Component;
 
 crate::bindings::export!(Component with_types_in crate::bindings);
 
-/// After a failed send, batches that fill up are not sent again until this has passed (it
-/// doubles on each failure up to `MAX_BACKOFF`); an explicit flush always tries.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
-
 struct State {
     pipeline: Pipeline,
     entropy: WasiEntropy,
-    backoff: Duration,
-    next_auto_send: Option<Instant>,
     /// Counters at the end of the previous flush, so each report gives what changed since.
     at_last_flush: Counters,
 }
@@ -55,8 +49,6 @@ impl State {
         State {
             pipeline,
             entropy,
-            backoff: FIRST_BACKOFF,
-            next_auto_send: None,
             at_last_flush: Counters::default(),
         }
     }
@@ -64,15 +56,6 @@ impl State {
     fn record(&mut self, event: &wit::Event) {
         self.pipeline
             .record(event, SystemTime::now(), &mut self.entropy);
-    }
-
-    /// Sends full batches after a record, unless a recent failure asks to wait.
-    fn send_full_batches(&mut self) {
-        if self.next_auto_send.is_some_and(|t| Instant::now() < t) {
-            return;
-        }
-        let deadline = Instant::now() + self.pipeline.settings().timeout;
-        while self.pipeline.batch_ready() && self.send_one(deadline) {}
     }
 
     /// Sends one batch; false when nothing more should be sent now.
@@ -96,8 +79,6 @@ impl State {
         match transport::post(&endpoint, &batch.body, timeout) {
             Verdict::Delivered => {
                 self.pipeline.delivered(batch);
-                self.backoff = FIRST_BACKOFF;
-                self.next_auto_send = None;
                 true
             }
             Verdict::Rejected => {
@@ -105,9 +86,8 @@ impl State {
                 true
             }
             Verdict::Failed => {
+                // Stop here: the next flush tries again, with the same event ids.
                 self.pipeline.failed(batch);
-                self.next_auto_send = Some(Instant::now() + self.backoff);
-                self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
                 false
             }
         }
@@ -150,11 +130,11 @@ impl State {
 }
 
 impl Guest for Component {
+    // Recording never touches the network: the WIT promises it, and under a stock host the
+    // caller is the agent itself. Batches leave on `flush`, which the host calls when a batch
+    // has filled, on a timer, and at exit (an agent under a stock host calls it itself).
     fn record(event: wit::Event) {
-        with_state(|s| {
-            s.record(&event);
-            s.send_full_batches();
-        })
+        with_state(|s| s.record(&event))
     }
 
     fn record_many(events: Vec<wit::Event>) {
@@ -162,7 +142,6 @@ impl Guest for Component {
             for event in &events {
                 s.record(event);
             }
-            s.send_full_batches();
         })
     }
 

@@ -115,10 +115,6 @@ impl Pipeline {
         self.queue.len()
     }
 
-    pub fn batch_ready(&self) -> bool {
-        self.queue.len() >= self.settings.batch_max_events
-    }
-
     /// Validates, anonymizes and queues one event; when the queue is full it is dropped and
     /// counted. A no-op when telemetry is off.
     pub fn record(&mut self, event: &wit::Event, now: SystemTime, entropy: &mut impl Entropy) {
@@ -252,4 +248,130 @@ fn random_bytes<const N: usize>(entropy: &mut impl Entropy) -> [u8; N] {
 
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::exports::agent::telemetry::recorder as wit;
+
+    struct Counter(u8);
+
+    impl Entropy for Counter {
+        fn fill(&mut self, buf: &mut [u8]) {
+            for b in buf {
+                self.0 = self.0.wrapping_add(1);
+                *b = self.0;
+            }
+        }
+    }
+
+    fn pipeline(extra: &[(&str, &str)]) -> Pipeline {
+        let mut pairs = vec![
+            ("enabled", "true"),
+            ("endpoint", "http://127.0.0.1:9/v1/batch"),
+        ];
+        pairs.extend_from_slice(extra);
+        Pipeline::new(Settings::from_pairs(pairs), &mut Counter(0))
+    }
+
+    fn server_started() -> wit::Event {
+        wit::Event::Server(wit::Server {
+            state: wit::ServerState::Started,
+        })
+    }
+
+    fn decode(batch: &PendingBatch) -> wire::Batch {
+        serde_json::from_slice(&batch.body).unwrap()
+    }
+
+    #[test]
+    fn disabled_records_nothing_and_makes_no_id() {
+        let mut p = Pipeline::new(
+            Settings::from_pairs([("enabled", "false")]),
+            &mut Counter(0),
+        );
+        p.record(&server_started(), SystemTime::now(), &mut Counter(0));
+        assert_eq!(p.queued(), 0);
+        assert_eq!(p.counters(), Counters::default());
+        assert!(p.envelope.installation_id.is_empty());
+        assert!(p.take_batch(SystemTime::now(), &mut Counter(0)).is_none());
+    }
+
+    #[test]
+    fn without_a_stored_id_the_installation_is_ephemeral() {
+        let p = pipeline(&[]);
+        assert!(p.envelope.installation_id.starts_with("ephemeral_"));
+        assert_eq!(p.envelope.installation_id.len(), "ephemeral_".len() + 16);
+        let p = pipeline(&[("installation-id", "install_0123456789abcdef")]);
+        assert_eq!(p.envelope.installation_id, "install_0123456789abcdef");
+    }
+
+    #[test]
+    fn a_full_queue_drops_counts_and_reports_in_the_next_batch() {
+        let mut p = pipeline(&[("queue-max-events", "3"), ("batch-max-events", "10")]);
+        for _ in 0..5 {
+            p.record(&server_started(), SystemTime::now(), &mut Counter(0));
+        }
+        assert_eq!(p.queued(), 3);
+        assert_eq!(p.counters().dropped, 2);
+        let batch = p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap();
+        let decoded = decode(&batch);
+        assert_eq!((decoded.events.len(), decoded.dropped_events), (3, 2));
+        p.delivered(batch);
+        p.record(&server_started(), SystemTime::now(), &mut Counter(0));
+        let next = decode(&p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap());
+        assert_eq!(next.dropped_events, 0, "a drop is reported once");
+    }
+
+    #[test]
+    fn a_failed_batch_goes_back_with_the_same_event_ids() {
+        let mut p = pipeline(&[("batch-max-events", "2")]);
+        let mut entropy = Counter(7);
+        for _ in 0..3 {
+            p.record(&server_started(), SystemTime::now(), &mut entropy);
+        }
+        let first = p.take_batch(SystemTime::now(), &mut entropy).unwrap();
+        let ids: Vec<String> = decode(&first)
+            .events
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        p.failed(first);
+        assert_eq!((p.queued(), p.counters().failed), (3, 2));
+        let again = p.take_batch(SystemTime::now(), &mut entropy).unwrap();
+        let retried: Vec<String> = decode(&again)
+            .events
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect();
+        assert_ne!(ids[0], ids[1], "distinct events have distinct ids");
+        assert_eq!(ids, retried, "redelivery must be idempotent");
+    }
+
+    #[test]
+    fn a_rejected_batch_is_dropped_and_counted() {
+        let mut p = pipeline(&[]);
+        p.record(&server_started(), SystemTime::now(), &mut Counter(0));
+        let batch = p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap();
+        p.rejected(batch);
+        assert_eq!((p.queued(), p.counters().dropped), (0, 1));
+    }
+
+    #[test]
+    fn batches_are_valid_native_json() {
+        let mut p = pipeline(&[("product", "my-tool"), ("source", "/home/alice/bin")]);
+        p.record(&server_started(), SystemTime::now(), &mut Counter(0));
+        let batch = decode(&p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap());
+        assert_eq!(
+            (batch.schema.as_str(), batch.schema_version),
+            (wire::SCHEMA, wire::SCHEMA_VERSION)
+        );
+        let event = &batch.events[0];
+        assert_eq!(event.product, "my-tool");
+        assert!(
+            event.source.starts_with("other:"),
+            "envelope values obey the identifier rule too"
+        );
+    }
 }

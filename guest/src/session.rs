@@ -48,7 +48,11 @@ impl SessionTracker {
                 let t = &mut self.entry(id).totals;
                 t.input_tokens = t.input_tokens.saturating_add(*input_tokens);
                 t.output_tokens = t.output_tokens.saturating_add(*output_tokens);
-                t.cost_usd += cost_usd.unwrap_or(0.0);
+                // A sum that overflowed would serialize as null and spoil the whole batch.
+                let sum = t.cost_usd + cost_usd.unwrap_or(0.0);
+                if sum.is_finite() {
+                    t.cost_usd = sum;
+                }
             }
             Data::SessionFailure { session_id, .. } => {
                 self.entry(session_id).totals.error_count += 1;

@@ -21,7 +21,7 @@ use crate::wire;
 pub enum Verdict {
     /// A 2xx answer.
     Delivered,
-    /// A 4xx other than 408 and 429: sending it again would not help.
+    /// A 3xx, or a 4xx other than 408 and 429: sending it again would not help.
     Rejected,
     /// Worth another try later: network error, timeout, denial, 408, 429, 5xx.
     Failed,
@@ -34,7 +34,8 @@ pub fn post(endpoint: &Endpoint, body: &[u8], timeout: Duration) -> Verdict {
     match send(endpoint, body, timeout, deadline) {
         Some(status) if (200..300).contains(&status) => Verdict::Delivered,
         Some(408 | 429) => Verdict::Failed,
-        Some(status) if (400..500).contains(&status) => Verdict::Rejected,
+        // Redirects are not followed (the host allows one endpoint), and a 4xx will not change.
+        Some(status) if (300..500).contains(&status) => Verdict::Rejected,
         _ => Verdict::Failed,
     }
 }

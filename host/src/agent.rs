@@ -86,12 +86,9 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<AgentState>> {
             Ok((report,))
         })
     })?;
-    recorder.func_wrap_async("status", |store, (): ()| {
-        let telemetry = store.data().telemetry.clone();
-        Box::new(async move {
-            let report: StatusReport = telemetry.component_status().await;
-            Ok((report,))
-        })
+    recorder.func_wrap("status", |store, (): ()| {
+        let report: StatusReport = store.data().telemetry.component_status();
+        Ok((report,))
     })?;
     Ok(linker)
 }

@@ -105,7 +105,17 @@ async fn run_command(args: RunArgs) -> Result<i32> {
     settings.identity_dir = identity_dir();
     settings.agent_allowlist = args.allow_agent.clone();
     let runtime = TelemetryRuntime::shared()?;
-    let telemetry = Telemetry::start_with(runtime.clone(), settings).await?;
+    // Telemetry that cannot start (a bad endpoint, say) must not stop the agent from running.
+    let telemetry = match Telemetry::start_with(runtime.clone(), settings).await {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("agent-telemetry: telemetry is off for this run: {e:#}");
+            Telemetry::disabled(Consent::explicit(
+                false,
+                format!("telemetry could not start: {e:#}"),
+            ))
+        }
+    };
     let options = AgentOptions {
         args: args.args.clone(),
         env: args

@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 
 /// Where batches are posted.
 pub const BATCH_PATH: &str = "/v1/batch";
+/// Largest request body accepted: well above the component's largest batch.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
 
 /// Received events, in SQLite (a file, or memory).
 pub struct EventStore {
@@ -182,6 +184,7 @@ impl Collector {
         let store = Arc::new(store);
         let app = Router::new()
             .route(BATCH_PATH, post(receive))
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(store.clone());
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

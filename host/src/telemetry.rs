@@ -40,8 +40,29 @@ struct WorkerHandle {
     /// Events handed off and not yet taken by the worker.
     in_flight: AtomicUsize,
     capacity: usize,
-    /// Events dropped before reaching the component (hand-off full, worker gone, or lost to a trap).
+    /// Events dropped before reaching the component or lost with it (hand-off full, worker
+    /// gone, a trap, still queued at stop).
     dropped: AtomicU64,
+    /// The component's status as of the worker's last command: read without waiting, so an
+    /// agent's `status` call never queues behind a send.
+    snapshot: std::sync::Mutex<Option<StatusReport>>,
+}
+
+impl WorkerHandle {
+    fn snapshot(&self) -> Option<StatusReport> {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_snapshot(&self, report: Option<StatusReport>) {
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = report;
+    }
+
+    fn queued_in_component(&self) -> usize {
+        self.snapshot().map_or(0, |s| s.queued as usize)
+    }
 }
 
 enum Command {
@@ -117,6 +138,7 @@ impl Telemetry {
             in_flight: AtomicUsize::new(0),
             capacity: settings.handoff_capacity,
             dropped: AtomicU64::new(0),
+            snapshot: std::sync::Mutex::new(None),
         });
         let worker = Worker {
             runtime,
@@ -126,6 +148,8 @@ impl Telemetry {
             egress: egress.clone(),
             handle: Arc::downgrade(&handle),
             live: None,
+            batch_max: settings.batch_max_events.max(1) as usize,
+            since_flush: 0,
         };
         // Instantiate before returning so a broken setup is an error here, not a silent no-op.
         let worker = worker.started().await?;
@@ -178,12 +202,15 @@ impl Telemetry {
         }
         match tokio::time::timeout(deadline, answer).await {
             Ok(Ok(report)) => report,
-            // Out of time, or the worker is gone: whatever was handed off is still pending.
-            _ => FlushReport {
-                pending: u32::try_from(worker.in_flight.load(Ordering::Acquire))
-                    .unwrap_or(u32::MAX),
-                ..empty
-            },
+            // Out of time, or the worker is gone: what was handed off or queued is pending.
+            _ => {
+                let pending =
+                    worker.in_flight.load(Ordering::Acquire) + worker.queued_in_component();
+                FlushReport {
+                    pending: u32::try_from(pending).unwrap_or(u32::MAX),
+                    ..empty
+                }
+            }
         }
     }
 
@@ -228,19 +255,23 @@ impl Telemetry {
         }
     }
 
-    /// The component's own status report, as an agent's `recorder.status` import returns it.
-    pub async fn component_status(&self) -> StatusReport {
-        let status = self.status().await;
-        let mut report = status.component.unwrap_or(StatusReport {
-            enabled: false,
-            reason: status.reason,
+    /// The component's status as an agent's `recorder.status` import returns it: from the
+    /// worker's last snapshot, so it never waits.
+    pub fn component_status(&self) -> StatusReport {
+        let blank = StatusReport {
+            enabled: self.is_enabled(),
+            reason: self.consent.reason.clone(),
             queued: 0,
             recorded: 0,
             sent: 0,
             dropped: 0,
             failed: 0,
-        });
-        report.dropped += status.dropped_before_component;
+        };
+        let Some(worker) = &self.worker else {
+            return blank;
+        };
+        let mut report = worker.snapshot().unwrap_or(blank);
+        report.dropped += worker.dropped.load(Ordering::Relaxed);
         report
     }
 }
@@ -254,6 +285,9 @@ struct Worker {
     egress: Arc<EgressCounters>,
     handle: std::sync::Weak<WorkerHandle>,
     live: Option<(Store<TelemetryState>, RecorderHost)>,
+    /// A flush follows once this many events have been handed to the component since the last.
+    batch_max: usize,
+    since_flush: usize,
 }
 
 impl Worker {
@@ -273,6 +307,8 @@ impl Worker {
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>, interval: Duration) {
+        // tokio's interval panics on zero, and a huge one would overflow the first deadline.
+        let interval = interval.clamp(Duration::from_millis(100), Duration::from_secs(86_400));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         loop {
             let received = tokio::select! {
@@ -286,9 +322,36 @@ impl Worker {
                     None => continue,
                 }
             }
-            if !self.handle(command).await {
+            let go_on = self.handle(command).await;
+            self.refresh_snapshot().await;
+            if !go_on {
                 break;
             }
+        }
+        self.stop().await;
+    }
+
+    /// At stop, whatever the component still holds cannot be delivered any more: say so and
+    /// count it, rather than lose it silently.
+    async fn stop(&mut self) {
+        self.refresh_snapshot().await;
+        if let Some(handle) = self.handle.upgrade() {
+            let queued = handle.queued_in_component();
+            if queued > 0 {
+                tracing::warn!(
+                    events = queued,
+                    "telemetry stopped with events still queued; they are dropped"
+                );
+                handle.dropped.fetch_add(queued as u64, Ordering::Relaxed);
+            }
+        }
+        self.live = None;
+    }
+
+    async fn refresh_snapshot(&mut self) {
+        let report = self.status().await;
+        if let Some(handle) = self.handle.upgrade() {
+            handle.set_snapshot(report);
         }
     }
 
@@ -311,6 +374,9 @@ impl Worker {
             }
         }
         self.record(events).await;
+        if self.since_flush >= self.batch_max {
+            self.flush(self.timeout).await;
+        }
         next
     }
 
@@ -335,6 +401,7 @@ impl Worker {
         if let Some(handle) = self.handle.upgrade() {
             handle.in_flight.fetch_sub(n, Ordering::AcqRel);
         }
+        self.since_flush += n;
         let result = match self.live().await {
             Some((store, bindings)) => {
                 bindings
@@ -354,6 +421,7 @@ impl Worker {
         // in time; if it still overruns, the host cuts the call off.
         let inner = deadline.saturating_sub((deadline / 10).min(Duration::from_millis(100)));
         let millis = u32::try_from(inner.as_millis()).unwrap_or(u32::MAX);
+        self.since_flush = 0;
         let failed = FlushReport {
             sent: 0,
             dropped: 0,
@@ -377,7 +445,9 @@ impl Worker {
                     ?deadline,
                     "telemetry flush overran its deadline; restarting the component"
                 );
-                self.live = None;
+                let error =
+                    wasmtime::Error::msg(format!("flush overran its deadline of {deadline:?}"));
+                self.lost(0, &error);
                 failed
             }
         }
@@ -410,11 +480,16 @@ impl Worker {
             .map(|(store, bindings)| (store, &*bindings))
     }
 
-    /// A call failed (a trap): count what it carried, and start over with a fresh instance.
+    /// A call failed (a trap, or an overrun): count what it carried and what the instance had
+    /// queued (as of the last snapshot), and start over with a fresh instance.
     fn lost(&mut self, events: usize, error: &wasmtime::Error) {
-        tracing::error!(error = %error, events, "telemetry component failed; it will be restarted");
+        let queued = self.handle.upgrade().map_or(0, |h| h.queued_in_component());
+        tracing::error!(error = %error, events, queued, "telemetry component failed; it will be restarted");
         if let Some(handle) = self.handle.upgrade() {
-            handle.dropped.fetch_add(events as u64, Ordering::Relaxed);
+            handle
+                .dropped
+                .fetch_add((events + queued) as u64, Ordering::Relaxed);
+            handle.set_snapshot(None);
         }
         self.live = None;
     }

@@ -148,3 +148,61 @@ pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
         start.elapsed(),
     )
 }
+
+/// A plain HTTP/1.1 POST over a TCP stream: the tests need no HTTP client crate for this.
+pub async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A valid native batch of `n` server events with fresh ids.
+pub fn batch(n: usize) -> wire::Batch {
+    let event = |i: usize| wire::Event {
+        event_id: format!(
+            "01900000-0000-7000-8000-{:012x}",
+            i + usize::from(rand_u16()) * 1000
+        ),
+        occurred_at: "2026-01-01T00:00:00.000Z".to_string(),
+        schema_version: wire::SCHEMA_VERSION,
+        source: "test".to_string(),
+        environment: "development".to_string(),
+        installation_id: "install_0123456789abcdef".to_string(),
+        product: "test".to_string(),
+        product_version: "1.0.0".to_string(),
+        os: "linux".to_string(),
+        arch: "x86_64".to_string(),
+        ci: false,
+        data: wire::Data::Server {
+            state: wire::ServerState::Started,
+        },
+    };
+    wire::Batch {
+        schema: wire::SCHEMA.to_string(),
+        schema_version: wire::SCHEMA_VERSION,
+        batch_id: "batch-1".to_string(),
+        sent_at: "2026-01-01T00:00:00.000Z".to_string(),
+        dropped_events: 0,
+        events: (0..n).map(event).collect(),
+    }
+}
+
+fn rand_u16() -> u16 {
+    let mut bytes = [0u8; 2];
+    getrandom::fill(&mut bytes).unwrap();
+    u16::from_le_bytes(bytes)
+}
