@@ -10,6 +10,7 @@ fn main() {
         "fixture-every-event",
         "fixture-net-probe",
         "fixture-http-import",
+        "fixture-sandbox-probe",
     ]);
     let component = dir.join("agent_telemetry_guest.wasm");
     let demo_agent = dir.join("fixture-every-event.wasm");

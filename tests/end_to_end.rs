@@ -359,8 +359,9 @@ async fn a_collector_that_never_answers_costs_at_most_the_flush_deadline() {
     let start = Instant::now();
     let report = telemetry.shutdown(deadline).await;
     let waited = start.elapsed();
+    // The collector never answers: without the deadline this would wait 5 s or more.
     assert!(
-        waited <= deadline + Duration::from_millis(150),
+        waited <= deadline + Duration::from_millis(400),
         "waited {waited:?}"
     );
     assert_eq!(report.sent, 0);
@@ -539,4 +540,30 @@ async fn the_demo_shows_what_the_collector_stored() {
         stdout.contains("session_end") && stdout.contains("gpt-4o"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn the_telemetry_component_gets_no_environment_files_stdin_or_sockets() {
+    // The probe takes the telemetry component's place and reports what it can see.
+    let probe = std::fs::read(wasm("fixture_sandbox_probe")).unwrap();
+    let runtime = std::sync::Arc::new(TelemetryRuntime::with_component(&probe).unwrap());
+    let listener = CountingListener::start().await;
+    let home = temp_dir("probe");
+    let mut settings = settings(&listener.url(), &home);
+    settings.component_config = vec![("probe-addr".to_string(), listener.addr.to_string())];
+    let telemetry = Telemetry::start_with(runtime, settings).await.unwrap();
+    let reason = telemetry
+        .status()
+        .await
+        .component
+        .expect("the probe answers")
+        .reason;
+    assert!(
+        std::env::vars().count() > 0,
+        "the test process itself has an environment"
+    );
+    assert_eq!(reason, "env=0 args=0 files=false stdin=0 tcp=false");
+    assert_eq!(listener.connections(), 0);
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    let _ = std::fs::remove_dir_all(&home);
 }

@@ -2,6 +2,9 @@
 //! anything else. Every string that reaches the wire has passed through one of the methods
 //! of [`Anonymizer`]; `event.rs` routes each WIT field to the right one.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -32,18 +35,28 @@ const SECRET_PREFIXES: &[&str] = &[
     "glpat-",
 ];
 
+/// Keyed hashes remembered at once; the same ids recur in every event of a session, and
+/// SHA-256 runs in software inside the component.
+const HASH_CACHE_ENTRIES: usize = 4096;
+
 pub struct Anonymizer {
-    key: Vec<u8>,
+    /// HMAC with the key already absorbed: each hash clones it instead of re-keying.
+    keyed: Hmac<Sha256>,
     agent_allowlist: Vec<String>,
     flag_allowlist: Vec<String>,
+    cache: RefCell<HashMap<(&'static str, String), String>>,
 }
 
 impl Anonymizer {
     pub fn new(key: Vec<u8>, agent_allowlist: Vec<String>, flag_allowlist: Vec<String>) -> Self {
+        // HMAC takes keys of any length, so this cannot fail; an empty key is the fallback.
+        let keyed = Hmac::<Sha256>::new_from_slice(&key)
+            .unwrap_or_else(|_| Hmac::<Sha256>::new_from_slice(&[0]).expect("one-byte HMAC key"));
         Anonymizer {
-            key,
+            keyed,
             agent_allowlist,
             flag_allowlist,
+            cache: RefCell::default(),
         }
     }
 
@@ -95,17 +108,34 @@ impl Anonymizer {
     }
 
     /// HMAC-SHA256 under the installation's key, domain-separated by `kind`; 96 bits in hex.
-    fn keyed_hash(&self, kind: &str, value: &str) -> String {
-        // HMAC accepts keys of any length; the error type exists only for the trait.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
-            return "0".repeat(24);
-        };
+    fn keyed_hash(&self, kind: &'static str, value: &str) -> String {
+        let key = (kind, value.to_string());
+        if let Some(hash) = self.cache.borrow().get(&key) {
+            return hash.clone();
+        }
+        let mut mac = self.keyed.clone();
         mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        digest[..12].iter().map(|b| format!("{b:02x}")).collect()
+        let hash = hex(&mac.finalize().into_bytes()[..12]);
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= HASH_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, hash.clone());
+        hash
     }
+}
+
+/// Lower-case hex, without an allocation per byte.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
+    out
 }
 
 /// A cost is sent only when it is a real, non-negative amount.

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
-use crate::anonymize::Anonymizer;
+use crate::anonymize::{Anonymizer, hex};
 use crate::bindings::exports::agent::telemetry::recorder as wit;
 use crate::config::Settings;
 use crate::session::SessionTracker;
@@ -62,6 +62,8 @@ pub struct Pipeline {
     counters: Counters,
     /// Drops not yet reported in a delivered batch's `dropped_events`.
     unreported_drops: u64,
+    /// The last `occurred_at` formatted, by millisecond: events come in bursts.
+    last_timestamp: (u64, String),
 }
 
 impl Pipeline {
@@ -100,6 +102,7 @@ impl Pipeline {
             queue: VecDeque::new(),
             counters: Counters::default(),
             unreported_drops: 0,
+            last_timestamp: (u64::MAX, String::new()),
         }
     }
 
@@ -133,10 +136,11 @@ impl Pipeline {
         let mut data = event::to_wire(&self.anonymizer, event);
         self.sessions.observe(&mut data, now_ms);
         let id = uuid::Builder::from_unix_timestamp_millis(now_ms, &random_bytes::<10>(entropy));
+        let occurred_at = self.occurred_at(now, now_ms);
         let e = &self.envelope;
         self.queue.push_back(wire::Event {
             event_id: id.into_uuid().to_string(),
-            occurred_at: timestamp(now),
+            occurred_at,
             schema_version: wire::SCHEMA_VERSION,
             source: e.source.clone(),
             environment: e.environment.clone(),
@@ -225,6 +229,13 @@ impl Pipeline {
         }
     }
 
+    fn occurred_at(&mut self, now: SystemTime, now_ms: u64) -> String {
+        if self.last_timestamp.0 != now_ms {
+            self.last_timestamp = (now_ms, timestamp(now));
+        }
+        self.last_timestamp.1.clone()
+    }
+
     fn drop_events(&mut self, n: u64) {
         self.counters.dropped += n;
         self.unreported_drops += n;
@@ -244,10 +255,6 @@ fn random_bytes<const N: usize>(entropy: &mut impl Entropy) -> [u8; N] {
     let mut buf = [0; N];
     entropy.fill(&mut buf);
     buf
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ use crate::identity::Identity;
 use crate::runtime::{TelemetryRuntime, TelemetryState};
 use crate::settings::TelemetrySettings;
 
+/// How stale the status snapshot may get while events are being recorded.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(50);
+
 /// Most events handed to the component in one `record-many` call.
 const COALESCE_MAX_EVENTS: usize = 4096;
 
@@ -150,6 +153,8 @@ impl Telemetry {
             live: None,
             batch_max: settings.batch_max_events.max(1) as usize,
             since_flush: 0,
+            snapshot_at: tokio::time::Instant::now(),
+            since_snapshot: 0,
         };
         // Instantiate before returning so a broken setup is an error here, not a silent no-op.
         let worker = worker.started().await?;
@@ -187,12 +192,7 @@ impl Telemetry {
 
     /// Sends what is queued; returns within `deadline` whatever the collector does.
     pub async fn flush(&self, deadline: Duration) -> FlushReport {
-        let empty = FlushReport {
-            sent: 0,
-            dropped: 0,
-            failed: 0,
-            pending: 0,
-        };
+        let empty = nothing_flushed();
         let Some(worker) = &self.worker else {
             return empty;
         };
@@ -276,6 +276,15 @@ impl Telemetry {
     }
 }
 
+fn nothing_flushed() -> FlushReport {
+    FlushReport {
+        sent: 0,
+        dropped: 0,
+        failed: 0,
+        pending: 0,
+    }
+}
+
 /// Owns the component's store; runs as one tokio task per `Telemetry`.
 struct Worker {
     runtime: Arc<TelemetryRuntime>,
@@ -288,6 +297,10 @@ struct Worker {
     /// A flush follows once this many events have been handed to the component since the last.
     batch_max: usize,
     since_flush: usize,
+    /// When the status snapshot was last taken, and the events handed over since: together
+    /// they bound what a lost instance held.
+    snapshot_at: tokio::time::Instant,
+    since_snapshot: usize,
 }
 
 impl Worker {
@@ -317,7 +330,12 @@ impl Worker {
             };
             let Some(mut command) = received else { break };
             if let Command::Record(events) = command {
-                match self.record_waiting(events, &mut rx).await {
+                let next = self.record_waiting(events, &mut rx).await;
+                // Recording is the hot path: the snapshot is refreshed at most this often.
+                if self.snapshot_at.elapsed() >= SNAPSHOT_INTERVAL {
+                    self.refresh_snapshot().await;
+                }
+                match next {
                     Some(next) => command = next,
                     None => continue,
                 }
@@ -349,6 +367,8 @@ impl Worker {
     }
 
     async fn refresh_snapshot(&mut self) {
+        self.snapshot_at = tokio::time::Instant::now();
+        self.since_snapshot = 0;
         let report = self.status().await;
         if let Some(handle) = self.handle.upgrade() {
             handle.set_snapshot(report);
@@ -402,6 +422,7 @@ impl Worker {
             handle.in_flight.fetch_sub(n, Ordering::AcqRel);
         }
         self.since_flush += n;
+        self.since_snapshot += n;
         let result = match self.live().await {
             Some((store, bindings)) => {
                 bindings
@@ -412,7 +433,7 @@ impl Worker {
             None => Err(wasmtime::Error::msg("no telemetry instance")),
         };
         if let Err(e) = result {
-            self.lost(n, &e);
+            self.lost(&e);
         }
     }
 
@@ -422,12 +443,7 @@ impl Worker {
         let inner = deadline.saturating_sub((deadline / 10).min(Duration::from_millis(100)));
         let millis = u32::try_from(inner.as_millis()).unwrap_or(u32::MAX);
         self.since_flush = 0;
-        let failed = FlushReport {
-            sent: 0,
-            dropped: 0,
-            failed: 0,
-            pending: 0,
-        };
+        let failed = nothing_flushed();
         let Some((store, bindings)) = self.live().await else {
             return failed;
         };
@@ -437,7 +453,7 @@ impl Worker {
         match tokio::time::timeout(deadline, call).await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
-                self.lost(0, &e);
+                self.lost(&e);
                 failed
             }
             Err(_) => {
@@ -447,7 +463,7 @@ impl Worker {
                 );
                 let error =
                     wasmtime::Error::msg(format!("flush overran its deadline of {deadline:?}"));
-                self.lost(0, &error);
+                self.lost(&error);
                 failed
             }
         }
@@ -458,7 +474,7 @@ impl Worker {
         match bindings.agent_telemetry_recorder().call_status(store).await {
             Ok(report) => Some(report),
             Err(e) => {
-                self.lost(0, &e);
+                self.lost(&e);
                 None
             }
         }
@@ -480,17 +496,18 @@ impl Worker {
             .map(|(store, bindings)| (store, &*bindings))
     }
 
-    /// A call failed (a trap, or an overrun): count what it carried and what the instance had
-    /// queued (as of the last snapshot), and start over with a fresh instance.
-    fn lost(&mut self, events: usize, error: &wasmtime::Error) {
-        let queued = self.handle.upgrade().map_or(0, |h| h.queued_in_component());
-        tracing::error!(error = %error, events, queued, "telemetry component failed; it will be restarted");
-        if let Some(handle) = self.handle.upgrade() {
-            handle
-                .dropped
-                .fetch_add((events + queued) as u64, Ordering::Relaxed);
-            handle.set_snapshot(None);
-        }
+    /// A call failed (a trap, or an overrun): count what the instance held, that is, its queue
+    /// at the last snapshot and everything handed to it since (an upper bound), and start over
+    /// with a fresh instance.
+    fn lost(&mut self, error: &wasmtime::Error) {
+        let Some(handle) = self.handle.upgrade() else {
+            return;
+        };
+        let lost = handle.queued_in_component() + self.since_snapshot;
+        tracing::error!(error = %error, events = lost, "telemetry component failed; it will be restarted");
+        handle.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+        handle.set_snapshot(None);
+        self.since_snapshot = 0;
         self.live = None;
     }
 }
