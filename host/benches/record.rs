@@ -3,7 +3,8 @@
 //!   (`agent_telemetry_guest::pipeline`), compiled natively and called directly;
 //! - `component/native-api-*`: the same code inside the sandboxed component, reached through
 //!   the host's native API (hand-off to the worker, `record-many` into the component);
-//! - `component/agent-import`: a wasm agent calling its `recorder.record` import per event;
+//! - `component/agent-import`: a wasm agent calling its `recorder.record` import per event,
+//!   timed until the component has queued them all, and (`-agent-time`) the agent's own run;
 //! - `delivery/*`: recording and delivering 100 events to the local collector, batched (ours)
 //!   against one HTTP request per event (what the seed systems do).
 //!
@@ -158,6 +159,31 @@ fn benches(c: &mut Criterion) {
             capture_output: true,
             ..AgentOptions::default()
         };
+        // The agent's own time: its run, without waiting for the component to catch up.
+        group.bench_function(
+            format!("component/agent-import-{repeat}-events-agent-time"),
+            |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        let exit = rt
+                            .block_on(run_agent_component(
+                                &runtime,
+                                &big_batches,
+                                &agent,
+                                &options,
+                            ))
+                            .unwrap();
+                        total += start.elapsed();
+                        assert_eq!(exit.code, 0);
+                        rt.block_on(big_batches.status());
+                        rt.block_on(big_batches.flush(Duration::from_secs(30)));
+                    }
+                    total
+                })
+            },
+        );
         group.bench_function(format!("component/agent-import-{repeat}-events"), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
