@@ -136,10 +136,7 @@ impl WasiHttpHooks for EgressPolicy {
         Box::new(async move {
             let (response, io) = default_send_request(request, Some(options)).await?;
             let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(io);
-            Ok((
-                response.map(|b| http_body_util::BodyExt::boxed_unsync(b)),
-                io,
-            ))
+            Ok((response.map(http_body_util::BodyExt::boxed_unsync), io))
         })
     }
 }
