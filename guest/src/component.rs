@@ -166,7 +166,9 @@ impl Entropy for WasiEntropy {
         if self.buf.len() < out.len() {
             self.buf = random::get_random_bytes(4096.max(out.len() as u64));
         }
-        let rest = self.buf.split_off(self.buf.len() - out.len());
-        out.copy_from_slice(&rest);
+        // A host that returns fewer bytes than asked must not make this trap.
+        let take = self.buf.len().min(out.len());
+        let rest = self.buf.split_off(self.buf.len() - take);
+        out[..take].copy_from_slice(&rest);
     }
 }
