@@ -567,3 +567,33 @@ async fn the_telemetry_component_gets_no_environment_files_stdin_or_sockets() {
     telemetry.shutdown(Duration::from_secs(1)).await;
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[tokio::test]
+async fn bad_input_to_run_gets_a_clear_error() {
+    let dir = temp_dir("bad-input");
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_wasm = dir.join("agent.wasm");
+    std::fs::write(&not_wasm, "this is not a component").unwrap();
+    let missing = dir.join("missing.wasm");
+    let fixture = wasm("fixture-every-event");
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["run", not_wasm.to_str().unwrap()],
+            "not a valid wasm component",
+        ),
+        (&["run", missing.to_str().unwrap()], "cannot read"),
+        (
+            &["run", "--env", "NO_EQUALS_SIGN", fixture.to_str().unwrap()],
+            "is not of the form",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, _, stderr, _) = run_cli(args, &[]).await;
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(expected) && !stderr.contains("panicked"),
+            "{args:?}: {stderr}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
