@@ -129,10 +129,7 @@ impl Pipeline {
             self.drop_events(1);
             return;
         }
-        let now_ms = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let now_ms = unix_millis(now);
         let mut data = event::to_wire(&self.anonymizer, event);
         self.sessions.observe(&mut data, now_ms);
         let id = uuid::Builder::from_unix_timestamp_millis(now_ms, &random_bytes::<10>(entropy));
@@ -165,10 +162,7 @@ impl Pipeline {
         }
         let n = self.queue.len().min(self.settings.batch_max_events);
         let events: Vec<wire::Event> = self.queue.drain(..n).collect();
-        let now_ms = now
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis() as u64;
+        let now_ms = unix_millis(now);
         let batch = wire::Batch {
             schema: wire::SCHEMA.to_string(),
             schema_version: wire::SCHEMA_VERSION,
@@ -245,6 +239,15 @@ impl Pipeline {
 fn is_installation_id(id: &str) -> bool {
     id.strip_prefix("install_")
         .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Milliseconds since the Unix epoch; a clock before 1970 reads as 0.
+fn unix_millis(t: SystemTime) -> u64 {
+    let millis = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
 fn timestamp(t: SystemTime) -> String {

@@ -340,9 +340,7 @@ impl Worker {
                     None => continue,
                 }
             }
-            let go_on = self.handle(command).await;
-            self.refresh_snapshot().await;
-            if !go_on {
+            if !self.handle(command).await {
                 break;
             }
         }
@@ -366,13 +364,15 @@ impl Worker {
         self.live = None;
     }
 
-    async fn refresh_snapshot(&mut self) {
+    /// Asks the component for its status, keeps it as the snapshot, and returns it.
+    async fn refresh_snapshot(&mut self) -> Option<StatusReport> {
         self.snapshot_at = tokio::time::Instant::now();
         self.since_snapshot = 0;
         let report = self.status().await;
         if let Some(handle) = self.handle.upgrade() {
-            handle.set_snapshot(report);
+            handle.set_snapshot(report.clone());
         }
+        report
     }
 
     /// Records `events` and every record command already waiting, in one component call;
@@ -400,16 +400,18 @@ impl Worker {
         next
     }
 
-    /// Runs one command; false when the worker should end.
+    /// Runs one command, refreshing the snapshot where it changed the component's state; false
+    /// when the worker should end (`stop` takes the last snapshot).
     async fn handle(&mut self, command: Command) -> bool {
         match command {
             Command::Record(events) => self.record(events).await,
             Command::Flush { deadline, reply } => {
                 let report = self.flush(deadline).await;
+                self.refresh_snapshot().await;
                 let _ = reply.send(report);
             }
             Command::Status(reply) => {
-                let _ = reply.send(self.status().await);
+                let _ = reply.send(self.refresh_snapshot().await);
             }
             Command::Stop => return false,
         }
