@@ -40,6 +40,8 @@ pub enum CliCommand {
     Collect(CollectArgs),
     /// Start a collector, run the bundled example agent against it, show what arrived.
     Demo,
+    /// List a component's imports and exports and flag any import outside the allowed set.
+    Audit(crate::audit::AuditArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +96,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         CliCommand::Run(args) => run_command(args).await,
         CliCommand::Collect(args) => collect(args).await.map(|()| 0),
         CliCommand::Demo => demo().await.map(|()| 0),
+        CliCommand::Audit(args) => crate::audit::run(&args),
     }
 }
 

@@ -22,6 +22,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod audit;
 mod bindings;
 pub mod cli;
 pub mod collector;
