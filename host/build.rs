@@ -11,6 +11,7 @@ fn main() {
         "fixture-net-probe",
         "fixture-http-import",
         "fixture-sandbox-probe",
+        "fixture-hostile",
     ]);
     let component = dir.join("agent_telemetry_guest.wasm");
     let demo_agent = dir.join("fixture-every-event.wasm");

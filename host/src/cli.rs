@@ -1,4 +1,4 @@
-//! The command line: `run`, `collect`, `demo`.
+//! The command line: `run`, `collect`, `demo`, `telemetry on|off|status|fields`, `log`, `audit`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -40,6 +40,13 @@ pub enum CliCommand {
     Collect(CollectArgs),
     /// Start a collector, run the bundled example agent against it, show what arrived.
     Demo,
+    /// Turn telemetry on or off for this user (remembered), or show what it would do.
+    Telemetry {
+        #[command(subcommand)]
+        action: TelemetryAction,
+    },
+    /// Show the egress ledger: every request telemetry let out, with its payload.
+    Log(LogArgs),
     /// List a component's imports and exports and flag any import outside the allowed set.
     Audit(crate::audit::AuditArgs),
 }
@@ -64,6 +71,10 @@ pub struct RunArgs {
     /// Product version reported in the envelope.
     #[arg(long, default_value = "0.0.0")]
     pub product_version: String,
+    /// Send nothing: write each request the component makes to the debug log instead
+    /// (also AGENT_TELEMETRY_DEBUG=1).
+    #[arg(long)]
+    pub debug: bool,
     /// Agent names to send as written instead of hashed (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub allow_agent: Vec<String>,
@@ -72,6 +83,32 @@ pub struct RunArgs {
     /// Arguments for the agent.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TelemetryAction {
+    /// Turn telemetry on (environment opt-outs such as DO_NOT_TRACK still win).
+    On,
+    /// Turn telemetry off for every run of every tool using this identity directory.
+    Off,
+    /// Whether telemetry is on, which input decided it, where it goes, what it collects.
+    Status {
+        /// Print JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the README's Privacy table, generated from the field rules.
+    Fields,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct LogArgs {
+    /// Print JSON lines for machines.
+    #[arg(long)]
+    pub json: bool,
+    /// Also print each request's exact payload.
+    #[arg(long)]
+    pub body: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -97,6 +134,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
         CliCommand::Collect(args) => collect(args).await.map(|()| 0),
         CliCommand::Demo => demo().await.map(|()| 0),
         CliCommand::Audit(args) => crate::audit::run(&args),
+        CliCommand::Telemetry { action } => telemetry_command(action).map(|()| 0),
+        CliCommand::Log(args) => log(&args).map(|()| 0),
     }
 }
 
@@ -107,6 +146,7 @@ async fn run_command(args: RunArgs) -> Result<i32> {
     settings.endpoint = args.endpoint.clone();
     settings.identity_dir = identity_dir();
     settings.agent_allowlist = args.allow_agent.clone();
+    settings.debug |= args.debug;
     let runtime = TelemetryRuntime::shared()?;
     // Telemetry that cannot start (a bad endpoint, say) must not stop the agent from running.
     let telemetry = match Telemetry::start_with(runtime.clone(), settings).await {
@@ -151,6 +191,188 @@ async fn run_command(args: RunArgs) -> Result<i32> {
         "telemetry flushed"
     );
     Ok(outcome?.code)
+}
+
+/// Settings as `run` would build them, for `telemetry status`.
+fn cli_settings() -> TelemetrySettings {
+    let mut settings = TelemetrySettings::new("agent", "0.0.0");
+    settings.endpoint = std::env::var("AGENT_TELEMETRY_ENDPOINT").ok();
+    settings.identity_dir = identity_dir();
+    settings
+}
+
+fn telemetry_command(action: TelemetryAction) -> Result<()> {
+    let dir = || identity_dir().context("no config directory; set AGENT_TELEMETRY_HOME");
+    match action {
+        TelemetryAction::On | TelemetryAction::Off => {
+            let on = matches!(action, TelemetryAction::On);
+            let dir = dir()?;
+            crate::consent::write_choice(&dir, on)
+                .with_context(|| format!("cannot write {}", dir.display()))?;
+            println!(
+                "telemetry turned {} (remembered in {})",
+                if on { "on" } else { "off" },
+                dir.join(crate::consent::CHOICE_FILE).display()
+            );
+            let now = cli_settings().effective_consent();
+            if on && !now.enabled {
+                println!("but it stays off for now: {}", now.reason);
+            }
+            Ok(())
+        }
+        TelemetryAction::Status { json } => {
+            let status = StatusView::gather(&cli_settings());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{status}");
+            }
+            Ok(())
+        }
+        TelemetryAction::Fields => {
+            print!("{}", crate::privacy::markdown());
+            Ok(())
+        }
+    }
+}
+
+/// What `telemetry status` shows.
+#[derive(serde::Serialize)]
+struct StatusView {
+    enabled: bool,
+    decided_by: String,
+    warnings: Vec<String>,
+    endpoint: Option<String>,
+    ci: bool,
+    debug: bool,
+    debug_log: String,
+    identity_dir: Option<PathBuf>,
+    id_file: Option<PathBuf>,
+    installation_id: Option<String>,
+    choice_file: Option<PathBuf>,
+    ledger: Option<PathBuf>,
+    collected: Vec<serde_json::Value>,
+    never_collected: &'static str,
+}
+
+impl StatusView {
+    fn gather(settings: &TelemetrySettings) -> StatusView {
+        let mut consent = settings.effective_consent();
+        if consent.enabled && settings.endpoint.is_none() {
+            consent = Consent {
+                enabled: false,
+                reason: "no endpoint is configured (set AGENT_TELEMETRY_ENDPOINT or --endpoint)"
+                    .to_string(),
+                warnings: consent.warnings,
+            };
+        }
+        let dir = settings.identity_dir.clone();
+        let id_file = dir.as_ref().map(|d| d.join(crate::identity::ID_FILE));
+        StatusView {
+            enabled: consent.enabled,
+            decided_by: consent.reason,
+            warnings: consent.warnings,
+            endpoint: settings.endpoint.clone(),
+            ci: settings.ci,
+            debug: settings.debug,
+            debug_log: settings.debug_log_path().display().to_string(),
+            installation_id: id_file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .map(|id| id.trim().to_string()),
+            id_file,
+            choice_file: dir.as_ref().map(|d| d.join(crate::consent::CHOICE_FILE)),
+            ledger: dir.as_ref().map(|d| d.join(crate::ledger::LEDGER_FILE)),
+            identity_dir: dir,
+            collected: crate::privacy::FIELDS
+                .iter()
+                .map(|(event, field, treatment)| {
+                    serde_json::json!({"event": event, "field": field, "sent": treatment.describe()})
+                })
+                .collect(),
+            never_collected: crate::privacy::NEVER,
+        }
+    }
+}
+
+impl std::fmt::Display for StatusView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or_none = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("none".to_string(), |p| p.display().to_string())
+        };
+        writeln!(f, "telemetry: {}", if self.enabled { "on" } else { "off" })?;
+        writeln!(f, "decided by: {}", self.decided_by)?;
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        writeln!(
+            f,
+            "endpoint: {}",
+            self.endpoint.as_deref().unwrap_or("none")
+        )?;
+        writeln!(f, "ci detected: {}", if self.ci { "yes" } else { "no" })?;
+        if self.debug {
+            writeln!(
+                f,
+                "debug mode: on; nothing is sent, requests are written to {}",
+                self.debug_log
+            )?;
+        }
+        let id = match (&self.id_file, &self.installation_id) {
+            (Some(file), Some(id)) => format!("{id} (in {})", file.display()),
+            (Some(file), None) => format!("not created yet (will be {})", file.display()),
+            (None, _) => "ephemeral (no config directory)".to_string(),
+        };
+        writeln!(f, "installation id: {id}")?;
+        writeln!(f, "choice file: {}", or_none(&self.choice_file))?;
+        writeln!(
+            f,
+            "egress ledger: {} (see `agent-telemetry log`)",
+            or_none(&self.ledger)
+        )?;
+        writeln!(f, "{}", crate::privacy::summary())
+    }
+}
+
+fn log(args: &LogArgs) -> Result<()> {
+    let dir = identity_dir().context("no config directory; set AGENT_TELEMETRY_HOME")?;
+    let path = dir.join(crate::ledger::LEDGER_FILE);
+    let (entries, unreadable) =
+        crate::ledger::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    if unreadable > 0 {
+        eprintln!(
+            "agent-telemetry: skipped {unreadable} unreadable line(s) in {}",
+            path.display()
+        );
+    }
+    if args.json {
+        for mut entry in entries {
+            if !args.body {
+                entry.body = None;
+            }
+            println!("{}", serde_json::to_string(&entry)?);
+        }
+        return Ok(());
+    }
+    if entries.is_empty() {
+        println!("no requests recorded in {}", path.display());
+        return Ok(());
+    }
+    println!("{}", report::ledger_table(&entries));
+    if args.body {
+        for entry in &entries {
+            println!(
+                "--- {} {} sha256 {}",
+                entry.at, entry.endpoint, entry.sha256
+            );
+            println!(
+                "{}",
+                entry.body.as_deref().unwrap_or("(not UTF-8; not kept)")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn split_pair(value: &str, separator: &str) -> Result<(String, String)> {

@@ -1,15 +1,24 @@
-//! Outbound HTTP policy for the telemetry component: one allowed endpoint, capped timeouts.
+//! Outbound HTTP policy for the telemetry component: one allowed endpoint, capped timeouts,
+//! a ledger entry for every request let out, and debug mode, where nothing leaves.
 //!
 //! This hook is the only way out. `default_send_request` opens its own TCP connection and does
 //! not consult the WASI socket policy, so the allowlist must live here (WASMTIME-NOTES.md).
+//! The body is read whole before anything is sent (batches are small and bounded), so the
+//! ledger holds exactly the bytes that left, with their SHA-256.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Full};
 use wasmtime_wasi_http::{
     Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks, default_send_request,
 };
+
+use crate::ledger::{Ledger, LedgerEntry};
 
 /// The one scheme, host and port the component may send to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,11 +87,17 @@ impl EgressCounters {
     }
 }
 
+/// Largest request body let out; a batch is far smaller (the collector takes up to 16 MiB).
+const MAX_BODY_BYTES: usize = 16 << 20;
+
 /// The `WasiHttpHooks` of the telemetry component's store.
 pub struct EgressPolicy {
     endpoint: Arc<AllowedEndpoint>,
     timeout_cap: Duration,
     counters: Arc<EgressCounters>,
+    ledger: Arc<Ledger>,
+    /// Debug mode: requests are written here and answered by the host; nothing is sent.
+    debug_log: Option<Arc<PathBuf>>,
 }
 
 impl EgressPolicy {
@@ -90,13 +105,55 @@ impl EgressPolicy {
         endpoint: Arc<AllowedEndpoint>,
         timeout_cap: Duration,
         counters: Arc<EgressCounters>,
+        ledger: Arc<Ledger>,
+        debug_log: Option<Arc<PathBuf>>,
     ) -> Self {
         EgressPolicy {
             endpoint,
             timeout_cap,
             counters,
+            ledger,
+            debug_log,
         }
     }
+}
+
+/// Reads a request body whole, up to `MAX_BODY_BYTES`.
+async fn read_body(mut body: WasiBody) -> Result<Bytes, HttpError> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            if buf.len() + data.len() > MAX_BODY_BYTES {
+                return Err(HttpError::HttpRequestBodySize(Some(buf.len() as u64)));
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Appends one captured request to the debug log: a header line, then the exact body.
+fn write_debug(path: &std::path::Path, entry: &LedgerEntry, body: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut record = format!(
+        "--- {} POST {} ({} bytes, {} events, sha256 {}) captured, not sent\n",
+        entry.at,
+        entry.endpoint,
+        entry.bytes,
+        entry.events.map_or("?".to_string(), |n| n.to_string()),
+        entry.sha256
+    )
+    .into_bytes();
+    record.extend_from_slice(body);
+    record.push(b'\n');
+    options.open(path)?.write_all(&record)
+}
+
+fn empty_body() -> WasiBody {
+    Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync()
 }
 
 type ResponseFuture = Box<
@@ -124,6 +181,8 @@ impl WasiHttpHooks for EgressPolicy {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+        let ledger = self.ledger.clone();
+        let debug_log = self.debug_log.clone();
         // The guest's timeouts are honoured only up to the cap; unset ones would be 600 s.
         let cap = self.timeout_cap;
         let clamp = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));
@@ -134,9 +193,40 @@ impl WasiHttpHooks for EgressPolicy {
             between_bytes_timeout: clamp(asked.between_bytes_timeout),
         };
         Box::new(async move {
-            let (response, io) = default_send_request(request, Some(options)).await?;
-            let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(io);
-            Ok((response.map(http_body_util::BodyExt::boxed_unsync), io))
+            let (parts, body) = request.into_parts();
+            let body = tokio::time::timeout(cap, read_body(body))
+                .await
+                .map_err(|_| HttpError::ConnectionWriteTimeout)??;
+            let mut entry = LedgerEntry::new(parts.uri.to_string(), &body);
+            if let Some(path) = debug_log {
+                entry.debug = true;
+                if let Err(e) = write_debug(&path, &entry, &body) {
+                    tracing::warn!(path = %path.display(), error = %e, "debug log cannot be written");
+                }
+                ledger.append(entry);
+                let response = http::Response::builder()
+                    .status(200)
+                    .body(empty_body())
+                    .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+                let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+                    Box::new(async { Ok(()) });
+                return Ok((response, io));
+            }
+            let full = Full::new(body).map_err(|e| match e {}).boxed_unsync();
+            let request = http::Request::from_parts(parts, full);
+            match default_send_request(request, Some(options)).await {
+                Ok((response, io)) => {
+                    entry.status = Some(response.status().as_u16());
+                    ledger.append(entry);
+                    let io: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(io);
+                    Ok((response.map(BodyExt::boxed_unsync), io))
+                }
+                Err(e) => {
+                    entry.error = Some(e.to_string());
+                    ledger.append(entry);
+                    Err(e)
+                }
+            }
         })
     }
 }

@@ -10,7 +10,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-const ID_FILE: &str = "installation-id";
+pub const ID_FILE: &str = "installation-id";
 const KEY_FILE: &str = "hash-key";
 
 #[derive(Clone)]
@@ -117,7 +117,7 @@ fn read_or_create(
     )))
 }
 
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

@@ -29,6 +29,8 @@ pub mod collector;
 pub mod consent;
 pub mod http_policy;
 pub mod identity;
+pub mod ledger;
+pub mod privacy;
 pub mod report;
 pub mod runtime;
 pub mod settings;

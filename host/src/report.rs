@@ -170,3 +170,28 @@ fn dollars(cost: &Option<f64>) -> String {
     cost.map(|c| format!("${c:.4}"))
         .unwrap_or_else(|| "no cost".to_string())
 }
+
+/// The egress ledger, one request a row.
+pub fn ledger_table(entries: &[crate::ledger::LedgerEntry]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["time", "endpoint", "status", "bytes", "events", "sha256"]);
+    for e in entries {
+        let status = match (e.debug, e.status, &e.error) {
+            (true, _, _) => "captured (debug)".to_string(),
+            (false, Some(code), _) => code.to_string(),
+            (false, None, Some(error)) => format!("error: {error}"),
+            (false, None, None) => "-".to_string(),
+        };
+        table.add_row([
+            e.at.clone(),
+            e.endpoint.clone(),
+            status,
+            e.bytes.to_string(),
+            e.events.map_or("-".to_string(), |n| n.to_string()),
+            e.sha256[..16.min(e.sha256.len())].to_string(),
+        ]);
+    }
+    table
+}

@@ -14,6 +14,11 @@
 //! | agent names sent as written | `agent-allowlist` | none (all hashed) |
 //! | command flags sent by name | `flag-allowlist` | none |
 //! | os, arch, ci | `os`, `arch`, `ci` | this machine's; CI detected from the environment |
+//! | local user names, hashed wherever they appear | `redact-words` | `$USER`, `$USERNAME`, the home directory's name |
+//!
+//! Host-only settings (never given to the component): `off_in_ci` (`AGENT_TELEMETRY_OFF_IN_CI`),
+//! `debug` (`AGENT_TELEMETRY_DEBUG`: capture requests in a file instead of sending them),
+//! `show_notice` (off with `AGENT_TELEMETRY_NO_NOTICE`), `ledger_max_bytes`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -40,6 +45,19 @@ pub struct TelemetrySettings {
     pub agent_allowlist: Vec<String>,
     pub flag_allowlist: Vec<String>,
     pub ci: bool,
+    /// Stay off when running in CI.
+    pub off_in_ci: bool,
+    /// Nothing leaves the machine: each request the component makes is written to
+    /// `debug_log` and answered `200` by the host itself.
+    pub debug: bool,
+    /// Where debug mode writes; default `debug.log` in the identity directory (or the temp dir).
+    pub debug_log: Option<PathBuf>,
+    /// Print the first-run notice on stderr (once per notice version).
+    pub show_notice: bool,
+    /// Bound of the egress ledger file (`egress.jsonl` in the identity directory).
+    pub ledger_max_bytes: u64,
+    /// Words hashed wherever they appear in a name: the local user's names.
+    pub redact_words: Vec<String>,
     /// Events waiting between the caller and the component; beyond this they are dropped and
     /// counted, so a stalled component can never make a caller wait.
     pub handoff_capacity: usize,
@@ -67,6 +85,12 @@ impl TelemetrySettings {
             agent_allowlist: Vec::new(),
             flag_allowlist: Vec::new(),
             ci: consent::detect_ci(|name| std::env::var(name).ok()),
+            off_in_ci: env_flag(consent::OFF_IN_CI_VAR),
+            debug: env_flag(DEBUG_VAR),
+            debug_log: None,
+            show_notice: !env_flag(NO_NOTICE_VAR),
+            ledger_max_bytes: 4 << 20,
+            redact_words: local_user_names(),
             handoff_capacity: 65_536,
             component_config: Vec::new(),
         }
@@ -87,6 +111,28 @@ impl TelemetrySettings {
         self
     }
 
+    /// The consent as given, then the persisted choice and the CI rule (see `consent`).
+    pub fn effective_consent(&self) -> Consent {
+        let consent = self.consent.clone();
+        let consent = match &self.identity_dir {
+            Some(dir) => {
+                consent.with_choice(consent::read_choice(dir), &dir.join(consent::CHOICE_FILE))
+            }
+            None => consent,
+        };
+        consent.with_ci(self.ci, self.off_in_ci)
+    }
+
+    /// Where debug mode writes the requests it captures.
+    pub fn debug_log_path(&self) -> PathBuf {
+        self.debug_log.clone().unwrap_or_else(|| {
+            self.identity_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir)
+                .join(DEBUG_LOG_FILE)
+        })
+    }
+
     /// The `wasi:config` variables the component reads (see the table above).
     pub(crate) fn config_vars(&self, identity: &Identity) -> Vec<(String, String)> {
         let mut vars = vec![
@@ -105,6 +151,7 @@ impl TelemetrySettings {
             ("timeout-ms", self.request_timeout.as_millis().to_string()),
             ("agent-allowlist", self.agent_allowlist.join(",")),
             ("flag-allowlist", self.flag_allowlist.join(",")),
+            ("redact-words", self.redact_words.join(",")),
         ];
         if let Some(endpoint) = &self.endpoint {
             vars.push(("endpoint", endpoint.clone()));
@@ -117,4 +164,32 @@ impl TelemetrySettings {
             .chain(self.component_config.iter().cloned())
             .collect()
     }
+}
+
+/// Debug mode: capture requests instead of sending them.
+pub const DEBUG_VAR: &str = "AGENT_TELEMETRY_DEBUG";
+/// Hides the first-run notice.
+pub const NO_NOTICE_VAR: &str = "AGENT_TELEMETRY_NO_NOTICE";
+/// The debug log's name in the identity directory.
+pub const DEBUG_LOG_FILE: &str = "debug.log";
+
+fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| consent::parse_bool(&v) == Some(true))
+}
+
+/// The names the local user goes by, so they are hashed if an agent puts them in a name.
+fn local_user_names() -> Vec<String> {
+    let mut names: Vec<String> = ["USER", "USERNAME", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .chain(
+            dirs::home_dir().and_then(|h| h.file_name().map(|n| n.to_string_lossy().into_owned())),
+        )
+        .map(|n| n.trim().to_string())
+        // Very short names would hash ordinary words; `root` is no one in particular.
+        .filter(|n| n.len() >= 3 && n != "root" && !n.contains(','))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
 }

@@ -19,6 +19,7 @@ use crate::bindings::recorder::{Event, FlushReport, StatusReport};
 use crate::consent::Consent;
 use crate::http_policy::{AllowedEndpoint, EgressCounters, EgressPolicy};
 use crate::identity::Identity;
+use crate::ledger::{LEDGER_FILE, Ledger, LedgerEntry};
 use crate::runtime::{TelemetryRuntime, TelemetryState};
 use crate::settings::TelemetrySettings;
 
@@ -35,6 +36,9 @@ pub struct Telemetry {
     identity: Option<Identity>,
     endpoint: Option<String>,
     egress: Arc<EgressCounters>,
+    ledger: Option<Arc<Ledger>>,
+    /// Where debug mode writes; `None` when requests are really sent.
+    debug_log: Option<Arc<std::path::PathBuf>>,
     worker: Option<Arc<WorkerHandle>>,
 }
 
@@ -92,6 +96,10 @@ pub struct Status {
     pub dropped_before_component: u64,
     pub requests_allowed: u64,
     pub requests_denied: u64,
+    /// Debug mode: requests are captured in this file, not sent.
+    pub debug_log: Option<std::path::PathBuf>,
+    /// The egress ledger file, if the identity is stored.
+    pub ledger: Option<std::path::PathBuf>,
 }
 
 impl Telemetry {
@@ -99,8 +107,9 @@ impl Telemetry {
     /// called within a tokio runtime. When consent is off, nothing is created: no identity,
     /// no component, and every call is a no-op.
     pub async fn start(settings: TelemetrySettings) -> Result<Telemetry> {
-        if !settings.consent.enabled {
-            return Ok(Telemetry::disabled(settings.consent));
+        let consent = settings.effective_consent();
+        if !consent.enabled {
+            return Ok(Telemetry::disabled(consent));
         }
         Telemetry::start_with(TelemetryRuntime::shared()?, settings).await
     }
@@ -112,6 +121,8 @@ impl Telemetry {
             identity: None,
             endpoint: None,
             egress: Arc::default(),
+            ledger: None,
+            debug_log: None,
             worker: None,
         }
     }
@@ -120,8 +131,9 @@ impl Telemetry {
         runtime: Arc<TelemetryRuntime>,
         settings: TelemetrySettings,
     ) -> Result<Telemetry> {
-        if !settings.consent.enabled {
-            return Ok(Telemetry::disabled(settings.consent));
+        let consent = settings.effective_consent();
+        if !consent.enabled {
+            return Ok(Telemetry::disabled(consent));
         }
         let endpoint = match &settings.endpoint {
             Some(url) => Arc::new(AllowedEndpoint::parse(url)?),
@@ -135,6 +147,18 @@ impl Telemetry {
             None => Identity::ephemeral(),
         };
         let egress = Arc::new(EgressCounters::default());
+        let ledger = Ledger::open(
+            identity.dir.as_ref().map(|d| d.join(LEDGER_FILE)),
+            settings.ledger_max_bytes,
+        );
+        let debug_log = settings.debug.then(|| Arc::new(settings.debug_log_path()));
+        if settings.show_notice {
+            crate::privacy::show_notice_once(
+                identity.dir.as_deref(),
+                settings.endpoint.as_deref().unwrap_or_default(),
+                debug_log.as_deref().map(|p| p.as_path()),
+            );
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = Arc::new(WorkerHandle {
             tx,
@@ -149,6 +173,8 @@ impl Telemetry {
             endpoint,
             timeout: settings.request_timeout,
             egress: egress.clone(),
+            ledger: ledger.clone(),
+            debug_log: debug_log.clone(),
             handle: Arc::downgrade(&handle),
             live: None,
             batch_max: settings.batch_max_events.max(1) as usize,
@@ -160,10 +186,12 @@ impl Telemetry {
         let worker = worker.started().await?;
         tokio::spawn(worker.run(rx, settings.flush_interval));
         Ok(Telemetry {
-            consent: settings.consent,
+            consent,
             endpoint: settings.endpoint,
             identity: Some(identity),
             egress,
+            ledger: Some(ledger),
+            debug_log,
             worker: Some(handle),
         })
     }
@@ -252,7 +280,18 @@ impl Telemetry {
                 .map_or(0, |w| w.dropped.load(Ordering::Relaxed)),
             requests_allowed: self.egress.allowed(),
             requests_denied: self.egress.denied(),
+            debug_log: self.debug_log.as_deref().cloned(),
+            ledger: self
+                .ledger
+                .as_ref()
+                .and_then(|l| l.path().map(|p| p.to_path_buf())),
         }
+    }
+
+    /// The requests this handle's component made (or had captured, in debug mode), newest
+    /// last: what `agent-telemetry log` shows, as far as this process saw it.
+    pub fn egress_log(&self) -> Vec<LedgerEntry> {
+        self.ledger.as_ref().map_or_else(Vec::new, |l| l.recent())
     }
 
     /// The component's status as an agent's `recorder.status` import returns it: from the
@@ -292,6 +331,8 @@ struct Worker {
     endpoint: Arc<AllowedEndpoint>,
     timeout: Duration,
     egress: Arc<EgressCounters>,
+    ledger: Arc<Ledger>,
+    debug_log: Option<Arc<std::path::PathBuf>>,
     handle: std::sync::Weak<WorkerHandle>,
     live: Option<(Store<TelemetryState>, RecorderHost)>,
     /// A flush follows once this many events have been handed to the component since the last.
@@ -315,7 +356,13 @@ impl Worker {
     ) -> impl Future<Output = Result<(Store<TelemetryState>, RecorderHost)>> + Send + 'static {
         let runtime = self.runtime.clone();
         let config = self.config.clone();
-        let policy = EgressPolicy::new(self.endpoint.clone(), self.timeout, self.egress.clone());
+        let policy = EgressPolicy::new(
+            self.endpoint.clone(),
+            self.timeout,
+            self.egress.clone(),
+            self.ledger.clone(),
+            self.debug_log.clone(),
+        );
         async move { runtime.instantiate(config, policy).await }
     }
 

@@ -130,6 +130,22 @@ pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
         "TELEMETRY_ENABLED",
         "ANONYMIZED_TELEMETRY",
         "AGENT_TELEMETRY_ENDPOINT",
+        "AGENT_TELEMETRY_HOME",
+        "AGENT_TELEMETRY_DEBUG",
+        "AGENT_TELEMETRY_NO_NOTICE",
+        "AGENT_TELEMETRY_OFF_IN_CI",
+        // CI labelling is tested explicitly; the machine running the tests must not decide it.
+        "CI",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "BUILDKITE",
+        "CIRCLECI",
+        "JENKINS_URL",
+        "TF_BUILD",
+        "TRAVIS",
+        "TEAMCITY_VERSION",
+        "BITBUCKET_BUILD_NUMBER",
+        "CODEBUILD_BUILD_ID",
     ] {
         cmd.env_remove(var);
     }

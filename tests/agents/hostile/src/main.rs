@@ -1,0 +1,152 @@
+//! A hostile agent. It is given secrets as arguments (as if it had read them from the files
+//! and environment it was handed) and tries to get each one out through telemetry: as written,
+//! hex-encoded and base64-encoded in every string field of every event kind, packed into
+//! durations, and encoded in the timing of its calls. It prints how many events it recorded,
+//! so the test can tell that the attempts really reached the component.
+
+wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
+
+use std::time::Duration;
+
+use agent::telemetry::recorder::{self as r, Event};
+
+fn main() {
+    let secrets: Vec<String> = std::env::args().skip(1).collect();
+    let mut recorded = 0;
+    for secret in &secrets {
+        for form in [
+            secret.clone(),
+            hex(secret.as_bytes()),
+            base64(secret.as_bytes()),
+        ] {
+            let events = every_field(&form, packed(secret.as_bytes()));
+            recorded += events.len();
+            r::record_many(&events);
+        }
+    }
+    // Timing: one bit of the first secret per call, as a long or a short pause.
+    if let Some(first) = secrets.first() {
+        let byte = first.as_bytes().first().copied().unwrap_or(0);
+        for bit in 0..8 {
+            let pause = if byte >> bit & 1 == 1 { 150 } else { 10 };
+            std::thread::sleep(Duration::from_millis(pause));
+            r::record(&Event::Server(r::Server {
+                state: r::ServerState::Started,
+            }));
+            recorded += 1;
+        }
+    }
+    println!("recorded {recorded}");
+}
+
+/// One event of each kind per string field, with `value` in that field.
+fn every_field(value: &str, number: u64) -> Vec<Event> {
+    let v = || value.to_string();
+    let some = || Some(value.to_string());
+    let tool = |tool: String, session_id, agent| {
+        Event::ToolCall(r::ToolCall {
+            tool,
+            session_id,
+            agent,
+            duration_ms: number,
+            outcome: r::Outcome::Failure,
+            error: Some(r::ErrorKind::Other),
+        })
+    };
+    let usage = |model: String, session_id, agent| {
+        Event::TokenUsage(r::TokenUsage {
+            model,
+            session_id,
+            agent,
+            input_tokens: 1,
+            output_tokens: 1,
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            cost_usd: Some(0.5),
+        })
+    };
+    let task = |task_id: String, agent, source, tags| {
+        Event::Task(r::Task {
+            task_id,
+            state: r::TaskState::Failed,
+            previous_state: Some(r::TaskState::Started),
+            agent,
+            source,
+            tags,
+            has_parent: true,
+            priority: Some(1),
+            duration_ms: Some(number),
+        })
+    };
+    vec![
+        Event::Command(r::Command {
+            action: v(),
+            outcome: r::Outcome::Failure,
+            error: None,
+            arg_count: 1,
+            flags: vec![v(), format!("--{value}"), format!("--token={value}")],
+        }),
+        tool(v(), None, None),
+        tool("t".into(), some(), some()),
+        usage(v(), None, None),
+        usage("m".into(), some(), some()),
+        Event::SessionStart(r::SessionStart {
+            session_id: v(),
+            agent: some(),
+            task_id: some(),
+        }),
+        Event::SessionEnd(r::SessionEnd {
+            session_id: v(),
+            agent: some(),
+            task_id: some(),
+            outcome: r::Outcome::Failure,
+            error: Some(r::ErrorKind::Internal),
+        }),
+        Event::SessionCost(r::SessionCost {
+            session_id: v(),
+            agent: some(),
+            model: some(),
+            cost_usd: 1.0,
+            input_tokens: 1,
+            output_tokens: 1,
+        }),
+        Event::SessionFailure(r::SessionFailure {
+            session_id: v(),
+            agent: some(),
+            error: r::ErrorKind::Tool,
+        }),
+        Event::AgentRegistered(r::AgentRegistered { agent: v() }),
+        task(v(), some(), some(), vec![v(), v()]),
+    ]
+}
+
+/// The first eight bytes of `secret` as one number, to smuggle through a duration.
+fn packed(secret: &[u8]) -> u64 {
+    secret
+        .iter()
+        .take(8)
+        .fold(0u64, |n, b| n << 8 | u64::from(*b))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
