@@ -24,6 +24,10 @@ pub mod keys {
     pub const TIMEOUT_MS: &str = "timeout-ms";
     pub const AGENT_ALLOWLIST: &str = "agent-allowlist";
     pub const FLAG_ALLOWLIST: &str = "flag-allowlist";
+    /// The local user's names (`$USER`, `$USERNAME`, the home directory's name), separated by
+    /// commas: the component cannot read the environment, so the host passes them. Any
+    /// identifier that contains one is hashed (see `anonymize`).
+    pub const REDACT_WORDS: &str = "redact-words";
 }
 
 pub const DEFAULT_BATCH_MAX_EVENTS: usize = 100;
@@ -52,6 +56,8 @@ pub struct Settings {
     pub timeout: Duration,
     pub agent_allowlist: Vec<String>,
     pub flag_allowlist: Vec<String>,
+    /// Names of the local user, never sent: identifiers containing one are hashed.
+    pub redact_words: Vec<String>,
     /// Values that were present but unusable, reported through `status`.
     pub problems: Vec<String>,
 }
@@ -76,6 +82,7 @@ impl Default for Settings {
             timeout: DEFAULT_TIMEOUT,
             agent_allowlist: Vec::new(),
             flag_allowlist: Vec::new(),
+            redact_words: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -167,6 +174,7 @@ impl Settings {
                 }
                 keys::AGENT_ALLOWLIST => s.agent_allowlist = split_list(value),
                 keys::FLAG_ALLOWLIST => s.flag_allowlist = split_list(value),
+                keys::REDACT_WORDS => s.redact_words = split_list(value),
                 _ => {}
             }
         }
@@ -242,6 +250,18 @@ mod tests {
         assert_eq!(s.batch_max_events, DEFAULT_BATCH_MAX_EVENTS);
         assert_eq!(s.timeout, DEFAULT_TIMEOUT);
         assert_eq!(s.problems.len(), 2);
+    }
+
+    #[test]
+    fn redact_words_are_a_comma_separated_list() {
+        let s = Settings::from_pairs([("redact-words", " alice , Alice.Smith,,bob ")]);
+        assert_eq!(s.redact_words, ["alice", "Alice.Smith", "bob"]);
+        assert!(s.problems.is_empty());
+        assert!(
+            Settings::from_pairs([("redact-words", "")])
+                .redact_words
+                .is_empty()
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! From a WIT event to its wire form. Each string field goes through the anonymizer rule
 //! that fits what it is: a name (`identifier`), an id (`pseudonym`), an agent (`agent`), or
-//! a flag list (`flags`). Numbers are clamped here; errors are enums already.
+//! a flag list (`flags`). Numbers are held to their rules here too: costs must be finite and
+//! non-negative, durations are coarsened (a timing channel, see `anonymize`); errors are
+//! enums already.
 
 use crate::anonymize::{self, Anonymizer};
 use crate::bindings::exports::agent::telemetry::recorder as wit;
@@ -22,7 +24,7 @@ pub fn to_wire(a: &Anonymizer, event: &wit::Event) -> Data {
             tool: a.identifier(&t.tool),
             session_id: t.session_id.as_deref().map(session),
             agent: agent(&t.agent),
-            duration_ms: t.duration_ms,
+            duration_ms: anonymize::coarse_duration_ms(t.duration_ms),
             outcome: outcome(t.outcome),
             error: t.error.map(error_kind),
         },
@@ -81,7 +83,7 @@ pub fn to_wire(a: &Anonymizer, event: &wit::Event) -> Data {
             tags: a.identifiers(&t.tags),
             has_parent: t.has_parent,
             priority: t.priority,
-            duration_ms: t.duration_ms,
+            duration_ms: t.duration_ms.map(anonymize::coarse_duration_ms),
         },
     }
 }

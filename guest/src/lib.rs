@@ -5,7 +5,8 @@
 //! gets), `session` (session totals), `pipeline` (queue and batches), `encode` (wire formats),
 //! `config` (settings from `wasi:config`); on wasm32 only, `transport` (`wasi:http`) and
 //! `component` (the `recorder` export). Everything but the last two also builds natively, for
-//! unit tests and for the benchmark's native baseline.
+//! unit tests and for the benchmark's native baseline. `privacy_tests` checks the privacy
+//! contract on the serialized batch, field by field.
 
 pub mod anonymize;
 pub mod config;
@@ -14,6 +15,9 @@ pub mod event;
 pub mod pipeline;
 pub mod session;
 pub mod wire;
+
+#[cfg(test)]
+mod privacy_tests;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

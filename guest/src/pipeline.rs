@@ -2,9 +2,9 @@
 //! validate + anonymize → session totals → envelope → bounded queue → batches.
 
 use std::collections::VecDeque;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use crate::anonymize::{Anonymizer, hex};
+use crate::anonymize::{self, Anonymizer, hex};
 use crate::bindings::exports::agent::telemetry::recorder as wit;
 use crate::config::Settings;
 use crate::session::SessionTracker;
@@ -62,7 +62,7 @@ pub struct Pipeline {
     counters: Counters,
     /// Drops not yet reported in a delivered batch's `dropped_events`.
     unreported_drops: u64,
-    /// The last `occurred_at` formatted, by millisecond: events come in bursts.
+    /// The last `occurred_at` formatted, by (whole) second: events come in bursts.
     last_timestamp: (u64, String),
 }
 
@@ -76,6 +76,7 @@ impl Pipeline {
             key,
             settings.agent_allowlist.clone(),
             settings.flag_allowlist.clone(),
+            settings.redact_words.clone(),
         );
         // When telemetry is off no id is made at all, not even an ephemeral one.
         let installation_id = match &settings.installation_id {
@@ -131,9 +132,13 @@ impl Pipeline {
         }
         let now_ms = unix_millis(now);
         let mut data = event::to_wire(&self.anonymizer, event);
+        // Session durations are measured on the full clock, then coarsened by the tracker.
         self.sessions.observe(&mut data, now_ms);
-        let id = uuid::Builder::from_unix_timestamp_millis(now_ms, &random_bytes::<10>(entropy));
-        let occurred_at = self.occurred_at(now, now_ms);
+        // The time on the wire, in `occurred_at` and in the UUIDv7 id alike, is whole seconds:
+        // the id must not give back the milliseconds that `occurred_at` leaves out.
+        let at_ms = anonymize::coarse_time_ms(now_ms);
+        let id = uuid::Builder::from_unix_timestamp_millis(at_ms, &random_bytes::<10>(entropy));
+        let occurred_at = self.occurred_at(at_ms);
         let e = &self.envelope;
         self.queue.push_back(wire::Event {
             event_id: id.into_uuid().to_string(),
@@ -162,17 +167,18 @@ impl Pipeline {
         }
         let n = self.queue.len().min(self.settings.batch_max_events);
         let events: Vec<wire::Event> = self.queue.drain(..n).collect();
-        let now_ms = unix_millis(now);
+        // When a batch is taken can depend on the agent (it may call `flush`): same rule.
+        let at_ms = anonymize::coarse_time_ms(unix_millis(now));
         let batch = wire::Batch {
             schema: wire::SCHEMA.to_string(),
             schema_version: wire::SCHEMA_VERSION,
             batch_id: uuid::Builder::from_unix_timestamp_millis(
-                now_ms,
+                at_ms,
                 &random_bytes::<10>(entropy),
             )
             .into_uuid()
             .to_string(),
-            sent_at: timestamp(now),
+            sent_at: timestamp(at_ms),
             dropped_events: self.unreported_drops,
             events,
         };
@@ -223,9 +229,9 @@ impl Pipeline {
         }
     }
 
-    fn occurred_at(&mut self, now: SystemTime, now_ms: u64) -> String {
-        if self.last_timestamp.0 != now_ms {
-            self.last_timestamp = (now_ms, timestamp(now));
+    fn occurred_at(&mut self, at_ms: u64) -> String {
+        if self.last_timestamp.0 != at_ms {
+            self.last_timestamp = (at_ms, timestamp(at_ms));
         }
         self.last_timestamp.1.clone()
     }
@@ -250,7 +256,11 @@ fn unix_millis(t: SystemTime) -> u64 {
     u64::try_from(millis).unwrap_or(u64::MAX)
 }
 
-fn timestamp(t: SystemTime) -> String {
+/// RFC 3339 with milliseconds (`.000` once coarsened), clamped to the last instant that
+/// format can write: a clock past the year 9999 must not make the component trap.
+fn timestamp(unix_ms: u64) -> String {
+    const LAST_WRITABLE_MS: u64 = 253_402_300_799_000;
+    let t = SystemTime::UNIX_EPOCH + Duration::from_millis(unix_ms.min(LAST_WRITABLE_MS));
     humantime::format_rfc3339_millis(t).to_string()
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use crate::anonymize::coarse_duration_ms;
 use crate::wire::{Data, Outcome, SessionTotals};
 
 /// Sessions tracked at once; beyond this, new sessions end with partial totals.
@@ -33,9 +34,9 @@ impl SessionTracker {
                 ..
             } => {
                 let t = &mut self.entry(id).totals;
-                t.tool_calls += 1;
+                t.tool_calls = t.tool_calls.saturating_add(1);
                 if *outcome != Outcome::Success {
-                    t.tool_failures += 1;
+                    t.tool_failures = t.tool_failures.saturating_add(1);
                 }
             }
             Data::TokenUsage {
@@ -55,7 +56,8 @@ impl SessionTracker {
                 }
             }
             Data::SessionFailure { session_id, .. } => {
-                self.entry(session_id).totals.error_count += 1;
+                let t = &mut self.entry(session_id).totals;
+                t.error_count = t.error_count.saturating_add(1);
             }
             Data::SessionEnd {
                 session_id,
@@ -65,9 +67,12 @@ impl SessionTracker {
             } => {
                 let open = self.open.remove(session_id.as_str()).unwrap_or_default();
                 *totals = open.totals;
-                totals.duration_ms = open.started_at_ms.map(|start| now_ms.saturating_sub(start));
+                // Coarsened like every duration on the wire (a timing channel, see `anonymize`).
+                totals.duration_ms = open
+                    .started_at_ms
+                    .map(|start| coarse_duration_ms(now_ms.saturating_sub(start)));
                 if *outcome == Outcome::Failure {
-                    totals.error_count += 1;
+                    totals.error_count = totals.error_count.saturating_add(1);
                 }
             }
             _ => {}
@@ -87,5 +92,73 @@ impl SessionTracker {
             }
         }
         self.open.entry(session_id.to_string()).or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn usage(input: u64, output: u64, cost: Option<f64>) -> Data {
+        Data::TokenUsage {
+            model: "gpt-4o".into(),
+            session_id: Some("session_1".into()),
+            agent: None,
+            input_tokens: input,
+            output_tokens: output,
+            cached_tokens: 0,
+            reasoning_tokens: 0,
+            cost_usd: cost,
+        }
+    }
+
+    fn end(tracker: &mut SessionTracker, now_ms: u64) -> SessionTotals {
+        let mut data = Data::SessionEnd {
+            session_id: "session_1".into(),
+            agent: None,
+            task_id: None,
+            outcome: Outcome::Success,
+            error: None,
+            totals: SessionTotals::default(),
+        };
+        tracker.observe(&mut data, now_ms);
+        match data {
+            Data::SessionEnd { totals, .. } => totals,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn token_totals_saturate_at_u64_max() {
+        let mut t = SessionTracker::default();
+        for _ in 0..3 {
+            t.observe(&mut usage(u64::MAX, u64::MAX / 2 + 1, None), 0);
+        }
+        let totals = end(&mut t, 0);
+        assert_eq!(
+            (totals.input_tokens, totals.output_tokens),
+            (u64::MAX, u64::MAX)
+        );
+    }
+
+    #[test]
+    fn a_cost_sum_that_would_be_infinite_is_left_out() {
+        let mut t = SessionTracker::default();
+        t.observe(&mut usage(1, 1, Some(f64::MAX)), 0);
+        t.observe(&mut usage(1, 1, Some(f64::MAX)), 0);
+        t.observe(&mut usage(1, 1, None), 0);
+        assert_eq!(end(&mut t, 0).cost_usd, f64::MAX);
+    }
+
+    #[test]
+    fn the_session_duration_is_coarsened() {
+        let mut t = SessionTracker::default();
+        let mut start = Data::SessionStart {
+            session_id: "session_1".into(),
+            agent: None,
+            task_id: None,
+        };
+        t.observe(&mut start, 1_000);
+        assert_eq!(end(&mut t, 2_234).duration_ms, Some(1_200));
     }
 }

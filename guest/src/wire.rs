@@ -3,7 +3,8 @@
 //! The component writes it; the local collector reads it with the same types, and
 //! `deny_unknown_fields` makes it refuse anything this schema does not name. Every field
 //! here is either an enum, a number, a timestamp, or an identifier that the anonymizer has
-//! already validated or replaced.
+//! already validated or replaced. Every `duration_ms` has two significant digits at most, and
+//! every timestamp whole seconds (see `anonymize`).
 
 use serde::{Deserialize, Serialize};
 
@@ -29,9 +30,12 @@ pub struct Batch {
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
-    /// UUIDv7: time-ordered, and stable across retries so redelivery is idempotent.
+    /// UUIDv7: time-ordered to the second (its embedded time is `occurred_at`'s), and stable
+    /// across retries so redelivery is idempotent. Within a second, the batch order is the
+    /// order of recording.
     pub event_id: String,
-    /// RFC 3339, UTC, milliseconds.
+    /// RFC 3339, UTC, written with milliseconds but always whole seconds (`.000Z`): finer
+    /// times would be a channel for the agent (see `anonymize`).
     pub occurred_at: String,
     pub schema_version: u32,
     pub source: String,
