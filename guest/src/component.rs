@@ -1,16 +1,32 @@
 //! The `recorder` export: WASI in, WASI out. Settings come from `wasi:config` on the first
 //! call; time from `wasi:clocks`; randomness from `wasi:random`; batches leave via `transport`,
-//! on `flush` only.
+//! on `flush` only (or `delivery.deliver`, for batches the host's spool kept).
+//!
+//! A flush sends batch after batch until the queue is empty or the deadline is near. A batch
+//! that fails is retried in the same flush after a backoff (or the collector's `Retry-After`)
+//! as long as the wait and another attempt fit before the deadline, at most
+//! [`ATTEMPTS_PER_FLUSH`] times; then the flush stops and says how long to wait, and the batch
+//! stays at the front of the queue as the same bytes.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::bindings::exports::agent::telemetry::delivery::{
+    self as delivery, DeliveryOutcome, DeliveryReport,
+};
 use crate::bindings::exports::agent::telemetry::recorder::{self as wit, Guest};
+use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store;
 use crate::bindings::wasi::random::random;
 use crate::config::Settings;
 use crate::pipeline::{Counters, Entropy, Pipeline};
 use crate::transport::{self, Verdict};
+use crate::{retry, wire};
+
+/// Tries of one batch within one flush.
+const ATTEMPTS_PER_FLUSH: u32 = 4;
+/// The least time worth starting a request with.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
 struct Component;
 
@@ -58,52 +74,96 @@ impl State {
             .record(event, SystemTime::now(), &mut self.entropy);
     }
 
-    /// Sends one batch; false when nothing more should be sent now.
-    fn send_one(&mut self, deadline: Instant) -> bool {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return false;
-        }
-        let Some(batch) = self
-            .pipeline
-            .take_batch(SystemTime::now(), &mut self.entropy)
-        else {
-            return false;
-        };
-        let settings = self.pipeline.settings();
-        let Some(endpoint) = settings.endpoint.clone() else {
-            self.pipeline.failed(batch);
-            return false;
-        };
-        let timeout = settings.timeout.min(left);
-        match transport::post(&endpoint, &batch.body, timeout) {
-            Verdict::Delivered => {
-                self.pipeline.delivered(batch);
-                true
-            }
-            Verdict::Rejected => {
-                self.pipeline.rejected(batch);
-                true
-            }
-            Verdict::Failed => {
-                // Stop here: the next flush tries again, with the same event ids.
-                self.pipeline.failed(batch);
-                false
-            }
-        }
-    }
-
     fn flush(&mut self, deadline_ms: u32) -> wit::FlushReport {
         let deadline = Instant::now() + Duration::from_millis(u64::from(deadline_ms));
-        while self.pipeline.queued() > 0 && self.send_one(deadline) {}
+        let mut attempt = 0;
+        let mut failed = 0;
+        let mut retry_after = Duration::ZERO;
+        while let Some(batch) = self.next_batch(deadline) {
+            let settings = self.pipeline.settings();
+            let Some(endpoint) = settings.endpoint.clone() else {
+                self.pipeline.failed(batch);
+                break;
+            };
+            let timeout = settings
+                .timeout
+                .min(deadline.saturating_duration_since(Instant::now()));
+            match transport::post(&endpoint, &batch.body, timeout) {
+                Verdict::Delivered => {
+                    self.pipeline.delivered(batch);
+                    attempt = 0;
+                }
+                Verdict::Rejected => self.pipeline.rejected(batch),
+                Verdict::Failed { retry_after: asked } => {
+                    // A retry is always of this same batch: count its events once.
+                    if attempt == 0 {
+                        failed += batch.len();
+                    }
+                    self.pipeline.failed(batch);
+                    attempt += 1;
+                    let wait = asked.unwrap_or_else(|| retry::backoff(attempt, self.random_u32()));
+                    let fits = Instant::now() + wait + MIN_ATTEMPT < deadline;
+                    if attempt >= ATTEMPTS_PER_FLUSH || !fits {
+                        retry_after = wait;
+                        break;
+                    }
+                    sleep(wait);
+                }
+            }
+        }
         let now = self.pipeline.counters();
         let before = std::mem::replace(&mut self.at_last_flush, now);
         let delta = |a: u64, b: u64| u32::try_from(a.saturating_sub(b)).unwrap_or(u32::MAX);
         wit::FlushReport {
             sent: delta(now.sent, before.sent),
             dropped: delta(now.dropped, before.dropped),
-            failed: delta(now.failed, before.failed),
+            rejected: delta(now.rejected, before.rejected),
+            failed: u32::try_from(failed).unwrap_or(u32::MAX),
             pending: u32::try_from(self.pipeline.queued()).unwrap_or(u32::MAX),
+            retry_after_ms: u32::try_from(retry_after.as_millis()).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// The next batch, if there is time left to send one.
+    fn next_batch(&mut self, deadline: Instant) -> Option<crate::pipeline::PendingBatch> {
+        if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
+            return None;
+        }
+        self.pipeline
+            .take_batch(SystemTime::now(), &mut self.entropy)
+    }
+
+    fn random_u32(&mut self) -> u32 {
+        let mut bytes = [0; 4];
+        self.entropy.fill(&mut bytes);
+        u32::from_le_bytes(bytes)
+    }
+
+    /// Sends a batch the host kept, as it is; refuses anything that is not one of ours.
+    fn deliver(&mut self, body: &[u8], deadline_ms: u32) -> DeliveryReport {
+        let report = |outcome, events: usize, retry: Duration| DeliveryReport {
+            outcome,
+            events: u32::try_from(events).unwrap_or(u32::MAX),
+            retry_after_ms: u32::try_from(retry.as_millis()).unwrap_or(u32::MAX),
+        };
+        let events = match serde_json::from_slice::<wire::Batch>(body) {
+            Ok(batch) if batch.schema == wire::SCHEMA => batch.events.len(),
+            _ => return report(DeliveryOutcome::Rejected, 0, Duration::ZERO),
+        };
+        let settings = self.pipeline.settings();
+        let Some(endpoint) = settings.endpoint.clone().filter(|_| settings.enabled) else {
+            return report(DeliveryOutcome::Failed, events, Duration::ZERO);
+        };
+        let timeout = settings
+            .timeout
+            .min(Duration::from_millis(u64::from(deadline_ms)));
+        match transport::post(&endpoint, body, timeout) {
+            Verdict::Delivered => report(DeliveryOutcome::Delivered, events, Duration::ZERO),
+            Verdict::Rejected => report(DeliveryOutcome::Rejected, events, Duration::ZERO),
+            Verdict::Failed { retry_after } => {
+                let wait = retry_after.unwrap_or_else(|| retry::backoff(1, self.random_u32()));
+                report(DeliveryOutcome::Failed, events, wait)
+            }
         }
     }
 
@@ -124,9 +184,16 @@ impl State {
             recorded: c.recorded,
             sent: c.sent,
             dropped: c.dropped,
+            rejected: c.rejected,
             failed: c.failed,
         }
     }
+}
+
+/// Waits without spinning: the host parks this instance on a monotonic-clock pollable.
+fn sleep(wait: Duration) {
+    let nanos = u64::try_from(wait.as_nanos()).unwrap_or(u64::MAX);
+    monotonic_clock::subscribe_duration(nanos).block();
 }
 
 impl Guest for Component {
@@ -151,6 +218,23 @@ impl Guest for Component {
 
     fn status() -> wit::StatusReport {
         with_state(|s| s.status())
+    }
+}
+
+impl delivery::Guest for Component {
+    fn take_undelivered() -> Vec<Vec<u8>> {
+        with_state(|s| {
+            s.pipeline
+                .take_undelivered(SystemTime::now(), &mut s.entropy)
+        })
+    }
+
+    fn deliver(batch: Vec<u8>, deadline_ms: u32) -> DeliveryReport {
+        with_state(|s| s.deliver(&batch, deadline_ms))
+    }
+
+    fn note_dropped(count: u32) {
+        with_state(|s| s.pipeline.note_dropped(u64::from(count)))
     }
 }
 

@@ -20,6 +20,7 @@ pub mod keys {
     pub const ARCH: &str = "arch";
     pub const CI: &str = "ci";
     pub const BATCH_MAX_EVENTS: &str = "batch-max-events";
+    pub const BATCH_MAX_BYTES: &str = "batch-max-bytes";
     pub const QUEUE_MAX_EVENTS: &str = "queue-max-events";
     pub const TIMEOUT_MS: &str = "timeout-ms";
     pub const AGENT_ALLOWLIST: &str = "agent-allowlist";
@@ -31,6 +32,8 @@ pub mod keys {
 }
 
 pub const DEFAULT_BATCH_MAX_EVENTS: usize = 100;
+/// Well under the local collector's 16 MiB body limit, and under common proxies' 1 MiB.
+pub const DEFAULT_BATCH_MAX_BYTES: usize = 512 << 10;
 pub const DEFAULT_QUEUE_MAX_EVENTS: usize = 10_000;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -52,6 +55,8 @@ pub struct Settings {
     pub arch: String,
     pub ci: bool,
     pub batch_max_events: usize,
+    /// A batch stops growing before it would pass this many bytes (one event always fits).
+    pub batch_max_bytes: usize,
     pub queue_max_events: usize,
     pub timeout: Duration,
     pub agent_allowlist: Vec<String>,
@@ -78,6 +83,7 @@ impl Default for Settings {
             arch: "unknown".to_string(),
             ci: false,
             batch_max_events: DEFAULT_BATCH_MAX_EVENTS,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
             queue_max_events: DEFAULT_QUEUE_MAX_EVENTS,
             timeout: DEFAULT_TIMEOUT,
             agent_allowlist: Vec::new(),
@@ -157,6 +163,14 @@ impl Settings {
                     1,
                     10_000,
                     &mut s.batch_max_events,
+                    &mut s.problems,
+                ),
+                keys::BATCH_MAX_BYTES => parse_count(
+                    key,
+                    value,
+                    1024,
+                    16 << 20,
+                    &mut s.batch_max_bytes,
                     &mut s.problems,
                 ),
                 keys::QUEUE_MAX_EVENTS => parse_count(

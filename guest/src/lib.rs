@@ -13,6 +13,7 @@ pub mod config;
 pub mod encode;
 pub mod event;
 pub mod pipeline;
+pub mod retry;
 pub mod session;
 pub mod wire;
 

@@ -1,5 +1,10 @@
 //! The record path, independent of WASI so it runs (and is measured) natively too:
 //! validate + anonymize → session totals → envelope → bounded queue → batches.
+//!
+//! A batch is bounded by event count and by bytes. Once serialized, a batch keeps its bytes
+//! until a collector takes it or refuses it: a failed batch waits at the front as the same
+//! bytes (same batch id, same event ids), and `take_undelivered` hands every waiting batch to
+//! the host's spool, so redelivery is idempotent wherever it happens.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -33,23 +38,25 @@ pub struct Counters {
     pub recorded: u64,
     pub sent: u64,
     pub dropped: u64,
+    /// Of `dropped`, refused by the collector.
+    pub rejected: u64,
     pub failed: u64,
 }
 
 /// A batch taken off the queue and serialized, waiting for the transport's verdict.
 pub struct PendingBatch {
     pub body: Vec<u8>,
-    events: Vec<wire::Event>,
+    events: usize,
     dropped_reported: u64,
 }
 
 impl PendingBatch {
     pub fn len(&self) -> usize {
-        self.events.len()
+        self.events
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.events == 0
     }
 }
 
@@ -59,6 +66,9 @@ pub struct Pipeline {
     anonymizer: Anonymizer,
     sessions: SessionTracker,
     queue: VecDeque<wire::Event>,
+    /// Serialized batches that failed, oldest first: sent again before anything newer.
+    unsent: VecDeque<PendingBatch>,
+    unsent_events: usize,
     counters: Counters,
     /// Drops not yet reported in a delivered batch's `dropped_events`.
     unreported_drops: u64,
@@ -101,6 +111,8 @@ impl Pipeline {
             anonymizer,
             sessions: SessionTracker::default(),
             queue: VecDeque::new(),
+            unsent: VecDeque::new(),
+            unsent_events: 0,
             counters: Counters::default(),
             unreported_drops: 0,
             last_timestamp: (u64::MAX, String::new()),
@@ -115,8 +127,9 @@ impl Pipeline {
         self.counters
     }
 
+    /// Events not yet delivered: queued, or in a batch waiting to be sent again.
     pub fn queued(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.unsent_events
     }
 
     /// Validates, anonymizes and queues one event; when the queue is full it is dropped and
@@ -126,7 +139,7 @@ impl Pipeline {
             return;
         }
         self.counters.recorded += 1;
-        if self.queue.len() >= self.settings.queue_max_events {
+        if self.queued() >= self.settings.queue_max_events {
             self.drop_events(1);
             return;
         }
@@ -156,20 +169,23 @@ impl Pipeline {
         });
     }
 
-    /// Takes up to one batch's worth of events off the queue and serializes it.
+    /// The next batch to send: one that failed before, else up to `batch_max_events` events
+    /// and `batch_max_bytes` bytes off the queue, serialized (at least one event, however big).
     pub fn take_batch(
         &mut self,
         now: SystemTime,
         entropy: &mut impl Entropy,
     ) -> Option<PendingBatch> {
+        if let Some(batch) = self.unsent.pop_front() {
+            self.unsent_events -= batch.events;
+            return Some(batch);
+        }
         if self.queue.is_empty() {
             return None;
         }
-        let n = self.queue.len().min(self.settings.batch_max_events);
-        let events: Vec<wire::Event> = self.queue.drain(..n).collect();
         // When a batch is taken can depend on the agent (it may call `flush`): same rule.
         let at_ms = anonymize::coarse_time_ms(unix_millis(now));
-        let batch = wire::Batch {
+        let header = wire::Batch {
             schema: wire::SCHEMA.to_string(),
             schema_version: wire::SCHEMA_VERSION,
             batch_id: uuid::Builder::from_unix_timestamp_millis(
@@ -180,53 +196,76 @@ impl Pipeline {
             .to_string(),
             sent_at: timestamp(at_ms),
             dropped_events: self.unreported_drops,
-            events,
+            events: Vec::new(),
         };
-        match encode::native::encode(&batch) {
-            Ok(body) => {
-                let dropped_reported = self.unreported_drops;
-                self.unreported_drops = 0;
-                Some(PendingBatch {
-                    body,
-                    events: batch.events,
-                    dropped_reported,
-                })
+        let mut writer = match encode::native::BatchWriter::new(&header) {
+            Ok(writer) => writer,
+            Err(_) => return None,
+        };
+        let mut taken = 0;
+        let mut unwritable = 0;
+        while taken + unwritable < self.settings.batch_max_events {
+            let Some(event) = self.queue.front() else {
+                break;
+            };
+            match writer.push(event, self.settings.batch_max_bytes) {
+                encode::native::Pushed::Added => taken += 1,
+                encode::native::Pushed::Full => break,
+                // Cannot happen with these types; if it did, the event is dropped and counted.
+                encode::native::Pushed::Unwritable => unwritable += 1,
             }
-            Err(_) => {
-                self.drop_events(batch.events.len() as u64);
-                None
-            }
+            self.queue.pop_front();
         }
+        self.drop_events(unwritable as u64);
+        if taken == 0 {
+            return None;
+        }
+        let dropped_reported = self.unreported_drops - unwritable as u64;
+        self.unreported_drops = unwritable as u64;
+        Some(PendingBatch {
+            body: writer.finish(),
+            events: taken,
+            dropped_reported,
+        })
+    }
+
+    /// Every undelivered event, as serialized batches, oldest first; none stay here.
+    pub fn take_undelivered(
+        &mut self,
+        now: SystemTime,
+        entropy: &mut impl Entropy,
+    ) -> Vec<Vec<u8>> {
+        let mut bodies = Vec::new();
+        while let Some(batch) = self.take_batch(now, entropy) {
+            bodies.push(batch.body);
+        }
+        bodies
     }
 
     pub fn delivered(&mut self, batch: PendingBatch) {
         self.counters.sent += batch.len() as u64;
     }
 
-    /// The collector refused the batch for good (a 4xx other than 429): drop and count it.
+    /// The collector refused the batch for good (a 4xx other than 408 and 429): drop and
+    /// count it; the drops it reported are reported again in the next batch.
     pub fn rejected(&mut self, batch: PendingBatch) {
         self.unreported_drops += batch.dropped_reported;
+        self.counters.rejected += batch.len() as u64;
         self.drop_events(batch.len() as u64);
     }
 
-    /// Not delivered this time: the events go back to the front of the queue, unchanged (same
-    /// ids, so a later redelivery is idempotent), as far as the queue has room.
+    /// Not delivered this time: the batch goes back to the front, as the same bytes, so the
+    /// next attempt (here, or from the host's spool) is idempotent.
     pub fn failed(&mut self, batch: PendingBatch) {
         self.counters.failed += batch.len() as u64;
-        self.unreported_drops += batch.dropped_reported;
-        let room = self
-            .settings
-            .queue_max_events
-            .saturating_sub(self.queue.len());
-        let mut events = batch.events;
-        if events.len() > room {
-            let excess = events.len() - room;
-            events.truncate(room);
-            self.drop_events(excess as u64);
-        }
-        for e in events.into_iter().rev() {
-            self.queue.push_front(e);
-        }
+        self.unsent_events += batch.events;
+        self.unsent.push_front(batch);
+    }
+
+    /// Events the host dropped for its own reasons (its spool's bounds): counted here, so the
+    /// next batch reports them.
+    pub fn note_dropped(&mut self, n: u64) {
+        self.drop_events(n);
     }
 
     fn occurred_at(&mut self, at_ms: u64) -> String {
@@ -345,37 +384,91 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_batch_goes_back_with_the_same_event_ids() {
+    fn a_failed_batch_goes_back_as_the_same_bytes() {
         let mut p = pipeline(&[("batch-max-events", "2")]);
         let mut entropy = Counter(7);
         for _ in 0..3 {
             p.record(&server_started(), SystemTime::now(), &mut entropy);
         }
         let first = p.take_batch(SystemTime::now(), &mut entropy).unwrap();
+        let body = first.body.clone();
         let ids: Vec<String> = decode(&first)
             .events
             .into_iter()
             .map(|e| e.event_id)
             .collect();
+        assert_ne!(ids[0], ids[1], "distinct events have distinct ids");
         p.failed(first);
         assert_eq!((p.queued(), p.counters().failed), (3, 2));
         let again = p.take_batch(SystemTime::now(), &mut entropy).unwrap();
-        let retried: Vec<String> = decode(&again)
-            .events
-            .into_iter()
-            .map(|e| e.event_id)
-            .collect();
-        assert_ne!(ids[0], ids[1], "distinct events have distinct ids");
-        assert_eq!(ids, retried, "redelivery must be idempotent");
+        assert_eq!(
+            again.body, body,
+            "redelivery sends the same batch, so it is idempotent"
+        );
     }
 
     #[test]
-    fn a_rejected_batch_is_dropped_and_counted() {
+    fn undelivered_events_leave_as_whole_batches_failed_ones_first() {
+        let mut p = pipeline(&[("batch-max-events", "2"), ("queue-max-events", "4")]);
+        let mut entropy = Counter(1);
+        for _ in 0..3 {
+            p.record(&server_started(), SystemTime::now(), &mut entropy);
+        }
+        let failed = p.take_batch(SystemTime::now(), &mut entropy).unwrap();
+        let failed_body = failed.body.clone();
+        p.failed(failed);
+        // The failed batch still takes room in the queue's bound.
+        p.record(&server_started(), SystemTime::now(), &mut entropy);
+        p.record(&server_started(), SystemTime::now(), &mut entropy);
+        assert_eq!((p.queued(), p.counters().dropped), (4, 1));
+        let bodies = p.take_undelivered(SystemTime::now(), &mut entropy);
+        assert_eq!(bodies.len(), 2);
+        assert_eq!(bodies[0], failed_body);
+        let events: usize = bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_slice::<wire::Batch>(b)
+                    .unwrap()
+                    .events
+                    .len()
+            })
+            .sum();
+        assert_eq!((events, p.queued()), (4, 0));
+    }
+
+    #[test]
+    fn batches_stop_at_the_byte_bound_and_splice_exactly() {
+        let mut p = pipeline(&[("batch-max-bytes", "2048"), ("batch-max-events", "1000")]);
+        let mut entropy = Counter(3);
+        for _ in 0..40 {
+            p.record(&server_started(), SystemTime::now(), &mut entropy);
+        }
+        let mut total = 0;
+        while let Some(batch) = p.take_batch(SystemTime::now(), &mut entropy) {
+            assert!(batch.body.len() <= 2048, "{} bytes", batch.body.len());
+            let decoded = decode(&batch);
+            assert_eq!(decoded.events.len(), batch.len());
+            // Spliced bytes are exactly what serializing the whole batch gives.
+            assert_eq!(serde_json::to_vec(&decoded).unwrap(), batch.body);
+            total += batch.len();
+        }
+        assert_eq!(total, 40);
+    }
+
+    #[test]
+    fn a_rejected_batch_is_dropped_and_counted_and_host_drops_are_reported() {
         let mut p = pipeline(&[]);
         p.record(&server_started(), SystemTime::now(), &mut Counter(0));
         let batch = p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap();
         p.rejected(batch);
-        assert_eq!((p.queued(), p.counters().dropped), (0, 1));
+        assert_eq!(
+            (p.queued(), p.counters().dropped, p.counters().rejected),
+            (0, 1, 1)
+        );
+        p.note_dropped(5);
+        p.record(&server_started(), SystemTime::now(), &mut Counter(0));
+        let next = decode(&p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap());
+        assert_eq!(next.dropped_events, 6);
     }
 
     #[test]

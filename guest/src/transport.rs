@@ -15,7 +15,7 @@ use crate::bindings::wasi::http::types::{
 use crate::bindings::wasi::io::poll::{self, Pollable};
 use crate::bindings::wasi::io::streams::OutputStream;
 use crate::config::Endpoint;
-use crate::wire;
+use crate::{retry, wire};
 
 /// What the collector (or the network) made of a batch.
 pub enum Verdict {
@@ -23,8 +23,9 @@ pub enum Verdict {
     Delivered,
     /// A 3xx, or a 4xx other than 408 and 429: sending it again would not help.
     Rejected,
-    /// Worth another try later: network error, timeout, denial, 408, 429, 5xx.
-    Failed,
+    /// Worth another try later: network error, timeout, denial, 408, 429, 5xx; with the
+    /// collector's `Retry-After`, if it gave one.
+    Failed { retry_after: Option<Duration> },
 }
 
 const CHUNK: u64 = 4096;
@@ -32,16 +33,22 @@ const CHUNK: u64 = 4096;
 pub fn post(endpoint: &Endpoint, body: &[u8], timeout: Duration) -> Verdict {
     let deadline = Instant::now() + timeout;
     match send(endpoint, body, timeout, deadline) {
-        Some(status) if (200..300).contains(&status) => Verdict::Delivered,
-        Some(408 | 429) => Verdict::Failed,
+        Some((status, _)) if (200..300).contains(&status) => Verdict::Delivered,
+        Some((408 | 429, retry_after)) => Verdict::Failed { retry_after },
         // Redirects are not followed (the host allows one endpoint), and a 4xx will not change.
-        Some(status) if (300..500).contains(&status) => Verdict::Rejected,
-        _ => Verdict::Failed,
+        Some((status, _)) if (300..500).contains(&status) => Verdict::Rejected,
+        Some((_, retry_after)) => Verdict::Failed { retry_after },
+        None => Verdict::Failed { retry_after: None },
     }
 }
 
-/// The response status, or `None` for any failure to get one.
-fn send(endpoint: &Endpoint, body: &[u8], timeout: Duration, deadline: Instant) -> Option<u16> {
+/// The response status and `Retry-After`, or `None` for any failure to get one.
+fn send(
+    endpoint: &Endpoint,
+    body: &[u8],
+    timeout: Duration,
+    deadline: Instant,
+) -> Option<(u16, Option<Duration>)> {
     let headers = Fields::from_list(&[(
         "content-type".to_string(),
         wire::CONTENT_TYPE.as_bytes().to_vec(),
@@ -122,12 +129,23 @@ fn write_all(stream: &OutputStream, mut rest: &[u8], deadline: Instant) -> bool 
     }
 }
 
-fn await_status(response: &FutureIncomingResponse, deadline: Instant) -> Option<u16> {
+fn await_status(
+    response: &FutureIncomingResponse,
+    deadline: Instant,
+) -> Option<(u16, Option<Duration>)> {
     if !wait(&response.subscribe(), deadline) {
         return None;
     }
     match response.get() {
-        Some(Ok(Ok(incoming))) => Some(incoming.status()),
+        Some(Ok(Ok(incoming))) => {
+            let retry_after = incoming
+                .headers()
+                .get("retry-after")
+                .first()
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| retry::parse_retry_after(v, std::time::SystemTime::now()));
+            Some((incoming.status(), retry_after))
+        }
         _ => None,
     }
 }

@@ -155,6 +155,11 @@ pub async fn run_agent_component(
         telemetry: telemetry.clone(),
     };
     let mut store = Store::new(engine, state);
+    // The engine interrupts on epochs (for the telemetry component's CPU budget). An agent
+    // has no budget: at each tick it yields to the executor and carries on, so a busy agent
+    // never starves the telemetry worker.
+    store.epoch_deadline_async_yield_and_update(1);
+    store.set_epoch_deadline(1);
     let instance = command
         .instantiate_async(&mut store)
         .await

@@ -49,10 +49,6 @@ impl LedgerEntry {
     /// An entry for `body` sent to `endpoint`; `status` and `error` are filled in later.
     pub fn new(endpoint: String, body: &[u8]) -> LedgerEntry {
         use sha2::Digest;
-        #[derive(Deserialize)]
-        struct Count {
-            events: Vec<serde::de::IgnoredAny>,
-        }
         LedgerEntry {
             at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             endpoint,
@@ -60,9 +56,7 @@ impl LedgerEntry {
             error: None,
             bytes: body.len() as u64,
             sha256: agent_telemetry_guest::anonymize::hex(&sha2::Sha256::digest(body)),
-            events: serde_json::from_slice::<Count>(body)
-                .ok()
-                .map(|c| c.events.len() as u64),
+            events: crate::spool::event_count(body),
             debug: false,
             body: String::from_utf8(body.to_vec()).ok(),
         }

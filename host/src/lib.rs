@@ -34,6 +34,7 @@ pub mod privacy;
 pub mod report;
 pub mod runtime;
 pub mod settings;
+pub mod spool;
 pub mod telemetry;
 
 /// The WIT event types, as Rust values.

@@ -3,7 +3,10 @@
 //!
 //! The telemetry component's store gets exactly: `wasi:http` through [`EgressPolicy`],
 //! `wasi:config` from the host's settings, and a WASI context with no environment, no
-//! arguments, no files, no stdin, and no sockets.
+//! arguments, no files, no stdin, and no sockets. Its memory is capped, and its CPU time per
+//! call is bounded by epoch deadlines: a ticker thread advances the engine's epoch every
+//! [`EPOCH_TICK`], and the worker gives each call a budget (see `telemetry.rs`); a call that
+//! overruns it traps, and the worker starts a fresh instance.
 
 use std::sync::{Arc, OnceLock};
 
@@ -23,7 +26,37 @@ use crate::http_policy::EgressPolicy;
 pub const TELEMETRY_COMPONENT: &[u8] = include_bytes!(env!("AGENT_TELEMETRY_COMPONENT"));
 
 /// Memory the telemetry component may use.
-const TELEMETRY_MEMORY_LIMIT: usize = 64 << 20;
+pub const TELEMETRY_MEMORY_LIMIT: usize = 64 << 20;
+
+/// CPU budget for instantiating the telemetry component.
+const INSTANTIATE_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often the engine's epoch advances: the grain of every CPU budget.
+pub const EPOCH_TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Advances `engine`'s epoch every tick for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("agent-telemetry-epoch".to_string())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a ticker no deadline ever passes: calls are then bounded only by the
+        // worker's own timeouts.
+        tracing::error!(error = %e, "cannot start the epoch ticker");
+    }
+}
+
+/// Epoch ticks for a CPU budget of `budget`, at least one.
+pub(crate) fn epoch_ticks(budget: std::time::Duration) -> u64 {
+    (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
 
 pub struct TelemetryRuntime {
     engine: Engine,
@@ -46,7 +79,9 @@ impl TelemetryRuntime {
     pub fn with_component(wasm: &[u8]) -> Result<TelemetryRuntime> {
         let mut config = Config::new();
         config.wasm_component_model(true);
+        config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
         let component =
             Component::new(&engine, wasm).context("the telemetry component does not compile")?;
 
@@ -94,6 +129,8 @@ impl TelemetryRuntime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(epoch_ticks(INSTANTIATE_BUDGET));
         let bindings = self.telemetry.instantiate_async(&mut store).await?;
         Ok((store, bindings))
     }

@@ -8,7 +8,7 @@
 //! | product, product version | `product`, `product-version` | given to `new` |
 //! | source | `source` | `cli` |
 //! | environment | `environment` | `production` |
-//! | batch size | `batch-max-events` | 100 |
+//! | batch size | `batch-max-events`, `batch-max-bytes` | 100 events, 512 KiB |
 //! | queue bound | `queue-max-events` | 10000 |
 //! | request timeout | `timeout-ms` | 5 s (also the host's cap) |
 //! | agent names sent as written | `agent-allowlist` | none (all hashed) |
@@ -37,6 +37,7 @@ pub struct TelemetrySettings {
     pub source: String,
     pub environment: String,
     pub batch_max_events: u32,
+    pub batch_max_bytes: u32,
     pub queue_max_events: u32,
     /// Per request, enforced by the component and capped by the host.
     pub request_timeout: Duration,
@@ -54,6 +55,8 @@ pub struct TelemetrySettings {
     pub debug_log: Option<PathBuf>,
     /// Print the first-run notice on stderr (once per notice version).
     pub show_notice: bool,
+    /// Bounds of the spool (in the identity directory): total bytes and age.
+    pub spool_limits: crate::spool::SpoolLimits,
     /// Bound of the egress ledger file (`egress.jsonl` in the identity directory).
     pub ledger_max_bytes: u64,
     /// Words hashed wherever they appear in a name: the local user's names.
@@ -79,6 +82,7 @@ impl TelemetrySettings {
             source: "cli".to_string(),
             environment: "production".to_string(),
             batch_max_events: 100,
+            batch_max_bytes: 512 << 10,
             queue_max_events: 10_000,
             request_timeout: Duration::from_secs(5),
             flush_interval: Duration::from_secs(10),
@@ -90,6 +94,7 @@ impl TelemetrySettings {
             debug_log: None,
             show_notice: !env_flag(NO_NOTICE_VAR),
             ledger_max_bytes: 4 << 20,
+            spool_limits: crate::spool::SpoolLimits::default(),
             redact_words: local_user_names(),
             handoff_capacity: 65_536,
             component_config: Vec::new(),
@@ -147,6 +152,7 @@ impl TelemetrySettings {
             ("arch", std::env::consts::ARCH.to_string()),
             ("ci", self.ci.to_string()),
             ("batch-max-events", self.batch_max_events.to_string()),
+            ("batch-max-bytes", self.batch_max_bytes.to_string()),
             ("queue-max-events", self.queue_max_events.to_string()),
             ("timeout-ms", self.request_timeout.as_millis().to_string()),
             ("agent-allowlist", self.agent_allowlist.join(",")),
@@ -177,6 +183,31 @@ fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| consent::parse_bool(&v) == Some(true))
 }
 
+/// Account names shared by every machine of a kind: not a person.
+const GENERIC_ACCOUNTS: &[&str] = &[
+    "root",
+    "runner",
+    "ubuntu",
+    "admin",
+    "administrator",
+    "user",
+    "debian",
+    "ec2-user",
+    "vagrant",
+    "docker",
+    "jenkins",
+    "circleci",
+    "builder",
+    "build",
+    "gitlab-runner",
+    "buildkite-agent",
+    "nobody",
+    "app",
+    "node",
+    "codespace",
+    "vscode",
+];
+
 /// The names the local user goes by, so they are hashed if an agent puts them in a name.
 fn local_user_names() -> Vec<String> {
     let mut names: Vec<String> = ["USER", "USERNAME", "LOGNAME"]
@@ -186,8 +217,13 @@ fn local_user_names() -> Vec<String> {
             dirs::home_dir().and_then(|h| h.file_name().map(|n| n.to_string_lossy().into_owned())),
         )
         .map(|n| n.trim().to_string())
-        // Very short names would hash ordinary words; `root` is no one in particular.
-        .filter(|n| n.len() >= 3 && n != "root" && !n.contains(','))
+        // Very short names would hash ordinary words, and service accounts are no one in
+        // particular (hashing every name with `runner` in it would help nobody).
+        .filter(|n| {
+            n.len() >= 3
+                && !n.contains(',')
+                && !GENERIC_ACCOUNTS.contains(&n.to_ascii_lowercase().as_str())
+        })
         .collect();
     names.sort();
     names.dedup();

@@ -5,6 +5,14 @@
 //! never longer than its deadline. If the hand-off is full (the component is stalled), events
 //! are dropped and counted rather than making the caller wait. If the component traps, the
 //! worker logs it and starts a fresh instance; the caller never sees the trap.
+//!
+//! With an identity directory, delivery goes through the spool (`spool.rs`): a flush first
+//! moves every batch the component made to disk, then sends from there, retrying with backoff
+//! (`agent_telemetry_guest::retry`, the component's own rules) while the deadline allows. So
+//! whatever has left the component survives a dead collector, a crash or the end of the
+//! process, and is sent by the next flush, the next run or `agent-telemetry flush`. Without
+//! one, the component's own flush sends and retries, and what is left at stop is counted as
+//! dropped. Every call into the component has a CPU budget (epoch deadline).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,19 +23,31 @@ use tokio::sync::{mpsc, oneshot};
 use wasmtime::Store;
 
 use crate::bindings::RecorderHost;
+use crate::bindings::delivery::{DeliveryOutcome, DeliveryReport};
 use crate::bindings::recorder::{Event, FlushReport, StatusReport};
 use crate::consent::Consent;
 use crate::http_policy::{AllowedEndpoint, EgressCounters, EgressPolicy};
 use crate::identity::Identity;
 use crate::ledger::{LEDGER_FILE, Ledger, LedgerEntry};
-use crate::runtime::{TelemetryRuntime, TelemetryState};
+use crate::runtime::{TelemetryRuntime, TelemetryState, epoch_ticks};
 use crate::settings::TelemetrySettings;
+use crate::spool::{SPOOL_DIR, Spool};
 
 /// How stale the status snapshot may get while events are being recorded.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(50);
 
 /// Most events handed to the component in one `record-many` call.
 const COALESCE_MAX_EVENTS: usize = 4096;
+
+/// CPU budget of a call that does no I/O (record, status, take-undelivered, note-dropped);
+/// calls that send get their deadline on top of it.
+const CALL_BUDGET: Duration = Duration::from_secs(2);
+
+/// The least time worth starting a request with.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
+
+/// Tries per flush before the rest waits for a later flush.
+const ATTEMPTS_PER_FLUSH: u32 = 4;
 
 /// A cheap, cloneable handle; all clones feed the same component instance.
 #[derive(Clone)]
@@ -37,6 +57,7 @@ pub struct Telemetry {
     endpoint: Option<String>,
     egress: Arc<EgressCounters>,
     ledger: Option<Arc<Ledger>>,
+    spool: Option<Arc<Spool>>,
     /// Where debug mode writes; `None` when requests are really sent.
     debug_log: Option<Arc<std::path::PathBuf>>,
     worker: Option<Arc<WorkerHandle>>,
@@ -50,6 +71,8 @@ struct WorkerHandle {
     /// Events dropped before reaching the component or lost with it (hand-off full, worker
     /// gone, a trap, still queued at stop).
     dropped: AtomicU64,
+    /// Instances started again after a trap or an overrun.
+    restarts: AtomicU64,
     /// The component's status as of the worker's last command: read without waiting, so an
     /// agent's `status` call never queues behind a send.
     snapshot: std::sync::Mutex<Option<StatusReport>>,
@@ -79,7 +102,11 @@ enum Command {
         reply: oneshot::Sender<FlushReport>,
     },
     Status(oneshot::Sender<Option<StatusReport>>),
-    Stop,
+    /// Flush, move what is left to the spool, reply, and end.
+    Shutdown {
+        deadline: Duration,
+        reply: oneshot::Sender<FlushReport>,
+    },
 }
 
 /// The whole picture: the consent decision, what the component reports, and what the host
@@ -100,6 +127,18 @@ pub struct Status {
     pub debug_log: Option<std::path::PathBuf>,
     /// The egress ledger file, if the identity is stored.
     pub ledger: Option<std::path::PathBuf>,
+    /// The spool directory, if the identity is stored.
+    pub spool: Option<std::path::PathBuf>,
+    /// Events waiting in the spool (from any process).
+    pub spooled_pending: u64,
+    /// Events this handle moved to the spool, delivered from it, dropped from it (bounds or
+    /// a 4xx), and spool files set aside as unreadable.
+    pub spooled: u64,
+    pub delivered_from_spool: u64,
+    pub dropped_from_spool: u64,
+    pub bad_spool_files: u64,
+    /// Component instances started again after a trap or an overrun.
+    pub restarts: u64,
 }
 
 impl Telemetry {
@@ -122,6 +161,7 @@ impl Telemetry {
             endpoint: None,
             egress: Arc::default(),
             ledger: None,
+            spool: None,
             debug_log: None,
             worker: None,
         }
@@ -152,6 +192,10 @@ impl Telemetry {
             settings.ledger_max_bytes,
         );
         let debug_log = settings.debug.then(|| Arc::new(settings.debug_log_path()));
+        let spool = identity
+            .dir
+            .as_ref()
+            .map(|d| Arc::new(Spool::new(d.join(SPOOL_DIR), settings.spool_limits)));
         if settings.show_notice {
             crate::privacy::show_notice_once(
                 identity.dir.as_deref(),
@@ -165,6 +209,7 @@ impl Telemetry {
             in_flight: AtomicUsize::new(0),
             capacity: settings.handoff_capacity,
             dropped: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
             snapshot: std::sync::Mutex::new(None),
         });
         let worker = Worker {
@@ -175,6 +220,8 @@ impl Telemetry {
             egress: egress.clone(),
             ledger: ledger.clone(),
             debug_log: debug_log.clone(),
+            spool: spool.clone(),
+            retry_at: None,
             handle: Arc::downgrade(&handle),
             live: None,
             batch_max: settings.batch_max_events.max(1) as usize,
@@ -191,6 +238,7 @@ impl Telemetry {
             identity: Some(identity),
             egress,
             ledger: Some(ledger),
+            spool,
             debug_log,
             worker: Some(handle),
         })
@@ -242,13 +290,46 @@ impl Telemetry {
         }
     }
 
-    /// Flushes within `deadline`, then stops the worker. Other clones become no-ops.
+    /// Flushes within `deadline` (what is not delivered stays in the spool, if there is one),
+    /// then stops the worker. Returns within `deadline`. Other clones become no-ops.
     pub async fn shutdown(&self, deadline: Duration) -> FlushReport {
-        let report = self.flush(deadline).await;
-        if let Some(worker) = &self.worker {
-            let _ = worker.tx.send(Command::Stop);
+        let empty = nothing_flushed();
+        let Some(worker) = &self.worker else {
+            return empty;
+        };
+        let (reply, answer) = oneshot::channel();
+        if worker
+            .tx
+            .send(Command::Shutdown { deadline, reply })
+            .is_err()
+        {
+            return empty;
         }
-        report
+        match tokio::time::timeout(deadline, answer).await {
+            Ok(Ok(report)) => report,
+            _ => {
+                tracing::warn!(
+                    ?deadline,
+                    "telemetry did not finish within the deadline; what it held waits in the spool if there is one"
+                );
+                let pending =
+                    worker.in_flight.load(Ordering::Acquire) + worker.queued_in_component();
+                FlushReport {
+                    pending: u32::try_from(pending).unwrap_or(u32::MAX),
+                    ..empty
+                }
+            }
+        }
+    }
+
+    /// [`shutdown`](Self::shutdown) without waiting: the flush goes on in the background and
+    /// its report arrives through the handle. For hosts that return the agent's result first.
+    pub fn shutdown_in_background(
+        &self,
+        deadline: Duration,
+    ) -> tokio::task::JoinHandle<FlushReport> {
+        let telemetry = self.clone();
+        tokio::spawn(async move { telemetry.shutdown(deadline).await })
     }
 
     pub async fn status(&self) -> Status {
@@ -285,6 +366,16 @@ impl Telemetry {
                 .ledger
                 .as_ref()
                 .and_then(|l| l.path().map(|p| p.to_path_buf())),
+            spool: self.spool.as_ref().map(|s| s.dir().to_path_buf()),
+            spooled_pending: self.spool.as_ref().map_or(0, |s| s.pending_events()),
+            spooled: spool_count(&self.spool, |c| &c.spooled_events),
+            delivered_from_spool: spool_count(&self.spool, |c| &c.delivered_events),
+            dropped_from_spool: spool_count(&self.spool, |c| &c.dropped_events),
+            bad_spool_files: spool_count(&self.spool, |c| &c.bad_files),
+            restarts: self
+                .worker
+                .as_ref()
+                .map_or(0, |w| w.restarts.load(Ordering::Relaxed)),
         }
     }
 
@@ -304,6 +395,7 @@ impl Telemetry {
             recorded: 0,
             sent: 0,
             dropped: 0,
+            rejected: 0,
             failed: 0,
         };
         let Some(worker) = &self.worker else {
@@ -319,9 +411,24 @@ fn nothing_flushed() -> FlushReport {
     FlushReport {
         sent: 0,
         dropped: 0,
+        rejected: 0,
         failed: 0,
         pending: 0,
+        retry_after_ms: 0,
     }
+}
+
+fn spool_count(
+    spool: &Option<Arc<Spool>>,
+    counter: impl Fn(&crate::spool::SpoolCounters) -> &AtomicU64,
+) -> u64 {
+    spool
+        .as_ref()
+        .map_or(0, |s| counter(&s.counters).load(Ordering::Relaxed))
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
 }
 
 /// Owns the component's store; runs as one tokio task per `Telemetry`.
@@ -333,6 +440,9 @@ struct Worker {
     egress: Arc<EgressCounters>,
     ledger: Arc<Ledger>,
     debug_log: Option<Arc<std::path::PathBuf>>,
+    spool: Option<Arc<Spool>>,
+    /// No request before this (the collector's `Retry-After`, or the backoff).
+    retry_at: Option<tokio::time::Instant>,
     handle: std::sync::Weak<WorkerHandle>,
     live: Option<(Store<TelemetryState>, RecorderHost)>,
     /// A flush follows once this many events have been handed to the component since the last.
@@ -370,6 +480,10 @@ impl Worker {
         // tokio's interval panics on zero, and a huge one would overflow the first deadline.
         let interval = interval.clamp(Duration::from_millis(100), Duration::from_secs(86_400));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        // What earlier runs left in the spool goes first, in the background of this run.
+        if self.spool.as_ref().is_some_and(|s| s.pending_events() > 0) {
+            self.flush(self.timeout).await;
+        }
         loop {
             let received = tokio::select! {
                 command = rx.recv() => command,
@@ -394,9 +508,10 @@ impl Worker {
         self.stop().await;
     }
 
-    /// At stop, whatever the component still holds cannot be delivered any more: say so and
-    /// count it, rather than lose it silently.
+    /// At stop, whatever the component still holds goes to the spool; without one it cannot
+    /// be delivered any more: say so and count it, rather than lose it silently.
     async fn stop(&mut self) {
+        self.move_to_spool().await;
         self.refresh_snapshot().await;
         if let Some(handle) = self.handle.upgrade() {
             let queued = handle.queued_in_component();
@@ -460,9 +575,27 @@ impl Worker {
             Command::Status(reply) => {
                 let _ = reply.send(self.refresh_snapshot().await);
             }
-            Command::Stop => return false,
+            Command::Shutdown { deadline, reply } => {
+                // Leave room to move what is left to the spool and answer in time.
+                let reserve = (deadline / 10).min(Duration::from_millis(100));
+                let mut report = self.flush(deadline.saturating_sub(reserve)).await;
+                self.stop().await;
+                report.pending = u32::try_from(self.pending()).unwrap_or(u32::MAX);
+                let _ = reply.send(report);
+                return false;
+            }
         }
         true
+    }
+
+    /// Events not delivered yet: in the spool (from any process) and in the component.
+    fn pending(&self) -> u64 {
+        let spooled = self.spool.as_ref().map_or(0, |s| s.pending_events());
+        let queued = self
+            .handle
+            .upgrade()
+            .map_or(0, |h| h.queued_in_component() as u64);
+        spooled + queued
     }
 
     async fn record(&mut self, events: Vec<Event>) {
@@ -474,6 +607,7 @@ impl Worker {
         self.since_snapshot += n;
         let result = match self.live().await {
             Some((store, bindings)) => {
+                store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
                 bindings
                     .agent_telemetry_recorder()
                     .call_record_many(store, &events)
@@ -486,19 +620,180 @@ impl Worker {
         }
     }
 
+    /// Sends what is queued within `deadline`: through the spool when there is one.
     async fn flush(&mut self, deadline: Duration) -> FlushReport {
+        if self.spool.is_none() {
+            return self.flush_in_component(deadline).await;
+        }
+        let started = tokio::time::Instant::now();
+        self.since_flush = 0;
+        self.move_to_spool().await;
+        let mut report = self.deliver_spool(started + deadline).await;
+        // Everything the component held is in the spool now.
+        let spooled = self.spool.as_ref().map_or(0, |s| s.pending_events());
+        report.pending = u32::try_from(spooled).unwrap_or(u32::MAX);
+        report
+    }
+
+    /// Moves every batch the component holds to the spool (no network: fast).
+    async fn move_to_spool(&mut self) {
+        let Some(spool) = self.spool.clone() else {
+            return;
+        };
+        let Some((store, bindings)) = self.live().await else {
+            return;
+        };
+        store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
+        let taken = bindings
+            .agent_telemetry_delivery()
+            .call_take_undelivered(&mut *store)
+            .await;
+        let bodies = match taken {
+            Ok(bodies) => bodies,
+            Err(e) => {
+                self.lost(&e);
+                return;
+            }
+        };
+        let mut evicted = 0;
+        for body in bodies {
+            match spool.write(&body) {
+                Ok(n) => evicted += n,
+                Err(e) => {
+                    let events = crate::spool::event_count(&body).unwrap_or(0);
+                    tracing::error!(dir = %spool.dir().display(), error = %e, events, "cannot write to the spool; the batch is dropped");
+                    evicted += events;
+                }
+            }
+        }
+        self.note_dropped(evicted).await;
+    }
+
+    /// Tells the component about events the host dropped, for the next batch's envelope.
+    async fn note_dropped(&mut self, events: u64) {
+        if events == 0 {
+            return;
+        }
+        if let Some(handle) = self.handle.upgrade() {
+            handle.dropped.fetch_add(events, Ordering::Relaxed);
+        }
+        let Some((store, bindings)) = self.live().await else {
+            return;
+        };
+        store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
+        let count = u32::try_from(events).unwrap_or(u32::MAX);
+        let noted = bindings
+            .agent_telemetry_delivery()
+            .call_note_dropped(&mut *store, count)
+            .await;
+        if let Err(e) = noted {
+            self.lost(&e);
+        }
+    }
+
+    /// Sends spooled batches, oldest first, until the spool is empty or `deadline` is near;
+    /// a failure is retried after the backoff (or `Retry-After`) when that fits, else left
+    /// for a later flush.
+    async fn deliver_spool(&mut self, deadline: tokio::time::Instant) -> FlushReport {
+        let mut report = nothing_flushed();
+        let Some(spool) = self.spool.clone() else {
+            return report;
+        };
+        let mut attempt = 0;
+        // Batches that failed in this flush: each counted once, however often retried.
+        let mut failed = std::collections::HashSet::new();
+        loop {
+            let now = tokio::time::Instant::now();
+            if let Some(at) = self.retry_at {
+                if at + MIN_ATTEMPT > deadline {
+                    report.retry_after_ms = millis(at.saturating_duration_since(now));
+                    break;
+                }
+                tokio::time::sleep_until(at).await;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left < MIN_ATTEMPT || attempt >= ATTEMPTS_PER_FLUSH {
+                break;
+            }
+            let Some(claimed) = spool.claim_next() else {
+                break;
+            };
+            let Some(delivery) = self.deliver(&claimed.body, left).await else {
+                spool.release(claimed);
+                break;
+            };
+            let events = u32::try_from(claimed.events).unwrap_or(u32::MAX);
+            match delivery.outcome {
+                DeliveryOutcome::Delivered => {
+                    spool.delivered(claimed);
+                    report.sent += events;
+                    self.retry_at = None;
+                    attempt = 0;
+                }
+                DeliveryOutcome::Rejected => {
+                    let n = claimed.events;
+                    spool.discard(claimed);
+                    report.rejected += events;
+                    report.dropped += events;
+                    self.note_dropped(n).await;
+                }
+                DeliveryOutcome::Failed => {
+                    if failed.insert(claimed.id().to_path_buf()) {
+                        report.failed += events;
+                    }
+                    spool.release(claimed);
+                    attempt += 1;
+                    let wait = match delivery.retry_after_ms {
+                        0 => agent_telemetry_guest::retry::backoff(attempt, random_u32()),
+                        ms => Duration::from_millis(ms.into()),
+                    };
+                    self.retry_at = Some(tokio::time::Instant::now() + wait);
+                    report.retry_after_ms = millis(wait);
+                }
+            }
+        }
+        report
+    }
+
+    /// One `deliver` call, bounded by `left` plus the CPU budget.
+    async fn deliver(&mut self, body: &[u8], left: Duration) -> Option<DeliveryReport> {
+        let (store, bindings) = self.live().await?;
+        store.set_epoch_deadline(epoch_ticks(left + CALL_BUDGET));
+        let inner = left.saturating_sub((left / 10).min(Duration::from_millis(100)));
+        let call =
+            bindings
+                .agent_telemetry_delivery()
+                .call_deliver(&mut *store, body, millis(inner));
+        match tokio::time::timeout(left, call).await {
+            Ok(Ok(report)) => Some(report),
+            Ok(Err(e)) => {
+                self.lost(&e);
+                None
+            }
+            Err(_) => {
+                self.lost(&wasmtime::Error::msg(format!(
+                    "deliver overran its deadline of {left:?}"
+                )));
+                None
+            }
+        }
+    }
+
+    /// Without a spool: the component sends and retries itself.
+    async fn flush_in_component(&mut self, deadline: Duration) -> FlushReport {
         // The component gets a little less than the caller's deadline, so its answer arrives
         // in time; if it still overruns, the host cuts the call off.
         let inner = deadline.saturating_sub((deadline / 10).min(Duration::from_millis(100)));
-        let millis = u32::try_from(inner.as_millis()).unwrap_or(u32::MAX);
+        let deadline_ms = millis(inner);
         self.since_flush = 0;
         let failed = nothing_flushed();
         let Some((store, bindings)) = self.live().await else {
             return failed;
         };
+        store.set_epoch_deadline(epoch_ticks(deadline + CALL_BUDGET));
         let call = bindings
             .agent_telemetry_recorder()
-            .call_flush(store, millis);
+            .call_flush(store, deadline_ms);
         match tokio::time::timeout(deadline, call).await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
@@ -520,6 +815,7 @@ impl Worker {
 
     async fn status(&mut self) -> Option<StatusReport> {
         let (store, bindings) = self.live().await?;
+        store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
         match bindings.agent_telemetry_recorder().call_status(store).await {
             Ok(report) => Some(report),
             Err(e) => {
@@ -555,8 +851,16 @@ impl Worker {
         let lost = handle.queued_in_component() + self.since_snapshot;
         tracing::error!(error = %error, events = lost, "telemetry component failed; it will be restarted");
         handle.dropped.fetch_add(lost as u64, Ordering::Relaxed);
+        handle.restarts.fetch_add(1, Ordering::Relaxed);
         handle.set_snapshot(None);
         self.since_snapshot = 0;
         self.live = None;
     }
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0; 4];
+    // Jitter only: a failing random source just means no jitter.
+    let _ = getrandom::fill(&mut bytes);
+    u32::from_le_bytes(bytes)
 }

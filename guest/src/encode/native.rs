@@ -1,9 +1,59 @@
 //! This project's own JSON batch (see [`crate::wire`]).
 
-use crate::wire::Batch;
+use crate::wire::{Batch, Event};
 
 /// Serializes a batch. The wire types hold only strings, integers, finite floats and enums,
 /// so this cannot fail in practice; if it ever did, the caller drops and counts the batch.
 pub fn encode(batch: &Batch) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(batch)
+}
+
+/// Writes a batch one event at a time, so a batch can stop at a byte bound without
+/// serializing any event twice. The result is exactly what [`encode`] makes of the same batch.
+pub struct BatchWriter {
+    body: Vec<u8>,
+    events: usize,
+}
+
+pub enum Pushed {
+    Added,
+    /// It would not fit: the batch is complete without it.
+    Full,
+    /// It could not be serialized (and is not in the batch).
+    Unwritable,
+}
+
+impl BatchWriter {
+    /// Starts a batch with `header`'s fields; its `events` must be empty.
+    pub fn new(header: &Batch) -> Result<BatchWriter, serde_json::Error> {
+        let mut body = serde_json::to_vec(header)?;
+        // `events` is the last field, written as `[]}`: reopen the list.
+        debug_assert!(body.ends_with(b"[]}") && header.events.is_empty());
+        body.truncate(body.len() - 2);
+        Ok(BatchWriter { body, events: 0 })
+    }
+
+    /// Adds `event` unless the batch would then exceed `max_bytes`; the first event is always
+    /// added, whatever its size, so every event can be sent.
+    pub fn push(&mut self, event: &Event, max_bytes: usize) -> Pushed {
+        let Ok(json) = serde_json::to_vec(event) else {
+            return Pushed::Unwritable;
+        };
+        let closing = 2;
+        let separator = usize::from(self.events > 0);
+        if self.events > 0 && self.body.len() + separator + json.len() + closing > max_bytes {
+            return Pushed::Full;
+        }
+        if separator == 1 {
+            self.body.push(b',');
+        }
+        self.body.extend_from_slice(&json);
+        self.events += 1;
+        Pushed::Added
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        self.body.extend_from_slice(b"]}");
+        self.body
+    }
 }

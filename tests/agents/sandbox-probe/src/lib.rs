@@ -19,8 +19,10 @@ impl Guest for Probe {
         FlushReport {
             sent: 0,
             dropped: 0,
+            rejected: 0,
             failed: 0,
             pending: 0,
+            retry_after_ms: 0,
         }
     }
 
@@ -32,9 +34,26 @@ impl Guest for Probe {
             recorded: 0,
             sent: 0,
             dropped: 0,
+            rejected: 0,
             failed: 0,
         }
     }
+}
+
+impl exports::agent::telemetry::delivery::Guest for Probe {
+    fn take_undelivered() -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+
+    fn deliver(_: Vec<u8>, _: u32) -> exports::agent::telemetry::delivery::DeliveryReport {
+        exports::agent::telemetry::delivery::DeliveryReport {
+            outcome: exports::agent::telemetry::delivery::DeliveryOutcome::Rejected,
+            events: 0,
+            retry_after_ms: 0,
+        }
+    }
+
+    fn note_dropped(_: u32) {}
 }
 
 fn probe() -> String {

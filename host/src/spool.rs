@@ -1,0 +1,417 @@
+//! The spool: batches the component could not deliver, kept on disk until a collector takes
+//! them (the next run, the next flush, or `agent-telemetry flush`).
+//!
+//! Each batch is one file, written to a temporary name and renamed into place, so a file in
+//! the spool is always whole; one that does not parse anyway (a disk fault, a hand edit) is
+//! set aside as `.bad` with a warning and never sent. A sender claims a file by renaming it
+//! (only one rename can win, so two processes or two stores never send the same file at once)
+//! and removes it only after a 2xx; a failed attempt puts it back. A claim left behind by a
+//! crashed process is put back after [`STALE_CLAIM`]. The spool is bounded by total bytes and
+//! by age: the oldest batches go first, and every event in them is counted as dropped.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// The spool's directory name in the identity directory.
+pub const SPOOL_DIR: &str = "spool";
+const READY: &str = "batch";
+const CLAIMED: &str = "sending";
+const BAD: &str = "bad";
+/// A claim older than this belongs to a process that is gone: a send takes at most the
+/// request timeout (5 s by default, capped by the host).
+pub const STALE_CLAIM: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolLimits {
+    pub max_bytes: u64,
+    pub max_age: Duration,
+}
+
+impl Default for SpoolLimits {
+    fn default() -> Self {
+        SpoolLimits {
+            max_bytes: 16 << 20,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What happened to spooled events, for status and the fault suite.
+#[derive(Debug, Default)]
+pub struct SpoolCounters {
+    pub spooled_events: AtomicU64,
+    pub delivered_events: AtomicU64,
+    /// Evicted for the byte or age bound, or refused by the collector with a 4xx.
+    pub dropped_events: AtomicU64,
+    pub bad_files: AtomicU64,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    limits: SpoolLimits,
+    pub counters: SpoolCounters,
+}
+
+/// A batch this process has claimed; put back unless `delivered` or `discard` is called.
+pub struct Claimed {
+    path: PathBuf,
+    ready: PathBuf,
+    pub body: Vec<u8>,
+    pub events: u64,
+}
+
+impl Claimed {
+    /// Which spooled batch this is (its file name when ready).
+    pub fn id(&self) -> &Path {
+        &self.ready
+    }
+}
+
+impl Spool {
+    pub fn new(dir: PathBuf, limits: SpoolLimits) -> Spool {
+        Spool {
+            dir,
+            limits,
+            counters: SpoolCounters::default(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes one batch (whole or not at all), then enforces the bounds; returns how many
+    /// events that evicted.
+    pub fn write(&self, body: &[u8]) -> std::io::Result<u64> {
+        crate::identity::create_private_dir(&self.dir)?;
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        // Names sort by time, so the oldest batch is sent (and evicted) first.
+        let name = format!("{nanos:024}-{}", crate::identity::random_hex(6));
+        let temp = self.dir.join(format!("{name}.tmp"));
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        {
+            use std::io::Write;
+            let mut file = options.open(&temp)?;
+            file.write_all(body)?;
+            file.sync_all()?;
+        }
+        fs::rename(&temp, self.dir.join(format!("{name}.{READY}")))?;
+        self.counters
+            .spooled_events
+            .fetch_add(event_count(body).unwrap_or(0), Ordering::Relaxed);
+        Ok(self.enforce_limits())
+    }
+
+    /// The ready batches, oldest first, with their sizes and times; stale claims are put
+    /// back first.
+    fn ready(&self) -> Vec<(PathBuf, u64, SystemTime)> {
+        let list = |ext: &str| -> Vec<(PathBuf, fs::Metadata)> {
+            let Ok(entries) = fs::read_dir(&self.dir) else {
+                return Vec::new();
+            };
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+                .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+                .collect()
+        };
+        for (path, meta) in list(CLAIMED) {
+            self.recover_if_stale(&path, &meta);
+        }
+        let mut files: Vec<(PathBuf, u64, SystemTime)> = list(READY)
+            .into_iter()
+            .map(|(path, meta)| {
+                let modified = meta.modified().unwrap_or_else(|_| SystemTime::now());
+                (path, meta.len(), modified)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn recover_if_stale(&self, path: &Path, meta: &fs::Metadata) {
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or_default();
+        if age > STALE_CLAIM
+            && let Some(ready) = ready_name(path)
+        {
+            let _ = fs::rename(path, ready);
+        }
+    }
+
+    /// Evicts the oldest batches beyond the byte bound and every batch beyond the age bound.
+    pub fn enforce_limits(&self) -> u64 {
+        let files = self.ready();
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        let mut evicted = 0;
+        for (path, len, modified) in files {
+            let too_old = modified.elapsed().unwrap_or_default() > self.limits.max_age;
+            if total <= self.limits.max_bytes && !too_old {
+                continue;
+            }
+            let events = fs::read(&path)
+                .ok()
+                .and_then(|b| event_count(&b))
+                .unwrap_or(0);
+            if fs::remove_file(&path).is_ok() {
+                total -= len;
+                evicted += events;
+                tracing::warn!(path = %path.display(), events, "spooled batch dropped: the spool is over its size or age bound");
+            }
+        }
+        self.counters
+            .dropped_events
+            .fetch_add(evicted, Ordering::Relaxed);
+        evicted
+    }
+
+    /// Claims the oldest ready batch that reads as a batch; bad files are set aside.
+    pub fn claim_next(&self) -> Option<Claimed> {
+        for (ready, _, _) in self.ready() {
+            let stem = ready.file_stem()?.to_string_lossy().into_owned();
+            let tag = crate::identity::random_hex(4);
+            let path = ready.with_file_name(format!("{stem}.{tag}.{CLAIMED}"));
+            // Another sender got it first: try the next one.
+            if fs::rename(&ready, &path).is_err() {
+                continue;
+            }
+            // The claim's age is what tells a crashed sender's file from a live one.
+            if let Ok(file) = fs::File::options().append(true).open(&path) {
+                let _ = file.set_modified(SystemTime::now());
+            }
+            let body = match fs::read(&path) {
+                Ok(body) => body,
+                Err(_) => continue,
+            };
+            match crate::collector::parse_batch(&body) {
+                Ok(batch) => {
+                    return Some(Claimed {
+                        path,
+                        ready,
+                        events: batch.events.len() as u64,
+                        body,
+                    });
+                }
+                Err(e) => {
+                    let bad = ready.with_extension(BAD);
+                    tracing::warn!(path = %bad.display(), error = %e, "a spool file is not a whole batch; set aside, not sent");
+                    let _ = fs::rename(&path, &bad);
+                    self.counters.bad_files.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        None
+    }
+
+    /// Events waiting in the spool (ready files only).
+    pub fn pending_events(&self) -> u64 {
+        self.ready()
+            .iter()
+            .map(|(p, _, _)| fs::read(p).ok().and_then(|b| event_count(&b)).unwrap_or(0))
+            .sum()
+    }
+
+    pub fn delivered(&self, claimed: Claimed) {
+        self.counters
+            .delivered_events
+            .fetch_add(claimed.events, Ordering::Relaxed);
+        let _ = fs::remove_file(&claimed.path);
+    }
+
+    /// The collector refused it (a 4xx): sending it again would not help.
+    pub fn discard(&self, claimed: Claimed) {
+        tracing::warn!(
+            events = claimed.events,
+            "the collector refused a spooled batch; dropped"
+        );
+        self.counters
+            .dropped_events
+            .fetch_add(claimed.events, Ordering::Relaxed);
+        let _ = fs::remove_file(&claimed.path);
+    }
+
+    /// Not delivered this time: back in the spool for a later attempt.
+    pub fn release(&self, claimed: Claimed) {
+        let _ = fs::rename(&claimed.path, &claimed.ready);
+    }
+}
+
+/// `<stem>.<tag>.sending` → `<stem>.batch`.
+fn ready_name(claimed: &Path) -> Option<PathBuf> {
+    let name = claimed.file_name()?.to_str()?;
+    let stem = name.split('.').next()?;
+    Some(claimed.with_file_name(format!("{stem}.{READY}")))
+}
+
+/// How many events a batch body holds, if it is a batch.
+pub fn event_count(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        events: Vec<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Count>(body)
+        .ok()
+        .map(|c| c.events.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize, tag: &str) -> Vec<u8> {
+        let events: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"event_id":"{tag}-{i}","occurred_at":"2026-01-01T00:00:00.000Z","schema_version":1,"source":"t","environment":"t","installation_id":"install_0123456789abcdef","product":"t","product_version":"1","os":"linux","arch":"x86_64","ci":false,"data":{{"type":"server","state":"started"}}}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"{tag}","sent_at":"2026-01-01T00:00:00.000Z","dropped_events":0,"events":[{}]}}"#,
+            events.join(",")
+        )
+        .into_bytes()
+    }
+
+    fn spool(limits: SpoolLimits) -> Spool {
+        let dir = std::env::temp_dir().join(format!(
+            "agent-telemetry-spool-{}",
+            crate::identity::random_hex(6)
+        ));
+        Spool::new(dir, limits)
+    }
+
+    #[test]
+    fn a_batch_leaves_the_spool_only_when_delivered_oldest_first() {
+        let spool = spool(SpoolLimits::default());
+        spool.write(&batch(2, "first")).unwrap();
+        spool.write(&batch(3, "second")).unwrap();
+        assert_eq!(spool.pending_events(), 5);
+        let claimed = spool.claim_next().unwrap();
+        assert_eq!(claimed.body, batch(2, "first"));
+        // While claimed, no one else gets it.
+        let other = spool.claim_next().unwrap();
+        assert_eq!(other.events, 3);
+        assert!(spool.claim_next().is_none());
+        spool.release(claimed);
+        spool.release(other);
+        assert_eq!(spool.pending_events(), 5, "a failed attempt loses nothing");
+        let first = spool.claim_next().unwrap();
+        spool.delivered(first);
+        let second = spool.claim_next().unwrap();
+        spool.discard(second);
+        assert_eq!(spool.pending_events(), 0);
+        assert_eq!(spool.counters.delivered_events.load(Ordering::Relaxed), 2);
+        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 3);
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn a_torn_file_is_set_aside_with_a_warning_not_sent() {
+        let spool = spool(SpoolLimits::default());
+        spool.write(&batch(1, "whole")).unwrap();
+        let torn = batch(4, "torn");
+        crate::identity::create_private_dir(spool.dir()).unwrap();
+        fs::write(spool.dir().join("0.batch"), &torn[..torn.len() / 2]).unwrap();
+        let claimed = spool.claim_next().unwrap();
+        assert_eq!(claimed.body, batch(1, "whole"));
+        assert!(spool.claim_next().is_none());
+        assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 1);
+        assert!(spool.dir().join("0.bad").exists());
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn the_oldest_batches_are_dropped_and_counted_beyond_the_byte_bound() {
+        let one = batch(10, "b0").len() as u64;
+        let spool = spool(SpoolLimits {
+            max_bytes: one * 3,
+            ..SpoolLimits::default()
+        });
+        for i in 0..5 {
+            spool.write(&batch(10, &format!("b{i}"))).unwrap();
+        }
+        assert_eq!(spool.pending_events(), 30);
+        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 20);
+        let kept = spool.claim_next().unwrap();
+        assert_eq!(kept.body, batch(10, "b2"), "the newest are kept");
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn batches_past_the_age_bound_are_dropped_and_counted() {
+        let spool = spool(SpoolLimits {
+            max_age: Duration::from_secs(3600),
+            ..SpoolLimits::default()
+        });
+        spool.write(&batch(2, "old")).unwrap();
+        let old = spool.ready()[0].0.clone();
+        let file = fs::File::options().append(true).open(&old).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(7200))
+            .unwrap();
+        spool.write(&batch(1, "new")).unwrap();
+        assert_eq!(spool.pending_events(), 1);
+        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 2);
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn concurrent_senders_never_claim_the_same_batch_and_stale_claims_come_back() {
+        let spool = std::sync::Arc::new(spool(SpoolLimits::default()));
+        for i in 0..40 {
+            spool.write(&batch(1, &format!("c{i}"))).unwrap();
+        }
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let spool = spool.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while let Some(c) = spool.claim_next() {
+                        got.push(c.body.clone());
+                        spool.delivered(c);
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all: Vec<Vec<u8>> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        assert_eq!(
+            (before, all.len()),
+            (40, 40),
+            "each batch sent exactly once"
+        );
+
+        spool.write(&batch(1, "stale")).unwrap();
+        let claimed = spool.claim_next().unwrap();
+        let file = fs::File::options()
+            .append(true)
+            .open(&claimed.path)
+            .unwrap();
+        file.set_modified(SystemTime::now() - STALE_CLAIM * 2)
+            .unwrap();
+        std::mem::forget(claimed);
+        assert_eq!(
+            spool.pending_events(),
+            1,
+            "a crashed sender's claim is recovered"
+        );
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+}
