@@ -1,4 +1,5 @@
-//! The command line: `run`, `collect`, `demo`, `telemetry on|off|status|fields`, `log`, `audit`.
+//! The command line: `run`, `collect`, `demo`, `telemetry on|off|status|fields`, `log`, `flush`,
+//! `audit`.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub enum CliCommand {
     },
     /// Show the egress ledger: every request telemetry let out, with its payload.
     Log(LogArgs),
+    /// Send what earlier runs left in the spool, retrying with backoff for a while.
+    Flush(FlushArgs),
     /// List a component's imports and exports and flag any import outside the allowed set.
     Audit(crate::audit::AuditArgs),
 }
@@ -71,6 +74,10 @@ pub struct RunArgs {
     /// Product version reported in the envelope.
     #[arg(long, default_value = "0.0.0")]
     pub product_version: String,
+    /// After the agent exits and the flush deadline passes, leave a background
+    /// `agent-telemetry flush` to deliver what is still spooled (for up to a minute).
+    #[arg(long)]
+    pub background_flush: bool,
     /// Send nothing: write each request the component makes to the debug log instead
     /// (also AGENT_TELEMETRY_DEBUG=1).
     #[arg(long)]
@@ -99,6 +106,19 @@ pub enum TelemetryAction {
     },
     /// Print the README's Privacy table, generated from the field rules.
     Fields,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FlushArgs {
+    /// Where telemetry goes (also AGENT_TELEMETRY_ENDPOINT).
+    #[arg(long, env = "AGENT_TELEMETRY_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Give up after this many milliseconds; what is left stays spooled.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_wait_ms: u64,
+    /// Print nothing (for background use).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -136,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         CliCommand::Audit(args) => crate::audit::run(&args),
         CliCommand::Telemetry { action } => telemetry_command(action).map(|()| 0),
         CliCommand::Log(args) => log(&args).map(|()| 0),
+        CliCommand::Flush(args) => flush(args).await,
     }
 }
 
@@ -190,7 +211,72 @@ async fn run_command(args: RunArgs) -> Result<i32> {
         pending = report.pending,
         "telemetry flushed"
     );
+    if args.background_flush && report.pending > 0 {
+        spawn_background_flush(args.endpoint.as_deref());
+    }
     Ok(outcome?.code)
+}
+
+/// Starts `agent-telemetry flush` detached from this process, which is about to exit: it
+/// delivers the spool while the user gets on with their work.
+fn spawn_background_flush(endpoint: Option<&str>) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["flush", "--max-wait-ms", "60000", "--quiet"])
+        .env(crate::settings::NO_NOTICE_VAR, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(endpoint) = endpoint {
+        command.args(["--endpoint", endpoint]);
+    }
+    match command.spawn() {
+        Ok(child) => tracing::info!(pid = child.id(), "delivering the spool in the background"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a background flush; the spool waits for the next run")
+        }
+    }
+}
+
+async fn flush(args: FlushArgs) -> Result<i32> {
+    let mut settings = cli_settings();
+    settings.endpoint = args.endpoint.clone();
+    let say = |line: String| {
+        if !args.quiet {
+            println!("{line}");
+        }
+    };
+    let dir = settings
+        .identity_dir
+        .clone()
+        .context("no config directory; set AGENT_TELEMETRY_HOME")?;
+    let telemetry = Telemetry::start_with(TelemetryRuntime::shared()?, settings).await?;
+    if !telemetry.is_enabled() {
+        say(format!(
+            "telemetry is off ({}): nothing sent; the spool stays in {}",
+            telemetry.status().await.reason,
+            dir.join(crate::spool::SPOOL_DIR).display()
+        ));
+        return Ok(0);
+    }
+    let until = tokio::time::Instant::now() + Duration::from_millis(args.max_wait_ms);
+    let mut sent = 0u64;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let report = telemetry.flush(left).await;
+        sent += u64::from(report.sent);
+        let pending = telemetry.status().await.spooled_pending;
+        let wait = Duration::from_millis(report.retry_after_ms.max(200).into());
+        if pending == 0 || left <= wait {
+            telemetry.shutdown(Duration::from_secs(1)).await;
+            say(format!("delivered {sent} events; {pending} still spooled"));
+            return Ok(if pending == 0 { 0 } else { 1 });
+        }
+        tokio::time::sleep(wait).await;
+    }
 }
 
 /// Settings as `run` would build them, for `telemetry status`.
@@ -251,6 +337,8 @@ struct StatusView {
     installation_id: Option<String>,
     choice_file: Option<PathBuf>,
     ledger: Option<PathBuf>,
+    spool: Option<PathBuf>,
+    spooled_events: u64,
     collected: Vec<serde_json::Value>,
     never_collected: &'static str,
 }
@@ -283,6 +371,11 @@ impl StatusView {
             id_file,
             choice_file: dir.as_ref().map(|d| d.join(crate::consent::CHOICE_FILE)),
             ledger: dir.as_ref().map(|d| d.join(crate::ledger::LEDGER_FILE)),
+            spool: dir.as_ref().map(|d| d.join(crate::spool::SPOOL_DIR)),
+            spooled_events: dir.as_ref().map_or(0, |d| {
+                crate::spool::Spool::new(d.join(crate::spool::SPOOL_DIR), settings.spool_limits)
+                    .pending_events()
+            }),
             identity_dir: dir,
             collected: crate::privacy::FIELDS
                 .iter()
@@ -330,6 +423,12 @@ impl std::fmt::Display for StatusView {
             f,
             "egress ledger: {} (see `agent-telemetry log`)",
             or_none(&self.ledger)
+        )?;
+        writeln!(
+            f,
+            "spool: {} event(s) waiting in {} (sent by the next run or `agent-telemetry flush`)",
+            self.spooled_events,
+            or_none(&self.spool)
         )?;
         writeln!(f, "{}", crate::privacy::summary())
     }

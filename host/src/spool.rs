@@ -43,8 +43,10 @@ impl Default for SpoolLimits {
 pub struct SpoolCounters {
     pub spooled_events: AtomicU64,
     pub delivered_events: AtomicU64,
-    /// Evicted for the byte or age bound, or refused by the collector with a 4xx.
+    /// Evicted for the byte or age bound.
     pub dropped_events: AtomicU64,
+    /// Refused by the collector (a 4xx): dropped too, but for another reason.
+    pub refused_events: AtomicU64,
     pub bad_files: AtomicU64,
 }
 
@@ -236,7 +238,7 @@ impl Spool {
             "the collector refused a spooled batch; dropped"
         );
         self.counters
-            .dropped_events
+            .refused_events
             .fetch_add(claimed.events, Ordering::Relaxed);
         let _ = fs::remove_file(&claimed.path);
     }
@@ -313,7 +315,8 @@ mod tests {
         spool.discard(second);
         assert_eq!(spool.pending_events(), 0);
         assert_eq!(spool.counters.delivered_events.load(Ordering::Relaxed), 2);
-        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 3);
+        assert_eq!(spool.counters.refused_events.load(Ordering::Relaxed), 3);
+        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 0);
         fs::remove_dir_all(spool.dir()).unwrap();
     }
 

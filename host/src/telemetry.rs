@@ -131,11 +131,12 @@ pub struct Status {
     pub spool: Option<std::path::PathBuf>,
     /// Events waiting in the spool (from any process).
     pub spooled_pending: u64,
-    /// Events this handle moved to the spool, delivered from it, dropped from it (bounds or
-    /// a 4xx), and spool files set aside as unreadable.
+    /// Events this handle moved to the spool, delivered from it, dropped from it for its
+    /// bounds, refused by the collector (a 4xx), and spool files set aside as unreadable.
     pub spooled: u64,
     pub delivered_from_spool: u64,
     pub dropped_from_spool: u64,
+    pub refused_from_spool: u64,
     pub bad_spool_files: u64,
     /// Component instances started again after a trap or an overrun.
     pub restarts: u64,
@@ -371,6 +372,7 @@ impl Telemetry {
             spooled: spool_count(&self.spool, |c| &c.spooled_events),
             delivered_from_spool: spool_count(&self.spool, |c| &c.delivered_events),
             dropped_from_spool: spool_count(&self.spool, |c| &c.dropped_events),
+            refused_from_spool: spool_count(&self.spool, |c| &c.refused_events),
             bad_spool_files: spool_count(&self.spool, |c| &c.bad_files),
             restarts: self
                 .worker

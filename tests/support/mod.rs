@@ -72,6 +72,18 @@ pub async fn events(collector: &Collector, n: usize, within: Duration) -> Vec<wi
     }
 }
 
+/// Waits until `store` holds `n` events (or the time is up); returns how many it holds.
+pub async fn events_in(store: &EventStore, n: u64, within: Duration) -> u64 {
+    let start = tokio::time::Instant::now();
+    loop {
+        let stored = store.counts().unwrap().events;
+        if stored >= n || start.elapsed() > within {
+            return stored;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Accepts connections on loopback and counts them; `hold` keeps them open without ever
 /// answering (a collector that hangs).
 pub struct CountingListener {
