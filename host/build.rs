@@ -12,6 +12,7 @@ fn main() {
         "fixture-http-import",
         "fixture-sandbox-probe",
         "fixture-hostile",
+        "fixture-faulty-recorder",
     ]);
     let component = dir.join("agent_telemetry_guest.wasm");
     let demo_agent = dir.join("fixture-every-event.wasm");

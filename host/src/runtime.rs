@@ -5,8 +5,11 @@
 //! `wasi:config` from the host's settings, and a WASI context with no environment, no
 //! arguments, no files, no stdin, and no sockets. Its memory is capped, and its CPU time per
 //! call is bounded by epoch deadlines: a ticker thread advances the engine's epoch every
-//! [`EPOCH_TICK`], and the worker gives each call a budget (see `telemetry.rs`); a call that
-//! overruns it traps, and the worker starts a fresh instance.
+//! [`EPOCH_TICK`], and the worker gives each call a budget in ticks (see `telemetry.rs`). At
+//! each tick the component yields to the executor (so it never holds a runtime thread) and
+//! spends one tick of its budget; time blocked in a host call (waiting on the network) costs
+//! one tick, not all of it. A call that spends its budget traps, and the worker starts a
+//! fresh instance.
 
 use std::sync::{Arc, OnceLock};
 
@@ -56,6 +59,12 @@ fn start_epoch_ticker(engine: &Engine) {
 /// Epoch ticks for a CPU budget of `budget`, at least one.
 pub(crate) fn epoch_ticks(budget: std::time::Duration) -> u64 {
     (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// Gives the next call into the telemetry component `budget` of CPU time.
+pub(crate) fn set_cpu_budget(store: &mut Store<TelemetryState>, budget: std::time::Duration) {
+    store.data_mut().cpu_ticks_left = epoch_ticks(budget);
+    store.set_epoch_deadline(1);
 }
 
 pub struct TelemetryRuntime {
@@ -126,11 +135,19 @@ impl TelemetryRuntime {
             limits: StoreLimitsBuilder::new()
                 .memory_size(TELEMETRY_MEMORY_LIMIT)
                 .build(),
+            cpu_ticks_left: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(epoch_ticks(INSTANTIATE_BUDGET));
+        store.epoch_deadline_callback(|mut ctx| {
+            let left = &mut ctx.data_mut().cpu_ticks_left;
+            if *left == 0 {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            *left -= 1;
+            Ok(wasmtime::UpdateDeadline::Yield(1))
+        });
+        set_cpu_budget(&mut store, INSTANTIATE_BUDGET);
         let bindings = self.telemetry.instantiate_async(&mut store).await?;
         Ok((store, bindings))
     }
@@ -143,6 +160,8 @@ pub(crate) struct TelemetryState {
     table: ResourceTable,
     config: WasiConfigVariables,
     limits: StoreLimits,
+    /// Epoch ticks the current call may still run for.
+    cpu_ticks_left: u64,
 }
 
 impl WasiView for TelemetryState {

@@ -29,7 +29,7 @@ use crate::consent::Consent;
 use crate::http_policy::{AllowedEndpoint, EgressCounters, EgressPolicy};
 use crate::identity::Identity;
 use crate::ledger::{LEDGER_FILE, Ledger, LedgerEntry};
-use crate::runtime::{TelemetryRuntime, TelemetryState, epoch_ticks};
+use crate::runtime::{TelemetryRuntime, TelemetryState, set_cpu_budget};
 use crate::settings::TelemetrySettings;
 use crate::spool::{SPOOL_DIR, Spool};
 
@@ -609,7 +609,7 @@ impl Worker {
         self.since_snapshot += n;
         let result = match self.live().await {
             Some((store, bindings)) => {
-                store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
+                set_cpu_budget(store, CALL_BUDGET);
                 bindings
                     .agent_telemetry_recorder()
                     .call_record_many(store, &events)
@@ -645,7 +645,7 @@ impl Worker {
         let Some((store, bindings)) = self.live().await else {
             return;
         };
-        store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
+        set_cpu_budget(store, CALL_BUDGET);
         let taken = bindings
             .agent_telemetry_delivery()
             .call_take_undelivered(&mut *store)
@@ -682,7 +682,7 @@ impl Worker {
         let Some((store, bindings)) = self.live().await else {
             return;
         };
-        store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
+        set_cpu_budget(store, CALL_BUDGET);
         let count = u32::try_from(events).unwrap_or(u32::MAX);
         let noted = bindings
             .agent_telemetry_delivery()
@@ -760,7 +760,7 @@ impl Worker {
     /// One `deliver` call, bounded by `left` plus the CPU budget.
     async fn deliver(&mut self, body: &[u8], left: Duration) -> Option<DeliveryReport> {
         let (store, bindings) = self.live().await?;
-        store.set_epoch_deadline(epoch_ticks(left + CALL_BUDGET));
+        set_cpu_budget(store, left + CALL_BUDGET);
         let inner = left.saturating_sub((left / 10).min(Duration::from_millis(100)));
         let call =
             bindings
@@ -792,7 +792,7 @@ impl Worker {
         let Some((store, bindings)) = self.live().await else {
             return failed;
         };
-        store.set_epoch_deadline(epoch_ticks(deadline + CALL_BUDGET));
+        set_cpu_budget(store, deadline + CALL_BUDGET);
         let call = bindings
             .agent_telemetry_recorder()
             .call_flush(store, deadline_ms);
@@ -817,7 +817,7 @@ impl Worker {
 
     async fn status(&mut self) -> Option<StatusReport> {
         let (store, bindings) = self.live().await?;
-        store.set_epoch_deadline(epoch_ticks(CALL_BUDGET));
+        set_cpu_budget(store, CALL_BUDGET);
         match bindings.agent_telemetry_recorder().call_status(store).await {
             Ok(report) => Some(report),
             Err(e) => {
@@ -847,6 +847,8 @@ impl Worker {
     /// at the last snapshot and everything handed to it since (an upper bound), and start over
     /// with a fresh instance.
     fn lost(&mut self, error: &wasmtime::Error) {
+        // The instance is unusable whatever happens next.
+        self.live = None;
         let Some(handle) = self.handle.upgrade() else {
             return;
         };
@@ -856,7 +858,6 @@ impl Worker {
         handle.restarts.fetch_add(1, Ordering::Relaxed);
         handle.set_snapshot(None);
         self.since_snapshot = 0;
-        self.live = None;
     }
 }
 
