@@ -16,7 +16,7 @@
 use std::path::Path;
 
 /// Environment variables that mean "running in CI" (the first match labels the run).
-const CI_VARIABLES: &[&str] = &[
+pub const CI_VARIABLES: &[&str] = &[
     "CI",
     "GITHUB_ACTIONS",
     "GITLAB_CI",

@@ -3,10 +3,12 @@
 //!
 //! Where things are: `telemetry` (the [`Telemetry`] handle and its worker), `api` (the
 //! native calls: `track_command`, `record_tool_call`, …), `runtime` (engine, linkers, the
-//! embedded component), `http_policy` (which requests may leave), `settings` (what reaches
-//! the component as `wasi:config`), `consent` (whether telemetry runs), `identity`
-//! (installation id and key), `agent` (running agent components), `collector` and `report`
-//! (the local collector), `cli`.
+//! embedded component, CPU and memory bounds), `http_policy` (which requests may leave, and
+//! debug capture), `ledger` (the egress ledger), `spool` (undelivered batches on disk),
+//! `settings` (what reaches the component as `wasi:config`), `consent` (whether telemetry
+//! runs), `identity` (installation id and key), `privacy` (what is collected, the notice),
+//! `agent` (running agent components), `audit` (a component's imports), `collector` and
+//! `report` (the local collector), `cli`.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {

@@ -139,6 +139,8 @@ pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
     let mut cmd = tokio::process::Command::new(cli());
     cmd.args(args).kill_on_drop(true);
     // The tests decide consent; the machine's own opt-outs must not change their outcome.
+    // CI labelling is tested explicitly: the machine running the tests must not decide it.
+    let ci = agent_telemetry::consent::CI_VARIABLES.iter().copied();
     for var in [
         "DO_NOT_TRACK",
         "TELEMETRY_ENABLED",
@@ -148,19 +150,10 @@ pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, Strin
         "AGENT_TELEMETRY_DEBUG",
         "AGENT_TELEMETRY_NO_NOTICE",
         "AGENT_TELEMETRY_OFF_IN_CI",
-        // CI labelling is tested explicitly; the machine running the tests must not decide it.
-        "CI",
-        "GITHUB_ACTIONS",
-        "GITLAB_CI",
-        "BUILDKITE",
-        "CIRCLECI",
-        "JENKINS_URL",
-        "TF_BUILD",
-        "TRAVIS",
-        "TEAMCITY_VERSION",
-        "BITBUCKET_BUILD_NUMBER",
-        "CODEBUILD_BUILD_ID",
-    ] {
+    ]
+    .into_iter()
+    .chain(ci)
+    {
         cmd.env_remove(var);
     }
     for (k, v) in env {
