@@ -190,15 +190,22 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("delivery");
     group.sample_size(10);
     group.throughput(Throughput::Elements(100));
-    for (name, batch) in [
-        ("batched-100-per-request", 100),
-        ("one-request-per-event", 1),
+    let spool_home =
+        std::env::temp_dir().join(format!("agent-telemetry-bench-{}", std::process::id()));
+    for (name, batch, spool) in [
+        ("batched-100-per-request", 100, false),
+        ("one-request-per-event", 1, false),
+        // The default for any program with an identity directory: each batch is written to
+        // the spool, sent from there, and removed after the 2xx.
+        ("batched-100-per-request-through-the-spool", 100, true),
     ] {
+        let mut settings = settings(collector.endpoint(), batch);
+        if spool {
+            settings.identity_dir = Some(spool_home.clone());
+            settings.show_notice = false;
+        }
         let telemetry = rt
-            .block_on(Telemetry::start_with(
-                runtime.clone(),
-                settings(collector.endpoint(), batch),
-            ))
+            .block_on(Telemetry::start_with(runtime.clone(), settings))
             .unwrap();
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
@@ -216,6 +223,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
     rt.block_on(big_batches.shutdown(Duration::from_secs(5)));
     rt.block_on(collector.stop());
+    let _ = std::fs::remove_dir_all(&spool_home);
 }
 
 criterion_group! {
