@@ -217,10 +217,21 @@ impl Spool {
     }
 
     /// Events waiting in the spool (ready files only).
+    /// Events not delivered yet: in ready batches, and in batches a sender (in this process or
+    /// another) has claimed and not yet finished with.
     pub fn pending_events(&self) -> u64 {
+        let claimed = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                (path.extension()? == CLAIMED).then_some(path)
+            });
         self.ready()
-            .iter()
-            .map(|(p, _, _)| fs::read(p).ok().and_then(|b| event_count(&b)).unwrap_or(0))
+            .into_iter()
+            .map(|(path, _, _)| path)
+            .chain(claimed.collect::<Vec<_>>())
+            .map(|p| fs::read(p).ok().and_then(|b| event_count(&b)).unwrap_or(0))
             .sum()
     }
 
@@ -306,6 +317,11 @@ mod tests {
         let other = spool.claim_next().unwrap();
         assert_eq!(other.events, 3);
         assert!(spool.claim_next().is_none());
+        assert_eq!(
+            spool.pending_events(),
+            5,
+            "claimed batches are still pending"
+        );
         spool.release(claimed);
         spool.release(other);
         assert_eq!(spool.pending_events(), 5, "a failed attempt loses nothing");
@@ -410,11 +426,12 @@ mod tests {
         file.set_modified(SystemTime::now() - STALE_CLAIM * 2)
             .unwrap();
         std::mem::forget(claimed);
-        assert_eq!(
-            spool.pending_events(),
-            1,
-            "a crashed sender's claim is recovered"
-        );
+        let recovered = spool
+            .claim_next()
+            .expect("a crashed sender's claim is recovered");
+        assert_eq!(recovered.body, batch(1, "stale"));
+        // A live claim is not taken over.
+        assert!(spool.claim_next().is_none());
         fs::remove_dir_all(spool.dir()).unwrap();
     }
 }
