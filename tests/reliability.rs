@@ -496,3 +496,51 @@ async fn a_background_flush_delivers_after_the_cli_has_returned() {
     collector.stop().await;
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// The worker is busy in a delivery of its own (a full batch, to a collector that never
+/// answers) when the program records more and shuts down: the delivery gives way, the
+/// shutdown returns within its deadline, and every event is in the spool for the next run.
+#[tokio::test]
+async fn shutdown_preempts_a_background_delivery_and_loses_nothing() {
+    let runtime = TelemetryRuntime::shared().unwrap();
+    let collector = FaultyCollector::start().await;
+    let home = temp_dir("preempt");
+    collector.set(Fault::Hang);
+    let telemetry = Telemetry::start_with(runtime.clone(), settings(&collector, &home))
+        .await
+        .unwrap();
+    telemetry.record_many(events("full", 20));
+    // Let the worker start sending the full batch (it will wait up to the 5 s timeout).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        collector.requests() >= 1,
+        "the background delivery is under way"
+    );
+    telemetry.record_many(events("late", 7));
+    let started = Instant::now();
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    let waited = started.elapsed();
+    assert!(
+        waited <= Duration::from_secs(1) + SLACK,
+        "waited {waited:?}"
+    );
+    // Checked the moment shutdown returns: a process would exit right here.
+    let spooled = Spool::new(home.join(SPOOL_DIR), SpoolLimits::default()).pending_events();
+    assert_eq!(
+        spooled, 27,
+        "the batch in flight and the late events are all spooled"
+    );
+    spool_settled(&home).await;
+    let status = telemetry.status().await;
+    assert_eq!(status.dropped_before_component, 0, "{status:?}");
+
+    collector.come_back().await;
+    let next = Telemetry::start_with(runtime.clone(), settings(&collector, &home))
+        .await
+        .unwrap();
+    next.flush(Duration::from_secs(5)).await;
+    next.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(collector.store().counts().unwrap().events, 27);
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
+}

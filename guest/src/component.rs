@@ -160,10 +160,12 @@ impl State {
         match transport::post(&endpoint, body, timeout) {
             Verdict::Delivered => report(DeliveryOutcome::Delivered, events, Duration::ZERO),
             Verdict::Rejected => report(DeliveryOutcome::Rejected, events, Duration::ZERO),
-            Verdict::Failed { retry_after } => {
-                let wait = retry_after.unwrap_or_else(|| retry::backoff(1, self.random_u32()));
-                report(DeliveryOutcome::Failed, events, wait)
-            }
+            // Without a `Retry-After` the host, which knows how often it failed, backs off.
+            Verdict::Failed { retry_after } => report(
+                DeliveryOutcome::Failed,
+                events,
+                retry_after.unwrap_or_default(),
+            ),
         }
     }
 

@@ -168,6 +168,7 @@ async fn run_command(args: RunArgs) -> Result<i32> {
     settings.identity_dir = identity_dir();
     settings.agent_allowlist = args.allow_agent.clone();
     settings.debug |= args.debug;
+    let debug = settings.debug;
     let runtime = TelemetryRuntime::shared()?;
     // Telemetry that cannot start (a bad endpoint, say) must not stop the agent from running.
     let telemetry = match Telemetry::start_with(runtime.clone(), settings).await {
@@ -211,7 +212,8 @@ async fn run_command(args: RunArgs) -> Result<i32> {
         pending = report.pending,
         "telemetry flushed"
     );
-    if args.background_flush && report.pending > 0 {
+    // Debug mode sends nothing, in the foreground or the background.
+    if args.background_flush && report.pending > 0 && !debug {
         spawn_background_flush(args.endpoint.as_deref());
     }
     Ok(outcome?.code)

@@ -152,6 +152,18 @@ fn write_debug(path: &std::path::Path, entry: &LedgerEntry, body: &[u8]) -> std:
     options.open(path)?.write_all(&record)
 }
 
+/// Records a request in the ledger as unanswered if its future is dropped mid-flight.
+struct Unanswered(Option<(LedgerEntry, Arc<Ledger>)>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some((mut entry, ledger)) = self.0.take() {
+            entry.error = Some("no answer before the sender gave up".to_string());
+            ledger.append(entry);
+        }
+    }
+}
+
 fn empty_body() -> WasiBody {
     Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync()
 }
@@ -214,7 +226,12 @@ impl WasiHttpHooks for EgressPolicy {
             }
             let full = Full::new(body).map_err(|e| match e {}).boxed_unsync();
             let request = http::Request::from_parts(parts, full);
-            match default_send_request(request, Some(options)).await {
+            // If the sender gives up before an answer (its deadline), this future is dropped:
+            // the guard still records the request, which may well have left.
+            let mut guard = Unanswered(Some((entry, ledger)));
+            let result = default_send_request(request, Some(options)).await;
+            let (mut entry, ledger) = guard.0.take().expect("taken once");
+            match result {
                 Ok((response, io)) => {
                     entry.status = Some(response.status().as_u16());
                     ledger.append(entry);

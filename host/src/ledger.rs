@@ -2,7 +2,8 @@
 //! (or, in debug mode, captured instead of sending), with the exact payload.
 //!
 //! Entries are JSON lines in `egress.jsonl` in the identity directory, bounded in bytes: when
-//! the file outgrows its bound, the oldest entries are dropped until it is down to half. The
+//! the file outgrows its bound, the oldest entries are dropped until it is down to half (a line
+//! another process appends while a trim rewrites the file can be lost with it). The
 //! newest entries are also kept in memory, so a program without an identity directory can
 //! still show them. All handles to one file in a process share one writer, so concurrent
 //! stores never interleave lines; separate processes append whole lines with `O_APPEND`.
@@ -146,7 +147,11 @@ impl Ledger {
             start += 1;
         }
         let temp = path.with_extension(format!("tmp-{}", crate::identity::random_hex(6)));
-        fs::write(&temp, &content[start..])?;
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&temp)?.write_all(&content[start..])?;
         fs::rename(&temp, path)
     }
 }

@@ -184,6 +184,10 @@ pub fn show_notice_once(dir: Option<&Path>, endpoint: &str, debug_log: Option<&P
         None => endpoint.to_string(),
     };
     eprintln!("{}", NOTICE.replace("{endpoint}", &target));
+    // A debug run sends nothing: the first run that does still gets the notice.
+    if debug_log.is_some() {
+        return;
+    }
     if let Some(file) = &file
         && let Err(e) = std::fs::write(file, format!("{version}\n"))
     {

@@ -62,6 +62,17 @@ pub struct Claimed {
     ready: PathBuf,
     pub body: Vec<u8>,
     pub events: u64,
+    /// Set once the batch is delivered, discarded or released; otherwise dropping the claim
+    /// (an abandoned send) puts the batch back.
+    settled: bool,
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if !self.settled {
+            let _ = fs::rename(&self.path, &self.ready);
+        }
+    }
 }
 
 impl Claimed {
@@ -131,8 +142,11 @@ impl Spool {
         let mut files: Vec<(PathBuf, u64, SystemTime)> = list(READY)
             .into_iter()
             .map(|(path, meta)| {
-                let modified = meta.modified().unwrap_or_else(|_| SystemTime::now());
-                (path, meta.len(), modified)
+                // The name says when the batch was written; the mtime changes with each claim.
+                let written = written_at(&path)
+                    .or_else(|| meta.modified().ok())
+                    .unwrap_or_else(SystemTime::now);
+                (path, meta.len(), written)
             })
             .collect();
         files.sort();
@@ -166,11 +180,16 @@ impl Spool {
                 .ok()
                 .and_then(|b| event_count(&b))
                 .unwrap_or(0);
-            if fs::remove_file(&path).is_ok() {
-                total -= len;
-                evicted += events;
-                tracing::warn!(path = %path.display(), events, "spooled batch dropped: the spool is over its size or age bound");
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    evicted += events;
+                    tracing::warn!(path = %path.display(), events, "spooled batch dropped: the spool is over its size or age bound");
+                }
+                // Another sender took or evicted it meanwhile: it no longer counts either way.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => continue,
             }
+            total = total.saturating_sub(len);
         }
         self.counters
             .dropped_events
@@ -203,7 +222,13 @@ impl Spool {
                         ready,
                         events: batch.events.len() as u64,
                         body,
+                        settled: false,
                     });
+                }
+                // A batch of another schema version (a newer or older tool sharing this
+                // directory) is left for a process that can read it.
+                Err(_) if is_other_version(&body) => {
+                    let _ = fs::rename(&path, &ready);
                 }
                 Err(e) => {
                     let bad = ready.with_extension(BAD);
@@ -216,7 +241,6 @@ impl Spool {
         None
     }
 
-    /// Events waiting in the spool (ready files only).
     /// Events not delivered yet: in ready batches, and in batches a sender (in this process or
     /// another) has claimed and not yet finished with.
     pub fn pending_events(&self) -> u64 {
@@ -235,7 +259,8 @@ impl Spool {
             .sum()
     }
 
-    pub fn delivered(&self, claimed: Claimed) {
+    pub fn delivered(&self, mut claimed: Claimed) {
+        claimed.settled = true;
         self.counters
             .delivered_events
             .fetch_add(claimed.events, Ordering::Relaxed);
@@ -243,7 +268,8 @@ impl Spool {
     }
 
     /// The collector refused it (a 4xx): sending it again would not help.
-    pub fn discard(&self, claimed: Claimed) {
+    pub fn discard(&self, mut claimed: Claimed) {
+        claimed.settled = true;
         tracing::warn!(
             events = claimed.events,
             "the collector refused a spooled batch; dropped"
@@ -256,8 +282,29 @@ impl Spool {
 
     /// Not delivered this time: back in the spool for a later attempt.
     pub fn release(&self, claimed: Claimed) {
-        let _ = fs::rename(&claimed.path, &claimed.ready);
+        // Dropping an unsettled claim puts the batch back.
+        drop(claimed);
     }
+}
+
+/// When a spool file was written, from its name (`<nanos since the epoch>-<tag>.…`).
+fn written_at(path: &Path) -> Option<SystemTime> {
+    let name = path.file_name()?.to_str()?;
+    let nanos: u64 = name.split(['-', '.']).next()?.parse().ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos))
+}
+
+/// Whether `body` is one of our batches, of a schema version this build does not read.
+fn is_other_version(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        schema: String,
+        schema_version: u32,
+    }
+    serde_json::from_slice::<Head>(body).is_ok_and(|h| {
+        h.schema == agent_telemetry_guest::wire::SCHEMA
+            && h.schema_version != agent_telemetry_guest::wire::SCHEMA_VERSION
+    })
 }
 
 /// `<stem>.<tag>.sending` → `<stem>.batch`.
@@ -375,10 +422,18 @@ mod tests {
             ..SpoolLimits::default()
         });
         spool.write(&batch(2, "old")).unwrap();
-        let old = spool.ready()[0].0.clone();
-        let file = fs::File::options().append(true).open(&old).unwrap();
-        file.set_modified(SystemTime::now() - Duration::from_secs(7200))
-            .unwrap();
+        let written = spool.ready()[0].0.clone();
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        let nanos = two_hours_ago
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        // Its name says it was written two hours ago (a claim would have touched its mtime).
+        fs::rename(
+            &written,
+            spool.dir().join(format!("{nanos:024}-aaaaaa.batch")),
+        )
+        .unwrap();
         spool.write(&batch(1, "new")).unwrap();
         assert_eq!(spool.pending_events(), 1);
         assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 2);
@@ -433,5 +488,33 @@ mod tests {
         // A live claim is not taken over.
         assert!(spool.claim_next().is_none());
         fs::remove_dir_all(spool.dir()).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_claim_puts_the_batch_back_and_another_version_is_left_alone() {
+        let dir = std::env::temp_dir().join(format!(
+            "agent-telemetry-spool-{}",
+            crate::identity::random_hex(6)
+        ));
+        let spool = Spool::new(dir.clone(), SpoolLimits::default());
+        let body = br#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[]}"#;
+        spool.write(body).unwrap();
+        drop(spool.claim_next().unwrap());
+        let again = spool.claim_next().expect("dropping a claim releases it");
+        spool.delivered(again);
+        let newer = br#"{"schema":"agent-telemetry/batch","schema_version":99,"events":[]}"#;
+        fs::write(dir.join("1-newer.batch"), newer).unwrap();
+        assert!(spool.claim_next().is_none());
+        assert!(
+            dir.join("1-newer.batch").exists(),
+            "left for a build that reads it"
+        );
+        assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 0);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -49,6 +49,13 @@ const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 /// Tries per flush before the rest waits for a later flush.
 const ATTEMPTS_PER_FLUSH: u32 = 4;
 
+/// The longest deadline taken as given: "no deadline" (`Duration::MAX`) means this.
+const LONGEST_DEADLINE: Duration = Duration::from_secs(86_400);
+
+fn until(deadline: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + deadline.min(LONGEST_DEADLINE)
+}
+
 /// A cheap, cloneable handle; all clones feed the same component instance.
 #[derive(Clone)]
 pub struct Telemetry {
@@ -73,6 +80,8 @@ struct WorkerHandle {
     dropped: AtomicU64,
     /// Instances started again after a trap or an overrun.
     restarts: AtomicU64,
+    /// Set by `shutdown`: a background delivery in progress gives way at once.
+    stopping: tokio::sync::watch::Sender<bool>,
     /// The component's status as of the worker's last command: read without waiting, so an
     /// agent's `status` call never queues behind a send.
     snapshot: std::sync::Mutex<Option<StatusReport>>,
@@ -98,13 +107,13 @@ impl WorkerHandle {
 enum Command {
     Record(Vec<Event>),
     Flush {
-        deadline: Duration,
+        until: tokio::time::Instant,
         reply: oneshot::Sender<FlushReport>,
     },
     Status(oneshot::Sender<Option<StatusReport>>),
     /// Flush, move what is left to the spool, reply, and end.
     Shutdown {
-        deadline: Duration,
+        until: tokio::time::Instant,
         reply: oneshot::Sender<FlushReport>,
     },
 }
@@ -193,9 +202,12 @@ impl Telemetry {
             settings.ledger_max_bytes,
         );
         let debug_log = settings.debug.then(|| Arc::new(settings.debug_log_path()));
+        // Debug mode leaves the spool alone: it must neither send what real runs left nor
+        // leave anything a real run would send.
         let spool = identity
             .dir
             .as_ref()
+            .filter(|_| !settings.debug)
             .map(|d| Arc::new(Spool::new(d.join(SPOOL_DIR), settings.spool_limits)));
         if settings.show_notice {
             crate::privacy::show_notice_once(
@@ -211,6 +223,7 @@ impl Telemetry {
             capacity: settings.handoff_capacity,
             dropped: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            stopping: tokio::sync::watch::Sender::new(false),
             snapshot: std::sync::Mutex::new(None),
         });
         let worker = Worker {
@@ -223,6 +236,8 @@ impl Telemetry {
             debug_log: debug_log.clone(),
             spool: spool.clone(),
             retry_at: None,
+            stopping: handle.stopping.subscribe(),
+            failures: 0,
             handle: Arc::downgrade(&handle),
             live: None,
             batch_max: settings.batch_max_events.max(1) as usize,
@@ -273,21 +288,31 @@ impl Telemetry {
         let Some(worker) = &self.worker else {
             return empty;
         };
+        let deadline = deadline.min(LONGEST_DEADLINE);
         let (reply, answer) = oneshot::channel();
-        if worker.tx.send(Command::Flush { deadline, reply }).is_err() {
+        let until = until(deadline);
+        if worker.tx.send(Command::Flush { until, reply }).is_err() {
             return empty;
         }
         match tokio::time::timeout(deadline, answer).await {
             Ok(Ok(report)) => report,
             // Out of time, or the worker is gone: what was handed off or queued is pending.
-            _ => {
-                let pending =
-                    worker.in_flight.load(Ordering::Acquire) + worker.queued_in_component();
-                FlushReport {
-                    pending: u32::try_from(pending).unwrap_or(u32::MAX),
-                    ..empty
-                }
-            }
+            _ => self.pending_report(),
+        }
+    }
+
+    /// What is known to be pending without asking the worker: handed off, in the component
+    /// at the last snapshot, and in the spool.
+    fn pending_report(&self) -> FlushReport {
+        let Some(worker) = &self.worker else {
+            return nothing_flushed();
+        };
+        let pending = (worker.in_flight.load(Ordering::Acquire) + worker.queued_in_component())
+            as u64
+            + self.spool.as_ref().map_or(0, |s| s.pending_events());
+        FlushReport {
+            pending: u32::try_from(pending).unwrap_or(u32::MAX),
+            ..nothing_flushed()
         }
     }
 
@@ -298,12 +323,12 @@ impl Telemetry {
         let Some(worker) = &self.worker else {
             return empty;
         };
+        let deadline = deadline.min(LONGEST_DEADLINE);
+        // A background delivery in progress gives way; what it was sending stays spooled.
+        worker.stopping.send_replace(true);
         let (reply, answer) = oneshot::channel();
-        if worker
-            .tx
-            .send(Command::Shutdown { deadline, reply })
-            .is_err()
-        {
+        let until = until(deadline);
+        if worker.tx.send(Command::Shutdown { until, reply }).is_err() {
             return empty;
         }
         match tokio::time::timeout(deadline, answer).await {
@@ -311,14 +336,9 @@ impl Telemetry {
             _ => {
                 tracing::warn!(
                     ?deadline,
-                    "telemetry did not finish within the deadline; what it held waits in the spool if there is one"
+                    "telemetry did not finish within the deadline; events still in the component when the process ends are lost"
                 );
-                let pending =
-                    worker.in_flight.load(Ordering::Acquire) + worker.queued_in_component();
-                FlushReport {
-                    pending: u32::try_from(pending).unwrap_or(u32::MAX),
-                    ..empty
-                }
+                self.pending_report()
             }
         }
     }
@@ -445,6 +465,10 @@ struct Worker {
     spool: Option<Arc<Spool>>,
     /// No request before this (the collector's `Retry-After`, or the backoff).
     retry_at: Option<tokio::time::Instant>,
+    /// True once `shutdown` was called: background deliveries give way.
+    stopping: tokio::sync::watch::Receiver<bool>,
+    /// Failed deliveries since the last success: the backoff's exponent.
+    failures: u32,
     handle: std::sync::Weak<WorkerHandle>,
     live: Option<(Store<TelemetryState>, RecorderHost)>,
     /// A flush follows once this many events have been handed to the component since the last.
@@ -482,16 +506,22 @@ impl Worker {
         // tokio's interval panics on zero, and a huge one would overflow the first deadline.
         let interval = interval.clamp(Duration::from_millis(100), Duration::from_secs(86_400));
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        // After a stall, one flush, not a burst of them.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // What earlier runs left in the spool goes first, in the background of this run.
         if self.spool.as_ref().is_some_and(|s| s.pending_events() > 0) {
-            self.flush(self.timeout).await;
+            self.flush(until(self.timeout), true).await;
         }
         loop {
             let received = tokio::select! {
                 command = rx.recv() => command,
-                _ = tick.tick() => Some(Command::Flush { deadline: self.timeout, reply: oneshot::channel().0 }),
+                _ = tick.tick() => Some(Command::Flush { until: until(self.timeout), reply: oneshot::channel().0 }),
             };
-            let Some(mut command) = received else { break };
+            let Some(mut command) = received else {
+                // Every handle is gone.
+                self.stop().await;
+                break;
+            };
             if let Command::Record(events) = command {
                 let next = self.record_waiting(events, &mut rx).await;
                 // Recording is the hot path: the snapshot is refreshed at most this often.
@@ -507,7 +537,17 @@ impl Worker {
                 break;
             }
         }
-        self.stop().await;
+        // Anything sent after the shutdown is counted, never silently lost; later sends fail
+        // and are counted by the sender.
+        rx.close();
+        while let Ok(command) = rx.try_recv() {
+            if let (Command::Record(events), Some(handle)) = (command, self.handle.upgrade()) {
+                handle.in_flight.fetch_sub(events.len(), Ordering::AcqRel);
+                handle
+                    .dropped
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+            }
+        }
     }
 
     /// At stop, whatever the component still holds goes to the spool; without one it cannot
@@ -531,8 +571,12 @@ impl Worker {
     /// Asks the component for its status, keeps it as the snapshot, and returns it.
     async fn refresh_snapshot(&mut self) -> Option<StatusReport> {
         self.snapshot_at = tokio::time::Instant::now();
-        self.since_snapshot = 0;
         let report = self.status().await;
+        // Only an answer accounts for what was handed over since; after a failure `lost`
+        // has counted it.
+        if report.is_some() {
+            self.since_snapshot = 0;
+        }
         if let Some(handle) = self.handle.upgrade() {
             handle.set_snapshot(report.clone());
         }
@@ -559,7 +603,7 @@ impl Worker {
         }
         self.record(events).await;
         if self.since_flush >= self.batch_max {
-            self.flush(self.timeout).await;
+            self.flush(until(self.timeout), true).await;
         }
         next
     }
@@ -569,18 +613,19 @@ impl Worker {
     async fn handle(&mut self, command: Command) -> bool {
         match command {
             Command::Record(events) => self.record(events).await,
-            Command::Flush { deadline, reply } => {
-                let report = self.flush(deadline).await;
+            Command::Flush { until, reply } => {
+                let report = self.flush(until, true).await;
                 self.refresh_snapshot().await;
                 let _ = reply.send(report);
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.refresh_snapshot().await);
             }
-            Command::Shutdown { deadline, reply } => {
+            Command::Shutdown { until, reply } => {
                 // Leave room to move what is left to the spool and answer in time.
-                let reserve = (deadline / 10).min(Duration::from_millis(100));
-                let mut report = self.flush(deadline.saturating_sub(reserve)).await;
+                let left = until.saturating_duration_since(tokio::time::Instant::now());
+                let reserve = (left / 10).min(Duration::from_millis(100));
+                let mut report = self.flush(until - reserve, false).await;
                 self.stop().await;
                 report.pending = u32::try_from(self.pending()).unwrap_or(u32::MAX);
                 let _ = reply.send(report);
@@ -622,15 +667,17 @@ impl Worker {
         }
     }
 
-    /// Sends what is queued within `deadline`: through the spool when there is one.
-    async fn flush(&mut self, deadline: Duration) -> FlushReport {
+    /// Sends what is queued by `until`: through the spool when there is one. An
+    /// `interruptible` flush gives way when `shutdown` is called (it is the worker's own, or
+    /// one a caller waits for; the shutdown's own flush is not).
+    async fn flush(&mut self, until: tokio::time::Instant, interruptible: bool) -> FlushReport {
         if self.spool.is_none() {
-            return self.flush_in_component(deadline).await;
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            return self.flush_in_component(left).await;
         }
-        let started = tokio::time::Instant::now();
         self.since_flush = 0;
         self.move_to_spool().await;
-        let mut report = self.deliver_spool(started + deadline).await;
+        let mut report = self.deliver_spool(until, interruptible).await;
         // Everything the component held is in the spool now.
         let spooled = self.spool.as_ref().map_or(0, |s| s.pending_events());
         report.pending = u32::try_from(spooled).unwrap_or(u32::MAX);
@@ -657,18 +704,39 @@ impl Worker {
                 return;
             }
         };
+        if bodies.is_empty() {
+            return;
+        }
+        // The component holds nothing now.
+        self.refresh_snapshot().await;
         let mut evicted = 0;
         for body in bodies {
             match spool.write(&body) {
                 Ok(n) => evicted += n,
                 Err(e) => {
-                    let events = crate::spool::event_count(&body).unwrap_or(0);
-                    tracing::error!(dir = %spool.dir().display(), error = %e, events, "cannot write to the spool; the batch is dropped");
-                    evicted += events;
+                    // A full disk or a read-only directory must not cost what a healthy
+                    // collector would take: send it directly, once.
+                    tracing::error!(dir = %spool.dir().display(), error = %e, "cannot write to the spool; sending the batch directly");
+                    evicted += self.deliver_unspooled(&body).await;
                 }
             }
         }
         self.note_dropped(evicted).await;
+    }
+
+    /// One attempt to send a batch the spool could not take; returns the events lost.
+    async fn deliver_unspooled(&mut self, body: &[u8]) -> u64 {
+        let events = crate::spool::event_count(body).unwrap_or(0);
+        match self.deliver(body, self.timeout, false).await {
+            Some(report) if matches!(report.outcome, DeliveryOutcome::Delivered) => 0,
+            _ => {
+                tracing::error!(
+                    events,
+                    "a batch that could not be spooled was not delivered; dropped"
+                );
+                events
+            }
+        }
     }
 
     /// Tells the component about events the host dropped, for the next batch's envelope.
@@ -676,34 +744,44 @@ impl Worker {
         if events == 0 {
             return;
         }
-        if let Some(handle) = self.handle.upgrade() {
-            handle.dropped.fetch_add(events, Ordering::Relaxed);
-        }
-        let Some((store, bindings)) = self.live().await else {
-            return;
+        // The component counts them (once); only if it cannot does the host.
+        let noted = match self.live().await {
+            Some((store, bindings)) => {
+                set_cpu_budget(store, CALL_BUDGET);
+                let count = u32::try_from(events).unwrap_or(u32::MAX);
+                bindings
+                    .agent_telemetry_delivery()
+                    .call_note_dropped(&mut *store, count)
+                    .await
+            }
+            None => Err(wasmtime::Error::msg("no telemetry instance")),
         };
-        set_cpu_budget(store, CALL_BUDGET);
-        let count = u32::try_from(events).unwrap_or(u32::MAX);
-        let noted = bindings
-            .agent_telemetry_delivery()
-            .call_note_dropped(&mut *store, count)
-            .await;
         if let Err(e) = noted {
-            self.lost(&e);
+            if let Some(handle) = self.handle.upgrade() {
+                handle.dropped.fetch_add(events, Ordering::Relaxed);
+            }
+            if self.live.is_some() {
+                self.lost(&e);
+            }
         }
     }
 
     /// Sends spooled batches, oldest first, until the spool is empty or `deadline` is near;
     /// a failure is retried after the backoff (or `Retry-After`) when that fits, else left
     /// for a later flush.
-    async fn deliver_spool(&mut self, deadline: tokio::time::Instant) -> FlushReport {
+    async fn deliver_spool(
+        &mut self,
+        deadline: tokio::time::Instant,
+        interruptible: bool,
+    ) -> FlushReport {
         let mut report = nothing_flushed();
         let Some(spool) = self.spool.clone() else {
             return report;
         };
-        let mut attempt = 0;
+        let mut tries = 0;
         // Batches that failed in this flush: each counted once, however often retried.
         let mut failed = std::collections::HashSet::new();
+        let mut stopping = self.stopping.clone();
         loop {
             let now = tokio::time::Instant::now();
             if let Some(at) = self.retry_at {
@@ -711,17 +789,23 @@ impl Worker {
                     report.retry_after_ms = millis(at.saturating_duration_since(now));
                     break;
                 }
-                tokio::time::sleep_until(at).await;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => {}
+                    _ = stopping.wait_for(|s| *s), if interruptible => break,
+                }
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left < MIN_ATTEMPT || attempt >= ATTEMPTS_PER_FLUSH {
+            if left < MIN_ATTEMPT
+                || tries >= ATTEMPTS_PER_FLUSH
+                || (interruptible && *stopping.borrow())
+            {
                 break;
             }
             let Some(claimed) = spool.claim_next() else {
                 break;
             };
-            let Some(delivery) = self.deliver(&claimed.body, left).await else {
-                spool.release(claimed);
+            // An unsettled claim goes back to the spool when dropped.
+            let Some(delivery) = self.deliver(&claimed.body, left, interruptible).await else {
                 break;
             };
             let events = u32::try_from(claimed.events).unwrap_or(u32::MAX);
@@ -730,7 +814,7 @@ impl Worker {
                     spool.delivered(claimed);
                     report.sent += events;
                     self.retry_at = None;
-                    attempt = 0;
+                    self.failures = 0;
                 }
                 DeliveryOutcome::Rejected => {
                     let n = claimed.events;
@@ -744,9 +828,11 @@ impl Worker {
                         report.failed += events;
                     }
                     spool.release(claimed);
-                    attempt += 1;
+                    tries += 1;
+                    // The backoff grows across flushes until a batch gets through.
+                    self.failures = self.failures.saturating_add(1);
                     let wait = match delivery.retry_after_ms {
-                        0 => agent_telemetry_guest::retry::backoff(attempt, random_u32()),
+                        0 => agent_telemetry_guest::retry::backoff(self.failures, random_u32()),
                         ms => Duration::from_millis(ms.into()),
                     };
                     self.retry_at = Some(tokio::time::Instant::now() + wait);
@@ -757,8 +843,16 @@ impl Worker {
         report
     }
 
-    /// One `deliver` call, bounded by `left` plus the CPU budget.
-    async fn deliver(&mut self, body: &[u8], left: Duration) -> Option<DeliveryReport> {
+    /// One `deliver` call, bounded by `left` plus the CPU budget. An `interruptible` one is
+    /// abandoned when `shutdown` is called: the instance holds no events while it delivers
+    /// (they were all moved to the spool first), so it is simply replaced.
+    async fn deliver(
+        &mut self,
+        body: &[u8],
+        left: Duration,
+        interruptible: bool,
+    ) -> Option<DeliveryReport> {
+        let mut stopping = self.stopping.clone();
         let (store, bindings) = self.live().await?;
         set_cpu_budget(store, left + CALL_BUDGET);
         let inner = left.saturating_sub((left / 10).min(Duration::from_millis(100)));
@@ -766,7 +860,14 @@ impl Worker {
             bindings
                 .agent_telemetry_delivery()
                 .call_deliver(&mut *store, body, millis(inner));
-        match tokio::time::timeout(left, call).await {
+        let result = tokio::select! {
+            result = tokio::time::timeout(left, call) => result,
+            _ = stopping.wait_for(|s| *s), if interruptible => {
+                self.live = None;
+                return None;
+            }
+        };
+        match result {
             Ok(Ok(report)) => Some(report),
             Ok(Err(e)) => {
                 self.lost(&e);
