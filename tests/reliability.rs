@@ -148,11 +148,13 @@ async fn case(
     }
 }
 
-/// Records a first part, goes down, records a second part, comes back, records a third.
-async fn down_mid_run_and_back(runtime: &Arc<TelemetryRuntime>) -> Row {
+/// Records a first part, goes down, records a second part, comes back, records a third;
+/// returns the row and what waited in the spool while the collector was down.
+async fn down_mid_run_and_back(runtime: &Arc<TelemetryRuntime>) -> (Row, u64) {
     let collector = FaultyCollector::start().await;
     let home = temp_dir("fault-midrun");
-    let telemetry = Telemetry::start_with(runtime.clone(), settings(&collector, &home))
+    let s = settings(&collector, &home);
+    let telemetry = Telemetry::start_with(runtime.clone(), s.clone())
         .await
         .unwrap();
     telemetry.record_many(events("before", 20));
@@ -160,39 +162,37 @@ async fn down_mid_run_and_back(runtime: &Arc<TelemetryRuntime>) -> Row {
     collector.go_down().await;
     telemetry.record_many(events("during", 20));
     telemetry.flush(DEADLINE).await;
-    let spooled_while_down =
-        Spool::new(home.join(SPOOL_DIR), SpoolLimits::default()).pending_events();
+    let spool = Spool::new(home.join(SPOOL_DIR), SpoolLimits::default());
+    let spooled_while_down = spool.pending_events();
     collector.come_back().await;
     telemetry.record_many(events("after", 10));
     let started = Instant::now();
     telemetry.shutdown(DEADLINE).await;
     let wait = started.elapsed();
-    let counts = collector.store().counts().unwrap();
+    let delivered_in_run = collector.store().counts().unwrap().events;
     let requests_in_run = collector.requests();
+    spool_settled(&home).await;
+    let spooled_at_exit = spool.pending_events();
+    let next = Telemetry::start_with(runtime.clone(), s).await.unwrap();
+    next.flush(Duration::from_secs(5)).await;
+    next.shutdown(Duration::from_secs(2)).await;
+    let counts = collector.store().counts().unwrap();
     collector.stop().await;
     let _ = std::fs::remove_dir_all(&home);
-    Row {
+    let row = Row {
         case: "goes down mid-run, comes back",
         recorded: 50,
-        delivered_in_run: counts.events,
-        spooled_at_exit: 0,
+        delivered_in_run,
+        spooled_at_exit,
+        refused: 0,
+        evicted: 0,
+        delivered_next_run: counts.events - delivered_in_run,
         duplicates: counts.duplicates,
-        lost: 50 - counts.events,
+        lost: 50u64.saturating_sub(counts.events),
         wait,
         requests_in_run,
-        // Shown in the "spooled" column: what waited on disk while the collector was down.
-        evicted: 0,
-        refused: 0,
-        delivered_next_run: 0,
-    }
-    .with_spooled_while_down(spooled_while_down)
-}
-
-impl Row {
-    fn with_spooled_while_down(mut self, n: u64) -> Row {
-        self.spooled_at_exit = n;
-        self
-    }
+    };
+    (row, spooled_while_down)
 }
 
 fn table(rows: &[Row]) -> String {
@@ -263,7 +263,8 @@ async fn every_fault_loses_nothing_within_quota_and_never_holds_the_program_past
         )
         .await,
     ];
-    rows.push(down_mid_run_and_back(&runtime).await);
+    let (midrun, spooled_while_down) = down_mid_run_and_back(&runtime).await;
+    rows.push(midrun);
     // A spool with room for about two of the three batches: the oldest goes, counted.
     let small = SpoolLimits {
         max_bytes: 20 * 1024,
@@ -333,9 +334,13 @@ async fn every_fault_loses_nothing_within_quota_and_never_holds_the_program_past
     );
     let midrun = row("goes down mid-run, comes back");
     assert_eq!(
+        spooled_while_down, 20,
+        "what was recorded while down waited on disk"
+    );
+    assert_eq!(
         (midrun.delivered_in_run, midrun.spooled_at_exit),
-        (50, 20),
-        "{midrun:?}"
+        (50, 0),
+        "once it is back, the run's final flush delivers everything: {midrun:?}"
     );
     let over = row("refuses connections, spool over quota");
     assert!(over.evicted > 0, "the quota evicts and counts: {over:?}");

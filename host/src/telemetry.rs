@@ -236,6 +236,7 @@ impl Telemetry {
             debug_log: debug_log.clone(),
             spool: spool.clone(),
             retry_at: None,
+            retry_at_asked: false,
             stopping: handle.stopping.subscribe(),
             failures: 0,
             handle: Arc::downgrade(&handle),
@@ -465,6 +466,9 @@ struct Worker {
     spool: Option<Arc<Spool>>,
     /// No request before this (the collector's `Retry-After`, or the backoff).
     retry_at: Option<tokio::time::Instant>,
+    /// Whether `retry_at` is the collector's own `Retry-After` (always honoured), rather than
+    /// this worker's backoff (which the final flush at shutdown may skip for one last try).
+    retry_at_asked: bool,
     /// True once `shutdown` was called: background deliveries give way.
     stopping: tokio::sync::watch::Receiver<bool>,
     /// Failed deliveries since the last success: the backoff's exponent.
@@ -782,6 +786,12 @@ impl Worker {
         // Batches that failed in this flush: each counted once, however often retried.
         let mut failed = std::collections::HashSet::new();
         let mut stopping = self.stopping.clone();
+        // The shutdown's flush (the only one that is not interruptible) makes one attempt
+        // whatever this worker's own backoff says: the collector may be back, and there is no
+        // later flush in this process. A `Retry-After` is honoured all the same.
+        if !interruptible && !self.retry_at_asked {
+            self.retry_at = None;
+        }
         loop {
             let now = tokio::time::Instant::now();
             if let Some(at) = self.retry_at {
@@ -814,6 +824,7 @@ impl Worker {
                     spool.delivered(claimed);
                     report.sent += events;
                     self.retry_at = None;
+                    self.retry_at_asked = false;
                     self.failures = 0;
                 }
                 DeliveryOutcome::Rejected => {
@@ -831,6 +842,7 @@ impl Worker {
                     tries += 1;
                     // The backoff grows across flushes until a batch gets through.
                     self.failures = self.failures.saturating_add(1);
+                    self.retry_at_asked = delivery.retry_after_ms > 0;
                     let wait = match delivery.retry_after_ms {
                         0 => agent_telemetry_guest::retry::backoff(self.failures, random_u32()),
                         ms => Duration::from_millis(ms.into()),
