@@ -235,6 +235,9 @@ fn spawn_background_flush(endpoint: Option<&str>) {
     if let Some(endpoint) = endpoint {
         command.args(["--endpoint", endpoint]);
     }
+    // Its own process group: a Ctrl-C meant for the terminal's job does not stop it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     match command.spawn() {
         Ok(child) => tracing::info!(pid = child.id(), "delivering the spool in the background"),
         Err(e) => {

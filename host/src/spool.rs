@@ -166,8 +166,10 @@ impl Spool {
         }
     }
 
-    /// Evicts the oldest batches beyond the byte bound and every batch beyond the age bound.
+    /// Evicts the oldest batches beyond the byte bound and every batch beyond the age bound;
+    /// clears what crashed writers and old bad files left behind.
     pub fn enforce_limits(&self) -> u64 {
+        self.clear_leftovers();
         let files = self.ready();
         let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
         let mut evicted = 0;
@@ -195,6 +197,31 @@ impl Spool {
             .dropped_events
             .fetch_add(evicted, Ordering::Relaxed);
         evicted
+    }
+
+    /// Removes `.tmp` files older than a claim can live (a writer that died before its
+    /// rename: never a whole batch) and `.bad` files past the age bound.
+    fn clear_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let limit = match path.extension().and_then(|x| x.to_str()) {
+                Some("tmp") => STALE_CLAIM,
+                Some(BAD) => self.limits.max_age,
+                _ => continue,
+            };
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .unwrap_or_default();
+            if age > limit {
+                let _ = fs::remove_file(&path);
+            }
+        }
     }
 
     /// Claims the oldest ready batch that reads as a batch; bad files are set aside.
@@ -515,6 +542,25 @@ mod more_tests {
             "left for a build that reads it"
         );
         assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_crashed_writers_temporary_file_is_cleared_but_a_fresh_one_is_not() {
+        let dir = std::env::temp_dir().join(format!(
+            "agent-telemetry-spool-{}",
+            crate::identity::random_hex(6)
+        ));
+        let spool = Spool::new(dir.clone(), SpoolLimits::default());
+        crate::identity::create_private_dir(&dir).unwrap();
+        let (old, fresh) = (dir.join("1-old.tmp"), dir.join("2-fresh.tmp"));
+        fs::write(&old, b"{\"schema\":").unwrap();
+        fs::write(&fresh, b"{\"schema\":").unwrap();
+        let file = fs::File::options().append(true).open(&old).unwrap();
+        file.set_modified(SystemTime::now() - STALE_CLAIM * 2)
+            .unwrap();
+        spool.enforce_limits();
+        assert!(!old.exists() && fresh.exists());
         fs::remove_dir_all(&dir).unwrap();
     }
 }
