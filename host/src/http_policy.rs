@@ -134,10 +134,6 @@ async fn read_body(mut body: WasiBody) -> Result<Bytes, HttpError> {
 
 /// Appends one captured request to the debug log: a header line, then the exact body.
 fn write_debug(path: &std::path::Path, entry: &LedgerEntry, body: &[u8]) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut record = format!(
         "--- {} POST {} ({} bytes, {} events, sha256 {}) captured, not sent\n",
         entry.at,
@@ -149,7 +145,7 @@ fn write_debug(path: &std::path::Path, entry: &LedgerEntry, body: &[u8]) -> std:
     .into_bytes();
     record.extend_from_slice(body);
     record.push(b'\n');
-    options.open(path)?.write_all(&record)
+    crate::identity::append_private(path)?.write_all(&record)
 }
 
 /// Records a request in the ledger as unanswered if its future is dropped mid-flight.

@@ -101,7 +101,7 @@ fn read_or_create(
             Err(e) => return Err(e),
         }
         let temp = path.with_extension(format!("tmp-{}", random_hex(6)));
-        write_private(&temp, &make())?;
+        write_private(&temp, make().as_bytes())?;
         // hard_link fails if another process got there first; then its file wins.
         let linked = fs::hard_link(&temp, path);
         let _ = fs::remove_file(&temp);
@@ -125,14 +125,24 @@ pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+/// Writes a new file only this user can read, whole and synced; fails if it exists.
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path)?;
-    file.write_all(content.as_bytes())?;
+    file.write_all(content)?;
     file.sync_all()
+}
+
+/// Opens a file only this user can read (created if missing) for appending.
+pub(crate) fn append_private(path: &Path) -> std::io::Result<fs::File> {
+    let mut options = fs::OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 pub(crate) fn random_hex(bytes: usize) -> String {

@@ -9,7 +9,7 @@
 //! stores never interleave lines; separate processes append whole lines with `O_APPEND`.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -125,11 +125,7 @@ impl Ledger {
     fn append_to_file(&self, path: &Path, entry: &LedgerEntry) -> std::io::Result<()> {
         let mut line = serde_json::to_vec(entry)?;
         line.push(b'\n');
-        let mut options = OpenOptions::new();
-        options.append(true).create(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut file = options.open(path)?;
+        let mut file = crate::identity::append_private(path)?;
         file.write_all(&line)?;
         if file.metadata()?.len() > self.max_bytes {
             self.trim(path)?;
@@ -147,11 +143,7 @@ impl Ledger {
             start += 1;
         }
         let temp = path.with_extension(format!("tmp-{}", crate::identity::random_hex(6)));
-        let mut options = OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        options.open(&temp)?.write_all(&content[start..])?;
+        crate::identity::write_private(&temp, &content[start..])?;
         fs::rename(&temp, path)
     }
 }

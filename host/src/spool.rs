@@ -106,16 +106,7 @@ impl Spool {
         // Names sort by time, so the oldest batch is sent (and evicted) first.
         let name = format!("{nanos:024}-{}", crate::identity::random_hex(6));
         let temp = self.dir.join(format!("{name}.tmp"));
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        {
-            use std::io::Write;
-            let mut file = options.open(&temp)?;
-            file.write_all(body)?;
-            file.sync_all()?;
-        }
+        crate::identity::write_private(&temp, body)?;
         fs::rename(&temp, self.dir.join(format!("{name}.{READY}")))?;
         self.counters
             .spooled_events
