@@ -350,15 +350,7 @@ struct StatusView {
 
 impl StatusView {
     fn gather(settings: &TelemetrySettings) -> StatusView {
-        let mut consent = settings.effective_consent();
-        if consent.enabled && settings.endpoint.is_none() {
-            consent = Consent {
-                enabled: false,
-                reason: "no endpoint is configured (set AGENT_TELEMETRY_ENDPOINT or --endpoint)"
-                    .to_string(),
-                warnings: consent.warnings,
-            };
-        }
+        let consent = settings.decision();
         let dir = settings.identity_dir.clone();
         let id_file = dir.as_ref().map(|d| d.join(crate::identity::ID_FILE));
         StatusView {
@@ -404,11 +396,11 @@ impl std::fmt::Display for StatusView {
         for warning in &self.warnings {
             writeln!(f, "warning: {warning}")?;
         }
-        writeln!(
-            f,
-            "endpoint: {}",
-            self.endpoint.as_deref().unwrap_or("none")
-        )?;
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .unwrap_or("none (set AGENT_TELEMETRY_ENDPOINT or --endpoint)");
+        writeln!(f, "endpoint: {endpoint}")?;
         writeln!(f, "ci detected: {}", if self.ci { "yes" } else { "no" })?;
         if self.debug {
             writeln!(

@@ -109,6 +109,15 @@ impl Consent {
         self
     }
 
+    /// Without an endpoint there is nowhere to send (there is no default one): off, after
+    /// every input above has had its say.
+    pub fn with_endpoint(mut self, configured: bool) -> Consent {
+        if !configured {
+            self.turn_off("no endpoint is configured".to_string());
+        }
+        self
+    }
+
     /// An earlier "off" keeps its reason: the first input to say off is the one named.
     fn turn_off(&mut self, reason: String) {
         if self.enabled {
@@ -287,6 +296,16 @@ mod tests {
         std::fs::write(dir.join(CHOICE_FILE), "perhaps").unwrap();
         assert!(read_choice(&dir).unwrap_err().contains("perhaps"));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_an_endpoint_it_is_off_but_an_earlier_reason_stands() {
+        let nowhere = consent(&[]).with_endpoint(false);
+        assert!(!nowhere.enabled);
+        assert_eq!(nowhere.reason, "no endpoint is configured");
+        let opted_out = consent(&[("DO_NOT_TRACK", "1")]).with_endpoint(false);
+        assert_eq!(opted_out.reason, "DO_NOT_TRACK=1");
+        assert!(consent(&[]).with_endpoint(true).enabled);
     }
 
     #[test]

@@ -128,6 +128,12 @@ impl TelemetrySettings {
         consent.with_ci(self.ci, self.off_in_ci)
     }
 
+    /// Whether telemetry runs with these settings: the consent, then an endpoint to send to.
+    pub fn decision(&self) -> Consent {
+        self.effective_consent()
+            .with_endpoint(self.endpoint.is_some())
+    }
+
     /// Where debug mode writes the requests it captures.
     pub fn debug_log_path(&self) -> PathBuf {
         self.debug_log.clone().unwrap_or_else(|| {

@@ -156,7 +156,7 @@ impl Telemetry {
     /// called within a tokio runtime. When consent is off, nothing is created: no identity,
     /// no component, and every call is a no-op.
     pub async fn start(settings: TelemetrySettings) -> Result<Telemetry> {
-        let consent = settings.effective_consent();
+        let consent = settings.decision();
         if !consent.enabled {
             return Ok(Telemetry::disabled(consent));
         }
@@ -181,17 +181,11 @@ impl Telemetry {
         runtime: Arc<TelemetryRuntime>,
         settings: TelemetrySettings,
     ) -> Result<Telemetry> {
-        let consent = settings.effective_consent();
-        if !consent.enabled {
+        let consent = settings.decision();
+        let (true, Some(url)) = (consent.enabled, &settings.endpoint) else {
             return Ok(Telemetry::disabled(consent));
-        }
-        let endpoint = match &settings.endpoint {
-            Some(url) => Arc::new(AllowedEndpoint::parse(url)?),
-            None => {
-                let consent = Consent::explicit(false, "no endpoint is configured");
-                return Ok(Telemetry::disabled(consent));
-            }
         };
+        let endpoint = Arc::new(AllowedEndpoint::parse(url)?);
         let identity = match &settings.identity_dir {
             Some(dir) => Identity::load_or_create(dir),
             None => Identity::ephemeral(),
@@ -285,20 +279,31 @@ impl Telemetry {
 
     /// Sends what is queued; returns within `deadline` whatever the collector does.
     pub async fn flush(&self, deadline: Duration) -> FlushReport {
-        let empty = nothing_flushed();
+        // Out of time, or the worker is gone: what was handed off, queued or spooled is pending.
+        self.ask(deadline, |until, reply| Command::Flush { until, reply })
+            .await
+            .unwrap_or_else(|pending| pending)
+    }
+
+    /// Sends the command `command` builds (from its absolute deadline and its reply channel)
+    /// and waits at most `deadline`: the answer (empty when there is no worker), or, out of
+    /// time, what is known to be pending.
+    async fn ask(
+        &self,
+        deadline: Duration,
+        command: impl FnOnce(tokio::time::Instant, oneshot::Sender<FlushReport>) -> Command,
+    ) -> Result<FlushReport, FlushReport> {
         let Some(worker) = &self.worker else {
-            return empty;
+            return Ok(nothing_flushed());
         };
         let deadline = deadline.min(LONGEST_DEADLINE);
         let (reply, answer) = oneshot::channel();
-        let until = until(deadline);
-        if worker.tx.send(Command::Flush { until, reply }).is_err() {
-            return empty;
+        if worker.tx.send(command(until(deadline), reply)).is_err() {
+            return Ok(nothing_flushed());
         }
         match tokio::time::timeout(deadline, answer).await {
-            Ok(Ok(report)) => report,
-            // Out of time, or the worker is gone: what was handed off or queued is pending.
-            _ => self.pending_report(),
+            Ok(Ok(report)) => Ok(report),
+            _ => Err(self.pending_report()),
         }
     }
 
@@ -320,28 +325,19 @@ impl Telemetry {
     /// Flushes within `deadline` (what is not delivered stays in the spool, if there is one),
     /// then stops the worker. Returns within `deadline`. Other clones become no-ops.
     pub async fn shutdown(&self, deadline: Duration) -> FlushReport {
-        let empty = nothing_flushed();
-        let Some(worker) = &self.worker else {
-            return empty;
-        };
-        let deadline = deadline.min(LONGEST_DEADLINE);
         // A background delivery in progress gives way; what it was sending stays spooled.
-        worker.stopping.send_replace(true);
-        let (reply, answer) = oneshot::channel();
-        let until = until(deadline);
-        if worker.tx.send(Command::Shutdown { until, reply }).is_err() {
-            return empty;
+        if let Some(worker) = &self.worker {
+            worker.stopping.send_replace(true);
         }
-        match tokio::time::timeout(deadline, answer).await {
-            Ok(Ok(report)) => report,
-            _ => {
+        self.ask(deadline, |until, reply| Command::Shutdown { until, reply })
+            .await
+            .unwrap_or_else(|pending| {
                 tracing::warn!(
                     ?deadline,
                     "telemetry did not finish within the deadline; events still in the component when the process ends are lost"
                 );
-                self.pending_report()
-            }
-        }
+                pending
+            })
     }
 
     /// [`shutdown`](Self::shutdown) without waiting: the flush goes on in the background and
