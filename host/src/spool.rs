@@ -103,14 +103,16 @@ impl Spool {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        // Names sort by time, so the oldest batch is sent (and evicted) first.
-        let name = format!("{nanos:024}-{}", crate::identity::random_hex(6));
+        let events = event_count(body).unwrap_or(0);
+        // Names sort by time, so the oldest batch is sent (and evicted) first; they carry the
+        // event count, so counting what waits never reads the files.
+        let name = format!("{nanos:024}-{}-{events}e", crate::identity::random_hex(6));
         let temp = self.dir.join(format!("{name}.tmp"));
         crate::identity::write_private(&temp, body)?;
         fs::rename(&temp, self.dir.join(format!("{name}.{READY}")))?;
         self.counters
             .spooled_events
-            .fetch_add(event_count(body).unwrap_or(0), Ordering::Relaxed);
+            .fetch_add(events, Ordering::Relaxed);
         Ok(self.enforce_limits())
     }
 
@@ -169,10 +171,7 @@ impl Spool {
             if total <= self.limits.max_bytes && !too_old {
                 continue;
             }
-            let events = fs::read(&path)
-                .ok()
-                .and_then(|b| event_count(&b))
-                .unwrap_or(0);
+            let events = events_of(&path);
             match fs::remove_file(&path) {
                 Ok(()) => {
                     evicted += events;
@@ -273,7 +272,7 @@ impl Spool {
             .into_iter()
             .map(|(path, _, _)| path)
             .chain(claimed.collect::<Vec<_>>())
-            .map(|p| fs::read(p).ok().and_then(|b| event_count(&b)).unwrap_or(0))
+            .map(|p| events_of(&p))
             .sum()
     }
 
@@ -323,6 +322,22 @@ fn is_other_version(body: &[u8]) -> bool {
         h.schema == agent_telemetry_guest::wire::SCHEMA
             && h.schema_version != agent_telemetry_guest::wire::SCHEMA_VERSION
     })
+}
+
+/// Events in a spool file: from its name (`<nanos>-<tag>-<events>e.…`), or, for a file named
+/// otherwise, from its content.
+fn events_of(path: &Path) -> u64 {
+    let from_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('.').next())
+        .filter(|stem| stem.split('-').count() == 3)
+        .and_then(|stem| stem.rsplit('-').next())
+        .and_then(|last| last.strip_suffix('e'))
+        .and_then(|n| n.parse().ok());
+    from_name
+        .or_else(|| fs::read(path).ok().and_then(|b| event_count(&b)))
+        .unwrap_or(0)
 }
 
 /// `<stem>.<tag>.sending` → `<stem>.batch`.
@@ -533,6 +548,26 @@ mod more_tests {
             "left for a build that reads it"
         );
         assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_waits_is_counted_from_the_names_without_reading_the_files() {
+        let dir = std::env::temp_dir().join(format!(
+            "agent-telemetry-spool-{}",
+            crate::identity::random_hex(6)
+        ));
+        let spool = Spool::new(dir.clone(), SpoolLimits::default());
+        let body = br#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[{},{},{}]}"#;
+        spool.write(body).unwrap();
+        let written = spool.ready()[0].0.clone();
+        assert_eq!(events_of(&written), 3);
+        // Emptied behind the spool's back, it still counts by its name.
+        fs::write(&written, b"").unwrap();
+        assert_eq!(spool.pending_events(), 3);
+        // A file named otherwise is counted from its content.
+        fs::write(dir.join("1-other.batch"), body).unwrap();
+        assert_eq!(spool.pending_events(), 6);
         fs::remove_dir_all(&dir).unwrap();
     }
 
