@@ -377,7 +377,8 @@ mod tests {
         .into_bytes()
     }
 
-    fn spool(limits: SpoolLimits) -> Spool {
+    /// A spool in a fresh temporary directory (not created until something is written).
+    pub(super) fn spool(limits: SpoolLimits) -> Spool {
         let dir = std::env::temp_dir().join(format!(
             "agent-telemetry-spool-{}",
             crate::identity::random_hex(6)
@@ -530,11 +531,8 @@ mod more_tests {
 
     #[test]
     fn an_abandoned_claim_puts_the_batch_back_and_another_version_is_left_alone() {
-        let dir = std::env::temp_dir().join(format!(
-            "agent-telemetry-spool-{}",
-            crate::identity::random_hex(6)
-        ));
-        let spool = Spool::new(dir.clone(), SpoolLimits::default());
+        let spool = super::tests::spool(SpoolLimits::default());
+        let dir = spool.dir().to_path_buf();
         let body = br#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[]}"#;
         spool.write(body).unwrap();
         drop(spool.claim_next().unwrap());
@@ -553,11 +551,8 @@ mod more_tests {
 
     #[test]
     fn what_waits_is_counted_from_the_names_without_reading_the_files() {
-        let dir = std::env::temp_dir().join(format!(
-            "agent-telemetry-spool-{}",
-            crate::identity::random_hex(6)
-        ));
-        let spool = Spool::new(dir.clone(), SpoolLimits::default());
+        let spool = super::tests::spool(SpoolLimits::default());
+        let dir = spool.dir().to_path_buf();
         let body = br#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[{},{},{}]}"#;
         spool.write(body).unwrap();
         let written = spool.ready()[0].0.clone();
@@ -573,11 +568,8 @@ mod more_tests {
 
     #[test]
     fn a_crashed_writers_temporary_file_is_cleared_but_a_fresh_one_is_not() {
-        let dir = std::env::temp_dir().join(format!(
-            "agent-telemetry-spool-{}",
-            crate::identity::random_hex(6)
-        ));
-        let spool = Spool::new(dir.clone(), SpoolLimits::default());
+        let spool = super::tests::spool(SpoolLimits::default());
+        let dir = spool.dir().to_path_buf();
         crate::identity::create_private_dir(&dir).unwrap();
         let (old, fresh) = (dir.join("1-old.tmp"), dir.join("2-fresh.tmp"));
         fs::write(&old, b"{\"schema\":").unwrap();
