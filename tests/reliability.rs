@@ -386,6 +386,12 @@ async fn a_batch_sent_twice_is_stored_once_and_the_duplicates_are_counted() {
     let (path, body) = &files[0];
     std::fs::write(path, body).unwrap();
     next.flush(Duration::from_secs(3)).await;
+    let sent = next.status().await.component.map(|c| c.sent);
+    assert_eq!(
+        sent,
+        Some(40),
+        "the component counts every 2xx, spooled or not"
+    );
     next.shutdown(Duration::from_secs(1)).await;
     let counts = collector.store().counts().unwrap();
     assert_eq!(

@@ -158,7 +158,11 @@ impl State {
             .timeout
             .min(Duration::from_millis(u64::from(deadline_ms)));
         match transport::post(&endpoint, body, timeout) {
-            Verdict::Delivered => report(DeliveryOutcome::Delivered, events, Duration::ZERO),
+            Verdict::Delivered => {
+                // `status.sent` counts every 2xx, whichever path the batch took.
+                self.pipeline.note_sent(events as u64);
+                report(DeliveryOutcome::Delivered, events, Duration::ZERO)
+            }
             Verdict::Rejected => report(DeliveryOutcome::Rejected, events, Duration::ZERO),
             // Without a `Retry-After` the host, which knows how often it failed, backs off.
             Verdict::Failed { retry_after } => report(

@@ -262,6 +262,11 @@ impl Pipeline {
         self.unsent.push_front(batch);
     }
 
+    /// Events of a batch delivered through `delivery.deliver` (from the host's spool).
+    pub fn note_sent(&mut self, n: u64) {
+        self.counters.sent += n;
+    }
+
     /// Events the host dropped for its own reasons (its spool's bounds): counted here, so the
     /// next batch reports them.
     pub fn note_dropped(&mut self, n: u64) {
