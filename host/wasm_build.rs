@@ -1,19 +1,19 @@
-// Shared by host/build.rs and tests/build.rs (included with `#[path]`): builds workspace
-// packages for wasm32-wasip2 with a nested cargo, installing the target first if needed.
-// The nested build has its own target directory, so it never waits on the outer build's lock.
+// Shared by the build scripts that need wasm (included with `#[path]`): the library's (the
+// telemetry component), the CLI's (the bundled example agent) and the test support crate's
+// (the fixture agents). Builds workspace packages for wasm32-wasip2 with a nested cargo,
+// installing the target first if needed. The nested build has its own target directory, so it
+// never waits on the outer build's lock; two nested builds at once take turns on its lock.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 pub const TARGET: &str = "wasm32-wasip2";
 
-/// Builds `packages` and returns the directory holding their `.wasm` files.
-pub fn build(packages: &[&str]) -> PathBuf {
+/// Builds `packages` and returns the directory holding their `.wasm` files; the build runs
+/// again when anything under `watch` (paths from the workspace root) changes.
+pub fn build(packages: &[&str], watch: &[&str]) -> PathBuf {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest_dir
-        .parent()
-        .expect("crate lives in the workspace")
-        .to_path_buf();
+    let workspace = workspace_root(&manifest_dir);
     let target_dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace.join("target"))
@@ -53,10 +53,22 @@ pub fn build(packages: &[&str]) -> PathBuf {
     );
 
     // Cargo scans a directory named here recursively.
-    for dir in ["wit", "guest", "tests/agents"] {
+    for dir in watch {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     target_dir.join(TARGET).join("wasm")
+}
+
+/// The nearest directory at or above `start` whose Cargo.toml declares the workspace.
+fn workspace_root(start: &Path) -> PathBuf {
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.lines().any(|l| l.trim() == "[workspace]"))
+        })
+        .expect("the crate lives in the workspace")
+        .to_path_buf()
 }
 
 /// `rustup target add` is idempotent, but asking rustc first keeps builds offline-friendly.

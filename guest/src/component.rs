@@ -1,12 +1,12 @@
-//! The `recorder` export: WASI in, WASI out. Settings come from `wasi:config` on the first
-//! call; time from `wasi:clocks`; randomness from `wasi:random`; batches leave via `transport`,
-//! on `flush` only (or `delivery.deliver`, for batches the host's spool kept).
+//! The `recorder` and `delivery` exports: WASI in, WASI out. Settings come from `wasi:config`
+//! on the first call; time from `wasi:clocks`; randomness from `wasi:random`; batches leave
+//! via `transport`, on `flush` only (or `delivery.deliver`, for batches the host's spool kept).
 //!
-//! A flush sends batch after batch until the queue is empty or the deadline is near. A batch
-//! that fails is retried in the same flush after a backoff (or the collector's `Retry-After`)
-//! as long as the wait and another attempt fit before the deadline, at most
-//! [`ATTEMPTS_PER_FLUSH`] times; then the flush stops and says how long to wait, and the batch
-//! stays at the front of the queue as the same bytes.
+//! A flush sends batch after batch until the queue is empty or the deadline is near, as the
+//! shared retry schedule (`agent_telemetry_contract::retry`) decides: a batch that fails is
+//! retried after the backoff (or the collector's `Retry-After`) when that fits before the
+//! deadline; otherwise the flush stops and says how long to wait, and the batch stays at the
+//! front of the queue as the same bytes.
 
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,14 +19,10 @@ use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store;
 use crate::bindings::wasi::random::random;
 use crate::config::Settings;
+use crate::contract::batch::{self, BatchError};
+use crate::contract::retry::{RetryState, Step};
 use crate::pipeline::{Counters, Entropy, Pipeline};
 use crate::transport::{self, Verdict};
-use crate::{retry, wire};
-
-/// Tries of one batch within one flush.
-const ATTEMPTS_PER_FLUSH: u32 = 4;
-/// The least time worth starting a request with.
-const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 
 struct Component;
 
@@ -37,6 +33,10 @@ struct State {
     entropy: WasiEntropy,
     /// Counters at the end of the previous flush, so each report gives what changed since.
     at_last_flush: Counters,
+    /// The retry schedule's memory across flushes.
+    retry: RetryState,
+    /// Where the schedule's clock starts.
+    origin: Instant,
 }
 
 thread_local! {
@@ -49,6 +49,14 @@ fn with_state<R>(f: impl FnOnce(&mut State) -> R) -> R {
         let state = slot.get_or_insert_with(State::load);
         f(state)
     })
+}
+
+fn count(n: impl TryInto<u32>) -> u32 {
+    n.try_into().unwrap_or(u32::MAX)
+}
+
+fn millis(d: Duration) -> u32 {
+    count(d.as_millis())
 }
 
 impl State {
@@ -66,6 +74,8 @@ impl State {
             pipeline,
             entropy,
             at_last_flush: Counters::default(),
+            retry: RetryState::default(),
+            origin: Instant::now(),
         }
     }
 
@@ -75,80 +85,81 @@ impl State {
     }
 
     fn flush(&mut self, deadline_ms: u32) -> wit::FlushReport {
-        let deadline = Instant::now() + Duration::from_millis(u64::from(deadline_ms));
-        let mut attempt = 0;
-        let mut failed = 0;
-        let mut retry_after = Duration::ZERO;
-        while let Some(batch) = self.next_batch(deadline) {
-            let settings = self.pipeline.settings();
-            let Some(endpoint) = settings.endpoint.clone() else {
-                self.pipeline.failed(batch);
+        let State {
+            pipeline,
+            entropy,
+            retry,
+            origin,
+            ..
+        } = self;
+        let now = || origin.elapsed();
+        let start = now();
+        let mut flush = retry.begin(
+            start,
+            start + Duration::from_millis(deadline_ms.into()),
+            false,
+        );
+        loop {
+            let left = match flush.next(now()) {
+                Step::Send { left } => left,
+                Step::Wait(wait) => {
+                    sleep(wait);
+                    continue;
+                }
+                Step::Stop => break,
+            };
+            let Some(batch) = pipeline.take_batch(SystemTime::now(), entropy) else {
                 break;
             };
-            let timeout = settings
-                .timeout
-                .min(deadline.saturating_duration_since(Instant::now()));
-            match transport::post(&endpoint, &batch.body, timeout) {
+            let settings = pipeline.settings();
+            let Some(endpoint) = settings.endpoint.clone() else {
+                pipeline.failed(batch);
+                break;
+            };
+            let timeout = settings.timeout.min(left);
+            match transport::post(&endpoint, &batch.body, batch.len(), timeout) {
                 Verdict::Delivered => {
-                    self.pipeline.delivered(batch);
-                    attempt = 0;
+                    pipeline.delivered(batch);
+                    flush.delivered();
                 }
-                Verdict::Rejected => self.pipeline.rejected(batch),
-                Verdict::Failed { retry_after: asked } => {
-                    // A retry is always of this same batch: count its events once.
-                    if attempt == 0 {
-                        failed += batch.len();
-                    }
-                    self.pipeline.failed(batch);
-                    attempt += 1;
-                    let wait = asked.unwrap_or_else(|| retry::backoff(attempt, self.random_u32()));
-                    let fits = Instant::now() + wait + MIN_ATTEMPT < deadline;
-                    if attempt >= ATTEMPTS_PER_FLUSH || !fits {
-                        retry_after = wait;
-                        break;
-                    }
-                    sleep(wait);
+                Verdict::Rejected => pipeline.rejected(batch),
+                Verdict::Failed { retry_after } => {
+                    // A retry is always of this same batch: the schedule counts it once.
+                    let random = random_u32(entropy);
+                    flush.failed(now(), batch.seq, batch.len() as u64, retry_after, random);
+                    pipeline.failed(batch);
                 }
             }
         }
+        let failed = flush.failed_events();
+        let retry_after = flush.retry_after(now());
         let now = self.pipeline.counters();
         let before = std::mem::replace(&mut self.at_last_flush, now);
-        let delta = |a: u64, b: u64| u32::try_from(a.saturating_sub(b)).unwrap_or(u32::MAX);
+        let delta = |a: u64, b: u64| count(a.saturating_sub(b));
         wit::FlushReport {
             sent: delta(now.sent, before.sent),
             dropped: delta(now.dropped, before.dropped),
             rejected: delta(now.rejected, before.rejected),
-            failed: u32::try_from(failed).unwrap_or(u32::MAX),
-            pending: u32::try_from(self.pipeline.queued()).unwrap_or(u32::MAX),
-            retry_after_ms: u32::try_from(retry_after.as_millis()).unwrap_or(u32::MAX),
+            failed: count(failed),
+            pending: count(self.pipeline.queued()),
+            retry_after_ms: millis(retry_after),
         }
-    }
-
-    /// The next batch, if there is time left to send one.
-    fn next_batch(&mut self, deadline: Instant) -> Option<crate::pipeline::PendingBatch> {
-        if deadline.saturating_duration_since(Instant::now()) < MIN_ATTEMPT {
-            return None;
-        }
-        self.pipeline
-            .take_batch(SystemTime::now(), &mut self.entropy)
-    }
-
-    fn random_u32(&mut self) -> u32 {
-        let mut bytes = [0; 4];
-        self.entropy.fill(&mut bytes);
-        u32::from_le_bytes(bytes)
     }
 
     /// Sends a batch the host kept, as it is; refuses anything that is not one of ours.
     fn deliver(&mut self, body: &[u8], deadline_ms: u32) -> DeliveryReport {
         let report = |outcome, events: usize, retry: Duration| DeliveryReport {
             outcome,
-            events: u32::try_from(events).unwrap_or(u32::MAX),
-            retry_after_ms: u32::try_from(retry.as_millis()).unwrap_or(u32::MAX),
+            events: count(events),
+            retry_after_ms: millis(retry),
         };
-        let events = match serde_json::from_slice::<wire::Batch>(body) {
-            Ok(batch) if batch.schema == wire::SCHEMA => batch.events.len(),
-            _ => return report(DeliveryOutcome::Rejected, 0, Duration::ZERO),
+        // The one time a spooled batch is read between the component and the collector.
+        let events = match batch::parse(body) {
+            Ok(batch) => batch.events.len(),
+            Err(BatchError::OtherVersion(_)) => {
+                return report(DeliveryOutcome::OtherVersion, 0, Duration::ZERO);
+            }
+            Err(_) => return report(DeliveryOutcome::Malformed, 0, Duration::ZERO),
         };
         let settings = self.pipeline.settings();
         let Some(endpoint) = settings.endpoint.clone().filter(|_| settings.enabled) else {
@@ -157,7 +168,7 @@ impl State {
         let timeout = settings
             .timeout
             .min(Duration::from_millis(u64::from(deadline_ms)));
-        match transport::post(&endpoint, body, timeout) {
+        match transport::post(&endpoint, body, events, timeout) {
             Verdict::Delivered => {
                 // `status.sent` counts every 2xx, whichever path the batch took.
                 self.pipeline.note_sent(events as u64);
@@ -186,7 +197,7 @@ impl State {
         wit::StatusReport {
             enabled: settings.enabled,
             reason,
-            queued: u32::try_from(self.pipeline.queued()).unwrap_or(u32::MAX),
+            queued: count(self.pipeline.queued()),
             recorded: c.recorded,
             sent: c.sent,
             dropped: c.dropped,
@@ -194,6 +205,12 @@ impl State {
             failed: c.failed,
         }
     }
+}
+
+fn random_u32(entropy: &mut WasiEntropy) -> u32 {
+    let mut bytes = [0; 4];
+    entropy.fill(&mut bytes);
+    u32::from_le_bytes(bytes)
 }
 
 /// Waits without spinning: the host parks this instance on a monotonic-clock pollable.
@@ -228,10 +245,16 @@ impl Guest for Component {
 }
 
 impl delivery::Guest for Component {
-    fn take_undelivered() -> Vec<Vec<u8>> {
+    fn take_undelivered() -> Vec<delivery::Batch> {
         with_state(|s| {
             s.pipeline
                 .take_undelivered(SystemTime::now(), &mut s.entropy)
+                .into_iter()
+                .map(|batch| delivery::Batch {
+                    events: count(batch.len()),
+                    body: batch.body,
+                })
+                .collect()
         })
     }
 

@@ -5,37 +5,9 @@
 
 use std::time::Duration;
 
-/// Every key the component reads. The host documents them; see `host/src/settings.rs`.
-pub mod keys {
-    pub const ENABLED: &str = "enabled";
-    pub const CONSENT_REASON: &str = "consent-reason";
-    pub const ENDPOINT: &str = "endpoint";
-    pub const INSTALLATION_ID: &str = "installation-id";
-    pub const HASH_KEY: &str = "hash-key";
-    pub const SOURCE: &str = "source";
-    pub const ENVIRONMENT: &str = "environment";
-    pub const PRODUCT: &str = "product";
-    pub const PRODUCT_VERSION: &str = "product-version";
-    pub const OS: &str = "os";
-    pub const ARCH: &str = "arch";
-    pub const CI: &str = "ci";
-    pub const BATCH_MAX_EVENTS: &str = "batch-max-events";
-    pub const BATCH_MAX_BYTES: &str = "batch-max-bytes";
-    pub const QUEUE_MAX_EVENTS: &str = "queue-max-events";
-    pub const TIMEOUT_MS: &str = "timeout-ms";
-    pub const AGENT_ALLOWLIST: &str = "agent-allowlist";
-    pub const FLAG_ALLOWLIST: &str = "flag-allowlist";
-    /// The local user's names (`$USER`, `$USERNAME`, the home directory's name), separated by
-    /// commas: the component cannot read the environment, so the host passes them. Any
-    /// identifier that contains one is hashed (see `anonymize`).
-    pub const REDACT_WORDS: &str = "redact-words";
-}
-
-pub const DEFAULT_BATCH_MAX_EVENTS: usize = 100;
-/// Well under the local collector's 16 MiB body limit, and under common proxies' 1 MiB.
-pub const DEFAULT_BATCH_MAX_BYTES: usize = 512 << 10;
-pub const DEFAULT_QUEUE_MAX_EVENTS: usize = 10_000;
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+pub use agent_telemetry_contract::config::*;
+pub use agent_telemetry_contract::endpoint::Endpoint;
+use agent_telemetry_contract::ids;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -75,12 +47,12 @@ impl Default for Settings {
             endpoint: None,
             installation_id: None,
             hash_key: None,
-            source: "unknown".to_string(),
-            environment: "production".to_string(),
-            product: "unknown".to_string(),
-            product_version: "0.0.0".to_string(),
-            os: "unknown".to_string(),
-            arch: "unknown".to_string(),
+            source: DEFAULT_SOURCE.to_string(),
+            environment: DEFAULT_ENVIRONMENT.to_string(),
+            product: DEFAULT_PRODUCT.to_string(),
+            product_version: DEFAULT_PRODUCT_VERSION.to_string(),
+            os: DEFAULT_OS.to_string(),
+            arch: DEFAULT_ARCH.to_string(),
             ci: false,
             batch_max_events: DEFAULT_BATCH_MAX_EVENTS,
             batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
@@ -91,40 +63,6 @@ impl Default for Settings {
             redact_words: Vec::new(),
             problems: Vec::new(),
         }
-    }
-}
-
-/// Where batches go: `http://authority/path`, split the way `wasi:http` wants it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub https: bool,
-    pub authority: String,
-    pub path_with_query: String,
-}
-
-impl Endpoint {
-    pub fn parse(url: &str) -> Result<Endpoint, String> {
-        let (https, rest) = if let Some(rest) = url.strip_prefix("http://") {
-            (false, rest)
-        } else if let Some(rest) = url.strip_prefix("https://") {
-            (true, rest)
-        } else {
-            return Err(format!(
-                "endpoint `{url}` must start with http:// or https://"
-            ));
-        };
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (&rest[..i], &rest[i..]),
-            None => (rest, "/"),
-        };
-        if authority.is_empty() || authority.contains('@') {
-            return Err(format!("endpoint `{url}` has no usable host"));
-        }
-        Ok(Endpoint {
-            https,
-            authority: authority.to_string(),
-            path_with_query: path.to_string(),
-        })
     }
 }
 
@@ -139,13 +77,15 @@ impl Settings {
                 keys::CONSENT_REASON => s.reason = value.to_string(),
                 keys::ENDPOINT => match Endpoint::parse(value) {
                     Ok(e) => s.endpoint = Some(e),
-                    Err(e) => s.problems.push(e),
+                    Err(e) => s
+                        .problems
+                        .push(format!("endpoint `{value}` cannot be used: {e}")),
                 },
                 keys::INSTALLATION_ID if !value.is_empty() => {
                     s.installation_id = Some(value.to_string())
                 }
-                keys::HASH_KEY => match decode_hex(value) {
-                    Some(k) if k.len() >= 16 => s.hash_key = Some(k),
+                keys::HASH_KEY => match hex::decode(value) {
+                    Ok(k) if k.len() >= ids::MIN_HASH_KEY_BYTES => s.hash_key = Some(k),
                     _ => s
                         .problems
                         .push("hash-key must be at least 32 hex digits".to_string()),
@@ -160,30 +100,27 @@ impl Settings {
                 keys::BATCH_MAX_EVENTS => parse_count(
                     key,
                     value,
-                    1,
-                    10_000,
+                    BATCH_MAX_EVENTS_RANGE,
                     &mut s.batch_max_events,
                     &mut s.problems,
                 ),
                 keys::BATCH_MAX_BYTES => parse_count(
                     key,
                     value,
-                    1024,
-                    16 << 20,
+                    BATCH_MAX_BYTES_RANGE,
                     &mut s.batch_max_bytes,
                     &mut s.problems,
                 ),
                 keys::QUEUE_MAX_EVENTS => parse_count(
                     key,
                     value,
-                    1,
-                    1_000_000,
+                    QUEUE_MAX_EVENTS_RANGE,
                     &mut s.queue_max_events,
                     &mut s.problems,
                 ),
                 keys::TIMEOUT_MS => {
                     let mut ms = DEFAULT_TIMEOUT.as_millis() as usize;
-                    parse_count(key, value, 1, 600_000, &mut ms, &mut s.problems);
+                    parse_count(key, value, TIMEOUT_MS_RANGE, &mut ms, &mut s.problems);
                     s.timeout = Duration::from_millis(ms as u64);
                 }
                 keys::AGENT_ALLOWLIST => s.agent_allowlist = split_list(value),
@@ -212,35 +149,26 @@ impl Settings {
 fn parse_count(
     key: &str,
     value: &str,
-    min: usize,
-    max: usize,
+    range: std::ops::RangeInclusive<usize>,
     into: &mut usize,
     problems: &mut Vec<String>,
 ) {
     match value.parse::<usize>() {
-        Ok(n) if (min..=max).contains(&n) => *into = n,
+        Ok(n) if range.contains(&n) => *into = n,
         _ => problems.push(format!(
-            "{key}=`{value}` is not a number from {min} to {max}; kept {into}"
+            "{key}=`{value}` is not a number from {} to {}; kept {into}",
+            range.start(),
+            range.end()
         )),
     }
 }
 
 fn split_list(value: &str) -> Vec<String> {
     value
-        .split(',')
+        .split(LIST_SEPARATOR)
         .map(str::trim)
         .filter(|v| !v.is_empty())
         .map(str::to_string)
-        .collect()
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
         .collect()
 }
 

@@ -4,18 +4,21 @@
 //! Where things happen: `anonymize` (the privacy rules), `event` (which rule each WIT field
 //! gets), `session` (session totals), `pipeline` (queue and batches), `encode` (wire formats),
 //! `config` (settings from `wasi:config`); on wasm32 only, `transport` (`wasi:http`) and
-//! `component` (the `recorder` export). Everything but the last two also builds natively, for
-//! unit tests and for the benchmark's native baseline. `privacy_tests` checks the privacy
-//! contract on the serialized batch, field by field.
+//! `component` (the `recorder` and `delivery` exports). What the host shares with the
+//! component (wire types, config keys, id formats, the retry schedule) is the
+//! `agent-telemetry-contract` crate beside this one. Everything but the last two modules also
+//! builds natively, for unit tests and for the benchmark's native floor. `privacy_tests`
+//! checks the privacy contract on the serialized batch, field by field.
+
+pub use agent_telemetry_contract as contract;
+pub use agent_telemetry_contract::{retry, wire};
 
 pub mod anonymize;
 pub mod config;
 pub mod encode;
 pub mod event;
 pub mod pipeline;
-pub mod retry;
 pub mod session;
-pub mod wire;
 
 #[cfg(test)]
 mod privacy_tests;

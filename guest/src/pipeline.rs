@@ -9,9 +9,10 @@
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
 
-use crate::anonymize::{self, Anonymizer, hex};
+use crate::anonymize::{self, Anonymizer};
 use crate::bindings::exports::agent::telemetry::recorder as wit;
 use crate::config::Settings;
+use crate::contract::ids;
 use crate::session::SessionTracker;
 use crate::{encode, event, wire};
 
@@ -46,6 +47,8 @@ pub struct Counters {
 /// A batch taken off the queue and serialized, waiting for the transport's verdict.
 pub struct PendingBatch {
     pub body: Vec<u8>,
+    /// Tells this batch from the others of this instance (for the retry schedule's count).
+    pub seq: u64,
     events: usize,
     dropped_reported: u64,
 }
@@ -74,6 +77,8 @@ pub struct Pipeline {
     unreported_drops: u64,
     /// The last `occurred_at` formatted, by (whole) second: events come in bursts.
     last_timestamp: (u64, String),
+    /// Batches made so far: the next one's `seq`.
+    batches_made: u64,
 }
 
 impl Pipeline {
@@ -91,8 +96,12 @@ impl Pipeline {
         // When telemetry is off no id is made at all, not even an ephemeral one.
         let installation_id = match &settings.installation_id {
             _ if !settings.enabled => String::new(),
-            Some(id) if is_installation_id(id) => id.clone(),
-            _ => format!("ephemeral_{}", hex(&random_bytes::<8>(entropy))),
+            Some(id) if ids::is_installation_id(id) => id.clone(),
+            _ => format!(
+                "{}{}",
+                ids::EPHEMERAL_PREFIX,
+                hex::encode(random_bytes::<{ ids::ID_HEX_DIGITS / 2 }>(entropy))
+            ),
         };
         // The envelope's names come from the host, but they are held to the same rule.
         let envelope = Envelope {
@@ -116,6 +125,7 @@ impl Pipeline {
             counters: Counters::default(),
             unreported_drops: 0,
             last_timestamp: (u64::MAX, String::new()),
+            batches_made: 0,
         }
     }
 
@@ -222,8 +232,10 @@ impl Pipeline {
         }
         let dropped_reported = self.unreported_drops - unwritable as u64;
         self.unreported_drops = unwritable as u64;
+        self.batches_made += 1;
         Some(PendingBatch {
             body: writer.finish(),
+            seq: self.batches_made,
             events: taken,
             dropped_reported,
         })
@@ -234,12 +246,12 @@ impl Pipeline {
         &mut self,
         now: SystemTime,
         entropy: &mut impl Entropy,
-    ) -> Vec<Vec<u8>> {
-        let mut bodies = Vec::new();
+    ) -> Vec<PendingBatch> {
+        let mut batches = Vec::new();
         while let Some(batch) = self.take_batch(now, entropy) {
-            bodies.push(batch.body);
+            batches.push(batch);
         }
-        bodies
+        batches
     }
 
     pub fn delivered(&mut self, batch: PendingBatch) {
@@ -284,11 +296,6 @@ impl Pipeline {
         self.counters.dropped += n;
         self.unreported_drops += n;
     }
-}
-
-fn is_installation_id(id: &str) -> bool {
-    id.strip_prefix("install_")
-        .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Milliseconds since the Unix epoch; a clock before 1970 reads as 0.
@@ -426,9 +433,10 @@ mod tests {
         p.record(&server_started(), SystemTime::now(), &mut entropy);
         p.record(&server_started(), SystemTime::now(), &mut entropy);
         assert_eq!((p.queued(), p.counters().dropped), (4, 1));
-        let bodies = p.take_undelivered(SystemTime::now(), &mut entropy);
+        let batches = p.take_undelivered(SystemTime::now(), &mut entropy);
+        let bodies: Vec<&Vec<u8>> = batches.iter().map(|b| &b.body).collect();
         assert_eq!(bodies.len(), 2);
-        assert_eq!(bodies[0], failed_body);
+        assert_eq!(*bodies[0], failed_body);
         let events: usize = bodies
             .iter()
             .map(|b| {

@@ -1,9 +1,10 @@
 //! Sending one batch with `wasi:http`, bounded by a deadline, and never trapping.
 //!
-//! Pitfalls this follows (see WASMTIME-NOTES.md): `handle` is called before the body is
+//! Pitfalls of wasmtime's `wasi:http` this follows: `handle` is called before the body is
 //! written (writing first deadlocks on large bodies); the body is written in chunks of at most
-//! 4096 bytes as `check-write` allows; the output stream is dropped before `finish`; every
-//! wait is on a pollable raced against a monotonic-clock deadline, never a spin.
+//! 4096 bytes as `check-write` allows (a larger blocking write traps); the output stream is
+//! dropped before `finish`; every wait is on a pollable raced against a monotonic-clock
+//! deadline, never a spin.
 
 use std::time::{Duration, Instant};
 
@@ -30,9 +31,10 @@ pub enum Verdict {
 
 const CHUNK: u64 = 4096;
 
-pub fn post(endpoint: &Endpoint, body: &[u8], timeout: Duration) -> Verdict {
+/// POSTs a batch of `events` events and says what came of it, within `timeout`.
+pub fn post(endpoint: &Endpoint, body: &[u8], events: usize, timeout: Duration) -> Verdict {
     let deadline = Instant::now() + timeout;
-    match send(endpoint, body, timeout, deadline) {
+    match send(endpoint, body, events, timeout, deadline) {
         Some((status, _)) if (200..300).contains(&status) => Verdict::Delivered,
         Some((408 | 429, retry_after)) => Verdict::Failed { retry_after },
         // Redirects are not followed (the host allows one endpoint), and a 4xx will not change.
@@ -46,13 +48,20 @@ pub fn post(endpoint: &Endpoint, body: &[u8], timeout: Duration) -> Verdict {
 fn send(
     endpoint: &Endpoint,
     body: &[u8],
+    events: usize,
     timeout: Duration,
     deadline: Instant,
 ) -> Option<(u16, Option<Duration>)> {
-    let headers = Fields::from_list(&[(
-        "content-type".to_string(),
-        wire::CONTENT_TYPE.as_bytes().to_vec(),
-    )])
+    let headers = Fields::from_list(&[
+        (
+            "content-type".to_string(),
+            wire::CONTENT_TYPE.as_bytes().to_vec(),
+        ),
+        (
+            wire::EVENTS_HEADER.to_string(),
+            events.to_string().into_bytes(),
+        ),
+    ])
     .ok()?;
     let request = OutgoingRequest::new(headers);
     request.set_method(&Method::Post).ok()?;

@@ -13,9 +13,9 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use agent_telemetry::agent::{AgentOptions, run_agent_component};
-use agent_telemetry::collector::{Collector, EventStore};
 use agent_telemetry::event::{Event, Outcome, ToolCall};
 use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use agent_telemetry_collector::{Collector, EventStore};
 use agent_telemetry_guest::bindings::exports::agent::telemetry::recorder as guest;
 use agent_telemetry_guest::config::Settings;
 use agent_telemetry_guest::pipeline::{Entropy, Pipeline};
@@ -149,7 +149,9 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    let agent = Component::new(runtime.engine(), agent_telemetry::cli::DEMO_AGENT).unwrap();
+    let every_event =
+        std::fs::read(agent_telemetry_test_support::wasm("fixture-every-event")).unwrap();
+    let agent = Component::new(runtime.engine(), &every_event).unwrap();
     let mut group = c.benchmark_group("agent");
     group.sample_size(10);
     for repeat in [0, AGENT_N] {

@@ -1,14 +1,35 @@
-//! Privacy-first usage telemetry for AI agents, as a wasmtime host for the telemetry
-//! component (`guest/`).
+//! Privacy-first usage telemetry for AI agents: the wasmtime host of the telemetry component
+//! (`guest/`), for native programs that embed it and for agents it runs without network.
 //!
-//! Where things are: `telemetry` (the [`Telemetry`] handle and its worker), `api` (the
-//! native calls: `track_command`, `record_tool_call`, …), `runtime` (engine, linkers, the
-//! embedded component, CPU and memory bounds), `http_policy` (which requests may leave, and
-//! debug capture), `ledger` (the egress ledger), `spool` (undelivered batches on disk),
-//! `settings` (what reaches the component as `wasi:config`), `consent` (whether telemetry
-//! runs), `identity` (installation id and key), `privacy` (what is collected, the notice),
-//! `agent` (running agent components), `audit` (a component's imports), `collector` and
-//! `report` (the local collector), `cli`.
+//! # The data path, one hop at a time
+//!
+//! ```text
+//!  native API (telemetry::api)     agent's `recorder` import (agent)
+//!            \                        /
+//!             Telemetry::record   (telemetry)         never waits
+//!                       |  bounded hand-off           full: dropped, counted
+//!                    worker   (telemetry::worker)     one task per handle
+//!                       |  record-many
+//!        telemetry component   (runtime::supervisor,  CPU budget per call;
+//!        validate, anonymize,   runtime::instance)    restarted after a trap
+//!        queue, batch
+//!                       |  take-undelivered
+//!                    spool   (delivery::spool)        on disk before it is sent
+//!                       |  deliver, as the retry schedule says (delivery::sender)
+//!        component's wasi:http request
+//!                       |
+//!             egress policy   (egress::policy)        one endpoint, capped timeouts
+//!                       |
+//!      ledger, debug capture  (egress::capture,       what left, byte for byte
+//!                              egress::ledger)
+//!                       |
+//!                   collector
+//! ```
+//!
+//! Whether any of it runs is decided by consent (`trust::consent`), who it says it is by the
+//! identity (`trust::identity`); both are kept in private files (`trust::private_files`), and
+//! what the component is told is `settings`. Without an identity directory there is no spool:
+//! the component's own flush sends and retries.
 //!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
@@ -23,37 +44,22 @@
 //! ```
 
 pub mod agent;
-pub mod api;
-pub mod audit;
-mod bindings;
-pub mod cli;
-pub mod collector;
-pub mod consent;
-pub mod http_policy;
-pub mod identity;
-pub mod ledger;
-pub mod privacy;
-pub mod report;
+pub mod delivery;
+pub mod egress;
+mod error;
 pub mod runtime;
 pub mod settings;
-pub mod spool;
 pub mod telemetry;
+pub mod trust;
 
 /// The WIT event types, as Rust values.
 pub mod event {
-    pub use crate::bindings::recorder::*;
+    pub use crate::runtime::bindings::recorder::*;
 }
 
-pub use agent_telemetry_guest::wire;
-pub use api::Tokens;
-pub use consent::Consent;
+pub use agent_telemetry_contract::wire;
+pub use error::Error;
 pub use runtime::TelemetryRuntime;
 pub use settings::TelemetrySettings;
-pub use telemetry::{Status, Telemetry};
-
-/// Errors of this library's own making (wasmtime and I/O errors travel as `anyhow`).
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("the endpoint `{url}` cannot be used: {why}")]
-    InvalidEndpoint { url: String, why: String },
-}
+pub use telemetry::{Status, Telemetry, Tokens};
+pub use trust::consent::Consent;

@@ -23,8 +23,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::consent::{self, Consent};
-use crate::identity::Identity;
+use agent_telemetry_contract::config::{self as defaults, LIST_SEPARATOR, keys};
+
+use crate::delivery::spool::SpoolLimits;
+use crate::trust::consent::{self, Consent};
+use crate::trust::identity::Identity;
 
 #[derive(Debug, Clone)]
 pub struct TelemetrySettings {
@@ -56,7 +59,7 @@ pub struct TelemetrySettings {
     /// Print the first-run notice on stderr (once per notice version).
     pub show_notice: bool,
     /// Bounds of the spool (in the identity directory): total bytes and age.
-    pub spool_limits: crate::spool::SpoolLimits,
+    pub spool_limits: SpoolLimits,
     /// Bound of the egress ledger file (`egress.jsonl` in the identity directory).
     pub ledger_max_bytes: u64,
     /// Words hashed wherever they appear in a name: the local user's names.
@@ -81,10 +84,10 @@ impl TelemetrySettings {
             product_version: version.into(),
             source: "cli".to_string(),
             environment: "production".to_string(),
-            batch_max_events: 100,
-            batch_max_bytes: 512 << 10,
-            queue_max_events: 10_000,
-            request_timeout: Duration::from_secs(5),
+            batch_max_events: defaults::DEFAULT_BATCH_MAX_EVENTS as u32,
+            batch_max_bytes: defaults::DEFAULT_BATCH_MAX_BYTES as u32,
+            queue_max_events: defaults::DEFAULT_QUEUE_MAX_EVENTS as u32,
+            request_timeout: defaults::DEFAULT_TIMEOUT,
             flush_interval: Duration::from_secs(10),
             agent_allowlist: Vec::new(),
             flag_allowlist: Vec::new(),
@@ -94,7 +97,7 @@ impl TelemetrySettings {
             debug_log: None,
             show_notice: !env_flag(NO_NOTICE_VAR),
             ledger_max_bytes: 4 << 20,
-            spool_limits: crate::spool::SpoolLimits::default(),
+            spool_limits: SpoolLimits::default(),
             redact_words: local_user_names(),
             handoff_capacity: 65_536,
             component_config: Vec::new(),
@@ -146,30 +149,34 @@ impl TelemetrySettings {
 
     /// The `wasi:config` variables the component reads (see the table above).
     pub(crate) fn config_vars(&self, identity: &Identity) -> Vec<(String, String)> {
+        let list = |items: &[String]| items.join(&LIST_SEPARATOR.to_string());
         let mut vars = vec![
-            ("enabled", self.consent.enabled.to_string()),
-            ("consent-reason", self.consent.reason.clone()),
-            ("hash-key", identity.hash_key.clone()),
-            ("source", self.source.clone()),
-            ("environment", self.environment.clone()),
-            ("product", self.product.clone()),
-            ("product-version", self.product_version.clone()),
-            ("os", std::env::consts::OS.to_string()),
-            ("arch", std::env::consts::ARCH.to_string()),
-            ("ci", self.ci.to_string()),
-            ("batch-max-events", self.batch_max_events.to_string()),
-            ("batch-max-bytes", self.batch_max_bytes.to_string()),
-            ("queue-max-events", self.queue_max_events.to_string()),
-            ("timeout-ms", self.request_timeout.as_millis().to_string()),
-            ("agent-allowlist", self.agent_allowlist.join(",")),
-            ("flag-allowlist", self.flag_allowlist.join(",")),
-            ("redact-words", self.redact_words.join(",")),
+            (keys::ENABLED, self.consent.enabled.to_string()),
+            (keys::CONSENT_REASON, self.consent.reason.clone()),
+            (keys::HASH_KEY, identity.hash_key.clone()),
+            (keys::SOURCE, self.source.clone()),
+            (keys::ENVIRONMENT, self.environment.clone()),
+            (keys::PRODUCT, self.product.clone()),
+            (keys::PRODUCT_VERSION, self.product_version.clone()),
+            (keys::OS, std::env::consts::OS.to_string()),
+            (keys::ARCH, std::env::consts::ARCH.to_string()),
+            (keys::CI, self.ci.to_string()),
+            (keys::BATCH_MAX_EVENTS, self.batch_max_events.to_string()),
+            (keys::BATCH_MAX_BYTES, self.batch_max_bytes.to_string()),
+            (keys::QUEUE_MAX_EVENTS, self.queue_max_events.to_string()),
+            (
+                keys::TIMEOUT_MS,
+                self.request_timeout.as_millis().to_string(),
+            ),
+            (keys::AGENT_ALLOWLIST, list(&self.agent_allowlist)),
+            (keys::FLAG_ALLOWLIST, list(&self.flag_allowlist)),
+            (keys::REDACT_WORDS, list(&self.redact_words)),
         ];
         if let Some(endpoint) = &self.endpoint {
-            vars.push(("endpoint", endpoint.clone()));
+            vars.push((keys::ENDPOINT, endpoint.clone()));
         }
         if let Some(id) = &identity.installation_id {
-            vars.push(("installation-id", id.clone()));
+            vars.push((keys::INSTALLATION_ID, id.clone()));
         }
         vars.into_iter()
             .map(|(k, v)| (k.to_string(), v))
@@ -227,7 +234,7 @@ fn local_user_names() -> Vec<String> {
         // particular (hashing every name with `runner` in it would help nobody).
         .filter(|n| {
             n.len() >= 3
-                && !n.contains(',')
+                && !n.contains(LIST_SEPARATOR)
                 && !GENERIC_ACCOUNTS.contains(&n.to_ascii_lowercase().as_str())
         })
         .collect();

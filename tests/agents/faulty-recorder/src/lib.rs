@@ -64,7 +64,7 @@ impl recorder::Guest for Faulty {
 
 /// It never makes batches, so it has none to hand over, and any batch it is given is refused.
 impl delivery::Guest for Faulty {
-    fn take_undelivered() -> Vec<Vec<u8>> {
+    fn take_undelivered() -> Vec<delivery::Batch> {
         Vec::new()
     }
 

@@ -41,7 +41,7 @@ impl Guest for Probe {
 }
 
 impl exports::agent::telemetry::delivery::Guest for Probe {
-    fn take_undelivered() -> Vec<Vec<u8>> {
+    fn take_undelivered() -> Vec<exports::agent::telemetry::delivery::Batch> {
         Vec::new()
     }
 

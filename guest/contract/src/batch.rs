@@ -1,0 +1,91 @@
+//! Reading a native batch back from its bytes: the collector does it for every request, the
+//! component for a batch the host's spool kept. Schema and version are checked before the
+//! events, so a batch of another version is told apart from one that is broken.
+
+use serde::Deserialize;
+
+use crate::wire::{Batch, SCHEMA, SCHEMA_VERSION};
+
+/// Why bytes are not a batch this build can read.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Not JSON, not whole, or not of the batch's shape (an unknown field, a wrong type).
+    #[error("not a valid batch: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("schema is `{0}`, expected `{SCHEMA}`")]
+    WrongSchema(String),
+    /// One of our batches, of a version this build does not read (an older or newer tool
+    /// sharing the same spool, say).
+    #[error("schema_version {0} is not supported (expected {SCHEMA_VERSION})")]
+    OtherVersion(u32),
+    #[error("event {event_id} has schema_version {version}")]
+    EventVersion { event_id: String, version: u32 },
+}
+
+/// The batch in `body`, checked against the native schema.
+pub fn parse(body: &[u8]) -> Result<Batch, BatchError> {
+    // The head first: a newer batch may well have fields this build would call unknown.
+    #[derive(Deserialize)]
+    struct Head {
+        schema: String,
+        schema_version: u32,
+    }
+    let head: Head = serde_json::from_slice(body)?;
+    if head.schema != SCHEMA {
+        return Err(BatchError::WrongSchema(head.schema));
+    }
+    if head.schema_version != SCHEMA_VERSION {
+        return Err(BatchError::OtherVersion(head.schema_version));
+    }
+    let batch: Batch = serde_json::from_slice(body)?;
+    if let Some(e) = batch
+        .events
+        .iter()
+        .find(|e| e.schema_version != SCHEMA_VERSION)
+    {
+        return Err(BatchError::EventVersion {
+            event_id: e.event_id.clone(),
+            version: e.schema_version,
+        });
+    }
+    Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[]}"#;
+
+    #[test]
+    fn unknown_fields_and_wrong_schemas_are_refused() {
+        assert!(matches!(parse(b"{}"), Err(BatchError::Malformed(_))));
+        assert!(matches!(parse(b"not json"), Err(BatchError::Malformed(_))));
+        assert!(parse(OK.as_bytes()).is_ok());
+        let extra = OK.replace("\"events\":[]", "\"events\":[],\"prompt\":\"hi\"");
+        assert!(matches!(
+            parse(extra.as_bytes()),
+            Err(BatchError::Malformed(_))
+        ));
+        let other = OK.replace("agent-telemetry/batch", "someone-else");
+        assert!(matches!(
+            parse(other.as_bytes()),
+            Err(BatchError::WrongSchema(_))
+        ));
+    }
+
+    #[test]
+    fn another_version_is_told_apart_from_a_broken_batch() {
+        let newer =
+            r#"{"schema":"agent-telemetry/batch","schema_version":9,"new_field":1,"events":[]}"#;
+        assert!(matches!(
+            parse(newer.as_bytes()),
+            Err(BatchError::OtherVersion(9))
+        ));
+        let torn = &OK[..OK.len() / 2];
+        assert!(matches!(
+            parse(torn.as_bytes()),
+            Err(BatchError::Malformed(_))
+        ));
+    }
+}

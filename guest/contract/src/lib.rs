@@ -1,0 +1,19 @@
+//! What the telemetry component (`guest/`) and its host (`host/`) agree on, in one place:
+//!
+//! - [`wire`]: the native batch, as Rust types both sides serialize and read;
+//! - [`batch`]: reading a batch back, with a typed error ([`batch::BatchError`]);
+//! - [`config`]: the `wasi:config` keys the component reads, their defaults and bounds;
+//! - [`ids`]: the formats of installation ids and hash keys;
+//! - [`endpoint`]: the one parser of the endpoint URL, for the component and the host's policy;
+//! - [`retry`]: the one retry schedule, driving both the component's own flush and the host's
+//!   spool delivery.
+//!
+//! Nothing here touches WASI or the host's runtime: it builds for `wasm32-wasip2` and natively
+//! alike, and the host links only this crate of the guest's code.
+
+pub mod batch;
+pub mod config;
+pub mod endpoint;
+pub mod ids;
+pub mod retry;
+pub mod wire;

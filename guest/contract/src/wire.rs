@@ -1,0 +1,226 @@
+//! The native wire format: one JSON batch of events, each with its full envelope.
+//!
+//! The component writes it; the local collector reads it back with the same types (`batch`
+//! checks the schema), and `deny_unknown_fields` makes it refuse anything this schema does not
+//! name. Every field
+//! here is either an enum, a number, a timestamp, or an identifier that the anonymizer has
+//! already validated or replaced. Every `duration_ms` has two significant digits at most, and
+//! every timestamp whole seconds (the component's `anonymize` rules).
+
+use serde::{Deserialize, Serialize};
+
+/// The `schema` field of every batch.
+pub const SCHEMA: &str = "agent-telemetry/batch";
+/// Bumped on any change that an older collector could not read.
+pub const SCHEMA_VERSION: u32 = 1;
+/// The media type the component sends.
+pub const CONTENT_TYPE: &str = "application/json";
+/// A request header the component adds with the batch's event count, so that the host's
+/// egress ledger need not parse the body to count them. The host's policy takes it off before
+/// the request leaves; under a stock host it reaches the collector, which ignores it.
+pub const EVENTS_HEADER: &str = "agent-telemetry-events";
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    pub schema: String,
+    pub schema_version: u32,
+    pub batch_id: String,
+    pub sent_at: String,
+    /// Events dropped (queue full) since the previous batch was sent.
+    pub dropped_events: u64,
+    pub events: Vec<Event>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    /// UUIDv7: time-ordered to the second (its embedded time is `occurred_at`'s), and stable
+    /// across retries so redelivery is idempotent. Within a second, the batch order is the
+    /// order of recording.
+    pub event_id: String,
+    /// RFC 3339, UTC, written with milliseconds but always whole seconds (`.000Z`): finer
+    /// times would be a channel for the agent (see `anonymize`).
+    pub occurred_at: String,
+    pub schema_version: u32,
+    pub source: String,
+    pub environment: String,
+    pub installation_id: String,
+    pub product: String,
+    pub product_version: String,
+    pub os: String,
+    pub arch: String,
+    pub ci: bool,
+    pub data: Data,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Data {
+    Command {
+        action: String,
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorKind>,
+        arg_count: u32,
+        flags: Vec<String>,
+    },
+    ToolCall {
+        tool: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        duration_ms: u64,
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorKind>,
+    },
+    TokenUsage {
+        model: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        input_tokens: u64,
+        output_tokens: u64,
+        cached_tokens: u64,
+        reasoning_tokens: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+    },
+    SessionStart {
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task_id: Option<String>,
+    },
+    SessionEnd {
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task_id: Option<String>,
+        outcome: Outcome,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorKind>,
+        totals: SessionTotals,
+    },
+    SessionCost {
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
+    SessionFailure {
+        session_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        error: ErrorKind,
+    },
+    Server {
+        state: ServerState,
+    },
+    AgentRegistered {
+        agent: String,
+    },
+    Task {
+        task_id: String,
+        state: TaskState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous_state: Option<TaskState>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        tags: Vec<String>,
+        has_parent: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        priority: Option<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+    },
+}
+
+impl Data {
+    /// The `type` tag, as it appears on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Data::Command { .. } => "command",
+            Data::ToolCall { .. } => "tool_call",
+            Data::TokenUsage { .. } => "token_usage",
+            Data::SessionStart { .. } => "session_start",
+            Data::SessionEnd { .. } => "session_end",
+            Data::SessionCost { .. } => "session_cost",
+            Data::SessionFailure { .. } => "session_failure",
+            Data::Server { .. } => "server",
+            Data::AgentRegistered { .. } => "agent_registered",
+            Data::Task { .. } => "task",
+        }
+    }
+}
+
+/// A session's totals, computed by the component from the events of that session it saw.
+#[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SessionTotals {
+    /// Absent when the component did not see the session start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    pub tool_calls: u64,
+    pub tool_failures: u64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    pub error_count: u64,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+    Cancelled,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    Timeout,
+    Cancelled,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    Authentication,
+    RateLimited,
+    Network,
+    Unavailable,
+    Tool,
+    Model,
+    Internal,
+    Other,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerState {
+    Started,
+    Shutdown,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskState {
+    Created,
+    Started,
+    Claimed,
+    Completed,
+    Failed,
+    Cancelled,
+}

@@ -1,0 +1,226 @@
+//! The privacy contract, in one place: what an identifier may look like, what replaces
+//! anything else, and how precise times and durations may be. Every string that reaches the
+//! wire has passed through one of the methods of [`Anonymizer`], and every time or duration
+//! through [`coarse_time_ms`] or [`coarse_duration_ms`]; `event.rs` routes each WIT field to
+//! the right one, `pipeline.rs` stamps the times.
+//!
+//! # Identifiers
+//! A value is sent as written only when it is a *plain identifier* ([`is_plain_identifier`]);
+//! anything else becomes `other:` plus a keyed hash, so equal values still group together
+//! but the text never leaves. A plain identifier passes every one of these rules:
+//! - **charset**: 1 to 64 bytes of `[A-Za-z0-9._:/-]`, starting with a letter or a digit (a
+//!   leading `-` is a command-line option; a leading `/`, `.` or `:` a path or an address).
+//! - **paths and URLs**: no `//`, `..`, `:/`, `/.`, drive letter, or more than two `/`.
+//! - **file names**: no common file extension at the end (`notes.txt`, `alice/tax.pdf`).
+//! - **addresses**: no IPv4 address anywhere, nothing IPv6-shaped, no `host:port`, no host
+//!   name under a well-known top-level domain (`gitlab.acme.corp`).
+//! - **secrets and numbers**: no well-known credential prefix, no AWS or Google key, JWT or
+//!   UUID shape, no long run of letters mixed with digits, no random-looking mixture of cases
+//!   and digits (base64url keys), no run of ten digits or more (phone, card and account
+//!   numbers, timestamps). Random text of letters of one case only is not caught.
+//!
+//! On top of those the [`Anonymizer`] refuses any value that contains one of the local user's
+//! names (`redact-words`, which the host fills from the environment: the component cannot
+//! read it), compared on letters and digits only and ignoring case, so `Alice-Smith` matches
+//! `alice.smith`. The agent allowlist does not override it. Session and task ids are always
+//! hashed, agent names unless allowlisted, and command flags are kept by name only when
+//! allowlisted.
+//!
+//! # Trade-offs, settled
+//! - `1.2.3.4` reads as an IPv4 address and is hashed even if it was meant as a version: an
+//!   address must never pass, and versions usually have a `v` or fewer parts.
+//! - More than two `/` is a path (`a/b/c/d`); model ids have one (`meta-llama/Llama-3.1-8B`),
+//!   or two under Cloudflare's scopes.
+//! - `@cf/meta/llama-3-8b-instruct` and `@hf/...` (Cloudflare Workers AI's catalog) pass: the
+//!   `@cf/` and `@hf/` scopes name a public catalog, and the rest of the id is held to the
+//!   usual rules. Any other `@` reads as an email address (or an npm scope, often a user name).
+//! - `ft:gpt-4o-mini:org:name:id` (an OpenAI fine-tune) is hashed: it carries the customer's
+//!   organization and chosen suffix. Three colons already read as IPv6. The base model is lost.
+//! - Kebab-case text (`summarise-my-tax-return`) is indistinguishable from a tool name; the
+//!   length bound limits what it can carry. Text with spaces never passes.
+//!
+//! # Times and numbers (side channels)
+//! An agent that cannot put text in a name could still encode it in *when* it records events,
+//! or in the durations it reports: a millisecond timestamp carries about ten bits per event
+//! that nobody needs. So the wire has whole seconds for `occurred_at` (and for the UUIDv7
+//! event id, which embeds the same clock) and two significant digits for every duration, both
+//! rounded down: ordering to the second and durations within 10%, which is what reports use.
+//! Token counts and costs are sent as given because reports add them up; they remain a channel
+//! for an agent that misreports its own usage, held only to being finite and non-negative.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+mod shapes;
+#[cfg(test)]
+mod tests;
+
+pub use shapes::{MAX_IDENTIFIER_LEN, is_plain_identifier};
+
+/// Most tags or flags kept on one event.
+pub const MAX_LIST_ITEMS: usize = 16;
+/// What replaces a value that is not an acceptable identifier, before its keyed hash.
+pub const OTHER_MARKER: &str = "other:";
+/// Shorter redact words are ignored: two letters occur inside too many ordinary names.
+pub const MIN_REDACT_WORD_LEN: usize = 3;
+
+/// Keyed hashes remembered at once; the same ids recur in every event of a session, and
+/// SHA-256 runs in software inside the component.
+const HASH_CACHE_ENTRIES: usize = 4096;
+
+pub struct Anonymizer {
+    /// HMAC with the key already absorbed: each hash clones it instead of re-keying.
+    keyed: Hmac<Sha256>,
+    agent_allowlist: Vec<String>,
+    flag_allowlist: Vec<String>,
+    /// The local user's names, lower-case letters and digits only (see [`Anonymizer::new`]).
+    redact_words: Vec<String>,
+    cache: RefCell<HashMap<(&'static str, String), String>>,
+}
+
+impl Anonymizer {
+    /// `redact_words` are the local user's names: any identifier containing one is hashed.
+    /// Words with fewer than [`MIN_REDACT_WORD_LEN`] letters and digits are ignored.
+    pub fn new(
+        key: Vec<u8>,
+        agent_allowlist: Vec<String>,
+        flag_allowlist: Vec<String>,
+        redact_words: Vec<String>,
+    ) -> Self {
+        // HMAC takes keys of any length, so this cannot fail; an empty key is the fallback.
+        let keyed = Hmac::<Sha256>::new_from_slice(&key)
+            .unwrap_or_else(|_| Hmac::<Sha256>::new_from_slice(&[0]).expect("one-byte HMAC key"));
+        let mut redact_words: Vec<String> = redact_words
+            .iter()
+            .map(|w| letters_and_digits(w))
+            .filter(|w| w.chars().count() >= MIN_REDACT_WORD_LEN)
+            .collect();
+        redact_words.sort();
+        redact_words.dedup();
+        Anonymizer {
+            keyed,
+            agent_allowlist,
+            flag_allowlist,
+            redact_words,
+            cache: RefCell::default(),
+        }
+    }
+
+    /// Whether `value` may be sent as written: a plain identifier that names no local user.
+    pub fn accepts(&self, value: &str) -> bool {
+        is_plain_identifier(value) && !self.mentions_local_user(value)
+    }
+
+    /// A name (tool, model, command, source, tag): kept if it is acceptable, otherwise
+    /// `other:` and a keyed hash, so equal inputs still group together.
+    pub fn identifier(&self, value: &str) -> String {
+        if self.accepts(value) {
+            value.to_string()
+        } else {
+            format!("{OTHER_MARKER}{}", self.keyed_hash("other", value))
+        }
+    }
+
+    /// Session, task and agent ids: always replaced by a keyed hash. The same id maps to the
+    /// same pseudonym within one installation (one key) and to unrelated ones across two.
+    pub fn pseudonym(&self, kind: &'static str, value: &str) -> String {
+        format!("{kind}_{}", self.keyed_hash(kind, value))
+    }
+
+    /// Agent names and ids are pseudonyms unless the host allowlists the exact name, and even
+    /// then not when the name contains a local user's name.
+    pub fn agent(&self, value: &str) -> String {
+        if self.accepts(value) && self.agent_allowlist.iter().any(|a| a == value) {
+            value.to_string()
+        } else {
+            self.pseudonym("agent", value)
+        }
+    }
+
+    /// Command-line flags: only names the host allowlists, without dashes or values, each
+    /// once.
+    pub fn flags(&self, flags: &[String]) -> Vec<String> {
+        let mut kept: Vec<String> = Vec::new();
+        for flag in flags {
+            let name = flag.trim_start_matches('-');
+            let name = name.split('=').next().unwrap_or_default();
+            if self.flag_allowlist.iter().any(|a| a == name)
+                && self.accepts(name)
+                && !kept.iter().any(|k| k == name)
+            {
+                kept.push(name.to_string());
+            }
+            if kept.len() == MAX_LIST_ITEMS {
+                break;
+            }
+        }
+        kept
+    }
+
+    pub fn identifiers(&self, values: &[String]) -> Vec<String> {
+        values
+            .iter()
+            .take(MAX_LIST_ITEMS)
+            .map(|v| self.identifier(v))
+            .collect()
+    }
+
+    fn mentions_local_user(&self, value: &str) -> bool {
+        if self.redact_words.is_empty() {
+            return false;
+        }
+        let value = letters_and_digits(value);
+        self.redact_words.iter().any(|w| value.contains(w.as_str()))
+    }
+
+    /// HMAC-SHA256 under the installation's key, domain-separated by `kind`; 96 bits in hex.
+    fn keyed_hash(&self, kind: &'static str, value: &str) -> String {
+        let key = (kind, value.to_string());
+        if let Some(hash) = self.cache.borrow().get(&key) {
+            return hash.clone();
+        }
+        let mut mac = self.keyed.clone();
+        mac.update(kind.as_bytes());
+        mac.update(&[0]);
+        mac.update(value.as_bytes());
+        let hash = hex::encode(&mac.finalize().into_bytes()[..12]);
+        let mut cache = self.cache.borrow_mut();
+        if cache.len() >= HASH_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, hash.clone());
+        hash
+    }
+}
+
+/// Lower-case letters and digits of `s`, so `Alice.Smith` and `alice_smith` compare equal.
+fn letters_and_digits(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// A cost is sent only when it is a real, non-negative amount (and `-0.0` as `0.0`, so not
+/// even the sign bit is the caller's to choose).
+pub fn cost(value: f64) -> Option<f64> {
+    (value.is_finite() && value >= 0.0).then_some(value.abs())
+}
+
+/// A wall-clock time on the wire: whole seconds, rounded down (see the module doc).
+pub fn coarse_time_ms(unix_ms: u64) -> u64 {
+    unix_ms - unix_ms % 1000
+}
+
+/// A duration on the wire: two significant digits, rounded down (1234 → 1200, 87 → 87).
+/// Rounding down cannot overflow, even at `u64::MAX`.
+pub fn coarse_duration_ms(ms: u64) -> u64 {
+    let mut unit = 1;
+    while ms / unit >= 100 {
+        unit *= 10;
+    }
+    ms / unit * unit
+}

@@ -1,0 +1,463 @@
+//! The privacy contract, tested on the wire: every string field of every event kind in
+//! `wit/telemetry.wit`, and every envelope value the host configures, fed every kind of
+//! forbidden content through the real pipeline (record → take batch → serialized bytes, the
+//! bytes the transport would send). A missing rule fails a case named `<field>::<kind>`, e.g.
+//! `tool_call_session_id::api_keys`.
+//!
+//! Then the rest of the contract at the same level: ids are keyed pseudonyms, agent names are
+//! hashed unless allowlisted, numbers are held to their rules, times and durations are coarse;
+//! and property tests over random text in every field.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+use crate::anonymize::{Anonymizer, is_plain_identifier};
+use crate::bindings::exports::agent::telemetry::recorder as wit;
+use crate::config::Settings;
+use crate::pipeline::{Entropy, Pipeline};
+
+/// The pseudonymization key of every pipeline here (32 bytes, hex).
+const HASH_KEY: &str = "8c1f0e4b2a7d93665e0f1c2b3a4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
+const OTHER_HASH_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+const AGENT_ALLOWLIST: &str = "planner";
+const FLAG_ALLOWLIST: &str = "debug,verbose";
+
+/// When every event here is recorded: 2023-11-14T22:15:23.456Z.
+fn at() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_123_456)
+}
+
+/// Deterministic "randomness", so two runs differ only where their inputs do.
+struct Fixed(u8);
+
+impl Entropy for Fixed {
+    fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            self.0 = self.0.wrapping_add(1);
+            *b = self.0;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fields: where a value goes, and which rule it is owed.
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rule {
+    /// Sent as written if it is a plain identifier, else `other:` + hash.
+    Name,
+    /// Always a keyed pseudonym.
+    Id,
+    /// A pseudonym unless allowlisted (and plain, and naming no local user).
+    Agent,
+    /// Dropped unless allowlisted; sent by name only.
+    Flag,
+    /// Sent only in the `install_` + 16 hex form, else replaced by an ephemeral id.
+    InstallationId,
+}
+
+#[derive(Clone, Copy)]
+enum Place {
+    /// A field of an event the agent records.
+    Event(fn(&str) -> wit::Event),
+    /// A `wasi:config` value the host supplies (the envelope).
+    Config(&'static str),
+}
+
+#[derive(Clone, Copy)]
+struct Field {
+    /// The WIT record (`config` for host settings).
+    record: &'static str,
+    /// The WIT field, or the config key.
+    field: &'static str,
+    rule: Rule,
+    place: Place,
+}
+
+impl Field {
+    /// `tool-call` / `session-id` → `tool_call_session_id`: the name of its test module.
+    fn name(&self) -> String {
+        format!("{}_{}", self.record, self.field).replace('-', "_")
+    }
+
+    /// Where the value lands in the wire event's `data`.
+    fn json_name(&self) -> String {
+        self.field.replace('-', "_")
+    }
+}
+
+const SESSION: &str = "s-1";
+const TASK: &str = "t-1";
+const AGENT: &str = "planner";
+
+fn command(action: &str, flags: &[&str]) -> wit::Event {
+    wit::Event::Command(wit::Command {
+        action: action.into(),
+        outcome: wit::Outcome::Success,
+        error: None,
+        arg_count: 2,
+        flags: flags.iter().map(|f| f.to_string()).collect(),
+    })
+}
+
+fn tool_call(tool: &str, session: &str, agent: &str) -> wit::Event {
+    wit::Event::ToolCall(wit::ToolCall {
+        tool: tool.into(),
+        session_id: Some(session.into()),
+        agent: Some(agent.into()),
+        duration_ms: 1200,
+        outcome: wit::Outcome::Success,
+        error: None,
+    })
+}
+
+fn token_usage(model: &str, session: &str, agent: &str) -> wit::Event {
+    wit::Event::TokenUsage(wit::TokenUsage {
+        model: model.into(),
+        session_id: Some(session.into()),
+        agent: Some(agent.into()),
+        input_tokens: 100,
+        output_tokens: 50,
+        cached_tokens: 0,
+        reasoning_tokens: 0,
+        cost_usd: Some(0.01),
+    })
+}
+
+fn session_start(session: &str, agent: &str, task: &str) -> wit::Event {
+    wit::Event::SessionStart(wit::SessionStart {
+        session_id: session.into(),
+        agent: Some(agent.into()),
+        task_id: Some(task.into()),
+    })
+}
+
+fn session_end(session: &str, agent: &str, task: &str) -> wit::Event {
+    wit::Event::SessionEnd(wit::SessionEnd {
+        session_id: session.into(),
+        agent: Some(agent.into()),
+        task_id: Some(task.into()),
+        outcome: wit::Outcome::Success,
+        error: None,
+    })
+}
+
+fn session_cost(session: &str, agent: &str, model: &str) -> wit::Event {
+    wit::Event::SessionCost(wit::SessionCost {
+        session_id: session.into(),
+        agent: Some(agent.into()),
+        model: Some(model.into()),
+        cost_usd: 0.5,
+        input_tokens: 10,
+        output_tokens: 5,
+    })
+}
+
+fn session_failure(session: &str, agent: &str) -> wit::Event {
+    wit::Event::SessionFailure(wit::SessionFailure {
+        session_id: session.into(),
+        agent: Some(agent.into()),
+        error: wit::ErrorKind::Timeout,
+    })
+}
+
+fn task(task_id: &str, agent: &str, source: &str, tag: &str) -> wit::Event {
+    wit::Event::Task(wit::Task {
+        task_id: task_id.into(),
+        state: wit::TaskState::Completed,
+        previous_state: Some(wit::TaskState::Started),
+        agent: Some(agent.into()),
+        source: Some(source.into()),
+        tags: vec![tag.into()],
+        has_parent: false,
+        priority: Some(1),
+        duration_ms: Some(1500),
+    })
+}
+
+fn agent_registered(agent: &str) -> wit::Event {
+    wit::Event::AgentRegistered(wit::AgentRegistered {
+        agent: agent.into(),
+    })
+}
+
+fn server_started() -> wit::Event {
+    wit::Event::Server(wit::Server {
+        state: wit::ServerState::Started,
+    })
+}
+
+/// Every string field the agent or the host can fill, one row each (kept in step with the WIT
+/// by `wit_string_fields_are_all_covered`).
+#[rustfmt::skip]
+fn fields() -> Vec<Field> {
+    use Place::{Config, Event};
+    use Rule::*;
+    let f = |record, field, rule, place| Field { record, field, rule, place };
+    vec![
+        f("command", "action", Name, Event(|v| command(v, &[]))),
+        f("command", "flags", Flag, Event(|v| command("run", &[v]))),
+        f("tool-call", "tool", Name, Event(|v| tool_call(v, SESSION, AGENT))),
+        f("tool-call", "session-id", Id, Event(|v| tool_call("read_file", v, AGENT))),
+        f("tool-call", "agent", Agent, Event(|v| tool_call("read_file", SESSION, v))),
+        f("token-usage", "model", Name, Event(|v| token_usage(v, SESSION, AGENT))),
+        f("token-usage", "session-id", Id, Event(|v| token_usage("gpt-4o", v, AGENT))),
+        f("token-usage", "agent", Agent, Event(|v| token_usage("gpt-4o", SESSION, v))),
+        f("session-start", "session-id", Id, Event(|v| session_start(v, AGENT, TASK))),
+        f("session-start", "agent", Agent, Event(|v| session_start(SESSION, v, TASK))),
+        f("session-start", "task-id", Id, Event(|v| session_start(SESSION, AGENT, v))),
+        f("session-end", "session-id", Id, Event(|v| session_end(v, AGENT, TASK))),
+        f("session-end", "agent", Agent, Event(|v| session_end(SESSION, v, TASK))),
+        f("session-end", "task-id", Id, Event(|v| session_end(SESSION, AGENT, v))),
+        f("session-cost", "session-id", Id, Event(|v| session_cost(v, AGENT, "gpt-4o"))),
+        f("session-cost", "agent", Agent, Event(|v| session_cost(SESSION, v, "gpt-4o"))),
+        f("session-cost", "model", Name, Event(|v| session_cost(SESSION, AGENT, v))),
+        f("session-failure", "session-id", Id, Event(|v| session_failure(v, AGENT))),
+        f("session-failure", "agent", Agent, Event(|v| session_failure(SESSION, v))),
+        f("agent-registered", "agent", Agent, Event(agent_registered)),
+        f("task", "task-id", Id, Event(|v| task(v, AGENT, "api", "nightly"))),
+        f("task", "agent", Agent, Event(|v| task(TASK, v, "api", "nightly"))),
+        f("task", "source", Name, Event(|v| task(TASK, AGENT, v, "nightly"))),
+        f("task", "tags", Name, Event(|v| task(TASK, AGENT, "api", v))),
+        f("config", "source", Name, Config("source")),
+        f("config", "environment", Name, Config("environment")),
+        f("config", "product", Name, Config("product")),
+        f("config", "product-version", Name, Config("product-version")),
+        f("config", "os", Name, Config("os")),
+        f("config", "arch", Name, Config("arch")),
+        f("config", "installation-id", InstallationId, Config("installation-id")),
+    ]
+}
+
+fn field(name: &str) -> Field {
+    fields()
+        .into_iter()
+        .find(|f| f.name() == name)
+        .unwrap_or_else(|| panic!("no field named {name} in fields()"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pipeline, driven for real.
+
+fn base_config(hash_key: &'static str) -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("enabled", "true"),
+        ("endpoint", "http://127.0.0.1:9/v1/batch"),
+        ("hash-key", hash_key),
+        ("source", "test-suite"),
+        ("product", "my-tool"),
+        ("product-version", "1.2.3"),
+        ("os", "linux"),
+        ("arch", "x86_64"),
+        ("agent-allowlist", AGENT_ALLOWLIST),
+        ("flag-allowlist", FLAG_ALLOWLIST),
+    ]
+}
+
+/// The bytes one batch would carry after `value` was put in `field`.
+fn wire_with(
+    field: &Field,
+    value: &str,
+    extra: &[(&str, &str)],
+    hash_key: &'static str,
+) -> Vec<u8> {
+    let mut pairs: Vec<(&str, &str)> = base_config(hash_key);
+    pairs.extend_from_slice(extra);
+    let event = match field.place {
+        Place::Event(make) => make(value),
+        Place::Config(key) => {
+            pairs.push((key, value));
+            server_started()
+        }
+    };
+    let mut pipeline = Pipeline::new(Settings::from_pairs(pairs), &mut Fixed(0));
+    pipeline.record(&event, at(), &mut Fixed(100));
+    let batch = pipeline
+        .take_batch(at(), &mut Fixed(200))
+        .expect("one event makes one batch");
+    batch.body
+}
+
+fn wire(field: &Field, value: &str, extra: &[(&str, &str)]) -> Vec<u8> {
+    wire_with(field, value, extra, HASH_KEY)
+}
+
+fn json(body: &[u8]) -> Value {
+    serde_json::from_slice(body).expect("a batch is valid JSON")
+}
+
+/// The value the field produced in the (only) event of a batch.
+fn wire_value(field: &Field, body: &[u8]) -> Value {
+    let event = &json(body)["events"][0];
+    match field.place {
+        Place::Event(_) => event["data"][field.json_name()].clone(),
+        Place::Config(_) => event[field.json_name()].clone(),
+    }
+}
+
+fn strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, out)),
+        Value::Object(map) => map.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+/// Where `needle` shows in a serialized batch, if anywhere: a JSON string equal to it, a JSON
+/// string containing it (from 6 characters: shorter text occurs in ordinary values by chance),
+/// or the raw bytes containing it (from 8 bytes).
+fn leak(body: &[u8], needle: &str) -> Option<String> {
+    let parsed = json(body);
+    let mut values = Vec::new();
+    strings(&parsed, &mut values);
+    let long = needle.chars().count() >= 6;
+    if let Some(v) = values
+        .iter()
+        .find(|v| **v == needle || (long && v.contains(needle)))
+    {
+        return Some(format!("in the JSON string `{v}`"));
+    }
+    let raw = needle.as_bytes();
+    if raw.len() >= 8 && body.windows(raw.len()).any(|w| w == raw) {
+        return Some("in the raw bytes".to_string());
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
+// Forbidden content, by kind.
+
+mod kinds;
+
+use kinds::Kind;
+mod properties;
+mod rules;
+
+/// One case: every sample of `kind` in the field called `field_name`.
+fn check(field_name: &str, kind: &Kind) {
+    let field = field(field_name);
+    let mut leaks = Vec::new();
+    for sample in kind.samples {
+        let body = wire(&field, sample, kind.config);
+        if let Some(how) = leak(&body, sample) {
+            leaks.push(format!("`{sample}` {how}"));
+        }
+        let lower = String::from_utf8_lossy(&body).to_lowercase();
+        for word in kind.never {
+            if lower.contains(word) {
+                leaks.push(format!("`{sample}` let `{word}` through"));
+            }
+        }
+    }
+    assert!(
+        leaks.is_empty(),
+        "{field_name} × {}: forbidden content reached the wire:\n{}",
+        kind.name,
+        leaks.join("\n")
+    );
+}
+
+/// One test module per field, one test per kind of forbidden content.
+macro_rules! contract_cases {
+    ($($field:ident)*) => {
+        /// The fields that have cases, in the order of `fields()`.
+        const CONTRACT_FIELDS: &[&str] = &[$(stringify!($field)),*];
+        $(
+            mod $field {
+                use super::kinds::*;
+                fn check(kind: &super::Kind) {
+                    super::check(stringify!($field), kind)
+                }
+                #[test]
+                fn unix_paths() {
+                    check(&UNIX_PATHS)
+                }
+                #[test]
+                fn windows_paths() {
+                    check(&WINDOWS_PATHS)
+                }
+                #[test]
+                fn file_names() {
+                    check(&FILE_NAMES)
+                }
+                #[test]
+                fn urls() {
+                    check(&URLS)
+                }
+                #[test]
+                fn emails() {
+                    check(&EMAILS)
+                }
+                #[test]
+                fn host_names() {
+                    check(&HOST_NAMES)
+                }
+                #[test]
+                fn api_keys() {
+                    check(&API_KEYS)
+                }
+                #[test]
+                fn ip_addresses() {
+                    check(&IP_ADDRESSES)
+                }
+                #[test]
+                fn long_numbers() {
+                    check(&LONG_NUMBERS)
+                }
+                #[test]
+                fn user_names() {
+                    check(&USER_NAMES)
+                }
+                #[test]
+                fn prompts() {
+                    check(&PROMPTS)
+                }
+                #[test]
+                fn error_messages() {
+                    check(&ERROR_MESSAGES)
+                }
+                #[test]
+                fn command_arguments() {
+                    check(&COMMAND_ARGUMENTS)
+                }
+            }
+        )*
+    };
+}
+
+contract_cases! {
+    command_action
+    command_flags
+    tool_call_tool
+    tool_call_session_id
+    tool_call_agent
+    token_usage_model
+    token_usage_session_id
+    token_usage_agent
+    session_start_session_id
+    session_start_agent
+    session_start_task_id
+    session_end_session_id
+    session_end_agent
+    session_end_task_id
+    session_cost_session_id
+    session_cost_agent
+    session_cost_model
+    session_failure_session_id
+    session_failure_agent
+    agent_registered_agent
+    task_task_id
+    task_agent
+    task_source
+    task_tags
+    config_source
+    config_environment
+    config_product
+    config_product_version
+    config_os
+    config_arch
+    config_installation_id
+}

@@ -1,0 +1,121 @@
+//! `collect`: the local collector on loopback; `demo`: a collector, the bundled example agent
+//! run against it, and what arrived.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agent_telemetry::agent::{AgentOptions, run_agent};
+use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use agent_telemetry_collector::{Collector, EventStore, report};
+use anyhow::{Context, Result, bail};
+
+/// The example agent the demo runs (tests/agents/every-event), built into this binary.
+pub const DEMO_AGENT: &[u8] = include_bytes!(env!("AGENT_TELEMETRY_DEMO_AGENT"));
+
+#[derive(clap::Args, Debug)]
+pub struct CollectArgs {
+    /// Loopback port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+    /// SQLite file to store events in [default: collector.sqlite3 in the data directory].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+}
+
+pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
+    let db = match args.db {
+        Some(db) => db,
+        None => {
+            let dir = dirs::data_dir()
+                .context("no data directory; pass --db")?
+                .join("agent-telemetry");
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            dir.join("collector.sqlite3")
+        }
+    };
+    let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    let collector = Collector::start(bind, EventStore::open(Some(&db))?).await?;
+    println!("collector listening on {}", collector.endpoint());
+    println!("storing events in {}", db.display());
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot wait for ctrl-c")?;
+    let counts = collector.store().counts()?;
+    println!(
+        "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected)",
+        counts.events, counts.batches, counts.duplicates, counts.rejected_batches
+    );
+    collector.stop().await;
+    Ok(())
+}
+
+pub(crate) async fn demo() -> Result<()> {
+    let collector = Collector::start(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        EventStore::open(None)?,
+    )
+    .await?;
+    println!("1. local collector listening on {}", collector.endpoint());
+
+    // The demo's identity lives in a temporary directory, so it leaves nothing behind.
+    let home = std::env::temp_dir().join(format!("agent-telemetry-demo-{}", std::process::id()));
+    let mut settings = TelemetrySettings::new("agent-telemetry-demo", env!("CARGO_PKG_VERSION"))
+        .endpoint(collector.endpoint())
+        .identity_dir(&home)
+        .consent(Consent::explicit(
+            true,
+            "the demo sends only to its own local collector",
+        ));
+    settings.agent_allowlist = vec!["planner".to_string()];
+    settings.flag_allowlist = vec!["debug".to_string()];
+    let runtime = TelemetryRuntime::shared()?;
+    let telemetry = Telemetry::start_with(runtime.clone(), settings).await?;
+
+    println!(
+        "2. running the bundled example agent (no network; it reports through its recorder import):"
+    );
+    let options = AgentOptions {
+        program_name: "every-event.wasm".to_string(),
+        ..AgentOptions::default()
+    };
+    let exit = run_agent(&runtime, &telemetry, DEMO_AGENT, &options).await?;
+    let report = telemetry.flush(Duration::from_secs(5)).await;
+    let status = telemetry.status().await;
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    let sent = status.component.as_ref().map_or(0, |c| c.sent);
+    println!(
+        "3. agent exited with {}; the component sent {sent} events in {} request(s) ({} pending after the final flush, {} denied)",
+        exit.code, status.requests_allowed, report.pending, status.requests_denied
+    );
+
+    let events = collector.store().events()?;
+    let counts = collector.store().counts()?;
+    println!(
+        "4. the collector stored {} events in {} batch(es):",
+        counts.events, counts.batches
+    );
+    if let Some(first) = events.first() {
+        println!(
+            "   envelope: installation {} | product {} {} | source {} | environment {} | {}/{} | ci {} | schema v{}",
+            first.installation_id,
+            first.product,
+            first.product_version,
+            first.source,
+            first.environment,
+            first.os,
+            first.arch,
+            first.ci,
+            first.schema_version
+        );
+    }
+    println!("{}", report::events_table(&events));
+    println!("{}", report::summary_table(&events));
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
+    if events.is_empty() {
+        bail!("the collector received no events");
+    }
+    Ok(())
+}

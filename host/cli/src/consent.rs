@@ -1,0 +1,167 @@
+//! `telemetry on|off|status|fields`: the user's choice, and what telemetry would do.
+
+use std::path::PathBuf;
+
+use agent_telemetry::TelemetrySettings;
+use anyhow::{Context, Result};
+use clap::Subcommand;
+
+use crate::settings::{cli_settings, identity_dir};
+
+#[derive(Subcommand, Debug)]
+pub enum TelemetryAction {
+    /// Turn telemetry on (environment opt-outs such as DO_NOT_TRACK still win).
+    On,
+    /// Turn telemetry off for every run of every tool using this identity directory.
+    Off,
+    /// Whether telemetry is on, which input decided it, where it goes, what it collects.
+    Status {
+        /// Print JSON for machines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the README's Privacy table, generated from the field rules.
+    Fields,
+}
+
+pub(crate) fn command(action: TelemetryAction) -> Result<()> {
+    let dir = || identity_dir().context("no config directory; set AGENT_TELEMETRY_HOME");
+    match action {
+        TelemetryAction::On | TelemetryAction::Off => {
+            let on = matches!(action, TelemetryAction::On);
+            let dir = dir()?;
+            agent_telemetry::trust::consent::write_choice(&dir, on)
+                .with_context(|| format!("cannot write {}", dir.display()))?;
+            println!(
+                "telemetry turned {} (remembered in {})",
+                if on { "on" } else { "off" },
+                dir.join(agent_telemetry::trust::consent::CHOICE_FILE)
+                    .display()
+            );
+            let now = cli_settings().effective_consent();
+            if on && !now.enabled {
+                println!("but it stays off for now: {}", now.reason);
+            }
+            Ok(())
+        }
+        TelemetryAction::Status { json } => {
+            let status = StatusView::gather(&cli_settings());
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print!("{status}");
+            }
+            Ok(())
+        }
+        TelemetryAction::Fields => {
+            print!("{}", agent_telemetry::trust::privacy::markdown());
+            Ok(())
+        }
+    }
+}
+
+/// What `telemetry status` shows.
+#[derive(serde::Serialize)]
+struct StatusView {
+    enabled: bool,
+    decided_by: String,
+    warnings: Vec<String>,
+    endpoint: Option<String>,
+    ci: bool,
+    debug: bool,
+    debug_log: String,
+    identity_dir: Option<PathBuf>,
+    id_file: Option<PathBuf>,
+    installation_id: Option<String>,
+    choice_file: Option<PathBuf>,
+    ledger: Option<PathBuf>,
+    spool: Option<PathBuf>,
+    spooled_events: u64,
+    collected: Vec<serde_json::Value>,
+    never_collected: &'static str,
+}
+
+impl StatusView {
+    fn gather(settings: &TelemetrySettings) -> StatusView {
+        let consent = settings.decision();
+        let dir = settings.identity_dir.clone();
+        let id_file = dir
+            .as_ref()
+            .map(|d| d.join(agent_telemetry::trust::identity::ID_FILE));
+        StatusView {
+            enabled: consent.enabled,
+            decided_by: consent.reason,
+            warnings: consent.warnings,
+            endpoint: settings.endpoint.clone(),
+            ci: settings.ci,
+            debug: settings.debug,
+            debug_log: settings.debug_log_path().display().to_string(),
+            installation_id: id_file
+                .as_ref()
+                .and_then(|f| std::fs::read_to_string(f).ok())
+                .map(|id| id.trim().to_string()),
+            id_file,
+            choice_file: dir.as_ref().map(|d| d.join(agent_telemetry::trust::consent::CHOICE_FILE)),
+            ledger: dir.as_ref().map(|d| d.join(agent_telemetry::egress::ledger::LEDGER_FILE)),
+            spool: dir.as_ref().map(|d| d.join(agent_telemetry::delivery::spool::SPOOL_DIR)),
+            spooled_events: dir.as_ref().map_or(0, |d| {
+                agent_telemetry::delivery::spool::Spool::new(d.join(agent_telemetry::delivery::spool::SPOOL_DIR), settings.spool_limits)
+                    .pending_events()
+            }),
+            identity_dir: dir,
+            collected: agent_telemetry::trust::privacy::FIELDS
+                .iter()
+                .map(|(event, field, treatment)| {
+                    serde_json::json!({"event": event, "field": field, "sent": treatment.describe()})
+                })
+                .collect(),
+            never_collected: agent_telemetry::trust::privacy::NEVER,
+        }
+    }
+}
+
+impl std::fmt::Display for StatusView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let or_none = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or("none".to_string(), |p| p.display().to_string())
+        };
+        writeln!(f, "telemetry: {}", if self.enabled { "on" } else { "off" })?;
+        writeln!(f, "decided by: {}", self.decided_by)?;
+        for warning in &self.warnings {
+            writeln!(f, "warning: {warning}")?;
+        }
+        let endpoint = self
+            .endpoint
+            .as_deref()
+            .unwrap_or("none (set AGENT_TELEMETRY_ENDPOINT or --endpoint)");
+        writeln!(f, "endpoint: {endpoint}")?;
+        writeln!(f, "ci detected: {}", if self.ci { "yes" } else { "no" })?;
+        if self.debug {
+            writeln!(
+                f,
+                "debug mode: on; nothing is sent, requests are written to {}",
+                self.debug_log
+            )?;
+        }
+        let id = match (&self.id_file, &self.installation_id) {
+            (Some(file), Some(id)) => format!("{id} (in {})", file.display()),
+            (Some(file), None) => format!("not created yet (will be {})", file.display()),
+            (None, _) => "ephemeral (no config directory)".to_string(),
+        };
+        writeln!(f, "installation id: {id}")?;
+        writeln!(f, "choice file: {}", or_none(&self.choice_file))?;
+        writeln!(
+            f,
+            "egress ledger: {} (see `agent-telemetry log`)",
+            or_none(&self.ledger)
+        )?;
+        writeln!(
+            f,
+            "spool: {} event(s) waiting in {} (sent by the next run or `agent-telemetry flush`)",
+            self.spooled_events,
+            or_none(&self.spool)
+        )?;
+        writeln!(f, "{}", agent_telemetry::trust::privacy::summary())
+    }
+}

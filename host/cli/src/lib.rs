@@ -1,0 +1,67 @@
+//! The command line: `run`, `collect`, `demo`, `telemetry on|off|status|fields`, `log`, `flush`,
+//! `audit`. One module per command family: `run` (running an agent, and `flush`), `consent`
+//! (`telemetry on|off|status|fields`), `log` (the egress ledger), `collect` (the local
+//! collector and the demo), `audit` (a component's imports); `settings` is what they share.
+
+pub mod audit;
+mod collect;
+mod consent;
+mod log;
+mod run;
+mod settings;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use collect::CollectArgs;
+pub use collect::DEMO_AGENT;
+use consent::TelemetryAction;
+use log::LogArgs;
+use run::{FlushArgs, RunArgs};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "agent-telemetry",
+    version,
+    about = "Privacy-first usage telemetry for AI agents in wasm sandboxes"
+)]
+pub struct Cli {
+    /// More log output on stderr (-v: info, -vv: debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: CliCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CliCommand {
+    /// Run an agent component with no network; its `recorder` import reports telemetry.
+    Run(RunArgs),
+    /// Run a local collector on loopback that stores batches in SQLite.
+    Collect(CollectArgs),
+    /// Start a collector, run the bundled example agent against it, show what arrived.
+    Demo,
+    /// Turn telemetry on or off for this user (remembered), or show what it would do.
+    Telemetry {
+        #[command(subcommand)]
+        action: TelemetryAction,
+    },
+    /// Show the egress ledger: every request telemetry let out, with its payload.
+    Log(LogArgs),
+    /// Send what earlier runs left in the spool, retrying with backoff for a while.
+    Flush(FlushArgs),
+    /// List a component's imports and exports and flag any import outside the allowed set.
+    Audit(crate::audit::AuditArgs),
+}
+
+pub async fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        CliCommand::Run(args) => run::run(args).await,
+        CliCommand::Collect(args) => collect::collect(args).await.map(|()| 0),
+        CliCommand::Demo => collect::demo().await.map(|()| 0),
+        CliCommand::Audit(args) => crate::audit::run(&args),
+        CliCommand::Telemetry { action } => consent::command(action).map(|()| 0),
+        CliCommand::Log(args) => log::log(&args).map(|()| 0),
+        CliCommand::Flush(args) => run::flush(args).await,
+    }
+}

@@ -1,0 +1,194 @@
+//! `run`: an agent component with no network, its `recorder` import reporting telemetry;
+//! and `flush`: what earlier runs left in the spool.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use agent_telemetry::agent::{AgentOptions, run_agent};
+use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use anyhow::{Context, Result, bail};
+
+use crate::settings::identity_dir;
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Where telemetry goes (also AGENT_TELEMETRY_ENDPOINT). Without one, telemetry is off.
+    #[arg(long, env = "AGENT_TELEMETRY_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// How long to wait for telemetry after the agent exits, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub flush_deadline_ms: u64,
+    /// Give the agent a host directory: HOST::GUEST (as `wasmtime run --dir`).
+    #[arg(long = "dir", value_name = "HOST::GUEST")]
+    pub dirs: Vec<String>,
+    /// Give the agent an environment variable: K=V.
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Product name reported in the envelope.
+    #[arg(long, default_value = "agent")]
+    pub product: String,
+    /// Product version reported in the envelope.
+    #[arg(long, default_value = "0.0.0")]
+    pub product_version: String,
+    /// After the agent exits and the flush deadline passes, leave a background
+    /// `agent-telemetry flush` to deliver what is still spooled (for up to a minute).
+    #[arg(long)]
+    pub background_flush: bool,
+    /// Send nothing: write each request the component makes to the debug log instead
+    /// (also AGENT_TELEMETRY_DEBUG=1).
+    #[arg(long)]
+    pub debug: bool,
+    /// Agent names to send as written instead of hashed (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub allow_agent: Vec<String>,
+    /// The agent component (.wasm).
+    pub agent: PathBuf,
+    /// Arguments for the agent.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FlushArgs {
+    /// Where telemetry goes (also AGENT_TELEMETRY_ENDPOINT).
+    #[arg(long, env = "AGENT_TELEMETRY_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Give up after this many milliseconds; what is left stays spooled.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_wait_ms: u64,
+    /// Print nothing (for background use).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub(crate) async fn run(args: RunArgs) -> Result<i32> {
+    let wasm = std::fs::read(&args.agent)
+        .with_context(|| format!("cannot read {}", args.agent.display()))?;
+    let mut settings = TelemetrySettings::new(&args.product, &args.product_version);
+    settings.endpoint = args.endpoint.clone();
+    settings.identity_dir = identity_dir();
+    settings.agent_allowlist = args.allow_agent.clone();
+    settings.debug |= args.debug;
+    let debug = settings.debug;
+    let runtime = TelemetryRuntime::shared()?;
+    // Telemetry that cannot start (a bad endpoint, say) must not stop the agent from running.
+    let telemetry = match Telemetry::start_with(runtime.clone(), settings).await {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("agent-telemetry: telemetry is off for this run: {e:#}");
+            Telemetry::disabled(Consent::explicit(
+                false,
+                format!("telemetry could not start: {e:#}"),
+            ))
+        }
+    };
+    let options = AgentOptions {
+        args: args.args.clone(),
+        env: args
+            .env
+            .iter()
+            .map(|kv| split_pair(kv, "="))
+            .collect::<Result<_>>()?,
+        dirs: args
+            .dirs
+            .iter()
+            .map(|d| split_pair(d, "::").map(|(h, g)| (PathBuf::from(h), g)))
+            .collect::<Result<_>>()?,
+        capture_output: false,
+        program_name: args
+            .agent
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let outcome = run_agent(&runtime, &telemetry, &wasm, &options).await;
+    // Flush whether or not the agent succeeded; never longer than the deadline.
+    let report = telemetry
+        .shutdown(Duration::from_millis(args.flush_deadline_ms))
+        .await;
+    tracing::info!(
+        sent = report.sent,
+        failed = report.failed,
+        dropped = report.dropped,
+        pending = report.pending,
+        "telemetry flushed"
+    );
+    // Debug mode sends nothing, in the foreground or the background.
+    if args.background_flush && report.pending > 0 && !debug {
+        spawn_background_flush(args.endpoint.as_deref());
+    }
+    Ok(outcome?.code)
+}
+
+/// Starts `agent-telemetry flush` detached from this process, which is about to exit: it
+/// delivers the spool while the user gets on with their work.
+fn spawn_background_flush(endpoint: Option<&str>) {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut command = std::process::Command::new(exe);
+    command
+        .args(["flush", "--max-wait-ms", "60000", "--quiet"])
+        .env(agent_telemetry::settings::NO_NOTICE_VAR, "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    if let Some(endpoint) = endpoint {
+        command.args(["--endpoint", endpoint]);
+    }
+    // Its own process group: a Ctrl-C meant for the terminal's job does not stop it.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    match command.spawn() {
+        Ok(child) => tracing::info!(pid = child.id(), "delivering the spool in the background"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a background flush; the spool waits for the next run")
+        }
+    }
+}
+
+pub(crate) async fn flush(args: FlushArgs) -> Result<i32> {
+    let mut settings = crate::settings::cli_settings();
+    settings.endpoint = args.endpoint.clone();
+    let say = |line: String| {
+        if !args.quiet {
+            println!("{line}");
+        }
+    };
+    let dir = settings
+        .identity_dir
+        .clone()
+        .context("no config directory; set AGENT_TELEMETRY_HOME")?;
+    let telemetry = Telemetry::start_with(TelemetryRuntime::shared()?, settings).await?;
+    if !telemetry.is_enabled() {
+        say(format!(
+            "telemetry is off ({}): nothing sent; the spool stays in {}",
+            telemetry.status().await.reason,
+            dir.join(agent_telemetry::delivery::spool::SPOOL_DIR)
+                .display()
+        ));
+        return Ok(0);
+    }
+    let until = tokio::time::Instant::now() + Duration::from_millis(args.max_wait_ms);
+    let mut sent = 0u64;
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        let report = telemetry.flush(left).await;
+        sent += u64::from(report.sent);
+        let pending = telemetry.status().await.spooled_pending;
+        let wait = Duration::from_millis(report.retry_after_ms.max(200).into());
+        if pending == 0 || left <= wait {
+            telemetry.shutdown(Duration::from_secs(1)).await;
+            say(format!("delivered {sent} events; {pending} still spooled"));
+            return Ok(if pending == 0 { 0 } else { 1 });
+        }
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn split_pair(value: &str, separator: &str) -> Result<(String, String)> {
+    match value.split_once(separator) {
+        Some((a, b)) if !a.is_empty() => Ok((a.to_string(), b.to_string())),
+        _ => bail!("`{value}` is not of the form A{separator}B"),
+    }
+}

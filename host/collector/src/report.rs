@@ -1,0 +1,172 @@
+//! Readable tables of what a collector stored (the demo prints these).
+
+use std::collections::BTreeMap;
+
+use agent_telemetry_contract::wire::{self, Data};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+/// One row per event: when, what, and its fields in short.
+pub fn events_table(events: &[wire::Event]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["occurred at", "event", "details"]);
+    for event in events {
+        table.add_row([
+            event.occurred_at.clone(),
+            event.data.kind().to_string(),
+            details(&event.data),
+        ]);
+    }
+    table
+}
+
+/// Tokens and cost by model, tool calls and failures by tool.
+pub fn summary_table(events: &[wire::Event]) -> Table {
+    let mut by_model: BTreeMap<&str, (u64, u64, f64)> = BTreeMap::new();
+    let mut by_tool: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
+    for event in events {
+        match &event.data {
+            Data::TokenUsage {
+                model,
+                input_tokens,
+                output_tokens,
+                cost_usd,
+                ..
+            } => {
+                let m = by_model.entry(model).or_default();
+                m.0 += input_tokens;
+                m.1 += output_tokens;
+                m.2 += cost_usd.unwrap_or(0.0);
+            }
+            Data::ToolCall { tool, outcome, .. } => {
+                let t = by_tool.entry(tool).or_default();
+                t.0 += 1;
+                t.1 += u64::from(*outcome != wire::Outcome::Success);
+            }
+            _ => {}
+        }
+    }
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["what", "name", "figures"]);
+    for (model, (input, output, cost)) in by_model {
+        table.add_row([
+            "model",
+            model,
+            &format!("{input} in, {output} out, ${cost:.4}"),
+        ]);
+    }
+    for (tool, (calls, failures)) in by_tool {
+        table.add_row(["tool", tool, &format!("{calls} calls, {failures} failed")]);
+    }
+    table
+}
+
+fn details(data: &Data) -> String {
+    let opt = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
+    match data {
+        Data::Command {
+            action,
+            outcome,
+            arg_count,
+            flags,
+            ..
+        } => {
+            format!(
+                "{action} {}, {arg_count} args, flags [{}]",
+                name(outcome),
+                flags.join(",")
+            )
+        }
+        Data::ToolCall {
+            tool,
+            session_id,
+            duration_ms,
+            outcome,
+            error,
+            ..
+        } => format!(
+            "{tool} {}{} in {duration_ms} ms, session {}",
+            name(outcome),
+            error
+                .as_ref()
+                .map(|e| format!(" ({})", name(e)))
+                .unwrap_or_default(),
+            opt(session_id)
+        ),
+        Data::TokenUsage {
+            model,
+            input_tokens,
+            output_tokens,
+            cost_usd,
+            ..
+        } => {
+            format!(
+                "{model}: {input_tokens} in, {output_tokens} out, {}",
+                dollars(cost_usd)
+            )
+        }
+        Data::SessionStart {
+            session_id, agent, ..
+        } => format!("{session_id} by {}", opt(agent)),
+        Data::SessionEnd {
+            session_id,
+            outcome,
+            totals,
+            ..
+        } => format!(
+            "{session_id} {}: {} tool calls ({} failed), {} in / {} out tokens, ${:.4}, {} errors, {}",
+            name(outcome),
+            totals.tool_calls,
+            totals.tool_failures,
+            totals.input_tokens,
+            totals.output_tokens,
+            totals.cost_usd,
+            totals.error_count,
+            totals
+                .duration_ms
+                .map(|ms| format!("{ms} ms"))
+                .unwrap_or_else(|| "start not seen".to_string())
+        ),
+        Data::SessionCost {
+            session_id,
+            cost_usd,
+            ..
+        } => format!("{session_id} {}", dollars(cost_usd)),
+        Data::SessionFailure {
+            session_id, error, ..
+        } => format!("{session_id} {}", name(error)),
+        Data::Server { state } => name(state),
+        Data::AgentRegistered { agent } => agent.clone(),
+        Data::Task {
+            task_id,
+            state,
+            previous_state,
+            source,
+            ..
+        } => format!(
+            "{task_id} {} -> {} from {}",
+            previous_state
+                .as_ref()
+                .map(name)
+                .unwrap_or_else(|| "new".to_string()),
+            name(state),
+            opt(source)
+        ),
+    }
+}
+
+/// An enum's wire name (`permission_denied`, not `PermissionDenied`).
+fn name(value: &impl serde::Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => "?".to_string(),
+    }
+}
+
+fn dollars(cost: &Option<f64>) -> String {
+    cost.map(|c| format!("${c:.4}"))
+        .unwrap_or_else(|| "no cost".to_string())
+}

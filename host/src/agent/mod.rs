@@ -1,0 +1,12 @@
+//! Running an agent component: `wasi:cli/run`, no network, `recorder` linked to telemetry.
+//!
+//! The agent's linker has WASI (with sockets denied, wasmtime's default) and the `recorder`
+//! import (`recorder`), nothing else (`run`). Its `recorder` calls go to a [`Recorder`] (a
+//! `Telemetry` handle), which hands them to the telemetry component's own store: the agent
+//! never waits on the network.
+
+mod recorder;
+mod run;
+
+pub use recorder::Recorder;
+pub use run::{AgentExit, AgentOptions, RECORDER_INTERFACE, run_agent, run_agent_component};

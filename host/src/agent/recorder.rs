@@ -1,0 +1,248 @@
+//! The agent's `recorder` import, from bindings generated for `world agent`: the generated
+//! host trait is implemented on [`RecorderImport`], a part of the agent's store state, which
+//! forwards every call to the [`Recorder`] it holds (a `Telemetry` handle, for agents this host
+//! runs).
+//!
+//! wasmtime generates separate Rust types for an interface's imports and its exports, though
+//! they have the same shape (bytecodealliance/wasmtime#7485). Agents call the import side; the
+//! telemetry component is called on the export side; the conversions between them are here,
+//! written out field by field so that a field the WIT adds is a compile error until it is
+//! carried over.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+
+use crate::runtime::bindings::recorder as to;
+
+/// What an agent's `recorder` import calls. `Telemetry` implements it; none of it may wait on
+/// the network but `flush`, which is bounded by its deadline.
+pub trait Recorder: Send + Sync + 'static {
+    fn record(&self, event: to::Event);
+    fn record_many(&self, events: Vec<to::Event>);
+    fn flush(
+        &self,
+        deadline: Duration,
+    ) -> Pin<Box<dyn Future<Output = to::FlushReport> + Send + '_>>;
+    fn status(&self) -> to::StatusReport;
+}
+
+/// The import's side of an agent's store: the [`Recorder`] its calls go to.
+pub struct RecorderImport {
+    recorder: Box<dyn Recorder>,
+}
+
+impl RecorderImport {
+    pub fn new(recorder: impl Recorder) -> RecorderImport {
+        RecorderImport {
+            recorder: Box::new(recorder),
+        }
+    }
+}
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "agent",
+    imports: { "agent:telemetry/recorder.flush": async },
+});
+
+use self::agent::telemetry::recorder as from;
+
+/// Adds the `recorder` import to an agent linker whose state holds a [`RecorderImport`].
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut RecorderImport,
+) -> wasmtime::Result<()> {
+    from::add_to_linker::<T, HasSelf<RecorderImport>>(linker, get)
+}
+
+impl from::Host for RecorderImport {
+    fn record(&mut self, event: from::Event) {
+        self.recorder.record(event.into());
+    }
+
+    fn record_many(&mut self, events: Vec<from::Event>) {
+        self.recorder
+            .record_many(events.into_iter().map(Into::into).collect());
+    }
+
+    async fn flush(&mut self, deadline_ms: u32) -> from::FlushReport {
+        let deadline = Duration::from_millis(deadline_ms.into());
+        self.recorder.flush(deadline).await.into()
+    }
+
+    fn status(&mut self) -> from::StatusReport {
+        self.recorder.status().into()
+    }
+}
+
+impl From<from::Event> for to::Event {
+    fn from(event: from::Event) -> to::Event {
+        match event {
+            from::Event::Command(c) => to::Event::Command(to::Command {
+                action: c.action,
+                outcome: c.outcome.into(),
+                error: c.error.map(Into::into),
+                arg_count: c.arg_count,
+                flags: c.flags,
+            }),
+            from::Event::ToolCall(t) => to::Event::ToolCall(to::ToolCall {
+                tool: t.tool,
+                session_id: t.session_id,
+                agent: t.agent,
+                duration_ms: t.duration_ms,
+                outcome: t.outcome.into(),
+                error: t.error.map(Into::into),
+            }),
+            from::Event::TokenUsage(t) => to::Event::TokenUsage(to::TokenUsage {
+                model: t.model,
+                session_id: t.session_id,
+                agent: t.agent,
+                input_tokens: t.input_tokens,
+                output_tokens: t.output_tokens,
+                cached_tokens: t.cached_tokens,
+                reasoning_tokens: t.reasoning_tokens,
+                cost_usd: t.cost_usd,
+            }),
+            from::Event::SessionStart(s) => to::Event::SessionStart(to::SessionStart {
+                session_id: s.session_id,
+                agent: s.agent,
+                task_id: s.task_id,
+            }),
+            from::Event::SessionEnd(s) => to::Event::SessionEnd(to::SessionEnd {
+                session_id: s.session_id,
+                agent: s.agent,
+                task_id: s.task_id,
+                outcome: s.outcome.into(),
+                error: s.error.map(Into::into),
+            }),
+            from::Event::SessionCost(s) => to::Event::SessionCost(to::SessionCost {
+                session_id: s.session_id,
+                agent: s.agent,
+                model: s.model,
+                cost_usd: s.cost_usd,
+                input_tokens: s.input_tokens,
+                output_tokens: s.output_tokens,
+            }),
+            from::Event::SessionFailure(s) => to::Event::SessionFailure(to::SessionFailure {
+                session_id: s.session_id,
+                agent: s.agent,
+                error: s.error.into(),
+            }),
+            from::Event::Server(s) => to::Event::Server(to::Server {
+                state: match s.state {
+                    from::ServerState::Started => to::ServerState::Started,
+                    from::ServerState::Shutdown => to::ServerState::Shutdown,
+                },
+            }),
+            from::Event::AgentRegistered(a) => {
+                to::Event::AgentRegistered(to::AgentRegistered { agent: a.agent })
+            }
+            from::Event::Task(t) => to::Event::Task(to::Task {
+                task_id: t.task_id,
+                state: t.state.into(),
+                previous_state: t.previous_state.map(Into::into),
+                agent: t.agent,
+                source: t.source,
+                tags: t.tags,
+                has_parent: t.has_parent,
+                priority: t.priority,
+                duration_ms: t.duration_ms,
+            }),
+        }
+    }
+}
+
+impl From<from::Outcome> for to::Outcome {
+    fn from(outcome: from::Outcome) -> to::Outcome {
+        match outcome {
+            from::Outcome::Success => to::Outcome::Success,
+            from::Outcome::Failure => to::Outcome::Failure,
+            from::Outcome::Cancelled => to::Outcome::Cancelled,
+        }
+    }
+}
+
+impl From<from::ErrorKind> for to::ErrorKind {
+    fn from(kind: from::ErrorKind) -> to::ErrorKind {
+        use from::ErrorKind as F;
+        use to::ErrorKind as T;
+        match kind {
+            F::Timeout => T::Timeout,
+            F::Cancelled => T::Cancelled,
+            F::InvalidInput => T::InvalidInput,
+            F::NotFound => T::NotFound,
+            F::PermissionDenied => T::PermissionDenied,
+            F::Authentication => T::Authentication,
+            F::RateLimited => T::RateLimited,
+            F::Network => T::Network,
+            F::Unavailable => T::Unavailable,
+            F::Tool => T::Tool,
+            F::Model => T::Model,
+            F::Internal => T::Internal,
+            F::Other => T::Other,
+        }
+    }
+}
+
+impl From<from::TaskState> for to::TaskState {
+    fn from(state: from::TaskState) -> to::TaskState {
+        use from::TaskState as F;
+        use to::TaskState as T;
+        match state {
+            F::Created => T::Created,
+            F::Started => T::Started,
+            F::Claimed => T::Claimed,
+            F::Completed => T::Completed,
+            F::Failed => T::Failed,
+            F::Cancelled => T::Cancelled,
+        }
+    }
+}
+
+impl From<to::FlushReport> for from::FlushReport {
+    fn from(r: to::FlushReport) -> from::FlushReport {
+        let to::FlushReport {
+            sent,
+            dropped,
+            rejected,
+            failed,
+            pending,
+            retry_after_ms,
+        } = r;
+        from::FlushReport {
+            sent,
+            dropped,
+            rejected,
+            failed,
+            pending,
+            retry_after_ms,
+        }
+    }
+}
+
+impl From<to::StatusReport> for from::StatusReport {
+    fn from(r: to::StatusReport) -> from::StatusReport {
+        let to::StatusReport {
+            enabled,
+            reason,
+            queued,
+            recorded,
+            sent,
+            dropped,
+            rejected,
+            failed,
+        } = r;
+        from::StatusReport {
+            enabled,
+            reason,
+            queued,
+            recorded,
+            sent,
+            dropped,
+            rejected,
+            failed,
+        }
+    }
+}

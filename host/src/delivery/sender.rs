@@ -1,0 +1,206 @@
+//! Delivery through the spool: a flush first moves every batch the component made to disk,
+//! then sends from there, oldest first, as the shared retry schedule
+//! (`agent_telemetry_contract::retry`) decides. So whatever has left the component survives a
+//! dead collector, a crash or the end of the process, and is sent by the next flush, the next
+//! run or `agent-telemetry flush`.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent_telemetry_contract::retry::{RetryState, Step};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::spool::Spool;
+use crate::runtime::bindings::delivery::{Batch, DeliveryOutcome, DeliveryReport};
+use crate::runtime::bindings::recorder::FlushReport;
+use crate::runtime::supervisor::Supervised;
+
+pub struct SpoolSender {
+    spool: Arc<Spool>,
+    retry: RetryState,
+    /// Where the retry schedule's clock starts.
+    origin: Instant,
+    /// True once `shutdown` was called: a delivery the worker started on its own gives way.
+    stopping: watch::Receiver<bool>,
+    /// Per request.
+    timeout: Duration,
+}
+
+impl SpoolSender {
+    pub fn new(spool: Arc<Spool>, stopping: watch::Receiver<bool>, timeout: Duration) -> Self {
+        SpoolSender {
+            spool,
+            retry: RetryState::default(),
+            origin: Instant::now(),
+            stopping,
+            timeout,
+        }
+    }
+
+    pub fn spool(&self) -> &Arc<Spool> {
+        &self.spool
+    }
+
+    /// Moves every batch the component holds to the spool (no network: fast).
+    pub async fn move_to_spool(&mut self, instance: &mut Supervised) {
+        let Some(batches) = instance.take_undelivered().await else {
+            return;
+        };
+        let mut evicted = 0;
+        for batch in batches {
+            match self.spool.write(&batch.body, batch.events.into()) {
+                Ok(n) => evicted += n,
+                Err(e) => {
+                    // A full disk or a read-only directory must not cost what a healthy
+                    // collector would take: send it directly, once.
+                    tracing::error!(dir = %self.spool.dir().display(), error = %e, "cannot write to the spool; sending the batch directly");
+                    evicted += self.deliver_unspooled(instance, &batch).await;
+                }
+            }
+        }
+        instance.note_dropped(evicted).await;
+    }
+
+    /// One attempt to send a batch the spool could not take; returns the events lost.
+    async fn deliver_unspooled(&mut self, instance: &mut Supervised, batch: &Batch) -> u64 {
+        match instance.deliver(&batch.body, self.timeout).await {
+            Some(report) if matches!(report.outcome, DeliveryOutcome::Delivered) => 0,
+            _ => {
+                tracing::error!(
+                    events = batch.events,
+                    "a batch that could not be spooled was not delivered; dropped"
+                );
+                batch.events.into()
+            }
+        }
+    }
+
+    /// Sends spooled batches, oldest first, until the spool is empty or `until` is near. An
+    /// `interruptible` flush (the worker's own, or one a caller waits for) gives way when
+    /// `shutdown` is called; the shutdown's own flush is not, and is the last one.
+    pub async fn deliver(
+        &mut self,
+        instance: &mut Supervised,
+        until: Instant,
+        interruptible: bool,
+    ) -> FlushReport {
+        let mut report = nothing_flushed();
+        let origin = self.origin;
+        let now = move || origin.elapsed();
+        let deadline = until.saturating_duration_since(origin);
+        let mut flush = self.retry.begin(now(), deadline, !interruptible);
+        let mut stopping = self.stopping.clone();
+        // Batches of another schema version: left for a build that reads them.
+        let mut skip: Vec<PathBuf> = Vec::new();
+        loop {
+            if interruptible && *stopping.borrow() {
+                break;
+            }
+            let left = match flush.next(now()) {
+                Step::Send { left } => left,
+                Step::Wait(wait) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => continue,
+                        _ = stopping.wait_for(|s| *s), if interruptible => break,
+                    }
+                }
+                Step::Stop => break,
+            };
+            let Some(mut claimed) = self.spool.claim_next(&skip) else {
+                break;
+            };
+            // An unsettled claim goes back to the spool when dropped.
+            let Some(delivery) =
+                deliver_once(instance, &claimed.body, left, interruptible, &mut stopping).await
+            else {
+                break;
+            };
+            let events = delivery.events;
+            match delivery.outcome {
+                DeliveryOutcome::Delivered => {
+                    // The component read the batch: its count is the true one.
+                    claimed.events = events.into();
+                    self.spool.delivered(claimed);
+                    report.sent += events;
+                    flush.delivered();
+                }
+                DeliveryOutcome::Rejected => {
+                    claimed.events = events.into();
+                    self.spool.discard(claimed);
+                    report.rejected += events;
+                    report.dropped += events;
+                    instance.note_dropped(events.into()).await;
+                }
+                DeliveryOutcome::Failed => {
+                    let retry_after = match delivery.retry_after_ms {
+                        0 => None,
+                        ms => Some(Duration::from_millis(ms.into())),
+                    };
+                    let batch = key(claimed.id());
+                    flush.failed(now(), batch, claimed.events, retry_after, random_u32());
+                    self.spool.release(claimed);
+                }
+                DeliveryOutcome::Malformed => self.spool.set_aside(claimed),
+                DeliveryOutcome::OtherVersion => {
+                    skip.push(claimed.id().to_path_buf());
+                    self.spool.release(claimed);
+                }
+            }
+        }
+        report.failed = u32::try_from(flush.failed_events()).unwrap_or(u32::MAX);
+        report.retry_after_ms =
+            u32::try_from(flush.retry_after(now()).as_millis()).unwrap_or(u32::MAX);
+        report
+    }
+}
+
+/// One `deliver` call. An `interruptible` one is abandoned when `shutdown` is called: the
+/// instance holds no events while it delivers (they were all moved to the spool first), so it
+/// is simply replaced.
+async fn deliver_once(
+    instance: &mut Supervised,
+    body: &[u8],
+    left: Duration,
+    interruptible: bool,
+    stopping: &mut watch::Receiver<bool>,
+) -> Option<DeliveryReport> {
+    if !interruptible {
+        return instance.deliver(body, left).await;
+    }
+    tokio::select! {
+        report = instance.deliver(body, left) => report,
+        _ = stopping.wait_for(|s| *s) => {
+            instance.abandon();
+            None
+        }
+    }
+}
+
+/// A flush report with nothing in it.
+pub fn nothing_flushed() -> FlushReport {
+    FlushReport {
+        sent: 0,
+        dropped: 0,
+        rejected: 0,
+        failed: 0,
+        pending: 0,
+        retry_after_ms: 0,
+    }
+}
+
+/// Tells one spooled batch from the others, for the schedule's count of failed batches.
+fn key(id: &Path) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    id.hash(&mut hasher);
+    hasher.finish()
+}
+
+fn random_u32() -> u32 {
+    let mut bytes = [0; 4];
+    // Jitter only: a failing random source just means no jitter.
+    let _ = getrandom::fill(&mut bytes);
+    u32::from_le_bytes(bytes)
+}

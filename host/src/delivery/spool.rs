@@ -1,0 +1,576 @@
+//! The spool: batches the component could not deliver, kept on disk until a collector takes
+//! them (the next run, the next flush, or `agent-telemetry flush`).
+//!
+//! Each batch is one file, written to a temporary name and renamed into place, so a file in
+//! the spool is always whole. Its name carries when it was written and how many events it
+//! holds, so nothing here reads a batch's content: the component reads it once, when it sends
+//! it, and a file that is not a whole batch anyway (a disk fault, a hand edit) is then set
+//! aside as `.bad` with a warning and never sent. A sender claims a file by renaming it (only
+//! one rename can win, so two processes or two stores never send the same file at once) and
+//! removes it only after a 2xx; a failed attempt puts it back. A claim left behind by a
+//! crashed process is put back after [`STALE_CLAIM`]. The spool is bounded by total bytes and
+//! by age: the oldest batches go first, and every event in them is counted as dropped.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use crate::trust::identity::random_hex;
+use crate::trust::private_files::{create_private_dir, replace_private};
+
+/// The spool's directory name in the identity directory.
+pub const SPOOL_DIR: &str = "spool";
+const READY: &str = "batch";
+const CLAIMED: &str = "sending";
+const BAD: &str = "bad";
+/// A claim older than this belongs to a process that is gone: a send takes at most the
+/// request timeout (5 s by default, capped by the host).
+pub const STALE_CLAIM: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpoolLimits {
+    pub max_bytes: u64,
+    pub max_age: Duration,
+}
+
+impl Default for SpoolLimits {
+    fn default() -> Self {
+        SpoolLimits {
+            max_bytes: 16 << 20,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What happened to spooled events, for status and the fault suite.
+#[derive(Debug, Default)]
+pub struct SpoolCounters {
+    pub spooled_events: AtomicU64,
+    pub delivered_events: AtomicU64,
+    /// Evicted for the byte or age bound.
+    pub dropped_events: AtomicU64,
+    /// Refused by the collector (a 4xx): dropped too, but for another reason.
+    pub refused_events: AtomicU64,
+    pub bad_files: AtomicU64,
+}
+
+pub struct Spool {
+    dir: PathBuf,
+    limits: SpoolLimits,
+    pub counters: SpoolCounters,
+}
+
+/// A batch this process has claimed; put back unless `delivered`, `discard` or `set_aside`
+/// is called.
+pub struct Claimed {
+    path: PathBuf,
+    ready: PathBuf,
+    pub body: Vec<u8>,
+    /// As its name says (the component counts again when it reads the batch).
+    pub events: u64,
+    /// Set once the batch is delivered, discarded or released; otherwise dropping the claim
+    /// (an abandoned send) puts the batch back.
+    settled: bool,
+}
+
+impl Drop for Claimed {
+    fn drop(&mut self) {
+        if !self.settled {
+            let _ = fs::rename(&self.path, &self.ready);
+        }
+    }
+}
+
+impl Claimed {
+    /// Which spooled batch this is (its file name when ready).
+    pub fn id(&self) -> &Path {
+        &self.ready
+    }
+}
+
+impl Spool {
+    pub fn new(dir: PathBuf, limits: SpoolLimits) -> Spool {
+        Spool {
+            dir,
+            limits,
+            counters: SpoolCounters::default(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes one batch of `events` events (whole or not at all), then enforces the bounds;
+    /// returns how many events that evicted.
+    pub fn write(&self, body: &[u8], events: u64) -> std::io::Result<u64> {
+        create_private_dir(&self.dir)?;
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        // Names sort by time, so the oldest batch is sent (and evicted) first; they carry the
+        // event count, so counting what waits never reads the files.
+        let name = format!("{nanos:024}-{}-{events}e", random_hex(6));
+        replace_private(&self.dir.join(format!("{name}.{READY}")), body)?;
+        self.counters
+            .spooled_events
+            .fetch_add(events, Ordering::Relaxed);
+        Ok(self.enforce_limits())
+    }
+
+    /// The ready batches, oldest first, with their sizes and times; stale claims are put
+    /// back first.
+    fn ready(&self) -> Vec<(PathBuf, u64, SystemTime)> {
+        let list = |ext: &str| -> Vec<(PathBuf, fs::Metadata)> {
+            let Ok(entries) = fs::read_dir(&self.dir) else {
+                return Vec::new();
+            };
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().extension().is_some_and(|x| x == ext))
+                .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+                .collect()
+        };
+        for (path, meta) in list(CLAIMED) {
+            self.recover_if_stale(&path, &meta);
+        }
+        let mut files: Vec<(PathBuf, u64, SystemTime)> = list(READY)
+            .into_iter()
+            .map(|(path, meta)| {
+                // The name says when the batch was written; the mtime changes with each claim.
+                let written = written_at(&path)
+                    .or_else(|| meta.modified().ok())
+                    .unwrap_or_else(SystemTime::now);
+                (path, meta.len(), written)
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn recover_if_stale(&self, path: &Path, meta: &fs::Metadata) {
+        let age = meta
+            .modified()
+            .ok()
+            .and_then(|m| m.elapsed().ok())
+            .unwrap_or_default();
+        if age > STALE_CLAIM
+            && let Some(ready) = ready_name(path)
+        {
+            let _ = fs::rename(path, ready);
+        }
+    }
+
+    /// Evicts the oldest batches beyond the byte bound and every batch beyond the age bound;
+    /// clears what crashed writers and old bad files left behind.
+    pub fn enforce_limits(&self) -> u64 {
+        self.clear_leftovers();
+        let files = self.ready();
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        let mut evicted = 0;
+        for (path, len, modified) in files {
+            let too_old = modified.elapsed().unwrap_or_default() > self.limits.max_age;
+            if total <= self.limits.max_bytes && !too_old {
+                continue;
+            }
+            let events = events_of(&path);
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    evicted += events;
+                    tracing::warn!(path = %path.display(), events, "spooled batch dropped: the spool is over its size or age bound");
+                }
+                // Another sender took or evicted it meanwhile: it no longer counts either way.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(_) => continue,
+            }
+            total = total.saturating_sub(len);
+        }
+        self.counters
+            .dropped_events
+            .fetch_add(evicted, Ordering::Relaxed);
+        evicted
+    }
+
+    /// Removes `.tmp` files older than a claim can live (a writer that died before its
+    /// rename: never a whole batch) and `.bad` files past the age bound.
+    fn clear_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            let limit = match path.extension().and_then(|x| x.to_str()) {
+                Some("tmp") => STALE_CLAIM,
+                Some(BAD) => self.limits.max_age,
+                _ => continue,
+            };
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .unwrap_or_default();
+            if age > limit {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    /// Claims the oldest ready batch not in `skip` (files this sender already left alone).
+    pub fn claim_next(&self, skip: &[PathBuf]) -> Option<Claimed> {
+        for (ready, _, _) in self.ready() {
+            if skip.contains(&ready) {
+                continue;
+            }
+            let stem = ready.file_stem()?.to_string_lossy().into_owned();
+            let tag = random_hex(4);
+            let path = ready.with_file_name(format!("{stem}.{tag}.{CLAIMED}"));
+            // Another sender got it first: try the next one.
+            if fs::rename(&ready, &path).is_err() {
+                continue;
+            }
+            // The claim's age is what tells a crashed sender's file from a live one.
+            if let Ok(file) = fs::File::options().append(true).open(&path) {
+                let _ = file.set_modified(SystemTime::now());
+            }
+            let Ok(body) = fs::read(&path) else {
+                continue;
+            };
+            return Some(Claimed {
+                events: events_of(&ready),
+                path,
+                ready,
+                body,
+                settled: false,
+            });
+        }
+        None
+    }
+
+    /// Events not delivered yet: in ready batches, and in batches a sender (in this process or
+    /// another) has claimed and not yet finished with.
+    pub fn pending_events(&self) -> u64 {
+        let claimed = fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| {
+                let path = e.ok()?.path();
+                (path.extension()? == CLAIMED).then_some(path)
+            });
+        self.ready()
+            .into_iter()
+            .map(|(path, _, _)| path)
+            .chain(claimed.collect::<Vec<_>>())
+            .map(|p| events_of(&p))
+            .sum()
+    }
+
+    pub fn delivered(&self, mut claimed: Claimed) {
+        claimed.settled = true;
+        self.counters
+            .delivered_events
+            .fetch_add(claimed.events, Ordering::Relaxed);
+        let _ = fs::remove_file(&claimed.path);
+    }
+
+    /// The collector refused it (a 4xx): sending it again would not help.
+    pub fn discard(&self, mut claimed: Claimed) {
+        claimed.settled = true;
+        tracing::warn!(
+            events = claimed.events,
+            "the collector refused a spooled batch; dropped"
+        );
+        self.counters
+            .refused_events
+            .fetch_add(claimed.events, Ordering::Relaxed);
+        let _ = fs::remove_file(&claimed.path);
+    }
+
+    /// Not delivered this time: back in the spool for a later attempt.
+    pub fn release(&self, claimed: Claimed) {
+        // Dropping an unsettled claim puts the batch back.
+        drop(claimed);
+    }
+
+    /// Not a whole batch: kept as `.bad` for whoever wants to look, never sent.
+    pub fn set_aside(&self, mut claimed: Claimed) {
+        claimed.settled = true;
+        let bad = claimed.ready.with_extension(BAD);
+        tracing::warn!(path = %bad.display(), "a spool file is not a whole batch; set aside, not sent");
+        let _ = fs::rename(&claimed.path, &bad);
+        self.counters.bad_files.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// When a spool file was written, from its name (`<nanos since the epoch>-<tag>.…`).
+fn written_at(path: &Path) -> Option<SystemTime> {
+    let name = path.file_name()?.to_str()?;
+    let nanos: u64 = name.split(['-', '.']).next()?.parse().ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos))
+}
+
+/// Events in a spool file: from its name (`<nanos>-<tag>-<events>e.…`), or, for a file named
+/// otherwise, from its content.
+fn events_of(path: &Path) -> u64 {
+    let from_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.split('.').next())
+        .filter(|stem| stem.split('-').count() == 3)
+        .and_then(|stem| stem.rsplit('-').next())
+        .and_then(|last| last.strip_suffix('e'))
+        .and_then(|n| n.parse().ok());
+    from_name
+        .or_else(|| fs::read(path).ok().and_then(|b| event_count(&b)))
+        .unwrap_or(0)
+}
+
+/// `<stem>.<tag>.sending` → `<stem>.batch`.
+fn ready_name(claimed: &Path) -> Option<PathBuf> {
+    let name = claimed.file_name()?.to_str()?;
+    let stem = name.split('.').next()?;
+    Some(claimed.with_file_name(format!("{stem}.{READY}")))
+}
+
+/// How many events a batch body holds, if it is a batch: for files not named by a spool.
+fn event_count(body: &[u8]) -> Option<u64> {
+    #[derive(serde::Deserialize)]
+    struct Count {
+        events: Vec<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Count>(body)
+        .ok()
+        .map(|c| c.events.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(n: usize, tag: &str) -> Vec<u8> {
+        let events: Vec<String> = (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"event_id":"{tag}-{i}","occurred_at":"2026-01-01T00:00:00.000Z","schema_version":1,"source":"t","environment":"t","installation_id":"install_0123456789abcdef","product":"t","product_version":"1","os":"linux","arch":"x86_64","ci":false,"data":{{"type":"server","state":"started"}}}}"#
+                )
+            })
+            .collect();
+        format!(
+            r#"{{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"{tag}","sent_at":"2026-01-01T00:00:00.000Z","dropped_events":0,"events":[{}]}}"#,
+            events.join(",")
+        )
+        .into_bytes()
+    }
+
+    /// A spool in a fresh temporary directory (not created until something is written).
+    pub(super) fn spool(limits: SpoolLimits) -> Spool {
+        let dir = std::env::temp_dir().join(format!("agent-telemetry-spool-{}", random_hex(6)));
+        Spool::new(dir, limits)
+    }
+
+    #[test]
+    fn a_batch_leaves_the_spool_only_when_delivered_oldest_first() {
+        let spool = spool(SpoolLimits::default());
+        spool.write(&batch(2, "first"), 2).unwrap();
+        spool.write(&batch(3, "second"), 3).unwrap();
+        assert_eq!(spool.pending_events(), 5);
+        let claimed = spool.claim_next(&[]).unwrap();
+        assert_eq!(claimed.body, batch(2, "first"));
+        // While claimed, no one else gets it.
+        let other = spool.claim_next(&[]).unwrap();
+        assert_eq!(other.events, 3);
+        assert!(spool.claim_next(&[]).is_none());
+        assert_eq!(
+            spool.pending_events(),
+            5,
+            "claimed batches are still pending"
+        );
+        spool.release(claimed);
+        spool.release(other);
+        assert_eq!(spool.pending_events(), 5, "a failed attempt loses nothing");
+        let first = spool.claim_next(&[]).unwrap();
+        spool.delivered(first);
+        let second = spool.claim_next(&[]).unwrap();
+        spool.discard(second);
+        assert_eq!(spool.pending_events(), 0);
+        assert_eq!(spool.counters.delivered_events.load(Ordering::Relaxed), 2);
+        assert_eq!(spool.counters.refused_events.load(Ordering::Relaxed), 3);
+        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 0);
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn a_file_set_aside_is_kept_as_bad_and_never_claimed_again() {
+        let spool = spool(SpoolLimits::default());
+        spool.write(&batch(1, "whole"), 1).unwrap();
+        let torn = batch(4, "torn");
+        create_private_dir(spool.dir()).unwrap();
+        fs::write(spool.dir().join("0.batch"), &torn[..torn.len() / 2]).unwrap();
+        // The spool does not read batches; the component finds this one torn when it is sent.
+        let first = spool.claim_next(&[]).unwrap();
+        assert_eq!(first.body, &torn[..torn.len() / 2]);
+        spool.set_aside(first);
+        let claimed = spool.claim_next(&[]).unwrap();
+        assert_eq!(claimed.body, batch(1, "whole"));
+        assert!(spool.claim_next(&[]).is_none());
+        assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 1);
+        assert!(spool.dir().join("0.bad").exists());
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn the_oldest_batches_are_dropped_and_counted_beyond_the_byte_bound() {
+        let one = batch(10, "b0").len() as u64;
+        let spool = spool(SpoolLimits {
+            max_bytes: one * 3,
+            ..SpoolLimits::default()
+        });
+        for i in 0..5 {
+            spool.write(&batch(10, &format!("b{i}")), 10).unwrap();
+        }
+        assert_eq!(spool.pending_events(), 30);
+        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 20);
+        let kept = spool.claim_next(&[]).unwrap();
+        assert_eq!(kept.body, batch(10, "b2"), "the newest are kept");
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn batches_past_the_age_bound_are_dropped_and_counted() {
+        let spool = spool(SpoolLimits {
+            max_age: Duration::from_secs(3600),
+            ..SpoolLimits::default()
+        });
+        spool.write(&batch(2, "old"), 2).unwrap();
+        let written = spool.ready()[0].0.clone();
+        let two_hours_ago = SystemTime::now() - Duration::from_secs(7200);
+        let nanos = two_hours_ago
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        // Its name says it was written two hours ago (a claim would have touched its mtime).
+        fs::rename(
+            &written,
+            spool.dir().join(format!("{nanos:024}-aaaaaa.batch")),
+        )
+        .unwrap();
+        spool.write(&batch(1, "new"), 1).unwrap();
+        assert_eq!(spool.pending_events(), 1);
+        assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 2);
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn concurrent_senders_never_claim_the_same_batch_and_stale_claims_come_back() {
+        let spool = std::sync::Arc::new(spool(SpoolLimits::default()));
+        for i in 0..40 {
+            spool.write(&batch(1, &format!("c{i}")), 1).unwrap();
+        }
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let spool = spool.clone();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    while let Some(c) = spool.claim_next(&[]) {
+                        got.push(c.body.clone());
+                        spool.delivered(c);
+                    }
+                    got
+                })
+            })
+            .collect();
+        let mut all: Vec<Vec<u8>> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        all.sort();
+        let before = all.len();
+        all.dedup();
+        assert_eq!(
+            (before, all.len()),
+            (40, 40),
+            "each batch sent exactly once"
+        );
+
+        spool.write(&batch(1, "stale"), 1).unwrap();
+        let claimed = spool.claim_next(&[]).unwrap();
+        let file = fs::File::options()
+            .append(true)
+            .open(&claimed.path)
+            .unwrap();
+        file.set_modified(SystemTime::now() - STALE_CLAIM * 2)
+            .unwrap();
+        std::mem::forget(claimed);
+        let recovered = spool
+            .claim_next(&[])
+            .expect("a crashed sender's claim is recovered");
+        assert_eq!(recovered.body, batch(1, "stale"));
+        // A live claim is not taken over.
+        assert!(spool.claim_next(&[]).is_none());
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+
+    #[test]
+    fn an_abandoned_claim_puts_the_batch_back_and_a_skipped_one_is_left_alone() {
+        let spool = super::tests::spool(SpoolLimits::default());
+        let dir = spool.dir().to_path_buf();
+        let body = br#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[]}"#;
+        spool.write(body, 0).unwrap();
+        drop(spool.claim_next(&[]).unwrap());
+        let again = spool.claim_next(&[]).expect("dropping a claim releases it");
+        spool.delivered(again);
+        // A batch of another schema version is put back, and skipped for the rest of a flush.
+        let newer = br#"{"schema":"agent-telemetry/batch","schema_version":99,"events":[]}"#;
+        fs::write(dir.join("1-newer.batch"), newer).unwrap();
+        let claimed = spool.claim_next(&[]).unwrap();
+        let skip = vec![claimed.id().to_path_buf()];
+        spool.release(claimed);
+        assert!(spool.claim_next(&skip).is_none());
+        assert!(
+            dir.join("1-newer.batch").exists(),
+            "left for a build that reads it"
+        );
+        assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 0);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn what_waits_is_counted_from_the_names_without_reading_the_files() {
+        let spool = super::tests::spool(SpoolLimits::default());
+        let dir = spool.dir().to_path_buf();
+        let body = br#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[{},{},{}]}"#;
+        spool.write(body, 3).unwrap();
+        let written = spool.ready()[0].0.clone();
+        assert_eq!(events_of(&written), 3);
+        // Emptied behind the spool's back, it still counts by its name.
+        fs::write(&written, b"").unwrap();
+        assert_eq!(spool.pending_events(), 3);
+        // A file named otherwise is counted from its content.
+        fs::write(dir.join("1-other.batch"), body).unwrap();
+        assert_eq!(spool.pending_events(), 6);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_crashed_writers_temporary_file_is_cleared_but_a_fresh_one_is_not() {
+        let spool = super::tests::spool(SpoolLimits::default());
+        let dir = spool.dir().to_path_buf();
+        create_private_dir(&dir).unwrap();
+        let (old, fresh) = (dir.join("1-old.tmp"), dir.join("2-fresh.tmp"));
+        fs::write(&old, b"{\"schema\":").unwrap();
+        fs::write(&fresh, b"{\"schema\":").unwrap();
+        let file = fs::File::options().append(true).open(&old).unwrap();
+        file.set_modified(SystemTime::now() - STALE_CLAIM * 2)
+            .unwrap();
+        spool.enforce_limits();
+        assert!(!old.exists() && fresh.exists());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

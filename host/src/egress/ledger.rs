@@ -1,0 +1,219 @@
+//! The egress ledger: a record of every request the host let the telemetry component make
+//! (or, in debug mode, captured instead of sending), with the exact payload.
+//!
+//! Entries are JSON lines in `egress.jsonl` in the identity directory, bounded in bytes: when
+//! the file outgrows its bound, the oldest entries are dropped until it is down to half (a line
+//! another process appends while a trim rewrites the file can be lost with it). The
+//! newest entries are also kept in memory, so a program without an identity directory can
+//! still show them. All handles to one file in a process share one writer, so concurrent
+//! stores never interleave lines; separate processes append whole lines with `O_APPEND`.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+use serde::{Deserialize, Serialize};
+
+/// The ledger's name in the identity directory.
+pub const LEDGER_FILE: &str = "egress.jsonl";
+
+/// Entries kept in memory per ledger.
+const MEMORY_ENTRIES: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// When the request was made (RFC 3339, UTC).
+    pub at: String,
+    /// The request's URL.
+    pub endpoint: String,
+    /// The collector's answer; `None` when there was none (see `error`) or in debug mode.
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Size of the body, in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the body, hex.
+    pub sha256: String,
+    /// Events in the batch, when the body is a batch.
+    pub events: Option<u64>,
+    /// Captured by debug mode: it did not leave the machine.
+    #[serde(default)]
+    pub debug: bool,
+    /// The exact body, when it is UTF-8 (batches are JSON).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl LedgerEntry {
+    /// An entry for `body` (a batch of `events` events, if known) sent to `endpoint`;
+    /// `status` and `error` are filled in later.
+    pub fn new(endpoint: String, body: &[u8], events: Option<u64>) -> LedgerEntry {
+        use sha2::Digest;
+        LedgerEntry {
+            at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+            endpoint,
+            status: None,
+            error: None,
+            bytes: body.len() as u64,
+            sha256: hex::encode(sha2::Sha256::digest(body)),
+            events,
+            debug: false,
+            body: String::from_utf8(body.to_vec()).ok(),
+        }
+    }
+}
+
+pub struct Ledger {
+    path: Option<PathBuf>,
+    max_bytes: u64,
+    recent: Mutex<VecDeque<LedgerEntry>>,
+}
+
+impl Ledger {
+    /// The ledger at `path` (shared with every other handle to it in this process), or an
+    /// in-memory one.
+    pub fn open(path: Option<PathBuf>, max_bytes: u64) -> Arc<Ledger> {
+        static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<Ledger>>>> = OnceLock::new();
+        let make = |path| {
+            Arc::new(Ledger {
+                path,
+                max_bytes: max_bytes.max(4096),
+                recent: Mutex::default(),
+            })
+        };
+        let Some(path) = path else {
+            return make(None);
+        };
+        let mut open = OPEN
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(ledger) = open.get(&path).and_then(Weak::upgrade) {
+            return ledger;
+        }
+        open.retain(|_, l| l.strong_count() > 0);
+        let ledger = make(Some(path.clone()));
+        open.insert(path, Arc::downgrade(&ledger));
+        ledger
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Adds an entry. A file that cannot be written costs a warning, never the request.
+    pub fn append(&self, entry: LedgerEntry) {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(path) = &self.path
+            && let Err(e) = self.append_to_file(path, &entry)
+        {
+            tracing::warn!(path = %path.display(), error = %e, "egress ledger cannot be written");
+        }
+        if recent.len() == MEMORY_ENTRIES {
+            recent.pop_front();
+        }
+        recent.push_back(entry);
+    }
+
+    /// The newest entries this process recorded, oldest first.
+    pub fn recent(&self) -> Vec<LedgerEntry> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        recent.iter().cloned().collect()
+    }
+
+    fn append_to_file(&self, path: &Path, entry: &LedgerEntry) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        let mut file = crate::trust::private_files::append_private(path)?;
+        file.write_all(&line)?;
+        if file.metadata()?.len() > self.max_bytes {
+            self.trim(path)?;
+        }
+        Ok(())
+    }
+
+    /// Keeps the newest whole lines that fit in half the bound; replaces the file atomically.
+    fn trim(&self, path: &Path) -> std::io::Result<()> {
+        let content = fs::read(path)?;
+        let keep = (self.max_bytes / 2) as usize;
+        let mut start = content.len().saturating_sub(keep);
+        // Start at a line boundary so no entry is cut in half.
+        while start > 0 && start < content.len() && content[start - 1] != b'\n' {
+            start += 1;
+        }
+        crate::trust::private_files::replace_private(path, &content[start..])
+    }
+}
+
+/// Reads a ledger file: its entries, oldest first, and how many lines could not be read
+/// (a line cut short by a crash, say), which are skipped.
+pub fn read(path: &Path) -> std::io::Result<(Vec<LedgerEntry>, usize)> {
+    let content = match fs::read_to_string(path) {
+        Ok(content) => content,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
+        Err(e) => return Err(e),
+    };
+    let mut entries = Vec::new();
+    let mut unreadable = 0;
+    for line in content.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str(line) {
+            Ok(entry) => entries.push(entry),
+            Err(_) => unreadable += 1,
+        }
+    }
+    Ok((entries, unreadable))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_survive_on_disk_and_the_file_stays_bounded() {
+        let dir = std::env::temp_dir().join(format!(
+            "agent-telemetry-ledger-{}",
+            crate::trust::identity::random_hex(6)
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(LEDGER_FILE);
+        let ledger = Ledger::open(Some(path.clone()), 8192);
+        let body = br#"{"events":[{},{}]}"#;
+        for _ in 0..200 {
+            ledger.append(LedgerEntry::new(
+                "http://127.0.0.1:1/v1/batch".into(),
+                body,
+                Some(2),
+            ));
+        }
+        let (entries, unreadable) = read(&path).unwrap();
+        assert_eq!(unreadable, 0);
+        assert!(
+            !entries.is_empty() && entries.len() < 200,
+            "{}",
+            entries.len()
+        );
+        assert!(fs::metadata(&path).unwrap().len() <= 8192);
+        assert_eq!(entries[0].events, Some(2));
+        assert_eq!(
+            entries[0].body.as_deref(),
+            Some(std::str::from_utf8(body).unwrap())
+        );
+        // A second handle in this process is the same ledger.
+        assert!(Arc::ptr_eq(
+            &ledger,
+            &Ledger::open(Some(path.clone()), 8192)
+        ));
+        // A torn last line is skipped and counted, not fatal.
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"at\":\"20")
+            .unwrap();
+        let (again, unreadable) = read(&path).unwrap();
+        assert_eq!((again.len(), unreadable), (entries.len(), 1));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

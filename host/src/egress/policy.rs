@@ -1,0 +1,153 @@
+//! Which requests the telemetry component may make: to one endpoint, with capped timeouts.
+//!
+//! This hook is the only way out. wasmtime's `default_send_request` opens its own TCP
+//! connection and does not consult the WASI socket policy, so the allowlist must live here. A
+//! request it lets out goes on through [`capture`](super::capture), which records it in the
+//! ledger and sends it (or, in debug mode, keeps it).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use agent_telemetry_contract::endpoint::Endpoint;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::capture::{self, ResponseFuture};
+use super::ledger::Ledger;
+
+/// The one scheme, host and port the component may send to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AllowedEndpoint {
+    endpoint: Endpoint,
+}
+
+impl AllowedEndpoint {
+    pub fn parse(url: &str) -> Result<AllowedEndpoint, crate::error::Error> {
+        let endpoint = Endpoint::parse(url).map_err(|e| crate::error::Error::InvalidEndpoint {
+            url: url.to_string(),
+            why: e.to_string(),
+        })?;
+        Ok(AllowedEndpoint { endpoint })
+    }
+
+    /// Whether a request URI goes to this endpoint (same scheme, host and port).
+    pub fn allows(&self, uri: &http::Uri) -> bool {
+        let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
+        let default_port = if scheme.as_deref() == Some("https") {
+            443
+        } else {
+            80
+        };
+        scheme.as_deref() == Some(self.endpoint.scheme())
+            && uri
+                .host()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.endpoint.host))
+            && uri.port_u16().unwrap_or(default_port) == self.endpoint.port
+    }
+}
+
+/// What the policy let out and what it stopped, shared by every store of one `Telemetry`.
+#[derive(Debug, Default)]
+pub struct EgressCounters {
+    allowed: AtomicU64,
+    denied: AtomicU64,
+}
+
+impl EgressCounters {
+    pub fn allowed(&self) -> u64 {
+        self.allowed.load(Ordering::Relaxed)
+    }
+    pub fn denied(&self) -> u64 {
+        self.denied.load(Ordering::Relaxed)
+    }
+}
+
+/// The `WasiHttpHooks` of the telemetry component's store.
+#[derive(Clone)]
+pub struct EgressPolicy {
+    endpoint: Arc<AllowedEndpoint>,
+    timeout_cap: Duration,
+    counters: Arc<EgressCounters>,
+    ledger: Arc<Ledger>,
+    /// Debug mode: requests are written here and answered by the host; nothing is sent.
+    debug_log: Option<Arc<PathBuf>>,
+}
+
+impl EgressPolicy {
+    pub fn new(
+        endpoint: Arc<AllowedEndpoint>,
+        timeout_cap: Duration,
+        counters: Arc<EgressCounters>,
+        ledger: Arc<Ledger>,
+        debug_log: Option<Arc<PathBuf>>,
+    ) -> Self {
+        EgressPolicy {
+            endpoint,
+            timeout_cap,
+            counters,
+            ledger,
+            debug_log,
+        }
+    }
+}
+
+impl WasiHttpHooks for EgressPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _guest_io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        if !self.endpoint.allows(request.uri()) {
+            self.counters.denied.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(uri = %request.uri(), "telemetry request to a non-allowed endpoint denied");
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+        // The guest's timeouts are honoured only up to the cap; unset ones would be 600 s.
+        let cap = self.timeout_cap;
+        let clamp = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));
+        let asked = options.unwrap_or_default();
+        let options = RequestOptions {
+            connect_timeout: clamp(asked.connect_timeout),
+            first_byte_timeout: clamp(asked.first_byte_timeout),
+            between_bytes_timeout: clamp(asked.between_bytes_timeout),
+        };
+        Box::new(capture::send_recorded(
+            request,
+            options,
+            cap,
+            self.ledger.clone(),
+            self.debug_log.clone(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allows_only_the_configured_authority() {
+        let e = AllowedEndpoint::parse("http://127.0.0.1:4318/v1/batch").unwrap();
+        assert!(e.allows(&"http://127.0.0.1:4318/other".parse().unwrap()));
+        assert!(!e.allows(&"http://127.0.0.1:4319/v1/batch".parse().unwrap()));
+        assert!(!e.allows(&"https://127.0.0.1:4318/v1/batch".parse().unwrap()));
+        assert!(!e.allows(&"http://example.com:4318/".parse().unwrap()));
+        let default_port = AllowedEndpoint::parse("http://localhost/x").unwrap();
+        assert!(default_port.allows(&"http://LOCALHOST:80/".parse().unwrap()));
+    }
+
+    #[test]
+    fn rejects_unusable_endpoints() {
+        for bad in [
+            "ftp://host/",
+            "not a url",
+            "http://user:pw@host/",
+            "/relative",
+        ] {
+            assert!(AllowedEndpoint::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

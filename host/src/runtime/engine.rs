@@ -1,0 +1,48 @@
+//! The wasmtime engine and the clock of every CPU budget.
+//!
+//! Every engine here interrupts on epochs: a ticker thread advances the engine's epoch every
+//! [`EPOCH_TICK`] for as long as the engine lives, and each store decides what a tick costs.
+//! The telemetry component's calls get a budget in ticks (see `instance.rs`); agents yield at
+//! every tick and carry on.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use wasmtime::{Config, Engine};
+
+/// How often the engine's epoch advances: the grain of every CPU budget.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// An engine for components, with epoch interruption and its ticker running.
+pub fn new_engine() -> Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config)?;
+    start_epoch_ticker(&engine);
+    Ok(engine)
+}
+
+/// Advances `engine`'s epoch every tick for as long as the engine lives.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("agent-telemetry-epoch".to_string())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(e) = spawned {
+        // Without a ticker no deadline ever passes: calls are then bounded only by the
+        // worker's own timeouts.
+        tracing::error!(error = %e, "cannot start the epoch ticker");
+    }
+}
+
+/// Epoch ticks for a CPU budget of `budget`, at least one.
+pub fn epoch_ticks(budget: Duration) -> u64 {
+    (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}

@@ -1,0 +1,285 @@
+//! The [`Telemetry`] handle: starting telemetry, recording, flushing and shutting down.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use agent_telemetry_contract::retry::LONGEST_DEADLINE;
+use anyhow::Result;
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use super::handoff::{Command, Handoff, until};
+use super::worker::Worker;
+use crate::agent::Recorder;
+use crate::delivery::sender::{SpoolSender, nothing_flushed};
+use crate::delivery::spool::{SPOOL_DIR, Spool};
+use crate::egress::ledger::{LEDGER_FILE, Ledger};
+use crate::egress::policy::{AllowedEndpoint, EgressCounters, EgressPolicy};
+use crate::runtime::TelemetryRuntime;
+use crate::runtime::bindings::recorder::{Event, FlushReport, StatusReport};
+use crate::runtime::supervisor::{InstanceStats, Supervised};
+use crate::settings::TelemetrySettings;
+use crate::trust::consent::Consent;
+use crate::trust::identity::Identity;
+
+/// A cheap, cloneable handle; all clones feed the same component instance.
+#[derive(Clone)]
+pub struct Telemetry {
+    pub(super) consent: Consent,
+    pub(super) identity: Option<Identity>,
+    pub(super) endpoint: Option<String>,
+    pub(super) egress: Arc<EgressCounters>,
+    pub(super) ledger: Option<Arc<Ledger>>,
+    pub(super) spool: Option<Arc<Spool>>,
+    /// Where debug mode writes; `None` when requests are really sent.
+    pub(super) debug_log: Option<Arc<PathBuf>>,
+    pub(super) worker: Option<Arc<WorkerHandle>>,
+}
+
+/// The caller's end of one worker.
+pub(super) struct WorkerHandle {
+    pub(super) handoff: Handoff,
+    pub(super) stats: Arc<InstanceStats>,
+    /// Set by `shutdown`: a background delivery in progress gives way at once.
+    stopping: watch::Sender<bool>,
+}
+
+impl Telemetry {
+    /// Starts telemetry with the process-wide runtime (the embedded component). Must be
+    /// called within a tokio runtime. When consent is off, nothing is created: no identity,
+    /// no component, and every call is a no-op.
+    pub async fn start(settings: TelemetrySettings) -> Result<Telemetry> {
+        let consent = settings.decision();
+        if !consent.enabled {
+            return Ok(Telemetry::disabled(consent));
+        }
+        Telemetry::start_with(TelemetryRuntime::shared()?, settings).await
+    }
+
+    /// A handle that records nothing, for programs where consent is off.
+    pub fn disabled(consent: Consent) -> Telemetry {
+        Telemetry {
+            consent,
+            identity: None,
+            endpoint: None,
+            egress: Arc::default(),
+            ledger: None,
+            spool: None,
+            debug_log: None,
+            worker: None,
+        }
+    }
+
+    pub async fn start_with(
+        runtime: Arc<TelemetryRuntime>,
+        settings: TelemetrySettings,
+    ) -> Result<Telemetry> {
+        let consent = settings.decision();
+        let (true, Some(url)) = (consent.enabled, &settings.endpoint) else {
+            return Ok(Telemetry::disabled(consent));
+        };
+        let endpoint = Arc::new(AllowedEndpoint::parse(url)?);
+        let identity = match &settings.identity_dir {
+            Some(dir) => Identity::load_or_create(dir),
+            None => Identity::ephemeral(),
+        };
+        let egress = Arc::new(EgressCounters::default());
+        let ledger = Ledger::open(
+            identity.dir.as_ref().map(|d| d.join(LEDGER_FILE)),
+            settings.ledger_max_bytes,
+        );
+        let debug_log = settings.debug.then(|| Arc::new(settings.debug_log_path()));
+        // Debug mode leaves the spool alone: it must neither send what real runs left nor
+        // leave anything a real run would send.
+        let spool = identity
+            .dir
+            .as_ref()
+            .filter(|_| !settings.debug)
+            .map(|d| Arc::new(Spool::new(d.join(SPOOL_DIR), settings.spool_limits)));
+        if settings.show_notice {
+            crate::trust::privacy::show_notice_once(
+                identity.dir.as_deref(),
+                url,
+                debug_log.as_deref().map(|p| p.as_path()),
+            );
+        }
+        let policy = EgressPolicy::new(
+            endpoint,
+            settings.request_timeout,
+            egress.clone(),
+            ledger.clone(),
+            debug_log.clone(),
+        );
+        let stats = Arc::new(InstanceStats::default());
+        let instance = Supervised::start(
+            runtime,
+            settings.config_vars(&identity),
+            policy,
+            stats.clone(),
+        )
+        .await?;
+        let (handoff, commands) = Handoff::new(settings.handoff_capacity);
+        let stopping = watch::Sender::new(false);
+        let sender = spool
+            .clone()
+            .map(|spool| SpoolSender::new(spool, stopping.subscribe(), settings.request_timeout));
+        let worker = Worker::new(
+            instance,
+            sender,
+            settings.request_timeout,
+            settings.batch_max_events.max(1) as usize,
+        );
+        tokio::spawn(worker.run(commands, settings.flush_interval));
+        Ok(Telemetry {
+            consent,
+            endpoint: settings.endpoint,
+            identity: Some(identity),
+            egress,
+            ledger: Some(ledger),
+            spool,
+            debug_log,
+            worker: Some(Arc::new(WorkerHandle {
+                handoff,
+                stats,
+                stopping,
+            })),
+        })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.worker.is_some()
+    }
+
+    /// Records one event. Returns at once; see the module docs.
+    pub fn record(&self, event: Event) {
+        self.record_many(vec![event]);
+    }
+
+    pub fn record_many(&self, events: Vec<Event>) {
+        let Some(worker) = &self.worker else { return };
+        if events.is_empty() {
+            return;
+        }
+        if let Err(n) = worker.handoff.record(events) {
+            worker.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Sends what is queued; returns within `deadline` whatever the collector does.
+    pub async fn flush(&self, deadline: Duration) -> FlushReport {
+        // Out of time, or the worker is gone: what was handed off, queued or spooled is pending.
+        self.ask(deadline, |until, reply| Command::Flush { until, reply })
+            .await
+            .unwrap_or_else(|pending| pending)
+    }
+
+    /// Sends the command `command` builds (from its absolute deadline and its reply channel)
+    /// and waits at most `deadline`: the answer (empty when there is no worker), or, out of
+    /// time, what is known to be pending.
+    async fn ask(
+        &self,
+        deadline: Duration,
+        command: impl FnOnce(Instant, oneshot::Sender<FlushReport>) -> Command,
+    ) -> Result<FlushReport, FlushReport> {
+        let Some(worker) = &self.worker else {
+            return Ok(nothing_flushed());
+        };
+        let deadline = deadline.min(LONGEST_DEADLINE);
+        let (reply, answer) = oneshot::channel();
+        if !worker.handoff.send(command(until(deadline), reply)) {
+            return Ok(nothing_flushed());
+        }
+        match tokio::time::timeout(deadline, answer).await {
+            Ok(Ok(report)) => Ok(report),
+            _ => Err(self.pending_report()),
+        }
+    }
+
+    /// Flushes within `deadline` (what is not delivered stays in the spool, if there is one),
+    /// then stops the worker. Returns within `deadline`. Other clones become no-ops.
+    pub async fn shutdown(&self, deadline: Duration) -> FlushReport {
+        // A background delivery in progress gives way; what it was sending stays spooled.
+        if let Some(worker) = &self.worker {
+            worker.stopping.send_replace(true);
+        }
+        self.ask(deadline, |until, reply| Command::Shutdown { until, reply })
+            .await
+            .unwrap_or_else(|pending| {
+                tracing::warn!(
+                    ?deadline,
+                    "telemetry did not finish within the deadline; events still in the component when the process ends are lost"
+                );
+                pending
+            })
+    }
+
+    /// [`shutdown`](Self::shutdown) without waiting: the flush goes on in the background and
+    /// its report arrives through the handle. For hosts that return the agent's result first.
+    pub fn shutdown_in_background(
+        &self,
+        deadline: Duration,
+    ) -> tokio::task::JoinHandle<FlushReport> {
+        let telemetry = self.clone();
+        tokio::spawn(async move { telemetry.shutdown(deadline).await })
+    }
+
+    /// The component's status as an agent's `recorder.status` import returns it: from the
+    /// worker's last snapshot, so it never waits.
+    pub fn component_status(&self) -> StatusReport {
+        let blank = StatusReport {
+            enabled: self.is_enabled(),
+            reason: self.consent.reason.clone(),
+            queued: 0,
+            recorded: 0,
+            sent: 0,
+            dropped: 0,
+            rejected: 0,
+            failed: 0,
+        };
+        let Some(worker) = &self.worker else {
+            return blank;
+        };
+        let mut report = worker.stats.snapshot().unwrap_or(blank);
+        report.dropped += worker.stats.dropped.load(Ordering::Relaxed);
+        report
+    }
+
+    /// What is known to be pending without asking the worker: handed off, in the component
+    /// at the last snapshot, and in the spool.
+    pub(super) fn pending_report(&self) -> FlushReport {
+        let Some(worker) = &self.worker else {
+            return nothing_flushed();
+        };
+        let pending = worker.handoff.in_flight() as u64
+            + worker.stats.queued_in_component()
+            + self.spool.as_ref().map_or(0, |s| s.pending_events());
+        FlushReport {
+            pending: u32::try_from(pending).unwrap_or(u32::MAX),
+            ..nothing_flushed()
+        }
+    }
+}
+
+/// An agent's `recorder` import, served by this handle.
+impl Recorder for Telemetry {
+    fn record(&self, event: Event) {
+        Telemetry::record(self, event);
+    }
+
+    fn record_many(&self, events: Vec<Event>) {
+        Telemetry::record_many(self, events);
+    }
+
+    fn flush(
+        &self,
+        deadline: Duration,
+    ) -> std::pin::Pin<Box<dyn Future<Output = FlushReport> + Send + '_>> {
+        Box::pin(Telemetry::flush(self, deadline))
+    }
+
+    fn status(&self) -> StatusReport {
+        self.component_status()
+    }
+}

@@ -1,0 +1,206 @@
+//! The worker: one tokio task per `Telemetry` handle that owns the component's
+//! instance and runs the commands callers send, one at a time. Events waiting in the hand-off
+//! go to the component together, in one `record-many` call; a batch's worth of them, the
+//! flush timer, an explicit flush and the shutdown each make a flush.
+
+use std::time::Duration;
+
+use agent_telemetry_contract::retry;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::time::Instant;
+
+use super::handoff::{Command, until};
+use crate::delivery::sender::{SpoolSender, nothing_flushed};
+use crate::runtime::bindings::recorder::{Event, FlushReport};
+use crate::runtime::supervisor::Supervised;
+
+/// How stale the status snapshot may get while events are being recorded.
+const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Most events handed to the component in one `record-many` call.
+const COALESCE_MAX_EVENTS: usize = 4096;
+
+pub(super) struct Worker {
+    instance: Supervised,
+    /// Delivery through the spool; `None` without an identity directory (the component then
+    /// sends itself).
+    sender: Option<SpoolSender>,
+    /// Per request.
+    timeout: Duration,
+    /// A flush follows once this many events have been handed to the component since the last.
+    batch_max: usize,
+    since_flush: usize,
+}
+
+impl Worker {
+    pub fn new(
+        instance: Supervised,
+        sender: Option<SpoolSender>,
+        timeout: Duration,
+        batch_max: usize,
+    ) -> Worker {
+        Worker {
+            instance,
+            sender,
+            timeout,
+            batch_max,
+            since_flush: 0,
+        }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>, interval: Duration) {
+        // tokio's interval panics on zero, and a huge one would overflow the first deadline.
+        let interval = interval.clamp(Duration::from_millis(100), Duration::from_secs(86_400));
+        let mut tick = tokio::time::interval_at(Instant::now() + interval, interval);
+        // After a stall, one flush, not a burst of them.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // What earlier runs left in the spool goes first, in the background of this run.
+        if self
+            .sender
+            .as_ref()
+            .is_some_and(|s| s.spool().pending_events() > 0)
+        {
+            self.flush(until(self.timeout), true).await;
+        }
+        loop {
+            let received = tokio::select! {
+                command = rx.recv() => command,
+                _ = tick.tick() => Some(Command::Flush { until: until(self.timeout), reply: oneshot::channel().0 }),
+            };
+            let Some(mut command) = received else {
+                // Every handle is gone.
+                self.stop().await;
+                break;
+            };
+            if let Command::Record(events, permit) = command {
+                let next = self.record_waiting(events, permit, &mut rx).await;
+                // Recording is the hot path: the snapshot is refreshed at most this often.
+                if self.instance.snapshot_age() >= SNAPSHOT_INTERVAL {
+                    self.instance.refresh_snapshot().await;
+                }
+                match next {
+                    Some(next) => command = next,
+                    None => continue,
+                }
+            }
+            if !self.handle(command).await {
+                break;
+            }
+        }
+        // Anything sent after the shutdown is counted, never silently lost; later sends fail
+        // and are counted by the sender.
+        rx.close();
+        while let Ok(command) = rx.try_recv() {
+            if let Command::Record(events, _) = command {
+                self.instance
+                    .stats()
+                    .dropped
+                    .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Runs one command; false when the worker should end.
+    async fn handle(&mut self, command: Command) -> bool {
+        match command {
+            Command::Record(events, permit) => self.record(events, vec![permit]).await,
+            Command::Flush { until, reply } => {
+                let report = self.flush(until, true).await;
+                let _ = reply.send(report);
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(self.instance.refresh_snapshot().await);
+            }
+            Command::Shutdown { until, reply } => {
+                // Leave room to move what is left to the spool and answer in time.
+                let left = until.saturating_duration_since(Instant::now());
+                let mut report = self.flush(until - retry::reserve(left), false).await;
+                self.stop().await;
+                report.pending = u32::try_from(self.pending()).unwrap_or(u32::MAX);
+                let _ = reply.send(report);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Records `events` and every record command already waiting, in one component call;
+    /// returns the first other command it met.
+    async fn record_waiting(
+        &mut self,
+        mut events: Vec<Event>,
+        permit: OwnedSemaphorePermit,
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> Option<Command> {
+        let mut permits = vec![permit];
+        let mut next = None;
+        while events.len() < COALESCE_MAX_EVENTS {
+            match rx.try_recv() {
+                Ok(Command::Record(more, permit)) => {
+                    events.extend(more);
+                    permits.push(permit);
+                }
+                Ok(other) => {
+                    next = Some(other);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        self.record(events, permits).await;
+        if self.since_flush >= self.batch_max {
+            self.flush(until(self.timeout), true).await;
+        }
+        next
+    }
+
+    /// Hands events to the component; their room in the hand-off is free once it has them.
+    async fn record(&mut self, events: Vec<Event>, permits: Vec<OwnedSemaphorePermit>) {
+        self.since_flush += events.len();
+        self.instance.record_many(&events).await;
+        drop(permits);
+    }
+
+    /// Sends what is queued by `until`: through the spool when there is one. An
+    /// `interruptible` flush gives way when `shutdown` is called (it is the worker's own, or
+    /// one a caller waits for; the shutdown's own flush is not).
+    async fn flush(&mut self, until: Instant, interruptible: bool) -> FlushReport {
+        self.since_flush = 0;
+        let Some(sender) = &mut self.sender else {
+            let left = until.saturating_duration_since(Instant::now());
+            return self
+                .instance
+                .flush(left)
+                .await
+                .unwrap_or_else(nothing_flushed);
+        };
+        sender.move_to_spool(&mut self.instance).await;
+        let mut report = sender
+            .deliver(&mut self.instance, until, interruptible)
+            .await;
+        // Everything the component held is in the spool now.
+        report.pending = u32::try_from(sender.spool().pending_events()).unwrap_or(u32::MAX);
+        report
+    }
+
+    /// At stop, whatever the component still holds goes to the spool; without one it cannot
+    /// be delivered any more: it is counted, never lost silently.
+    async fn stop(&mut self) {
+        match &mut self.sender {
+            Some(sender) => sender.move_to_spool(&mut self.instance).await,
+            None => {
+                self.instance.refresh_snapshot().await;
+            }
+        }
+        self.instance.stop();
+    }
+
+    /// Events not delivered yet: in the spool (from any process) and in the component.
+    fn pending(&self) -> u64 {
+        let spooled = self
+            .sender
+            .as_ref()
+            .map_or(0, |s| s.spool().pending_events());
+        spooled + self.instance.stats().queued_in_component()
+    }
+}

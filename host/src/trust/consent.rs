@@ -1,0 +1,315 @@
+//! Whether telemetry may run, and which input decided it.
+//!
+//! Telemetry is on unless an input turns it off. The inputs are read in this order, and the
+//! first one that says "off" is named as the reason:
+//!
+//! 1. `DO_NOT_TRACK` set to 1/true/yes/on;
+//! 2. `TELEMETRY_ENABLED` set to 0/false/no/off;
+//! 3. `ANONYMIZED_TELEMETRY` set to 0/false/no/off;
+//! 4. the persisted choice (`agent-telemetry telemetry off`), a file in the identity directory;
+//! 5. running in CI when the host is configured to stay off in CI (`AGENT_TELEMETRY_OFF_IN_CI`).
+//!
+//! No input can turn telemetry on over another's "off": `telemetry on` does not override
+//! `DO_NOT_TRACK=1`. Values are read in any case with surrounding spaces ignored; a value that
+//! is not one of true/false/1/0/yes/no/on/off keeps the default and is reported as a warning.
+
+use std::path::Path;
+
+/// Environment variables that mean "running in CI" (the first match labels the run).
+pub const CI_VARIABLES: &[&str] = &[
+    "CI",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "BUILDKITE",
+    "CIRCLECI",
+    "JENKINS_URL",
+    "TF_BUILD",
+    "TRAVIS",
+    "TEAMCITY_VERSION",
+    "BITBUCKET_BUILD_NUMBER",
+    "CODEBUILD_BUILD_ID",
+];
+
+/// The file, in the identity directory, that remembers `telemetry on|off`.
+pub const CHOICE_FILE: &str = "consent";
+
+/// Turns telemetry off in CI when set to a true value.
+pub const OFF_IN_CI_VAR: &str = "AGENT_TELEMETRY_OFF_IN_CI";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub enabled: bool,
+    /// The input that decided, e.g. `DO_NOT_TRACK=1` or `enabled by default`.
+    pub reason: String,
+    /// Values that were present but not understood.
+    pub warnings: Vec<String>,
+}
+
+impl Consent {
+    /// A decision made by the embedding program itself (tests, the demo, explicit config).
+    pub fn explicit(enabled: bool, reason: impl Into<String>) -> Consent {
+        Consent {
+            enabled,
+            reason: reason.into(),
+            warnings: Vec::new(),
+        }
+    }
+
+    pub fn from_env() -> Consent {
+        Consent::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// The environment's part of the decision (inputs 1 to 3).
+    pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Consent {
+        let mut consent = Consent::explicit(true, "enabled by default");
+        let mut read = |name: &str| {
+            let raw = get(name)?;
+            let parsed = parse_bool(&raw);
+            if parsed.is_none() {
+                consent.warnings.push(format!(
+                    "{name}=`{}` is not one of true/false/1/0/yes/no/on/off; ignored",
+                    raw.trim()
+                ));
+            }
+            parsed.map(|v| (v, raw.trim().to_string()))
+        };
+        let dnt = read("DO_NOT_TRACK");
+        let enabled = read("TELEMETRY_ENABLED");
+        let anonymized = read("ANONYMIZED_TELEMETRY");
+        let off = match (dnt, enabled, anonymized) {
+            (Some((true, v)), _, _) => Some(format!("DO_NOT_TRACK={v}")),
+            (_, Some((false, v)), _) => Some(format!("TELEMETRY_ENABLED={v}")),
+            (_, _, Some((false, v))) => Some(format!("ANONYMIZED_TELEMETRY={v}")),
+            _ => None,
+        };
+        if let Some(reason) = off {
+            consent.turn_off(reason);
+        }
+        consent
+    }
+
+    /// Applies the persisted choice (input 4): `Some(false)` turns telemetry off.
+    pub fn with_choice(mut self, choice: Result<Option<bool>, String>, file: &Path) -> Consent {
+        match choice {
+            Ok(Some(false)) => self.turn_off(format!(
+                "turned off with `telemetry off` ({})",
+                file.display()
+            )),
+            Ok(_) => {}
+            Err(problem) => self.warnings.push(problem),
+        }
+        self
+    }
+
+    /// Applies the CI rule (input 5).
+    pub fn with_ci(mut self, ci: bool, off_in_ci: bool) -> Consent {
+        if ci && off_in_ci {
+            self.turn_off(format!("running in CI and {OFF_IN_CI_VAR} is set"));
+        }
+        self
+    }
+
+    /// Without an endpoint there is nowhere to send (there is no default one): off, after
+    /// every input above has had its say.
+    pub fn with_endpoint(mut self, configured: bool) -> Consent {
+        if !configured {
+            self.turn_off("no endpoint is configured".to_string());
+        }
+        self
+    }
+
+    /// An earlier "off" keeps its reason: the first input to say off is the one named.
+    fn turn_off(&mut self, reason: String) {
+        if self.enabled {
+            self.enabled = false;
+            self.reason = reason;
+        }
+    }
+}
+
+/// The persisted choice in `dir`: `Ok(None)` when none was made, `Err` when the file holds
+/// something else (the default then stands, with a warning).
+pub fn read_choice(dir: &Path) -> Result<Option<bool>, String> {
+    let file = dir.join(CHOICE_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => parse_bool(&text).map(Some).ok_or_else(|| {
+            format!(
+                "{} holds `{}`, not on or off; ignored",
+                file.display(),
+                text.trim()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("{} cannot be read: {e}; ignored", file.display())),
+    }
+}
+
+/// Remembers `telemetry on|off` in `dir` (created private if missing), atomically.
+pub fn write_choice(dir: &Path, enabled: bool) -> std::io::Result<()> {
+    super::private_files::create_private_dir(dir)?;
+    let choice: &[u8] = if enabled { b"on\n" } else { b"off\n" };
+    super::private_files::replace_private(&dir.join(CHOICE_FILE), choice)
+}
+
+/// Whether this process looks like a CI run.
+pub fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
+    CI_VARIABLES.iter().any(|name| {
+        get(name).is_some_and(|v| parse_bool(&v) != Some(false) && !v.trim().is_empty())
+    })
+}
+
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn consent(vars: &[(&str, &str)]) -> Consent {
+        Consent::from_vars(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn default_is_on() {
+        assert!(consent(&[]).enabled);
+    }
+
+    #[test]
+    fn each_opt_out_turns_it_off_in_any_spelling() {
+        for v in ["false", "FALSE", " 0 ", "no", "Off", "nO"] {
+            assert!(!consent(&[("TELEMETRY_ENABLED", v)]).enabled, "{v}");
+            assert!(!consent(&[("ANONYMIZED_TELEMETRY", v)]).enabled, "{v}");
+        }
+        for v in ["1", "true", "YES", "on", " True "] {
+            let c = consent(&[("DO_NOT_TRACK", v)]);
+            assert!(!c.enabled);
+            assert!(c.reason.starts_with("DO_NOT_TRACK="));
+        }
+    }
+
+    /// Every combination of the five inputs, each unset, on, off or unreadable, against the
+    /// rule as the README states it: off if any input says off; the first such input named.
+    #[test]
+    fn the_whole_matrix_follows_the_documented_precedence() {
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum V {
+            Unset,
+            On,
+            Off,
+            Unknown,
+        }
+        let all = [V::Unset, V::On, V::Off, V::Unknown];
+        let spell = |v: V, on: &'static str, off: &'static str| match v {
+            V::Unset => None,
+            V::On => Some(on),
+            V::Off => Some(off),
+            V::Unknown => Some("maybe"),
+        };
+        let file = Path::new("/x/consent");
+        let mut cases = 0;
+        for dnt in all {
+            for enabled in all {
+                for anonymized in all {
+                    for choice in all {
+                        for (ci, off_in_ci) in
+                            [(false, false), (false, true), (true, false), (true, true)]
+                        {
+                            let mut vars = Vec::new();
+                            // DO_NOT_TRACK's "on" means tracking is off.
+                            if let Some(v) = spell(dnt, " Yes", "0") {
+                                vars.push(("DO_NOT_TRACK", v));
+                            }
+                            if let Some(v) = spell(enabled, "TRUE", " off ") {
+                                vars.push(("TELEMETRY_ENABLED", v));
+                            }
+                            if let Some(v) = spell(anonymized, "1", "No") {
+                                vars.push(("ANONYMIZED_TELEMETRY", v));
+                            }
+                            let persisted = match choice {
+                                V::Unset => Ok(None),
+                                V::On => Ok(Some(true)),
+                                V::Off => Ok(Some(false)),
+                                V::Unknown => Err("unreadable".to_string()),
+                            };
+                            let got = consent(&vars)
+                                .with_choice(persisted, file)
+                                .with_ci(ci, off_in_ci);
+                            let expected_reason = if dnt == V::On {
+                                Some("DO_NOT_TRACK")
+                            } else if enabled == V::Off {
+                                Some("TELEMETRY_ENABLED")
+                            } else if anonymized == V::Off {
+                                Some("ANONYMIZED_TELEMETRY")
+                            } else if choice == V::Off {
+                                Some("turned off with `telemetry off`")
+                            } else if ci && off_in_ci {
+                                Some("running in CI")
+                            } else {
+                                None
+                            };
+                            let case = format!(
+                                "{dnt:?} {enabled:?} {anonymized:?} {choice:?} ci={ci} off_in_ci={off_in_ci}: {got:?}"
+                            );
+                            assert_eq!(got.enabled, expected_reason.is_none(), "{case}");
+                            match expected_reason {
+                                Some(r) => assert!(got.reason.starts_with(r), "{case}"),
+                                None => assert_eq!(got.reason, "enabled by default", "{case}"),
+                            }
+                            let unknown = [dnt, enabled, anonymized, choice]
+                                .iter()
+                                .filter(|v| **v == V::Unknown)
+                                .count();
+                            assert_eq!(got.warnings.len(), unknown, "{case}");
+                            cases += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 4 * 4 * 4 * 4 * 4);
+    }
+
+    #[test]
+    fn the_choice_is_remembered_and_a_bad_file_warns() {
+        let dir = std::env::temp_dir().join(format!(
+            "agent-telemetry-choice-{}",
+            crate::trust::identity::random_hex(6)
+        ));
+        assert_eq!(read_choice(&dir), Ok(None));
+        write_choice(&dir, false).unwrap();
+        assert_eq!(read_choice(&dir), Ok(Some(false)));
+        write_choice(&dir, true).unwrap();
+        assert_eq!(read_choice(&dir), Ok(Some(true)));
+        std::fs::write(dir.join(CHOICE_FILE), "perhaps").unwrap();
+        assert!(read_choice(&dir).unwrap_err().contains("perhaps"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_an_endpoint_it_is_off_but_an_earlier_reason_stands() {
+        let nowhere = consent(&[]).with_endpoint(false);
+        assert!(!nowhere.enabled);
+        assert_eq!(nowhere.reason, "no endpoint is configured");
+        let opted_out = consent(&[("DO_NOT_TRACK", "1")]).with_endpoint(false);
+        assert_eq!(opted_out.reason, "DO_NOT_TRACK=1");
+        assert!(consent(&[]).with_endpoint(true).enabled);
+    }
+
+    #[test]
+    fn ci_is_detected() {
+        assert!(detect_ci(
+            |n| (n == "GITHUB_ACTIONS").then(|| "true".to_string())
+        ));
+        assert!(!detect_ci(|n| (n == "CI").then(|| "false".to_string())));
+        assert!(!detect_ci(|_| None));
+    }
+}

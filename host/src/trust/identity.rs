@@ -1,0 +1,153 @@
+//! The installation id and the pseudonymization key, kept by the host, never by the component.
+//!
+//! Both live in one directory (mode 0700), each in its own file (mode 0600). They are created
+//! only when telemetry is on, race-safely: the content is written to a private temporary file
+//! and linked into place only if no file is there yet, so a reader never sees a half-written
+//! file and two processes starting at once agree on one id. When the directory cannot be used
+//! the identity is ephemeral: the component then makes an `ephemeral_` id, and the key lives
+//! in memory only.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use agent_telemetry_contract::ids::{self, INSTALLATION_PREFIX};
+
+use super::private_files::{create_private_dir, create_private_once};
+
+pub const ID_FILE: &str = "installation-id";
+const KEY_FILE: &str = "hash-key";
+
+#[derive(Clone)]
+pub struct Identity {
+    /// `install_` + 16 hex digits; `None` for an ephemeral identity.
+    pub installation_id: Option<String>,
+    /// 32 random bytes, hex-encoded.
+    pub hash_key: String,
+    /// Where the identity is stored, if it is.
+    pub dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Identity {
+    // The key stays out of logs and panic messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("installation_id", &self.installation_id)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    pub fn ephemeral() -> Identity {
+        Identity {
+            installation_id: None,
+            hash_key: random_hex(ids::HASH_KEY_BYTES),
+            dir: None,
+        }
+    }
+
+    /// Reads the identity in `dir`, creating what is missing; ephemeral (with a warning) when
+    /// the directory cannot be used.
+    pub fn load_or_create(dir: &Path) -> Identity {
+        match Self::try_load_or_create(dir) {
+            Ok(identity) => identity,
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "telemetry identity cannot be stored; using an ephemeral one");
+                Identity::ephemeral()
+            }
+        }
+    }
+
+    fn try_load_or_create(dir: &Path) -> std::io::Result<Identity> {
+        create_private_dir(dir)?;
+        let installation_id = read_or_create(
+            &dir.join(ID_FILE),
+            || {
+                format!(
+                    "{INSTALLATION_PREFIX}{}",
+                    random_hex(ids::ID_HEX_DIGITS / 2)
+                )
+            },
+            ids::is_installation_id,
+        )?;
+        let hash_key = read_or_create(
+            &dir.join(KEY_FILE),
+            || random_hex(ids::HASH_KEY_BYTES),
+            ids::is_hash_key,
+        )?;
+        Ok(Identity {
+            installation_id: Some(installation_id),
+            hash_key,
+            dir: Some(dir.to_path_buf()),
+        })
+    }
+}
+
+fn read_or_create(
+    path: &Path,
+    make: impl Fn() -> String,
+    valid: impl Fn(&str) -> bool,
+) -> std::io::Result<String> {
+    for _ in 0..3 {
+        match fs::read_to_string(path) {
+            Ok(content) if valid(content.trim()) => return Ok(content.trim().to_string()),
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is not in the expected format", path.display()),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        // Another process may get there first; then its file wins, and is read next time round.
+        create_private_once(path, make().as_bytes())?;
+    }
+    Err(std::io::Error::other(format!(
+        "{} could not be created",
+        path.display()
+    )))
+}
+
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    // The OS random source failing is not recoverable in any meaningful way for an id.
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    hex::encode(buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_reused_with_private_modes() {
+        let dir = std::env::temp_dir().join(format!("agent-telemetry-id-{}", random_hex(6)));
+        let first = Identity::load_or_create(&dir);
+        let second = Identity::load_or_create(&dir);
+        assert!(ids::is_installation_id(
+            first.installation_id.as_deref().unwrap()
+        ));
+        assert_eq!(first.installation_id, second.installation_id);
+        assert_eq!(first.hash_key, second.hash_key);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(dir.join(ID_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unusable_directory_gives_an_ephemeral_identity() {
+        let file = std::env::temp_dir().join(format!("agent-telemetry-file-{}", random_hex(6)));
+        fs::write(&file, "not a directory").unwrap();
+        let identity = Identity::load_or_create(&file.join("sub"));
+        assert!(identity.installation_id.is_none() && identity.dir.is_none());
+        fs::remove_file(&file).unwrap();
+    }
+}

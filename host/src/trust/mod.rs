@@ -1,0 +1,8 @@
+//! What decides whether telemetry runs and who it says it is: consent (`consent`), the
+//! installation id and key (`identity`), what is collected and the first-run notice
+//! (`privacy`), and the private files all of them are kept in (`private_files`).
+
+pub mod consent;
+pub mod identity;
+pub mod privacy;
+pub mod private_files;

@@ -1,0 +1,212 @@
+//! Shared by the integration tests (`tests/all`) and the benchmark: the fixture agents (built
+//! by this crate's `build.rs`), a real collector, settings, an HTTP client, a faulty collector,
+//! and a plain TCP listener that counts connections (to prove none were made).
+
+pub mod faulty;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use agent_telemetry::{Consent, TelemetrySettings, wire};
+use agent_telemetry_collector::{Collector, EventStore};
+use http_body_util::{BodyExt, Full};
+
+/// A fixture agent (or the component) built for wasm32-wasip2 by this crate's build.rs.
+pub fn wasm(name: &str) -> PathBuf {
+    PathBuf::from(env!("AGENT_TELEMETRY_WASM_DIR")).join(format!("{name}.wasm"))
+}
+
+/// The workspace's target directory, for tools the tests install.
+pub fn target_dir() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../../target"))
+}
+
+pub fn temp_dir(label: &str) -> PathBuf {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).unwrap();
+    std::env::temp_dir().join(format!(
+        "agent-telemetry-test-{label}-{}",
+        hex::encode(bytes)
+    ))
+}
+
+pub async fn collector() -> Collector {
+    Collector::start(
+        "127.0.0.1:0".parse().unwrap(),
+        EventStore::open(None).unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+/// Settings as a test wants them: on, explicit, ids in a fresh directory, not labelled CI.
+pub fn settings(endpoint: &str, identity_dir: &std::path::Path) -> TelemetrySettings {
+    let mut s = TelemetrySettings::new("test-product", "1.2.3")
+        .endpoint(endpoint)
+        .identity_dir(identity_dir)
+        .consent(Consent::explicit(true, "test"));
+    s.ci = false;
+    s.source = "test-suite".to_string();
+    s.environment = "development".to_string();
+    s
+}
+
+/// Waits until the collector holds `n` events (or the time is up) and returns them.
+pub async fn events(collector: &Collector, n: usize, within: Duration) -> Vec<wire::Event> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let events = collector.store().events().unwrap();
+        if events.len() >= n || start.elapsed() > within {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until `store` holds `n` events (or the time is up); returns how many it holds.
+pub async fn events_in(store: &EventStore, n: u64, within: Duration) -> u64 {
+    let start = tokio::time::Instant::now();
+    loop {
+        let stored = store.counts().unwrap().events;
+        if stored >= n || start.elapsed() > within {
+            return stored;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Accepts connections on loopback and counts them; `hold` keeps them open without ever
+/// answering (a collector that hangs).
+pub struct CountingListener {
+    pub addr: SocketAddr,
+    connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingListener {
+    pub async fn start() -> CountingListener {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                held.push(stream);
+            }
+        });
+        CountingListener {
+            addr,
+            connections,
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/v1/batch", self.addr)
+    }
+
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A loopback port with nothing listening on it.
+pub fn dead_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// POSTs `body` as JSON to `path` on `addr` with hyper, on a connection of its own; returns
+/// the status and the whole response as text (status line, headers, body), for assertions and
+/// messages.
+pub async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::post(path)
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(bytes::Bytes::copy_from_slice(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let mut text = format!("HTTP/1.1 {}\r\n", status.as_u16());
+    for (name, value) in response.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        text.push_str(&format!("{}: {value}\r\n", title_case(name.as_str())));
+    }
+    text.push_str("\r\n");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    text.push_str(&String::from_utf8_lossy(&body));
+    drop(sender);
+    let _ = connection.await;
+    (status.as_u16(), text)
+}
+
+/// `content-length` → `Content-Length`: how a header name is usually written (hyper keeps
+/// them in lower case).
+fn title_case(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or(String::new(), |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// A valid native batch of `n` server events with fresh ids.
+pub fn batch(n: usize) -> wire::Batch {
+    let event = |i: usize| wire::Event {
+        event_id: format!(
+            "01900000-0000-7000-8000-{:012x}",
+            i + usize::from(rand_u16()) * 1000
+        ),
+        occurred_at: "2026-01-01T00:00:00.000Z".to_string(),
+        schema_version: wire::SCHEMA_VERSION,
+        source: "test".to_string(),
+        environment: "development".to_string(),
+        installation_id: "install_0123456789abcdef".to_string(),
+        product: "test".to_string(),
+        product_version: "1.0.0".to_string(),
+        os: "linux".to_string(),
+        arch: "x86_64".to_string(),
+        ci: false,
+        data: wire::Data::Server {
+            state: wire::ServerState::Started,
+        },
+    };
+    wire::Batch {
+        schema: wire::SCHEMA.to_string(),
+        schema_version: wire::SCHEMA_VERSION,
+        batch_id: "batch-1".to_string(),
+        sent_at: "2026-01-01T00:00:00.000Z".to_string(),
+        dropped_events: 0,
+        events: (0..n).map(event).collect(),
+    }
+}
+
+fn rand_u16() -> u16 {
+    let mut bytes = [0u8; 2];
+    getrandom::fill(&mut bytes).unwrap();
+    u16::from_le_bytes(bytes)
+}
