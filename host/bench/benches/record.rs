@@ -8,7 +8,7 @@
 //! - `delivery/*`: recording and delivering 100 events to the local collector, batched (ours)
 //!   against one HTTP request per event (what the seed systems do).
 //!
-//! Run: `cargo bench -p agent-telemetry --bench record`
+//! Run: `cargo bench -p agent-telemetry-bench --bench record`
 
 use std::time::{Duration, Instant, SystemTime};
 
