@@ -171,7 +171,12 @@ fn benches(c: &mut Criterion) {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
                             let start = Instant::now();
-                            let run = run_agent_component(&runtime, &big_batches, &agent, &options);
+                            let run = run_agent_component(
+                                runtime.engine(),
+                                &big_batches,
+                                &agent,
+                                &options,
+                            );
                             let exit = rt.block_on(run).unwrap();
                             if until_queued {
                                 rt.block_on(big_batches.status());

@@ -1,10 +1,11 @@
-//! The wasmtime engine and the clock of every CPU budget.
+//! The wasmtime engine (one per process) and the clock of every CPU budget.
 //!
 //! Every engine here interrupts on epochs: a ticker thread advances the engine's epoch every
 //! [`EPOCH_TICK`] for as long as the engine lives, and each store decides what a tick costs.
 //! The telemetry component's calls get a budget in ticks (see `instance.rs`); agents yield at
 //! every tick and carry on.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -12,6 +13,18 @@ use wasmtime::{Config, Engine};
 
 /// How often the engine's epoch advances: the grain of every CPU budget.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The process's engine, built on first use: the telemetry component and every agent run on
+/// it, so it is configured (and its ticker started) once.
+pub fn shared_engine() -> Result<Engine> {
+    static SHARED: OnceLock<Engine> = OnceLock::new();
+    if let Some(engine) = SHARED.get() {
+        return Ok(engine.clone());
+    }
+    let engine = new_engine()?;
+    // Two threads may race here; the engine that loses is dropped, and its ticker with it.
+    Ok(SHARED.get_or_init(|| engine).clone())
+}
 
 /// An engine for components, with epoch interruption and its ticker running.
 pub fn new_engine() -> Result<Engine> {

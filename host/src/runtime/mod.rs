@@ -1,14 +1,16 @@
-//! The wasmtime side: the engine (`engine`), the telemetry component compiled and
-//! pre-instantiated with its linker ([`TelemetryRuntime`]), one instance in its own store
-//! with a typed method per export (`instance`), and the instance of one `Telemetry` handle,
-//! started again when it fails (`supervisor`).
+//! The wasmtime side: the engine (`engine`), compiled code kept between processes (`cache`),
+//! the telemetry component loaded and pre-instantiated with its linker
+//! ([`TelemetryRuntime`]), one instance in its own store with a typed method per export
+//! (`instance`), and the instance of one `Telemetry` handle, started again when it fails
+//! (`supervisor`).
 
 pub mod bindings;
+pub mod cache;
 pub mod engine;
 pub mod instance;
 pub mod supervisor;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 use wasmtime::Engine;
@@ -17,6 +19,7 @@ use wasmtime::error::Context as _;
 use wasmtime_wasi_config::WasiConfig;
 
 use self::bindings::RecorderHostPre;
+use self::cache::{CodeCache, Lookup};
 use self::instance::{InstanceError, TelemetryInstance, TelemetryState};
 use crate::egress::policy::EgressPolicy;
 
@@ -29,21 +32,36 @@ pub struct TelemetryRuntime {
 }
 
 impl TelemetryRuntime {
-    /// The process-wide runtime with the embedded component, compiled on first use.
+    /// The process-wide runtime with the embedded component, loaded on first use (from the
+    /// code cache, or compiled). Callers that come while it loads wait for that one load.
     pub fn shared() -> Result<Arc<TelemetryRuntime>> {
-        static SHARED: OnceLock<Arc<TelemetryRuntime>> = OnceLock::new();
-        if let Some(rt) = SHARED.get() {
-            return Ok(rt.clone());
+        static SHARED: Mutex<Option<Arc<TelemetryRuntime>>> = Mutex::new(None);
+        let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(runtime) = &*shared {
+            return Ok(runtime.clone());
         }
-        let rt = Arc::new(TelemetryRuntime::with_component(TELEMETRY_COMPONENT)?);
-        Ok(SHARED.get_or_init(|| rt).clone())
+        let runtime = Arc::new(TelemetryRuntime::with_component(TELEMETRY_COMPONENT)?);
+        *shared = Some(runtime.clone());
+        Ok(runtime)
     }
 
-    /// A runtime for another build of the telemetry component (tests, custom builds).
+    /// A runtime for another build of the telemetry component (tests, custom builds), on
+    /// the process's engine, through the code cache the environment names.
     pub fn with_component(wasm: &[u8]) -> Result<TelemetryRuntime> {
-        let engine = engine::new_engine()?;
-        let component =
-            Component::new(&engine, wasm).context("the telemetry component does not compile")?;
+        let cache = CodeCache::from_env();
+        Ok(TelemetryRuntime::load(&engine::shared_engine()?, wasm, cache.as_ref())?.0)
+    }
+
+    /// Loads `wasm` on `engine`, from `cache` if given, and links it; says how the code was
+    /// had.
+    pub fn load(
+        engine: &Engine,
+        wasm: &[u8],
+        cache: Option<&CodeCache>,
+    ) -> Result<(TelemetryRuntime, Lookup)> {
+        let engine = engine.clone();
+        let (component, lookup) = CodeCache::load(cache, &engine, wasm)
+            .map_err(|e| e.context("the telemetry component does not compile"))?;
 
         let mut linker = Linker::<TelemetryState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -55,7 +73,7 @@ impl TelemetryRuntime {
             .instantiate_pre(&component)
             .context("the telemetry component imports something this host does not provide")?;
         let telemetry = RecorderHostPre::new(pre)?;
-        Ok(TelemetryRuntime { engine, telemetry })
+        Ok((TelemetryRuntime { engine, telemetry }, lookup))
     }
 
     /// The engine agents run on too, so their `recorder` calls can reach this component.
@@ -71,4 +89,9 @@ impl TelemetryRuntime {
     ) -> Result<TelemetryInstance, InstanceError> {
         TelemetryInstance::new(&self.telemetry, config, egress).await
     }
+}
+
+/// `wasm` compiled for `engine`, through the code cache the environment names (if any).
+pub fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+    Ok(CodeCache::load(CodeCache::from_env().as_ref(), engine, wasm)?.0)
 }
