@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::admission;
 use crate::bindings::exports::agent::telemetry::delivery::{
     self as delivery, DeliveryOutcome, DeliveryReport,
 };
@@ -146,16 +147,28 @@ impl State {
         }
     }
 
-    /// Sends a batch the host kept, as it is; refuses anything that is not one of ours.
+    /// Sends a batch the host kept, as it is; refuses anything that is not one of ours, or
+    /// that holds anything this component would not have sent.
     fn deliver(&mut self, body: &[u8], deadline_ms: u32) -> DeliveryReport {
         let report = |outcome, events: usize, retry: Duration| DeliveryReport {
             outcome,
             events: count(events),
             retry_after_ms: millis(retry),
+            problem: None,
         };
         // The one time a spooled batch is read between the component and the collector.
         let events = match batch::parse(body) {
-            Ok(batch) => batch.events.len(),
+            Ok(batch) => {
+                let (rules, installation) =
+                    (self.pipeline.anonymizer(), self.pipeline.installation_id());
+                if let Err(why) = admission::admit(&batch, rules, installation) {
+                    return DeliveryReport {
+                        problem: Some(why),
+                        ..report(DeliveryOutcome::Refused, batch.events.len(), Duration::ZERO)
+                    };
+                }
+                batch.events.len()
+            }
             Err(BatchError::OtherVersion(_)) => {
                 return report(DeliveryOutcome::OtherVersion, 0, Duration::ZERO);
             }

@@ -2,7 +2,7 @@
 //! and sends them through `wasi:http` to the one endpoint its host allows.
 //!
 //! Where things happen: `anonymize` (the privacy rules), `event` (which rule each WIT field
-//! gets), `session` (session totals), `pipeline` (queue and batches), `encode` (wire formats),
+//! gets), `admission` (what a batch from the host's spool must hold before it is sent again), `session` (session totals), `pipeline` (queue and batches), `encode` (wire formats),
 //! `config` (settings from `wasi:config`); on wasm32 only, `transport` (`wasi:http`) and
 //! `component` (the `recorder` and `delivery` exports). What the host shares with the
 //! component (wire types, config keys, id formats, the retry schedule) is the
@@ -13,6 +13,7 @@
 pub use agent_telemetry_contract as contract;
 pub use agent_telemetry_contract::{retry, wire};
 
+pub mod admission;
 pub mod anonymize;
 pub mod config;
 pub mod encode;

@@ -133,6 +133,16 @@ impl Pipeline {
         &self.settings
     }
 
+    /// The rules every string of this instance went through.
+    pub fn anonymizer(&self) -> &Anonymizer {
+        &self.anonymizer
+    }
+
+    /// The installation id every event of this instance carries.
+    pub fn installation_id(&self) -> &str {
+        &self.envelope.installation_id
+    }
+
     pub fn counters(&self) -> Counters {
         self.counters
     }

@@ -44,6 +44,7 @@
 //! ```
 
 pub mod agent;
+mod counter;
 pub mod delivery;
 pub mod egress;
 mod error;

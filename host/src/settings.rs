@@ -28,6 +28,7 @@ use agent_telemetry_contract::config::{self as defaults, LIST_SEPARATOR, keys};
 use crate::delivery::spool::SpoolLimits;
 use crate::trust::consent::{self, Consent};
 use crate::trust::identity::Identity;
+use crate::trust::private_files::check_private_dir;
 
 #[derive(Debug, Clone)]
 pub struct TelemetrySettings {
@@ -35,6 +36,9 @@ pub struct TelemetrySettings {
     pub consent: Consent,
     /// Where the installation id and hash key are kept; `None`: ephemeral.
     pub identity_dir: Option<PathBuf>,
+    /// Where `agent-telemetry telemetry off` keeps the user's choice, honoured on top of the
+    /// one in `identity_dir`: [`user_identity_dir`] by default.
+    pub user_choice_dir: Option<PathBuf>,
     pub product: String,
     pub product_version: String,
     pub source: String,
@@ -54,7 +58,8 @@ pub struct TelemetrySettings {
     /// Nothing leaves the machine: each request the component makes is written to
     /// `debug_log` and answered `200` by the host itself.
     pub debug: bool,
-    /// Where debug mode writes; default `debug.log` in the identity directory (or the temp dir).
+    /// Where debug mode writes; default `debug.log` in the identity directory (or, without
+    /// one, in `<cache dir>/agent-telemetry`).
     pub debug_log: Option<PathBuf>,
     /// Print the first-run notice on stderr (once per notice version).
     pub show_notice: bool,
@@ -67,6 +72,9 @@ pub struct TelemetrySettings {
     /// Events waiting between the caller and the component; beyond this they are dropped and
     /// counted, so a stalled component can never make a caller wait.
     pub handoff_capacity: usize,
+    /// The same bound in bytes (about: each event's size and its strings'), so that no caller
+    /// can make the hand-off hold more than this much memory.
+    pub handoff_max_bytes: usize,
     /// Raw `wasi:config` pairs given to the component after (and so over) the ones above: for
     /// custom component builds and tests. The host's own checks (the allowed endpoint, the
     /// timeout cap) do not read these, so they cannot widen what the component may reach.
@@ -80,6 +88,7 @@ impl TelemetrySettings {
             endpoint: None,
             consent: Consent::from_env(),
             identity_dir: None,
+            user_choice_dir: user_identity_dir(),
             product: product.into(),
             product_version: version.into(),
             source: "cli".to_string(),
@@ -100,6 +109,7 @@ impl TelemetrySettings {
             spool_limits: SpoolLimits::default(),
             redact_words: local_user_names(),
             handoff_capacity: 65_536,
+            handoff_max_bytes: 64 << 20,
             component_config: Vec::new(),
         }
     }
@@ -121,14 +131,34 @@ impl TelemetrySettings {
 
     /// The consent as given, then the persisted choice and the CI rule (see `consent`).
     pub fn effective_consent(&self) -> Consent {
-        let consent = self.consent.clone();
-        let consent = match &self.identity_dir {
-            Some(dir) => {
-                consent.with_choice(consent::read_choice(dir), &dir.join(consent::CHOICE_FILE))
-            }
-            None => consent,
-        };
+        let mut consent = self.consent.clone();
+        // The identity directory must be this user's alone before anything is read from it.
+        if let Some(dir) = &self.identity_dir {
+            consent = consent.with_private_dir(check_private_dir(dir));
+        }
+        for dir in self.choice_dirs() {
+            let file = dir.join(consent::CHOICE_FILE);
+            consent = consent.with_choice(consent::read_choice(dir), &file);
+        }
         consent.with_ci(self.ci, self.off_in_ci)
+    }
+
+    /// Whether the user said `telemetry off` (in either place the choice is kept).
+    pub fn chose_off(&self) -> bool {
+        self.choice_dirs()
+            .into_iter()
+            .any(|dir| consent::read_choice(dir) == Ok(Some(false)))
+    }
+
+    /// Where the user's choice is read: the identity directory, then the user's own (the
+    /// `agent-telemetry` command's), so `telemetry off` is honoured by every program that
+    /// uses this library.
+    fn choice_dirs(&self) -> Vec<&PathBuf> {
+        let mut dirs: Vec<&PathBuf> = self.identity_dir.iter().collect();
+        if let Some(user) = self.user_choice_dir.as_ref().filter(|d| !dirs.contains(d)) {
+            dirs.push(user);
+        }
+        dirs
     }
 
     /// Whether telemetry runs with these settings: the consent, then an endpoint to send to.
@@ -138,12 +168,14 @@ impl TelemetrySettings {
     }
 
     /// Where debug mode writes the requests it captures.
-    pub fn debug_log_path(&self) -> PathBuf {
-        self.debug_log.clone().unwrap_or_else(|| {
+    /// Without an identity directory: a private directory of this user's
+    /// (`<cache dir>/agent-telemetry`), never a shared temporary one.
+    pub fn debug_log_path(&self) -> Option<PathBuf> {
+        self.debug_log.clone().or_else(|| {
             self.identity_dir
                 .clone()
-                .unwrap_or_else(std::env::temp_dir)
-                .join(DEBUG_LOG_FILE)
+                .or_else(|| dirs::cache_dir().map(|d| d.join("agent-telemetry")))
+                .map(|dir| dir.join(DEBUG_LOG_FILE))
         })
     }
 
@@ -184,6 +216,20 @@ impl TelemetrySettings {
             .collect()
     }
 }
+
+/// The identity directory the `agent-telemetry` command uses, where the user's
+/// `telemetry on|off` is kept: `AGENT_TELEMETRY_HOME`, else `<config dir>/agent-telemetry`
+/// (`~/.config/agent-telemetry` on Linux). An empty or relative `AGENT_TELEMETRY_HOME` counts
+/// as unset.
+pub fn user_identity_dir() -> Option<PathBuf> {
+    std::env::var_os(HOME_VAR)
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+        .or_else(|| dirs::config_dir().map(|d| d.join("agent-telemetry")))
+}
+
+/// Names the identity directory of the `agent-telemetry` command.
+pub const HOME_VAR: &str = "AGENT_TELEMETRY_HOME";
 
 /// Debug mode: capture requests instead of sending them.
 pub const DEBUG_VAR: &str = "AGENT_TELEMETRY_DEBUG";

@@ -219,7 +219,7 @@ async fn run_delivers_the_agents_events_and_passes_output_and_exit_code() {
             "--exit",
             "7",
         ],
-        &[("AGENT_TELEMETRY_HOME", home.to_str().unwrap())],
+        &[home_env(&home)],
     )
     .await;
     assert_eq!(
@@ -269,7 +269,7 @@ async fn requests_to_any_other_authority_are_denied_and_counted() {
         ..AgentOptions::default()
     };
     let wasm = std::fs::read(wasm("fixture-every-event")).unwrap();
-    let exit = run_agent(&runtime, &telemetry, &wasm, &options)
+    let exit = run_agent(runtime.engine(), &telemetry, &wasm, &options)
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&exit.stdout);
@@ -311,7 +311,7 @@ async fn a_hanging_collector_holds_the_cli_no_longer_than_the_flush_deadline() {
             "1000",
             fixture.to_str().unwrap(),
         ],
-        &[("AGENT_TELEMETRY_HOME", home.to_str().unwrap())],
+        &[home_env(&home)],
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
@@ -335,7 +335,7 @@ async fn a_dead_collector_does_not_hold_the_agent() {
             "1500",
             wasm("fixture-every-event").to_str().unwrap(),
         ],
-        &[("AGENT_TELEMETRY_HOME", home.to_str().unwrap())],
+        &[home_env(&home)],
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
@@ -404,10 +404,7 @@ async fn disabled_telemetry_sends_nothing_and_creates_no_id() {
                 &listener.url(),
                 wasm("fixture-every-event").to_str().unwrap(),
             ],
-            &[
-                ("AGENT_TELEMETRY_HOME", cli_home.to_str().unwrap()),
-                (var, value),
-            ],
+            &[home_env(&cli_home), (var, value)],
         )
         .await;
         assert_eq!(code, 0, "{stderr}");
@@ -534,6 +531,8 @@ async fn the_demo_shows_what_the_collector_stored() {
         stdout.contains("the collector stored 17 events in 1 batch(es)"),
         "{stdout}"
     );
+    // The count it shows of what was sent is what the collector took.
+    assert!(stdout.contains("the component sent 17 events"), "{stdout}");
     assert!(
         stdout.contains("session_end") && stdout.contains("gpt-4o"),
         "{stdout}"
@@ -594,4 +593,94 @@ async fn bad_input_to_run_gets_a_clear_error() {
         );
     }
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Start-up pays only for what it uses: with telemetry off, `run` neither compiles nor loads
+/// the telemetry component (the code cache ends up with the agent's code alone); with it on,
+/// the component's code is cached too, and a second run loads both from the cache without
+/// compiling again.
+#[tokio::test]
+async fn the_component_is_loaded_only_when_telemetry_is_on_and_then_from_the_cache() {
+    #[cfg(unix)]
+    use std::os::unix::fs::MetadataExt;
+    let collector = collector().await;
+    let hello = wasm("fixture-hello");
+    let entries = |dir: &std::path::Path| -> Vec<(std::path::PathBuf, u64)> {
+        let mut found: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+                    .map(|e| {
+                        #[cfg(unix)]
+                        let inode = e.metadata().unwrap().ino();
+                        #[cfg(not(unix))]
+                        let inode = 0;
+                        (e.path(), inode)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        found.sort();
+        found
+    };
+    for (label, off, expected) in [("off", true, 1), ("on", false, 2)] {
+        let cache = temp_dir(&format!("cache-{label}"));
+        let home = temp_dir(&format!("cache-home-{label}"));
+        let mut env = vec![
+            ("AGENT_TELEMETRY_CACHE_DIR", cache.to_str().unwrap()),
+            home_env(&home),
+            ("AGENT_TELEMETRY_NO_NOTICE", "1"),
+        ];
+        if off {
+            env.push(("DO_NOT_TRACK", "1"));
+        }
+        let endpoint = collector.endpoint();
+        let args = ["run", "--endpoint", &endpoint, hello.to_str().unwrap()];
+        let (code, stdout, stderr, _) = run_cli(&args, &env).await;
+        assert_eq!(code, 0, "{stderr}");
+        assert!(stdout.contains("hello from a sandboxed agent"), "{stdout}");
+        let first = entries(&cache);
+        assert_eq!(
+            first.len(),
+            expected,
+            "telemetry {label}: cached code {first:?}"
+        );
+        let (code, _, stderr, _) = run_cli(&args, &env).await;
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(
+            entries(&cache),
+            first,
+            "telemetry {label}: the second run loads the same files, compiling nothing"
+        );
+        let _ = std::fs::remove_dir_all(&cache);
+        let _ = std::fs::remove_dir_all(&home);
+    }
+    collector.stop().await;
+}
+
+/// `Telemetry::start` does not wait for the component: on this single-threaded runtime the
+/// worker that loads it cannot run until the test yields, so every event below is recorded
+/// before there is a component. They wait in the hand-off (none dropped, none lost) and are
+/// all delivered once it is loaded. (How long start-up takes is measured by
+/// `cargo bench -p agent-telemetry-bench --bench startup`, not here.)
+#[tokio::test(flavor = "current_thread")]
+async fn events_recorded_before_the_component_is_loaded_wait_and_are_delivered() {
+    use agent_telemetry::event::{Event as Recorded, Server, ServerState};
+    let collector = collector().await;
+    let home = temp_dir("before-loaded");
+    let telemetry = Telemetry::start(settings(&collector.endpoint(), &home))
+        .await
+        .unwrap();
+    // No await between start and these: the worker has not run, no component is loaded.
+    for _ in 0..50 {
+        telemetry.record(Recorded::Server(Server {
+            state: ServerState::Started,
+        }));
+    }
+    let report = telemetry.flush(Duration::from_secs(10)).await;
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.sent, 50, "{report:?}");
+    assert_eq!(collector.store().counts().unwrap().events, 50);
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
 }

@@ -231,7 +231,7 @@ async fn the_agent_run_is_unaffected_by_a_failing_telemetry_component() {
             ..AgentOptions::default()
         };
         let started = Instant::now();
-        let exit = run_agent(&faulty.runtime, &faulty.telemetry, &agent, &options)
+        let exit = run_agent(faulty.runtime.engine(), &faulty.telemetry, &agent, &options)
             .await
             .unwrap();
         let took = started.elapsed();

@@ -7,7 +7,11 @@
 //! - `privacy`: consent, the notice, debug mode, the ledger, pseudonyms, a hostile agent;
 //! - `reliability`: the fault-injection suite and the spool;
 //! - `isolation`: a component that spins, traps or eats memory;
+//! - `hardening`: untrusted files, untrusted agents, consent that fails closed, exact egress,
+//!   true counts, the collector as a real server;
 //! - `audit`: a component's imports;
+//! - `schema`: the native batch's published JSON Schema (every test's batches are checked
+//!   against it by the collectors in `support`);
 //! - `faulty_collector`: the faulty collector itself;
 //! - `stock_wasmtime`: the component under stock `wasmtime run`.
 //!
@@ -17,9 +21,11 @@
 mod audit;
 mod end_to_end;
 mod faulty_collector;
+mod hardening;
 mod isolation;
 mod privacy;
 mod reliability;
+mod schema;
 mod stock_wasmtime;
 
 mod support {
@@ -27,6 +33,27 @@ mod support {
     use std::time::Duration;
 
     pub use agent_telemetry_test_support::*;
+
+    /// The environment that points the CLI at the identity directory `home`.
+    pub fn home_env(home: &std::path::Path) -> (&'static str, &str) {
+        ("AGENT_TELEMETRY_HOME", home.to_str().unwrap())
+    }
+
+    /// `telemetry status --json` in `env`, which must succeed.
+    pub async fn status_json(env: &[(&str, &str)]) -> serde_json::Value {
+        let (code, stdout, stderr, _) = run_cli(&["telemetry", "status", "--json"], env).await;
+        assert_eq!(code, 0, "{stderr}");
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+    }
+
+    /// The number that follows the first `label` in `text` (a CLI's or an agent's output).
+    pub fn number_after(text: &str, label: &str) -> u64 {
+        text.split(label)
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number after `{label}` in: {text}"))
+    }
 
     /// The CLI binary of the package these tests belong to.
     pub fn cli() -> PathBuf {
@@ -57,6 +84,16 @@ mod support {
         .chain(ci)
         {
             cmd.env_remove(var);
+        }
+        // Compiled code goes to the build's directory, not the user's cache.
+        cmd.env_remove("AGENT_TELEMETRY_CACHE").env(
+            "AGENT_TELEMETRY_CACHE_DIR",
+            target_dir().join("test-code-cache"),
+        );
+        // Nor does anything go to the user's identity directory: a test that names none gets
+        // a fresh one of its own.
+        if !env.iter().any(|(k, _)| *k == "AGENT_TELEMETRY_HOME") {
+            cmd.env("AGENT_TELEMETRY_HOME", temp_dir("home"));
         }
         for (k, v) in env {
             cmd.env(k, v);

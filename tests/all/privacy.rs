@@ -5,21 +5,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::support;
-use crate::support::{CountingListener, collector, events, run_cli, temp_dir, wasm};
+use crate::support::{
+    CountingListener, collector, events, home_env, run_cli, status_json, temp_dir, wasm,
+};
 use agent_telemetry::wire::{self, Data};
 use serde_json::Value;
 
 const NOTICE_LINE: &str = "anonymous usage telemetry is on";
-
-fn home_env(home: &Path) -> (&'static str, &str) {
-    ("AGENT_TELEMETRY_HOME", home.to_str().unwrap())
-}
-
-async fn status_json(env: &[(&str, &str)]) -> Value {
-    let (code, stdout, stderr, _) = run_cli(&["telemetry", "status", "--json"], env).await;
-    assert_eq!(code, 0, "{stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
-}
 
 /// Runs the every-event fixture against `endpoint`; returns (exit code, stderr).
 async fn run_fixture(endpoint: &str, env: &[(&str, &str)], extra: &[&str]) -> (i32, String) {
@@ -159,9 +151,9 @@ async fn status_names_the_deciding_input_the_endpoint_the_id_file_and_what_is_co
         (ci["enabled"].clone(), ci["ci"].clone()),
         (Value::Bool(true), Value::Bool(true))
     );
-    // An unknown value keeps the default, and status says so.
+    // An unknown value fails closed: off, and status says so.
     let unknown = status_json(&with(&[("TELEMETRY_ENABLED", "maybe")])).await;
-    assert_eq!(unknown["enabled"], true);
+    assert_eq!(unknown["enabled"], false);
     assert!(
         unknown["warnings"][0].as_str().unwrap().contains("maybe"),
         "{unknown}"
@@ -460,6 +452,7 @@ async fn a_hostile_agent_cannot_smuggle_secrets_out_through_any_field_or_timing(
             json_escaped.trim_matches('"').to_string(),
             hex(secret.as_bytes()),
             base64(secret.as_bytes()),
+            base64_url(secret.as_bytes()),
         ] {
             assert!(
                 !lower.contains(&form.to_lowercase()),
@@ -507,4 +500,9 @@ fn hex(bytes: &[u8]) -> String {
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -564,7 +564,7 @@ async fn shutdown_preempts_a_background_delivery_and_loses_nothing() {
 async fn a_torn_spool_file_is_set_aside_and_another_version_left_alone() {
     let runtime = TelemetryRuntime::shared().unwrap();
     let collector = FaultyCollector::start().await;
-    let home = temp_dir("spool-files");
+    let home = support::identity_dir("spool-files");
     let dir = home.join(SPOOL_DIR);
     let whole = serde_json::to_vec(&support::batch(3)).unwrap();
     Spool::new(dir.clone(), SpoolLimits::default())

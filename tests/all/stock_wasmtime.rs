@@ -21,7 +21,7 @@ fn on_path(tool: &str) -> Option<PathBuf> {
 }
 
 /// `wasmtime` and `wac`: from PATH if there, else from target/tools, installed there first by
-/// tests/tools/install.sh (which .ci/run also runs, while the workspace builds).
+/// tests/tools/install.sh (which .ci/run also starts, once the workspace is built).
 fn tools() -> (PathBuf, PathBuf) {
     let tools = target_dir().join("tools");
     let installed = (

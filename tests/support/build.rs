@@ -13,6 +13,8 @@ fn main() {
             "fixture-sandbox-probe",
             "fixture-hostile",
             "fixture-faulty-recorder",
+            "fixture-hello",
+            "fixture-flood",
         ],
         &["wit", "tests/agents"],
     );

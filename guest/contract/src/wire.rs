@@ -21,6 +21,7 @@ pub const CONTENT_TYPE: &str = "application/json";
 pub const EVENTS_HEADER: &str = "agent-telemetry-events";
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Batch {
     pub schema: String,
@@ -33,6 +34,7 @@ pub struct Batch {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Event {
     /// UUIDv7: time-ordered to the second (its embedded time is `occurred_at`'s), and stable
@@ -55,6 +57,7 @@ pub struct Event {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Data {
     Command {
@@ -168,6 +171,7 @@ impl Data {
 
 /// A session's totals, computed by the component from the events of that session it saw.
 #[derive(Serialize, Deserialize, Debug, Clone, Default, PartialEq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SessionTotals {
     /// Absent when the component did not see the session start.
@@ -182,6 +186,7 @@ pub struct SessionTotals {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Success,
@@ -190,6 +195,7 @@ pub enum Outcome {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     Timeout,
@@ -208,6 +214,7 @@ pub enum ErrorKind {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServerState {
     Started,
@@ -215,6 +222,7 @@ pub enum ServerState {
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     Created,
@@ -223,4 +231,18 @@ pub enum TaskState {
     Completed,
     Failed,
     Cancelled,
+}
+
+/// The JSON Schema of [`Batch`], generated from these types (so it cannot drift from them):
+/// what `agent-telemetry schema` prints and `guest/contract/batch.schema.json` holds.
+#[cfg(feature = "schema")]
+pub fn batch_schema() -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(Batch)).unwrap_or_default();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert(
+            "$id".to_string(),
+            serde_json::Value::String(format!("{SCHEMA}/v{SCHEMA_VERSION}")),
+        );
+    }
+    schema
 }

@@ -7,17 +7,26 @@
 //! # Identifiers
 //! A value is sent as written only when it is a *plain identifier* ([`is_plain_identifier`]);
 //! anything else becomes `other:` plus a keyed hash, so equal values still group together
-//! but the text never leaves. A plain identifier passes every one of these rules:
+//! but the text never leaves. A plain identifier passes every one of these rules (`shapes`,
+//! where [`shape`] names the first one a value breaks):
 //! - **charset**: 1 to 64 bytes of `[A-Za-z0-9._:/-]`, starting with a letter or a digit (a
-//!   leading `-` is a command-line option; a leading `/`, `.` or `:` a path or an address).
-//! - **paths and URLs**: no `//`, `..`, `:/`, `/.`, drive letter, or more than two `/`.
+//!   leading `-` is a command-line option; a leading `/`, `.` or `:` a path or an address);
+//!   one `@` only before a version tag (`model@20240620`, `model@latest`).
+//! - **paths and URLs**: no `//`, `..`, `:/`, `/.` or drive letter; more than two `/` only in
+//!   an id with a digit somewhere, no everyday directory name (`src`, `home`, ...) and at
+//!   most six levels (`accounts/fireworks/models/llama-v3-70b`).
 //! - **file names**: no common file extension at the end (`notes.txt`, `alice/tax.pdf`).
-//! - **addresses**: no IPv4 address anywhere, nothing IPv6-shaped, no `host:port`, no host
-//!   name under a well-known top-level domain (`gitlab.acme.corp`).
-//! - **secrets and numbers**: no well-known credential prefix, no AWS or Google key, JWT or
-//!   UUID shape, no long run of letters mixed with digits, no random-looking mixture of cases
-//!   and digits (base64url keys), no run of ten digits or more (phone, card and account
-//!   numbers, timestamps). Random text of letters of one case only is not caught.
+//! - **credentials**: no vendor token prefix (OpenAI, GitHub, Slack, GitLab, Docker Hub,
+//!   Hugging Face, npm, PyPI, AWS and others), no JWT or UUID, no `user:password`.
+//! - **network locations**: no IPv4 address anywhere, also in a longer name in any separator
+//!   style (`ip-10-0-0-5`), nothing IPv6-shaped, no `name:port`, no dotted host name (under a
+//!   well-known top-level domain, or any lower-case label that could be one).
+//! - **numbers**: no nine digits or more once separators between groups are dropped (phone,
+//!   card and account numbers, timestamps), no national id shape (US, UK, Spain, Italy), no
+//!   phone grouping (`555-0123`), no IBAN (checked by its mod-97 digits).
+//! - **keys and random text**: no sixteen hex digits or more, no long run of letters mixed
+//!   with digits, no text that switches between cases and digits like random text does, no
+//!   consonant run no word has, no base32 seed.
 //!
 //! On top of those the [`Anonymizer`] refuses any value that contains one of the local user's
 //! names (`redact-words`, which the host fills from the environment: the component cannot
@@ -54,11 +63,13 @@ use std::collections::HashMap;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+#[cfg(test)]
+mod corpus_tests;
 mod shapes;
 #[cfg(test)]
 mod tests;
 
-pub use shapes::{MAX_IDENTIFIER_LEN, is_plain_identifier};
+pub use shapes::{MAX_IDENTIFIER_LEN, Shape, is_plain_identifier, shape, uuid_shaped};
 
 /// Most tags or flags kept on one event.
 pub const MAX_LIST_ITEMS: usize = 16;
@@ -133,7 +144,7 @@ impl Anonymizer {
     /// Agent names and ids are pseudonyms unless the host allowlists the exact name, and even
     /// then not when the name contains a local user's name.
     pub fn agent(&self, value: &str) -> String {
-        if self.accepts(value) && self.agent_allowlist.iter().any(|a| a == value) {
+        if self.allowlisted_agent(value) {
             value.to_string()
         } else {
             self.pseudonym("agent", value)
@@ -147,10 +158,7 @@ impl Anonymizer {
         for flag in flags {
             let name = flag.trim_start_matches('-');
             let name = name.split('=').next().unwrap_or_default();
-            if self.flag_allowlist.iter().any(|a| a == name)
-                && self.accepts(name)
-                && !kept.iter().any(|k| k == name)
-            {
+            if self.allowlisted_flag(name) && !kept.iter().any(|k| k == name) {
                 kept.push(name.to_string());
             }
             if kept.len() == MAX_LIST_ITEMS {
@@ -158,6 +166,39 @@ impl Anonymizer {
             }
         }
         kept
+    }
+
+    /// Whether `value` is something [`identifier`](Self::identifier) returns: an acceptable
+    /// name, or `other:` and a hash.
+    pub fn is_name_form(&self, value: &str) -> bool {
+        self.accepts(value) || is_hash_form(value, OTHER_MARKER)
+    }
+
+    /// Whether `value` is something [`pseudonym`](Self::pseudonym) returns for `kind`.
+    pub fn is_pseudonym_form(&self, kind: &str, value: &str) -> bool {
+        value
+            .strip_prefix(kind)
+            .is_some_and(|rest| is_hash_form(rest, "_"))
+    }
+
+    /// Whether `value` is something [`agent`](Self::agent) returns.
+    pub fn is_agent_form(&self, value: &str) -> bool {
+        self.allowlisted_agent(value) || self.is_pseudonym_form("agent", value)
+    }
+
+    /// Whether `value` is a flag [`flags`](Self::flags) keeps.
+    pub fn is_flag_form(&self, value: &str) -> bool {
+        self.allowlisted_flag(value)
+    }
+
+    /// An agent name the host allowlists, sent as written (see [`agent`](Self::agent)).
+    fn allowlisted_agent(&self, value: &str) -> bool {
+        self.accepts(value) && self.agent_allowlist.iter().any(|a| a == value)
+    }
+
+    /// A flag name the host allowlists, sent as written (see [`flags`](Self::flags)).
+    fn allowlisted_flag(&self, name: &str) -> bool {
+        self.accepts(name) && self.flag_allowlist.iter().any(|a| a == name)
     }
 
     pub fn identifiers(&self, values: &[String]) -> Vec<String> {
@@ -186,7 +227,7 @@ impl Anonymizer {
         mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
-        let hash = hex::encode(&mac.finalize().into_bytes()[..12]);
+        let hash = hex::encode(&mac.finalize().into_bytes()[..HASH_HEX_DIGITS / 2]);
         let mut cache = self.cache.borrow_mut();
         if cache.len() >= HASH_CACHE_ENTRIES {
             cache.clear();
@@ -195,6 +236,17 @@ impl Anonymizer {
         hash
     }
 }
+
+/// `marker` and the 24 lower-case hex digits of a keyed hash.
+fn is_hash_form(value: &str, marker: &str) -> bool {
+    value.strip_prefix(marker).is_some_and(|hash| {
+        hash.len() == HASH_HEX_DIGITS
+            && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Hex digits of every keyed hash on the wire (96 bits).
+const HASH_HEX_DIGITS: usize = 24;
 
 /// Lower-case letters and digits of `s`, so `Alice.Smith` and `alice_smith` compare equal.
 fn letters_and_digits(s: &str) -> String {

@@ -167,8 +167,10 @@ fn rule_charset_and_length() {
         "emoji\u{1f642}",
         "a@b",
     ]);
-    let longest = "abc-".repeat(MAX_IDENTIFIER_LEN / 4);
-    assert!(is_plain_identifier(&longest));
+    // (Not `abc-abc-...`: forty-eight hex digits, separators aside, are a key now.)
+    let longest = format!("{}tool", "tool-".repeat(MAX_IDENTIFIER_LEN / 5));
+    assert_eq!(longest.len(), MAX_IDENTIFIER_LEN);
+    assert_eq!(shape(&longest), None);
     refused(&[&format!("{longest}x")]);
 }
 
@@ -338,5 +340,140 @@ fn coarse_duration_keeps_two_significant_digits() {
         (u64::MAX, 18_000_000_000_000_000_000),
     ] {
         assert_eq!(coarse_duration_ms(ms), coarse, "{ms}");
+    }
+}
+
+/// Asserts each value is hashed for the reason given.
+fn refused_as(shape_expected: Shape, values: &[&str]) {
+    for v in values {
+        assert_eq!(shape(v), Some(shape_expected), "`{v}`");
+    }
+}
+
+#[test]
+fn rule_numbers_that_identify_people_or_payment() {
+    refused_as(
+        Shape::LongNumber,
+        &[
+            "4111-1111-1111-1111",
+            "4111.1111.1111.1111",
+            "call-0151-2345-6789",
+            "123456789",
+        ],
+    );
+    refused_as(
+        Shape::NationalId,
+        &["123-45-6789", "QQ123456C", "12345678Z", "RSSMRA85T10A562S"],
+    );
+    refused_as(
+        Shape::Phone,
+        &[
+            "555-0123",
+            "room.555.0123",
+            "555-123-4567",
+            "555.123.4567",
+            "555_123_4567",
+        ],
+    );
+    refused_as(
+        Shape::Iban,
+        &[
+            "GB82WEST12345698765432",
+            "NL91ABNA0417164300",
+            "DE89-3704-0044-0532-0130-00",
+        ],
+    );
+    // Versions before dates are not one number; dates alone have eight digits.
+    for fine in [
+        "claude-haiku-4-5-20251001",
+        "gpt-4o-2024-08-06",
+        "v1.2.3",
+        "1024-x-1024",
+    ] {
+        assert!(is_plain_identifier(fine), "{fine}");
+    }
+}
+
+#[test]
+fn rule_network_locations_in_any_separator_style() {
+    refused_as(
+        Shape::Port,
+        &["db:5432", "redis:6379", "my-service:8080", "localhost:80"],
+    );
+    refused_as(
+        Shape::IpAddress,
+        &[
+            "ip-10-0-0-5",
+            "db-10.0.0.5",
+            "host_192_168_1_20",
+            "10-0-0-5-worker",
+        ],
+    );
+    refused_as(
+        Shape::HostName,
+        &[
+            "db.acme.zone",
+            "api.example.tech",
+            "build.mycorp.systems",
+            "printer.office.lan",
+        ],
+    );
+    for fine in [
+        "llama3.1:8b",
+        "mcp:github",
+        "amazon.nova-pro-v1:0",
+        "node.js",
+        "v1.2.3.4",
+    ] {
+        assert!(is_plain_identifier(fine), "{fine}");
+    }
+}
+
+#[test]
+fn rule_credentials() {
+    refused_as(
+        Shape::Credential,
+        &[
+            "admin:hunter2",
+            "root:toor",
+            "alice:Passw0rd",
+            "postgres:secret",
+        ],
+    );
+    refused_as(
+        Shape::Token,
+        &[
+            "dckr_pat_abcdef",
+            "xapp-1-abc",
+            "npm_0123456789abcdefABCDEF0123456789ab",
+            "pplx-0123456789abcdef0123456789abcdef",
+            "ASIAIOSFODNN7EXAMPLE",
+        ],
+    );
+    refused_as(
+        Shape::Random,
+        &[
+            "MTAuMjAuMzAuNDA",
+            "aB3xK9pQzL2m",
+            "k3j9x2m7q8",
+            "JBSWY3DPEHPK3PXP",
+        ],
+    );
+    refused_as(
+        Shape::Hex,
+        &[
+            "deadbeefcafebabe",
+            "dead-beef-cafe-babe",
+            "DEADBEEFCAFEBABE0000",
+        ],
+    );
+    // Model names that share a prefix or a shape.
+    for fine in [
+        "pplx-70b-chat",
+        "hf-internal-testing",
+        "MiniMax-M2.5",
+        "Qwen3-235B-A22B",
+    ] {
+        assert!(is_plain_identifier(fine), "{fine}");
     }
 }

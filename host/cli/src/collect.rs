@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_telemetry::agent::{AgentOptions, run_agent};
-use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use agent_telemetry::runtime::engine::shared_engine;
+use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use agent_telemetry_collector::{Collector, EventStore, report};
 use anyhow::{Context, Result, bail};
 
@@ -59,19 +60,25 @@ pub(crate) async fn demo() -> Result<()> {
     .await?;
     println!("1. local collector listening on {}", collector.endpoint());
 
-    // The demo's identity lives in a temporary directory, so it leaves nothing behind.
-    let home = std::env::temp_dir().join(format!("agent-telemetry-demo-{}", std::process::id()));
+    // The demo's identity lives in a fresh private directory (mkdtemp: no name anyone could
+    // guess and plant first), removed when the demo ends.
+    let home = tempfile::Builder::new()
+        .prefix("agent-telemetry-demo-")
+        .tempdir()
+        .context("cannot make a temporary directory for the demo")?;
     let mut settings = TelemetrySettings::new("agent-telemetry-demo", env!("CARGO_PKG_VERSION"))
         .endpoint(collector.endpoint())
-        .identity_dir(&home)
+        .identity_dir(home.path())
         .consent(Consent::explicit(
             true,
             "the demo sends only to its own local collector",
         ));
+    // The demo's consent is explicit and it sends only to the collector it started, so the
+    // user's persisted choice, which is about sending anywhere, does not apply.
+    settings.user_choice_dir = None;
     settings.agent_allowlist = vec!["planner".to_string()];
     settings.flag_allowlist = vec!["debug".to_string()];
-    let runtime = TelemetryRuntime::shared()?;
-    let telemetry = Telemetry::start_with(runtime.clone(), settings).await?;
+    let telemetry = Telemetry::start(settings).await?;
 
     println!(
         "2. running the bundled example agent (no network; it reports through its recorder import):"
@@ -80,7 +87,7 @@ pub(crate) async fn demo() -> Result<()> {
         program_name: "every-event.wasm".to_string(),
         ..AgentOptions::default()
     };
-    let exit = run_agent(&runtime, &telemetry, DEMO_AGENT, &options).await?;
+    let exit = run_agent(&shared_engine()?, &telemetry, DEMO_AGENT, &options).await?;
     let report = telemetry.flush(Duration::from_secs(5)).await;
     let status = telemetry.status().await;
     telemetry.shutdown(Duration::from_secs(1)).await;
@@ -113,7 +120,7 @@ pub(crate) async fn demo() -> Result<()> {
     println!("{}", report::events_table(&events));
     println!("{}", report::summary_table(&events));
     collector.stop().await;
-    let _ = std::fs::remove_dir_all(&home);
+    drop(home);
     if events.is_empty() {
         bail!("the collector received no events");
     }

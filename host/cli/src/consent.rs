@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use agent_telemetry::TelemetrySettings;
+use agent_telemetry::delivery::spool::{SPOOL_DIR, Spool, SpoolLimits};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
@@ -38,6 +39,15 @@ pub(crate) fn command(action: TelemetryAction) -> Result<()> {
                 dir.join(agent_telemetry::trust::consent::CHOICE_FILE)
                     .display()
             );
+            if !on {
+                // What was recorded is never sent after the user said no.
+                let spool = Spool::new(dir.join(SPOOL_DIR), SpoolLimits::default());
+                let discarded = spool.discard_all();
+                println!(
+                    "discarded {discarded} event(s) that were waiting in {}",
+                    spool.dir().display()
+                );
+            }
             let now = cli_settings().effective_consent();
             if on && !now.enabled {
                 println!("but it stays off for now: {}", now.reason);
@@ -77,6 +87,8 @@ struct StatusView {
     ledger: Option<PathBuf>,
     spool: Option<PathBuf>,
     spooled_events: u64,
+    /// Spool files set aside, never to be sent (see `Spool::set_aside_files`).
+    set_aside_files: u64,
     collected: Vec<serde_json::Value>,
     never_collected: &'static str,
 }
@@ -88,6 +100,9 @@ impl StatusView {
         let id_file = dir
             .as_ref()
             .map(|d| d.join(agent_telemetry::trust::identity::ID_FILE));
+        let spool = dir
+            .as_ref()
+            .map(|d| Spool::new(d.join(SPOOL_DIR), settings.spool_limits));
         StatusView {
             enabled: consent.enabled,
             decided_by: consent.reason,
@@ -95,19 +110,18 @@ impl StatusView {
             endpoint: settings.endpoint.clone(),
             ci: settings.ci,
             debug: settings.debug,
-            debug_log: settings.debug_log_path().display().to_string(),
-            installation_id: id_file
-                .as_ref()
-                .and_then(|f| std::fs::read_to_string(f).ok())
-                .map(|id| id.trim().to_string()),
+            debug_log: settings
+                .debug_log_path()
+                .map_or_else(|| "none".to_string(), |p| p.display().to_string()),
+            installation_id: dir
+                .as_deref()
+                .and_then(agent_telemetry::trust::identity::Identity::read_installation_id),
             id_file,
             choice_file: dir.as_ref().map(|d| d.join(agent_telemetry::trust::consent::CHOICE_FILE)),
             ledger: dir.as_ref().map(|d| d.join(agent_telemetry::egress::ledger::LEDGER_FILE)),
-            spool: dir.as_ref().map(|d| d.join(agent_telemetry::delivery::spool::SPOOL_DIR)),
-            spooled_events: dir.as_ref().map_or(0, |d| {
-                agent_telemetry::delivery::spool::Spool::new(d.join(agent_telemetry::delivery::spool::SPOOL_DIR), settings.spool_limits)
-                    .pending_events()
-            }),
+            spool: spool.as_ref().map(|s| s.dir().to_path_buf()),
+            spooled_events: spool.as_ref().map_or(0, |s| s.pending_events()),
+            set_aside_files: spool.as_ref().map_or(0, |s| s.set_aside_files()),
             identity_dir: dir,
             collected: agent_telemetry::trust::privacy::FIELDS
                 .iter()
@@ -162,6 +176,14 @@ impl std::fmt::Display for StatusView {
             self.spooled_events,
             or_none(&self.spool)
         )?;
+        if self.set_aside_files > 0 {
+            writeln!(
+                f,
+                "spool: {} file(s) set aside, never to be sent (unreadable, or holding what \
+                 the component would not send; removed past the spool's age bound)",
+                self.set_aside_files
+            )?;
+        }
         writeln!(f, "{}", agent_telemetry::trust::privacy::summary())
     }
 }

@@ -52,6 +52,8 @@ pub enum CliCommand {
     Flush(FlushArgs),
     /// List a component's imports and exports and flag any import outside the allowed set.
     Audit(crate::audit::AuditArgs),
+    /// Print the JSON Schema of the native batch (what `collect` accepts at /v1/batch).
+    Schema,
 }
 
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -63,5 +65,10 @@ pub async fn run(cli: Cli) -> Result<i32> {
         CliCommand::Telemetry { action } => consent::command(action).map(|()| 0),
         CliCommand::Log(args) => log::log(&args).map(|()| 0),
         CliCommand::Flush(args) => run::flush(args).await,
+        CliCommand::Schema => {
+            let schema = agent_telemetry_contract::wire::batch_schema();
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(0)
+        }
     }
 }

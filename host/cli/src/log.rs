@@ -75,7 +75,8 @@ fn ledger_table(entries: &[LedgerEntry]) -> Table {
             status,
             e.bytes.to_string(),
             e.events.map_or("-".to_string(), |n| n.to_string()),
-            e.sha256[..16.min(e.sha256.len())].to_string(),
+            // The file is untrusted: cut by characters, never at a byte that may split one.
+            e.sha256.chars().take(16).collect(),
         ]);
     }
     table

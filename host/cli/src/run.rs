@@ -4,8 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use agent_telemetry::agent::{AgentOptions, run_agent};
-use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use agent_telemetry::agent::{AgentLimits, AgentOptions, run_agent};
+use agent_telemetry::runtime::cache::CodeCache;
+use agent_telemetry::runtime::engine::shared_engine;
+use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use anyhow::{Context, Result, bail};
 
 use crate::settings::identity_dir;
@@ -41,6 +43,12 @@ pub struct RunArgs {
     /// Agent names to send as written instead of hashed (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub allow_agent: Vec<String>,
+    /// The most memory the agent may use: bytes, or with K, M or G (KiB, MiB, GiB).
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub max_memory: usize,
+    /// Stop the agent after this long (`30s`, `5m`) and exit with 124.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub timeout: Option<Duration>,
     /// The agent component (.wasm).
     pub agent: PathBuf,
     /// Arguments for the agent.
@@ -70,9 +78,14 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     settings.agent_allowlist = args.allow_agent.clone();
     settings.debug |= args.debug;
     let debug = settings.debug;
-    let runtime = TelemetryRuntime::shared()?;
+    // Opt-out inputs that could not be read turn telemetry off; say so where it happens.
+    for warning in settings.decision().warnings {
+        eprintln!("agent-telemetry: {warning}");
+    }
+    // The agent's engine; the telemetry component is loaded only if telemetry is on.
+    let engine = shared_engine()?;
     // Telemetry that cannot start (a bad endpoint, say) must not stop the agent from running.
-    let telemetry = match Telemetry::start_with(runtime.clone(), settings).await {
+    let telemetry = match Telemetry::start(settings).await {
         Ok(telemetry) => telemetry,
         Err(e) => {
             eprintln!("agent-telemetry: telemetry is off for this run: {e:#}");
@@ -94,6 +107,17 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
             .iter()
             .map(|d| split_pair(d, "::").map(|(h, g)| (PathBuf::from(h), g)))
             .collect::<Result<_>>()?,
+        // An agent must reach neither telemetry's identity (its key, its spool) nor the code
+        // this host runs natively.
+        protected: identity_dir()
+            .into_iter()
+            .chain(CodeCache::from_env().map(|c| c.dir().to_path_buf()))
+            .collect(),
+        limits: AgentLimits {
+            memory_bytes: args.max_memory,
+            timeout: args.timeout,
+            ..AgentLimits::default()
+        },
         capture_output: false,
         program_name: args
             .agent
@@ -101,7 +125,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let outcome = run_agent(&runtime, &telemetry, &wasm, &options).await;
+    let outcome = run_agent(&engine, &telemetry, &wasm, &options).await;
     // Flush whether or not the agent succeeded; never longer than the deadline.
     let report = telemetry
         .shutdown(Duration::from_millis(args.flush_deadline_ms))
@@ -117,7 +141,52 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     if args.background_flush && report.pending > 0 && !debug {
         spawn_background_flush(args.endpoint.as_deref());
     }
-    Ok(outcome?.code)
+    tracing::info!(peak_memory_kib = peak_memory_kib(), "resource use");
+    let exit = outcome?;
+    if exit.timed_out {
+        eprintln!(
+            "agent-telemetry: the agent ran past its --timeout of {} and was stopped",
+            humantime::format_duration(args.timeout.unwrap_or_default())
+        );
+    }
+    Ok(exit.code)
+}
+
+/// This process's peak resident memory, in KiB (0 where it cannot be told).
+fn peak_memory_kib() -> u64 {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: getrusage fills the struct it is given and cannot fail for RUSAGE_SELF.
+        if unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) } == 0 {
+            // SAFETY: initialized by the successful call above.
+            return u64::try_from(unsafe { usage.assume_init() }.ru_maxrss).unwrap_or(0);
+        }
+    }
+    0
+}
+
+/// `1073741824`, `1G`, `1GiB`, `512M`, `64KiB`: a size in bytes (the suffixes are powers of
+/// 1024).
+fn parse_size(value: &str) -> Result<usize, String> {
+    let value = value.trim();
+    let digits = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{value}` is not a size such as 1GiB or 512M"))?;
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("`{value}`: the unit must be K, M or G")),
+    };
+    number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{value}` is too large"))
 }
 
 /// Starts `agent-telemetry flush` detached from this process, which is about to exit: it
@@ -159,7 +228,7 @@ pub(crate) async fn flush(args: FlushArgs) -> Result<i32> {
         .identity_dir
         .clone()
         .context("no config directory; set AGENT_TELEMETRY_HOME")?;
-    let telemetry = Telemetry::start_with(TelemetryRuntime::shared()?, settings).await?;
+    let telemetry = Telemetry::start(settings).await?;
     if !telemetry.is_enabled() {
         say(format!(
             "telemetry is off ({}): nothing sent; the spool stays in {}",
@@ -190,5 +259,36 @@ fn split_pair(value: &str, separator: &str) -> Result<(String, String)> {
     match value.split_once(separator) {
         Some((a, b)) if !a.is_empty() => Ok((a.to_string(), b.to_string())),
         _ => bail!("`{value}` is not of the form A{separator}B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::{Cli, CliCommand};
+
+    #[test]
+    fn an_agent_gets_one_gibibyte_unless_told_otherwise() {
+        let parsed = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            CliCommand::Run(run) => run.max_memory,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(parsed(&["agent-telemetry", "run", "a.wasm"]), 1 << 30);
+        assert_eq!(
+            parsed(&["agent-telemetry", "run", "--max-memory", "512M", "a.wasm"]),
+            512 << 20
+        );
+    }
+
+    #[test]
+    fn sizes_are_read_in_powers_of_1024_and_bad_ones_refused() {
+        assert_eq!(parse_size("64KiB"), Ok(64 << 10));
+        assert_eq!(parse_size(" 2g "), Ok(2 << 30));
+        assert_eq!(parse_size("1073741824"), Ok(1 << 30));
+        for bad in ["", "G", "1T", "-1M", "99999999999999999999G"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
     }
 }

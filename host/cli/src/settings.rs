@@ -4,11 +4,10 @@ use std::path::PathBuf;
 
 use agent_telemetry::TelemetrySettings;
 
-/// Where the installation id and key live: AGENT_TELEMETRY_HOME, else the user's config dir.
+/// Where the installation id and key live: AGENT_TELEMETRY_HOME (unless empty or relative),
+/// else the user's config dir.
 pub fn identity_dir() -> Option<PathBuf> {
-    std::env::var_os("AGENT_TELEMETRY_HOME")
-        .map(PathBuf::from)
-        .or_else(|| dirs::config_dir().map(|d| d.join("agent-telemetry")))
+    agent_telemetry::settings::user_identity_dir()
 }
 
 /// Settings as `run` would build them, for `telemetry status`.

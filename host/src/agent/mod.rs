@@ -9,4 +9,7 @@ mod recorder;
 mod run;
 
 pub use recorder::Recorder;
-pub use run::{AgentExit, AgentOptions, RECORDER_INTERFACE, run_agent, run_agent_component};
+pub use run::{
+    AgentExit, AgentLimits, AgentOptions, RECORDER_INTERFACE, TIMEOUT_EXIT_CODE, run_agent,
+    run_agent_component,
+};

@@ -21,12 +21,18 @@ use crate::runtime::bindings::recorder as to;
 pub trait Recorder: Send + Sync + 'static {
     fn record(&self, event: to::Event);
     fn record_many(&self, events: Vec<to::Event>);
+    /// Events the import refused (more in one call than it takes): counted as dropped.
+    fn dropped(&self, events: u64);
     fn flush(
         &self,
         deadline: Duration,
     ) -> Pin<Box<dyn Future<Output = to::FlushReport> + Send + '_>>;
     fn status(&self) -> to::StatusReport;
 }
+
+/// Events one `record-many` call may hand over; the rest are dropped and counted (the bytes
+/// one call may hand over are bounded too, by the store's hostcall fuel).
+pub const MAX_EVENTS_PER_CALL: usize = 10_000;
 
 /// The import's side of an agent's store: the [`Recorder`] its calls go to.
 pub struct RecorderImport {
@@ -63,8 +69,17 @@ impl from::Host for RecorderImport {
     }
 
     fn record_many(&mut self, events: Vec<from::Event>) {
-        self.recorder
-            .record_many(events.into_iter().map(Into::into).collect());
+        let refused = events.len().saturating_sub(MAX_EVENTS_PER_CALL);
+        if refused > 0 {
+            self.recorder.dropped(refused as u64);
+        }
+        self.recorder.record_many(
+            events
+                .into_iter()
+                .take(MAX_EVENTS_PER_CALL)
+                .map(Into::into)
+                .collect(),
+        );
     }
 
     async fn flush(&mut self, deadline_ms: u32) -> from::FlushReport {
@@ -73,7 +88,10 @@ impl from::Host for RecorderImport {
     }
 
     fn status(&mut self) -> from::StatusReport {
-        self.recorder.status().into()
+        let mut report: from::StatusReport = self.recorder.status().into();
+        // The host's reason may name a path or a setting; the agent learns on or off only.
+        report.reason = if report.enabled { "on" } else { "off" }.to_string();
+        report
     }
 }
 

@@ -49,15 +49,17 @@ impl SpoolSender {
         let Some(batches) = instance.take_undelivered().await else {
             return;
         };
-        let mut evicted = 0;
+        // Counts from spool file names are untrusted: they saturate, never overflow.
+        let mut evicted: u64 = 0;
         for batch in batches {
             match self.spool.write(&batch.body, batch.events.into()) {
-                Ok(n) => evicted += n,
+                Ok(n) => evicted = evicted.saturating_add(n),
                 Err(e) => {
                     // A full disk or a read-only directory must not cost what a healthy
                     // collector would take: send it directly, once.
                     tracing::error!(dir = %self.spool.dir().display(), error = %e, "cannot write to the spool; sending the batch directly");
-                    evicted += self.deliver_unspooled(instance, &batch).await;
+                    evicted =
+                        evicted.saturating_add(self.deliver_unspooled(instance, &batch).await);
                 }
             }
         }
@@ -144,6 +146,10 @@ impl SpoolSender {
                     self.spool.release(claimed);
                 }
                 DeliveryOutcome::Malformed => self.spool.set_aside(claimed),
+                DeliveryOutcome::Refused => {
+                    let why = delivery.problem.as_deref().unwrap_or("no reason given");
+                    self.spool.refuse(claimed, why);
+                }
                 DeliveryOutcome::OtherVersion => {
                     skip.push(claimed.id().to_path_buf());
                     self.spool.release(claimed);

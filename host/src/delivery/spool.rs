@@ -17,13 +17,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::trust::identity::random_hex;
-use crate::trust::private_files::{create_private_dir, replace_private};
+use crate::trust::private_files::{
+    check_private_dir, create_private_dir, read_private, replace_private, touch,
+};
 
 /// The spool's directory name in the identity directory.
 pub const SPOOL_DIR: &str = "spool";
 const READY: &str = "batch";
 const CLAIMED: &str = "sending";
 const BAD: &str = "bad";
+const REFUSED: &str = "refused";
 /// A claim older than this belongs to a process that is gone: a send takes at most the
 /// request timeout (5 s by default, capped by the host).
 pub const STALE_CLAIM: Duration = Duration::from_secs(120);
@@ -32,6 +35,9 @@ pub const STALE_CLAIM: Duration = Duration::from_secs(120);
 pub struct SpoolLimits {
     pub max_bytes: u64,
     pub max_age: Duration,
+    /// A file larger than any batch the component makes (16 MiB at most, and a little for
+    /// the one event that always fits) is set aside unread.
+    pub max_file_bytes: u64,
 }
 
 impl Default for SpoolLimits {
@@ -39,6 +45,7 @@ impl Default for SpoolLimits {
         SpoolLimits {
             max_bytes: 16 << 20,
             max_age: Duration::from_secs(7 * 24 * 3600),
+            max_file_bytes: (16 << 20) + (64 << 10),
         }
     }
 }
@@ -53,12 +60,17 @@ pub struct SpoolCounters {
     /// Refused by the collector (a 4xx): dropped too, but for another reason.
     pub refused_events: AtomicU64,
     pub bad_files: AtomicU64,
+    /// Files whose content the component would not send (planted or altered): kept as
+    /// `.refused`, never sent.
+    pub refused_files: AtomicU64,
 }
 
 pub struct Spool {
     dir: PathBuf,
     limits: SpoolLimits,
     pub counters: SpoolCounters,
+    /// Set once the directory was found untrustworthy (to warn once).
+    refused_dir: std::sync::atomic::AtomicBool,
 }
 
 /// A batch this process has claimed; put back unless `delivered`, `discard` or `set_aside`
@@ -95,6 +107,7 @@ impl Spool {
             dir,
             limits,
             counters: SpoolCounters::default(),
+            refused_dir: Default::default(),
         }
     }
 
@@ -106,6 +119,7 @@ impl Spool {
     /// returns how many events that evicted.
     pub fn write(&self, body: &[u8], events: u64) -> std::io::Result<u64> {
         create_private_dir(&self.dir)?;
+        check_private_dir(&self.dir).map_err(std::io::Error::other)?;
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
@@ -114,23 +128,23 @@ impl Spool {
         // event count, so counting what waits never reads the files.
         let name = format!("{nanos:024}-{}-{events}e", random_hex(6));
         replace_private(&self.dir.join(format!("{name}.{READY}")), body)?;
-        self.counters
-            .spooled_events
-            .fetch_add(events, Ordering::Relaxed);
+        crate::counter::add(&self.counters.spooled_events, events);
         Ok(self.enforce_limits())
     }
 
     /// The ready batches, oldest first, with their sizes and times; stale claims are put
     /// back first.
     fn ready(&self) -> Vec<(PathBuf, u64, SystemTime)> {
+        if !self.usable() {
+            return Vec::new();
+        }
         let list = |ext: &str| -> Vec<(PathBuf, fs::Metadata)> {
-            let Ok(entries) = fs::read_dir(&self.dir) else {
-                return Vec::new();
-            };
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == ext))
-                .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+            self.files_named(&[ext])
+                .into_iter()
+                .filter_map(|path| {
+                    let meta = fs::symlink_metadata(&path).ok()?;
+                    Some((path, meta))
+                })
                 .collect()
         };
         for (path, meta) in list(CLAIMED) {
@@ -148,6 +162,23 @@ impl Spool {
             .collect();
         files.sort();
         files
+    }
+
+    /// Whether the spool directory is this user's alone (or not there yet): one that is a
+    /// link, or that others can write, is not read at all.
+    fn usable(&self) -> bool {
+        match check_private_dir(&self.dir) {
+            Ok(()) => true,
+            Err(why) => {
+                if !self.refused_dir.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        why,
+                        "the spool directory cannot be trusted; nothing in it is read or sent"
+                    );
+                }
+                false
+            }
+        }
     }
 
     fn recover_if_stale(&self, path: &Path, meta: &fs::Metadata) {
@@ -168,8 +199,10 @@ impl Spool {
     pub fn enforce_limits(&self) -> u64 {
         self.clear_leftovers();
         let files = self.ready();
-        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
-        let mut evicted = 0;
+        let mut total: u64 = files
+            .iter()
+            .fold(0, |sum, (_, len, _)| sum.saturating_add(*len));
+        let mut evicted: u64 = 0;
         for (path, len, modified) in files {
             let too_old = modified.elapsed().unwrap_or_default() > self.limits.max_age;
             if total <= self.limits.max_bytes && !too_old {
@@ -178,7 +211,7 @@ impl Spool {
             let events = events_of(&path);
             match fs::remove_file(&path) {
                 Ok(()) => {
-                    evicted += events;
+                    evicted = evicted.saturating_add(events);
                     tracing::warn!(path = %path.display(), events, "spooled batch dropped: the spool is over its size or age bound");
                 }
                 // Another sender took or evicted it meanwhile: it no longer counts either way.
@@ -187,9 +220,7 @@ impl Spool {
             }
             total = total.saturating_sub(len);
         }
-        self.counters
-            .dropped_events
-            .fetch_add(evicted, Ordering::Relaxed);
+        crate::counter::add(&self.counters.dropped_events, evicted);
         evicted
     }
 
@@ -203,7 +234,7 @@ impl Spool {
             let path = entry.path();
             let limit = match path.extension().and_then(|x| x.to_str()) {
                 Some("tmp") => STALE_CLAIM,
-                Some(BAD) => self.limits.max_age,
+                Some(BAD | REFUSED) => self.limits.max_age,
                 _ => continue,
             };
             let age = entry
@@ -232,46 +263,88 @@ impl Spool {
                 continue;
             }
             // The claim's age is what tells a crashed sender's file from a live one.
-            if let Ok(file) = fs::File::options().append(true).open(&path) {
-                let _ = file.set_modified(SystemTime::now());
-            }
-            let Ok(body) = fs::read(&path) else {
-                continue;
-            };
-            return Some(Claimed {
+            // A link or a FIFO is not touched here; it is set aside below.
+            let _ = touch(&path);
+            // Untrusted input: a link, a FIFO or an oversized file is set aside, not read.
+            let read = read_private(&path, self.limits.max_file_bytes);
+            let claimed = |body| Claimed {
                 events: events_of(&ready),
-                path,
-                ready,
+                path: path.clone(),
+                ready: ready.clone(),
                 body,
                 settled: false,
-            });
+            };
+            match read {
+                Ok(Some(body)) => return Some(claimed(body)),
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(path = %ready.display(), error = %e, "a spool file cannot be read as a batch");
+                    self.set_aside(claimed(Vec::new()));
+                }
+            }
         }
         None
+    }
+
+    /// Removes every batch waiting here (`telemetry off`: what was recorded is never sent after
+    /// the user said no), claimed ones included; returns how many events that discarded.
+    pub fn discard_all(&self) -> u64 {
+        if !self.usable() {
+            return 0;
+        }
+        let mut discarded: u64 = 0;
+        for path in self.files_named(&[READY, CLAIMED]) {
+            let events = events_of(&path);
+            if fs::remove_file(&path).is_ok() {
+                discarded = discarded.saturating_add(events);
+            }
+        }
+        discarded
+    }
+
+    /// Files set aside and never to be sent: `.bad` (unreadable, torn, a link or FIFO, too
+    /// large) and `.refused` (holding what the component would not send). They are removed
+    /// once past the age bound.
+    pub fn set_aside_files(&self) -> u64 {
+        if !self.usable() {
+            return 0;
+        }
+        self.files_named(&[BAD, REFUSED]).len() as u64
+    }
+
+    /// The files here whose extension is one of `extensions`.
+    fn files_named(&self, extensions: &[&str]) -> Vec<PathBuf> {
+        fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| {
+                p.extension()
+                    .and_then(|x| x.to_str())
+                    .is_some_and(|x| extensions.contains(&x))
+            })
+            .collect()
     }
 
     /// Events not delivered yet: in ready batches, and in batches a sender (in this process or
     /// another) has claimed and not yet finished with.
     pub fn pending_events(&self) -> u64 {
-        let claimed = fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .filter_map(|e| {
-                let path = e.ok()?.path();
-                (path.extension()? == CLAIMED).then_some(path)
-            });
-        self.ready()
+        if !self.usable() {
+            return 0;
+        }
+        // Ready first: listing them puts stale claims back, so none is counted twice.
+        let ready = self.ready();
+        ready
             .into_iter()
             .map(|(path, _, _)| path)
-            .chain(claimed.collect::<Vec<_>>())
+            .chain(self.files_named(&[CLAIMED]))
             .map(|p| events_of(&p))
-            .sum()
+            .fold(0, u64::saturating_add)
     }
 
     pub fn delivered(&self, mut claimed: Claimed) {
         claimed.settled = true;
-        self.counters
-            .delivered_events
-            .fetch_add(claimed.events, Ordering::Relaxed);
+        crate::counter::add(&self.counters.delivered_events, claimed.events);
         let _ = fs::remove_file(&claimed.path);
     }
 
@@ -282,9 +355,7 @@ impl Spool {
             events = claimed.events,
             "the collector refused a spooled batch; dropped"
         );
-        self.counters
-            .refused_events
-            .fetch_add(claimed.events, Ordering::Relaxed);
+        crate::counter::add(&self.counters.refused_events, claimed.events);
         let _ = fs::remove_file(&claimed.path);
     }
 
@@ -292,6 +363,16 @@ impl Spool {
     pub fn release(&self, claimed: Claimed) {
         // Dropping an unsettled claim puts the batch back.
         drop(claimed);
+    }
+
+    /// It holds what the component would not send (`why` says where): kept as `.refused` for
+    /// whoever wants to look, never sent.
+    pub fn refuse(&self, mut claimed: Claimed, why: &str) {
+        claimed.settled = true;
+        let refused = claimed.ready.with_extension(REFUSED);
+        tracing::warn!(path = %refused.display(), why, "a spool file holds what telemetry does not send (planted or altered); set aside, not sent");
+        let _ = fs::rename(&claimed.path, &refused);
+        self.counters.refused_files.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Not a whole batch: kept as `.bad` for whoever wants to look, never sent.
@@ -321,11 +402,21 @@ fn events_of(path: &Path) -> u64 {
         .filter(|stem| stem.split('-').count() == 3)
         .and_then(|stem| stem.rsplit('-').next())
         .and_then(|last| last.strip_suffix('e'))
-        .and_then(|n| n.parse().ok());
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        // A planted name cannot make the count overflow: it saturates.
+        .map(|n| n.parse().unwrap_or(u64::MAX));
     from_name
-        .or_else(|| fs::read(path).ok().and_then(|b| event_count(&b)))
+        .or_else(|| {
+            read_private(path, READ_TO_COUNT_MAX_BYTES)
+                .ok()
+                .flatten()
+                .and_then(|b| event_count(&b))
+        })
         .unwrap_or(0)
 }
+
+/// The most of a file named otherwise that is read to count its events.
+const READ_TO_COUNT_MAX_BYTES: u64 = 16 << 20;
 
 /// `<stem>.<tag>.sending` → `<stem>.batch`.
 fn ready_name(claimed: &Path) -> Option<PathBuf> {

@@ -60,7 +60,14 @@ pub(super) async fn send_recorded(
     // If the sender gives up before an answer (its deadline), this future is dropped: the
     // guard still records the request, which may well have left.
     let mut guard = Unanswered(Some((entry, ledger)));
-    let result = default_send_request(request, Some(options)).await;
+    // wasmtime bounds the TCP connect and the first byte, not the TLS handshake between them:
+    // the whole exchange up to the answer's head gets the capped timeouts, together.
+    let whole = options.connect_timeout.unwrap_or(cap) + options.first_byte_timeout.unwrap_or(cap);
+    let result =
+        match tokio::time::timeout(whole, default_send_request(request, Some(options))).await {
+            Ok(result) => result,
+            Err(_) => Err(HttpError::ConnectionTimeout),
+        };
     let Some((mut entry, ledger)) = guard.0.take() else {
         unreachable!("the guard is taken once, here");
     };
@@ -106,7 +113,12 @@ fn write_debug(path: &std::path::Path, entry: &LedgerEntry, body: &[u8]) -> std:
     .into_bytes();
     record.extend_from_slice(body);
     record.push(b'\n');
-    crate::trust::private_files::append_private(path)?.write_all(&record)
+    use crate::trust::private_files::{append_private, check_private_dir, create_private_dir};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_private_dir(dir)?;
+        check_private_dir(dir).map_err(std::io::Error::other)?;
+    }
+    append_private(path)?.write_all(&record)
 }
 
 /// Records a request in the ledger as unanswered if its future is dropped mid-flight.

@@ -9,15 +9,19 @@
 //! stores never interleave lines; separate processes append whole lines with `O_APPEND`.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use serde::{Deserialize, Serialize};
 
+use crate::trust::private_files::read_private;
+
 /// The ledger's name in the identity directory.
 pub const LEDGER_FILE: &str = "egress.jsonl";
+
+/// The most of a ledger file `read` reads.
+const READ_MAX_BYTES: u64 = 64 << 20;
 
 /// Entries kept in memory per ledger.
 const MEMORY_ENTRIES: usize = 256;
@@ -136,7 +140,7 @@ impl Ledger {
 
     /// Keeps the newest whole lines that fit in half the bound; replaces the file atomically.
     fn trim(&self, path: &Path) -> std::io::Result<()> {
-        let content = fs::read(path)?;
+        let content = read_private(path, self.max_bytes.saturating_mul(4))?.unwrap_or_default();
         let keep = (self.max_bytes / 2) as usize;
         let mut start = content.len().saturating_sub(keep);
         // Start at a line boundary so no entry is cut in half.
@@ -150,11 +154,11 @@ impl Ledger {
 /// Reads a ledger file: its entries, oldest first, and how many lines could not be read
 /// (a line cut short by a crash, say), which are skipped.
 pub fn read(path: &Path) -> std::io::Result<(Vec<LedgerEntry>, usize)> {
-    let content = match fs::read_to_string(path) {
-        Ok(content) => content,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
-        Err(e) => return Err(e),
+    // The file is bounded by its writers; one much larger was not written by them.
+    let Some(bytes) = read_private(path, READ_MAX_BYTES)? else {
+        return Ok((Vec::new(), 0));
     };
+    let content = String::from_utf8_lossy(&bytes);
     let mut entries = Vec::new();
     let mut unreadable = 0;
     for line in content.lines().filter(|l| !l.trim().is_empty()) {
@@ -169,6 +173,7 @@ pub fn read(path: &Path) -> std::io::Result<(Vec<LedgerEntry>, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn entries_survive_on_disk_and_the_file_stays_bounded() {

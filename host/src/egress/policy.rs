@@ -1,4 +1,6 @@
-//! Which requests the telemetry component may make: to one endpoint, with capped timeouts.
+//! Which requests the telemetry component may make: `POST` to exactly the endpoint (scheme,
+//! host, port, path and query), with capped timeouts. Plain `http://` is allowed only to a
+//! loopback address; anything else must be `https://`.
 //!
 //! This hook is the only way out. wasmtime's `default_send_request` opens its own TCP
 //! connection and does not consult the WASI socket policy, so the allowlist must live here. A
@@ -24,27 +26,48 @@ pub struct AllowedEndpoint {
 
 impl AllowedEndpoint {
     pub fn parse(url: &str) -> Result<AllowedEndpoint, crate::error::Error> {
-        let endpoint = Endpoint::parse(url).map_err(|e| crate::error::Error::InvalidEndpoint {
+        let invalid = |why: String| crate::error::Error::InvalidEndpoint {
             url: url.to_string(),
-            why: e.to_string(),
-        })?;
+            why,
+        };
+        let endpoint = Endpoint::parse(url).map_err(|e| invalid(e.to_string()))?;
+        // Telemetry in clear text may cross only this machine.
+        if !endpoint.https && !is_loopback(&endpoint.host) {
+            return Err(invalid(
+                "plain http:// is allowed only to a loopback address; use https://".to_string(),
+            ));
+        }
         Ok(AllowedEndpoint { endpoint })
     }
 
-    /// Whether a request URI goes to this endpoint (same scheme, host and port).
-    pub fn allows(&self, uri: &http::Uri) -> bool {
+    /// Whether a request goes to this endpoint: `POST`, same scheme, host, port, path and
+    /// query, and no credentials in the URL.
+    pub fn allows(&self, method: &http::Method, uri: &http::Uri) -> bool {
         let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
         let default_port = if scheme.as_deref() == Some("https") {
             443
         } else {
             80
         };
-        scheme.as_deref() == Some(self.endpoint.scheme())
+        method == http::Method::POST
+            && scheme.as_deref() == Some(self.endpoint.scheme())
+            && uri.authority().is_some_and(|a| !a.as_str().contains('@'))
             && uri
                 .host()
                 .is_some_and(|h| h.eq_ignore_ascii_case(&self.endpoint.host))
             && uri.port_u16().unwrap_or(default_port) == self.endpoint.port
+            && uri.path_and_query().map_or("/", |p| p.as_str()) == self.endpoint.path_with_query
     }
+}
+
+/// `localhost`, `127.x.x.x` or `[::1]`.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// What the policy let out and what it stopped, shared by every store of one `Telemetry`.
@@ -99,9 +122,9 @@ impl WasiHttpHooks for EgressPolicy {
         options: Option<RequestOptions>,
         _guest_io: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> ResponseFuture {
-        if !self.endpoint.allows(request.uri()) {
+        if !self.endpoint.allows(request.method(), request.uri()) {
             self.counters.denied.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(uri = %request.uri(), "telemetry request to a non-allowed endpoint denied");
+            tracing::warn!(method = %request.method(), uri = %request.uri(), "telemetry request that is not a POST to the endpoint denied");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         self.counters.allowed.fetch_add(1, Ordering::Relaxed);
@@ -128,15 +151,35 @@ impl WasiHttpHooks for EgressPolicy {
 mod tests {
     use super::*;
 
+    fn allows(e: &AllowedEndpoint, method: &str, uri: &str) -> bool {
+        e.allows(&method.parse().unwrap(), &uri.parse().unwrap())
+    }
+
     #[test]
-    fn allows_only_the_configured_authority() {
+    fn allows_only_a_post_to_exactly_the_endpoint() {
         let e = AllowedEndpoint::parse("http://127.0.0.1:4318/v1/batch").unwrap();
-        assert!(e.allows(&"http://127.0.0.1:4318/other".parse().unwrap()));
-        assert!(!e.allows(&"http://127.0.0.1:4319/v1/batch".parse().unwrap()));
-        assert!(!e.allows(&"https://127.0.0.1:4318/v1/batch".parse().unwrap()));
-        assert!(!e.allows(&"http://example.com:4318/".parse().unwrap()));
+        assert!(allows(&e, "POST", "http://127.0.0.1:4318/v1/batch"));
+        assert!(
+            !allows(&e, "POST", "http://127.0.0.1:4318/other"),
+            "another path"
+        );
+        assert!(
+            !allows(&e, "POST", "http://127.0.0.1:4318/v1/batch?x=1"),
+            "a query"
+        );
+        assert!(
+            !allows(&e, "GET", "http://127.0.0.1:4318/v1/batch"),
+            "another method"
+        );
+        assert!(!allows(&e, "PUT", "http://127.0.0.1:4318/v1/batch"));
+        assert!(!allows(&e, "POST", "http://127.0.0.1:4319/v1/batch"));
+        assert!(!allows(&e, "POST", "https://127.0.0.1:4318/v1/batch"));
+        assert!(
+            !allows(&e, "POST", "http://a@127.0.0.1:4318/v1/batch"),
+            "credentials"
+        );
         let default_port = AllowedEndpoint::parse("http://localhost/x").unwrap();
-        assert!(default_port.allows(&"http://LOCALHOST:80/".parse().unwrap()));
+        assert!(allows(&default_port, "POST", "http://LOCALHOST:80/x"));
     }
 
     #[test]
@@ -145,9 +188,22 @@ mod tests {
             "ftp://host/",
             "not a url",
             "http://user:pw@host/",
+            "http://a@b/",
             "/relative",
+            // Clear text only on this machine.
+            "http://example.com:4318/v1/batch",
+            "http://10.0.0.5/v1/batch",
         ] {
             assert!(AllowedEndpoint::parse(bad).is_err(), "{bad}");
+        }
+        for good in [
+            "https://collector.example.com/v1/batch",
+            "http://127.0.0.1:4318/v1/batch",
+            "http://127.9.9.9/",
+            "http://[::1]:4318/v1/logs",
+            "http://localhost:4318/",
+        ] {
+            assert!(AllowedEndpoint::parse(good).is_ok(), "{good}");
         }
     }
 }

@@ -32,6 +32,11 @@ pub struct InstanceStats {
 }
 
 impl InstanceStats {
+    /// Counts `events` as dropped (saturating: some counts come from spool file names).
+    pub fn add_dropped(&self, events: u64) {
+        crate::counter::add(&self.dropped, events);
+    }
+
     pub fn snapshot(&self) -> Option<StatusReport> {
         self.lock().clone()
     }
@@ -211,7 +216,7 @@ impl Supervised {
                 .stats
                 .update_snapshot(|s| s.dropped = s.dropped.saturating_add(events)),
             None => {
-                self.stats.dropped.fetch_add(events, Ordering::Relaxed);
+                self.stats.add_dropped(events);
             }
         }
     }
@@ -225,7 +230,7 @@ impl Supervised {
                 events = queued,
                 "telemetry stopped with events still queued; they are dropped"
             );
-            self.stats.dropped.fetch_add(queued, Ordering::Relaxed);
+            self.stats.add_dropped(queued);
         }
         self.live = None;
     }
@@ -237,7 +242,7 @@ impl Supervised {
         let lost = self.stats.queued_in_component() + self.since_snapshot;
         self.since_snapshot = 0;
         self.stats.set_snapshot(None);
-        self.stats.dropped.fetch_add(lost, Ordering::Relaxed);
+        self.stats.add_dropped(lost);
         if matches!(error, InstanceError::Unavailable(_)) {
             tracing::error!(error = %error, events = lost, "telemetry component could not be instantiated");
         } else {

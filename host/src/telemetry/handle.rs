@@ -11,7 +11,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::handoff::{Command, Handoff, until};
-use super::worker::Worker;
+use super::worker::{self, Worker};
 use crate::agent::Recorder;
 use crate::delivery::sender::{SpoolSender, nothing_flushed};
 use crate::delivery::spool::{SPOOL_DIR, Spool};
@@ -49,13 +49,11 @@ pub(super) struct WorkerHandle {
 impl Telemetry {
     /// Starts telemetry with the process-wide runtime (the embedded component). Must be
     /// called within a tokio runtime. When consent is off, nothing is created: no identity,
-    /// no component, and every call is a no-op.
+    /// no component, and every call is a no-op. It returns at once: the component is loaded
+    /// (from the code cache, or compiled) in the background, and what is recorded meanwhile
+    /// waits in the bounded hand-off.
     pub async fn start(settings: TelemetrySettings) -> Result<Telemetry> {
-        let consent = settings.decision();
-        if !consent.enabled {
-            return Ok(Telemetry::disabled(consent));
-        }
-        Telemetry::start_with(TelemetryRuntime::shared()?, settings).await
+        Telemetry::launch(None, settings)
     }
 
     /// A handle that records nothing, for programs where consent is off.
@@ -72,12 +70,38 @@ impl Telemetry {
         }
     }
 
+    /// [`start`](Self::start) with a runtime of the caller's (another build of the component,
+    /// say).
     pub async fn start_with(
         runtime: Arc<TelemetryRuntime>,
         settings: TelemetrySettings,
     ) -> Result<Telemetry> {
+        Telemetry::launch(Some(runtime), settings)
+    }
+
+    /// Sets up everything but the component, and a worker that gets the component (from
+    /// `runtime`, else the shared runtime) before it takes its first command.
+    fn launch(
+        runtime: Option<Arc<TelemetryRuntime>>,
+        settings: TelemetrySettings,
+    ) -> Result<Telemetry> {
         let consent = settings.decision();
         let (true, Some(url)) = (consent.enabled, &settings.endpoint) else {
+            // After `telemetry off`, what this program had spooled is never sent.
+            if let Some(dir) = settings
+                .identity_dir
+                .as_ref()
+                .filter(|_| settings.chose_off())
+            {
+                let discarded =
+                    Spool::new(dir.join(SPOOL_DIR), settings.spool_limits).discard_all();
+                if discarded > 0 {
+                    tracing::info!(
+                        events = discarded,
+                        "telemetry is off: discarded what waited in the spool"
+                    );
+                }
+            }
             return Ok(Telemetry::disabled(consent));
         };
         let endpoint = Arc::new(AllowedEndpoint::parse(url)?);
@@ -90,7 +114,11 @@ impl Telemetry {
             identity.dir.as_ref().map(|d| d.join(LEDGER_FILE)),
             settings.ledger_max_bytes,
         );
-        let debug_log = settings.debug.then(|| Arc::new(settings.debug_log_path()));
+        // Debug mode captures every request, in the ledger (kept in memory too) and, where
+        // there is a private place for it, in the debug log.
+        let debug_log = settings
+            .debug
+            .then(|| Arc::new(settings.debug_log_path().unwrap_or_default()));
         // Debug mode leaves the spool alone: it must neither send what real runs left nor
         // leave anything a real run would send.
         let spool = identity
@@ -113,25 +141,34 @@ impl Telemetry {
             debug_log.clone(),
         );
         let stats = Arc::new(InstanceStats::default());
-        let instance = Supervised::start(
-            runtime,
-            settings.config_vars(&identity),
-            policy,
-            stats.clone(),
-        )
-        .await?;
-        let (handoff, commands) = Handoff::new(settings.handoff_capacity);
+        let config = settings.config_vars(&identity);
+        let (handoff, commands) =
+            Handoff::new(settings.handoff_capacity, settings.handoff_max_bytes);
         let stopping = watch::Sender::new(false);
         let sender = spool
             .clone()
             .map(|spool| SpoolSender::new(spool, stopping.subscribe(), settings.request_timeout));
-        let worker = Worker::new(
-            instance,
-            sender,
-            settings.request_timeout,
-            settings.batch_max_events.max(1) as usize,
-        );
-        tokio::spawn(worker.run(commands, settings.flush_interval));
+        let (timeout, interval) = (settings.request_timeout, settings.flush_interval);
+        let batch_max = settings.batch_max_events.max(1) as usize;
+        let worker_stats = stats.clone();
+        tokio::spawn(async move {
+            let instance = async {
+                let runtime = match runtime {
+                    Some(runtime) => runtime,
+                    // Loading is CPU work (reading or compiling code): off the async threads.
+                    None => tokio::task::spawn_blocking(TelemetryRuntime::shared).await??,
+                };
+                anyhow::Ok(Supervised::start(runtime, config, policy, worker_stats.clone()).await?)
+            };
+            match instance.await {
+                Ok(instance) => {
+                    Worker::new(instance, sender, timeout, batch_max)
+                        .run(commands, interval)
+                        .await
+                }
+                Err(error) => worker::without_component(&error, commands, &worker_stats).await,
+            }
+        });
         Ok(Telemetry {
             consent,
             endpoint: settings.endpoint,
@@ -163,7 +200,7 @@ impl Telemetry {
             return;
         }
         if let Err(n) = worker.handoff.record(events) {
-            worker.stats.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            worker.stats.add_dropped(n as u64);
         }
     }
 
@@ -242,7 +279,9 @@ impl Telemetry {
             return blank;
         };
         let mut report = worker.stats.snapshot().unwrap_or(blank);
-        report.dropped += worker.stats.dropped.load(Ordering::Relaxed);
+        report.dropped = report
+            .dropped
+            .saturating_add(worker.stats.dropped.load(Ordering::Relaxed));
         report
     }
 
@@ -252,9 +291,9 @@ impl Telemetry {
         let Some(worker) = &self.worker else {
             return nothing_flushed();
         };
-        let pending = worker.handoff.in_flight() as u64
-            + worker.stats.queued_in_component()
-            + self.spool.as_ref().map_or(0, |s| s.pending_events());
+        let pending = (worker.handoff.in_flight() as u64)
+            .saturating_add(worker.stats.queued_in_component())
+            .saturating_add(self.spool.as_ref().map_or(0, |s| s.pending_events()));
         FlushReport {
             pending: u32::try_from(pending).unwrap_or(u32::MAX),
             ..nothing_flushed()
@@ -270,6 +309,12 @@ impl Recorder for Telemetry {
 
     fn record_many(&self, events: Vec<Event>) {
         Telemetry::record_many(self, events);
+    }
+
+    fn dropped(&self, events: u64) {
+        if let Some(worker) = &self.worker {
+            worker.stats.add_dropped(events);
+        }
     }
 
     fn flush(

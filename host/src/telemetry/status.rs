@@ -42,6 +42,8 @@ pub struct Status {
     pub dropped_from_spool: u64,
     pub refused_from_spool: u64,
     pub bad_spool_files: u64,
+    /// Spool files refused for their content (planted or altered), never sent.
+    pub refused_spool_files: u64,
     /// Component instances started again after a trap or an overrun.
     pub restarts: u64,
 }
@@ -89,6 +91,7 @@ impl Telemetry {
             dropped_from_spool: spool_count(&self.spool, |c| &c.dropped_events),
             refused_from_spool: spool_count(&self.spool, |c| &c.refused_events),
             bad_spool_files: spool_count(&self.spool, |c| &c.bad_files),
+            refused_spool_files: spool_count(&self.spool, |c| &c.refused_files),
             restarts: stat(|w| w.stats.restarts.load(Ordering::Relaxed)),
         }
     }

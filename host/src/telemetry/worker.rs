@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use agent_telemetry_contract::retry;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::handoff::{Command, until};
+use super::handoff::{Command, Room, until};
 use crate::delivery::sender::{SpoolSender, nothing_flushed};
 use crate::runtime::bindings::recorder::{Event, FlushReport};
-use crate::runtime::supervisor::Supervised;
+use crate::runtime::supervisor::{InstanceStats, Supervised};
 
 /// How stale the status snapshot may get while events are being recorded.
 const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(50);
@@ -30,6 +30,10 @@ pub(super) struct Worker {
     /// A flush follows once this many events have been handed to the component since the last.
     batch_max: usize,
     since_flush: usize,
+    /// What the worker's own flushes (timer, full batch, start-up) did since a caller last
+    /// asked: the next flush report a caller gets includes it, so every delivery is reported
+    /// once, to someone.
+    unreported: FlushReport,
 }
 
 impl Worker {
@@ -45,6 +49,7 @@ impl Worker {
             timeout,
             batch_max,
             since_flush: 0,
+            unreported: nothing_flushed(),
         }
     }
 
@@ -60,20 +65,23 @@ impl Worker {
             .as_ref()
             .is_some_and(|s| s.spool().pending_events() > 0)
         {
-            self.flush(until(self.timeout), true).await;
+            self.background_flush().await;
         }
         loop {
             let received = tokio::select! {
                 command = rx.recv() => command,
-                _ = tick.tick() => Some(Command::Flush { until: until(self.timeout), reply: oneshot::channel().0 }),
+                _ = tick.tick() => {
+                    self.background_flush().await;
+                    continue;
+                }
             };
             let Some(mut command) = received else {
                 // Every handle is gone.
                 self.stop().await;
                 break;
             };
-            if let Command::Record(events, permit) = command {
-                let next = self.record_waiting(events, permit, &mut rx).await;
+            if let Command::Record(events, room) = command {
+                let next = self.record_waiting(events, room, &mut rx).await;
                 // Recording is the hot path: the snapshot is refreshed at most this often.
                 if self.instance.snapshot_age() >= SNAPSHOT_INTERVAL {
                     self.instance.refresh_snapshot().await;
@@ -87,26 +95,16 @@ impl Worker {
                 break;
             }
         }
-        // Anything sent after the shutdown is counted, never silently lost; later sends fail
-        // and are counted by the sender.
-        rx.close();
-        while let Ok(command) = rx.try_recv() {
-            if let Command::Record(events, _) = command {
-                self.instance
-                    .stats()
-                    .dropped
-                    .fetch_add(events.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            }
-        }
+        drop_the_rest(&mut rx, self.instance.stats());
     }
 
     /// Runs one command; false when the worker should end.
     async fn handle(&mut self, command: Command) -> bool {
         match command {
-            Command::Record(events, permit) => self.record(events, vec![permit]).await,
+            Command::Record(events, room) => self.record(events, vec![room]).await,
             Command::Flush { until, reply } => {
                 let report = self.flush(until, true).await;
-                let _ = reply.send(report);
+                let _ = reply.send(self.with_unreported(report));
             }
             Command::Status(reply) => {
                 let _ = reply.send(self.instance.refresh_snapshot().await);
@@ -114,8 +112,9 @@ impl Worker {
             Command::Shutdown { until, reply } => {
                 // Leave room to move what is left to the spool and answer in time.
                 let left = until.saturating_duration_since(Instant::now());
-                let mut report = self.flush(until - retry::reserve(left), false).await;
+                let report = self.flush(until - retry::reserve(left), false).await;
                 self.stop().await;
+                let mut report = self.with_unreported(report);
                 report.pending = u32::try_from(self.pending()).unwrap_or(u32::MAX);
                 let _ = reply.send(report);
                 return false;
@@ -129,16 +128,16 @@ impl Worker {
     async fn record_waiting(
         &mut self,
         mut events: Vec<Event>,
-        permit: OwnedSemaphorePermit,
+        room: Room,
         rx: &mut mpsc::UnboundedReceiver<Command>,
     ) -> Option<Command> {
-        let mut permits = vec![permit];
+        let mut rooms = vec![room];
         let mut next = None;
         while events.len() < COALESCE_MAX_EVENTS {
             match rx.try_recv() {
-                Ok(Command::Record(more, permit)) => {
+                Ok(Command::Record(more, room)) => {
                     events.extend(more);
-                    permits.push(permit);
+                    rooms.push(room);
                 }
                 Ok(other) => {
                     next = Some(other);
@@ -147,18 +146,31 @@ impl Worker {
                 Err(_) => break,
             }
         }
-        self.record(events, permits).await;
+        self.record(events, rooms).await;
         if self.since_flush >= self.batch_max {
-            self.flush(until(self.timeout), true).await;
+            self.background_flush().await;
         }
         next
     }
 
     /// Hands events to the component; their room in the hand-off is free once it has them.
-    async fn record(&mut self, events: Vec<Event>, permits: Vec<OwnedSemaphorePermit>) {
+    async fn record(&mut self, events: Vec<Event>, rooms: Vec<Room>) {
         self.since_flush += events.len();
         self.instance.record_many(&events).await;
-        drop(permits);
+        drop(rooms);
+    }
+
+    /// A flush of the worker's own; what it did is reported with the next caller's flush.
+    async fn background_flush(&mut self) {
+        let report = self.flush(until(self.timeout), true).await;
+        add_done(&mut self.unreported, &report);
+    }
+
+    /// `report` with what the worker's own flushes did since the last caller's.
+    fn with_unreported(&mut self, mut report: FlushReport) -> FlushReport {
+        let unreported = std::mem::replace(&mut self.unreported, nothing_flushed());
+        add_done(&mut report, &unreported);
+        report
     }
 
     /// Sends what is queued by `until`: through the spool when there is one. An
@@ -201,6 +213,50 @@ impl Worker {
             .sender
             .as_ref()
             .map_or(0, |s| s.spool().pending_events());
-        spooled + self.instance.stats().queued_in_component()
+        spooled.saturating_add(self.instance.stats().queued_in_component())
+    }
+}
+
+/// A worker whose component could not be had: it says so once, answers every command, and
+/// counts every event as dropped until it is shut down.
+pub(super) async fn without_component(
+    error: &anyhow::Error,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    stats: &InstanceStats,
+) {
+    tracing::error!(error = %format!("{error:#}"), "telemetry cannot start; events are dropped and counted");
+    while let Some(command) = rx.recv().await {
+        match command {
+            Command::Record(events, _) => stats.add_dropped(events.len() as u64),
+            Command::Flush { reply, .. } => {
+                let _ = reply.send(nothing_flushed());
+            }
+            Command::Status(reply) => {
+                let _ = reply.send(None);
+            }
+            Command::Shutdown { reply, .. } => {
+                let _ = reply.send(nothing_flushed());
+                break;
+            }
+        }
+    }
+    drop_the_rest(&mut rx, stats);
+}
+
+/// What one flush did (sent, dropped, rejected) added to another's report.
+fn add_done(report: &mut FlushReport, more: &FlushReport) {
+    report.sent = report.sent.saturating_add(more.sent);
+    report.dropped = report.dropped.saturating_add(more.dropped);
+    report.rejected = report.rejected.saturating_add(more.rejected);
+}
+
+/// Closes the worker's end: events sent after the shutdown are counted, never silently lost
+/// (later sends fail, and are counted by the sender).
+fn drop_the_rest(rx: &mut mpsc::UnboundedReceiver<Command>, stats: &InstanceStats) {
+    rx.close();
+    while let Ok(command) = rx.try_recv() {
+        if let Command::Record(events, _) = command {
+            stats.add_dropped(events.len() as u64);
+        }
     }
 }

@@ -10,8 +10,10 @@
 //! 5. running in CI when the host is configured to stay off in CI (`AGENT_TELEMETRY_OFF_IN_CI`).
 //!
 //! No input can turn telemetry on over another's "off": `telemetry on` does not override
-//! `DO_NOT_TRACK=1`. Values are read in any case with surrounding spaces ignored; a value that
-//! is not one of true/false/1/0/yes/no/on/off keeps the default and is reported as a warning.
+//! `DO_NOT_TRACK=1`. Values are read in any case with surrounding spaces ignored. Consent fails
+//! closed: an opt-out input set to anything but true/false/1/0/yes/no/on/off (`DO_NOT_TRACK=2`,
+//! `TELEMETRY_ENABLED=disabled`, an empty value), and a choice file that exists but cannot be
+//! read or holds anything but `on` or `off`, mean off, with a warning that says so.
 
 use std::path::Path;
 
@@ -62,33 +64,31 @@ impl Consent {
     /// The environment's part of the decision (inputs 1 to 3).
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Consent {
         let mut consent = Consent::explicit(true, "enabled by default");
-        let mut read = |name: &str| {
-            let raw = get(name)?;
-            let parsed = parse_bool(&raw);
-            if parsed.is_none() {
-                consent.warnings.push(format!(
-                    "{name}=`{}` is not one of true/false/1/0/yes/no/on/off; ignored",
-                    raw.trim()
-                ));
+        // Each input, and the value of it that means "off" (DO_NOT_TRACK's true is off).
+        for (name, off) in [
+            ("DO_NOT_TRACK", true),
+            ("TELEMETRY_ENABLED", false),
+            ("ANONYMIZED_TELEMETRY", false),
+        ] {
+            let Some(raw) = get(name) else { continue };
+            let value = raw.trim();
+            match parse_bool(value) {
+                Some(v) if v == off => consent.turn_off(format!("{name}={value}")),
+                Some(_) => {}
+                None => {
+                    let problem = format!(
+                        "{name}=`{value}` is not one of true/false/1/0/yes/no/on/off, so telemetry is off"
+                    );
+                    consent.warnings.push(problem.clone());
+                    consent.turn_off(problem);
+                }
             }
-            parsed.map(|v| (v, raw.trim().to_string()))
-        };
-        let dnt = read("DO_NOT_TRACK");
-        let enabled = read("TELEMETRY_ENABLED");
-        let anonymized = read("ANONYMIZED_TELEMETRY");
-        let off = match (dnt, enabled, anonymized) {
-            (Some((true, v)), _, _) => Some(format!("DO_NOT_TRACK={v}")),
-            (_, Some((false, v)), _) => Some(format!("TELEMETRY_ENABLED={v}")),
-            (_, _, Some((false, v))) => Some(format!("ANONYMIZED_TELEMETRY={v}")),
-            _ => None,
-        };
-        if let Some(reason) = off {
-            consent.turn_off(reason);
         }
         consent
     }
 
-    /// Applies the persisted choice (input 4): `Some(false)` turns telemetry off.
+    /// Applies the persisted choice (input 4): `Some(false)` turns telemetry off, and so does a
+    /// choice file that cannot be read (`Err`).
     pub fn with_choice(mut self, choice: Result<Option<bool>, String>, file: &Path) -> Consent {
         match choice {
             Ok(Some(false)) => self.turn_off(format!(
@@ -96,7 +96,23 @@ impl Consent {
                 file.display()
             )),
             Ok(_) => {}
-            Err(problem) => self.warnings.push(problem),
+            Err(problem) => {
+                let problem = format!("{problem}, so telemetry is off");
+                self.warnings.push(problem.clone());
+                self.turn_off(problem);
+            }
+        }
+        self
+    }
+
+    /// An identity directory that is not this user's alone (`Err` with the reason) turns
+    /// telemetry off: nothing is read from it or written to it.
+    pub fn with_private_dir(mut self, check: Result<(), String>) -> Consent {
+        if let Err(problem) = check {
+            let problem =
+                format!("the identity directory cannot be trusted: {problem}, so telemetry is off");
+            self.warnings.push(problem.clone());
+            self.turn_off(problem);
         }
         self
     }
@@ -127,22 +143,24 @@ impl Consent {
     }
 }
 
-/// The persisted choice in `dir`: `Ok(None)` when none was made, `Err` when the file holds
-/// something else (the default then stands, with a warning).
+/// The persisted choice in `dir`: `Ok(None)` when none was made, `Err` when the file cannot
+/// be read or holds anything but `on` or `off` in plain UTF-8 (a byte-order mark, UTF-16, a
+/// link, another user's file): telemetry is then off, and the reason says why.
 pub fn read_choice(dir: &Path) -> Result<Option<bool>, String> {
     let file = dir.join(CHOICE_FILE);
-    match std::fs::read_to_string(&file) {
-        Ok(text) => parse_bool(&text).map(Some).ok_or_else(|| {
-            format!(
-                "{} holds `{}`, not on or off; ignored",
-                file.display(),
-                text.trim()
-            )
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("{} cannot be read: {e}; ignored", file.display())),
+    match super::private_files::read_private(&file, CHOICE_MAX_BYTES) {
+        Ok(None) => Ok(None),
+        Ok(Some(bytes)) => std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(parse_bool)
+            .map(Some)
+            .ok_or_else(|| format!("{} holds neither `on` nor `off`", file.display())),
+        Err(e) => Err(format!("{} cannot be read: {e}", file.display())),
     }
 }
+
+/// The choice file is `on` or `off` and a newline; anything longer is not one.
+const CHOICE_MAX_BYTES: u64 = 64;
 
 /// Remembers `telemetry on|off` in `dir` (created private if missing), atomically.
 pub fn write_choice(dir: &Path, enabled: bool) -> std::io::Result<()> {
@@ -197,7 +215,8 @@ mod tests {
     }
 
     /// Every combination of the five inputs, each unset, on, off or unreadable, against the
-    /// rule as the README states it: off if any input says off; the first such input named.
+    /// rule as the README states it: off if any input says off or cannot be read; the first
+    /// such input named.
     #[test]
     fn the_whole_matrix_follows_the_documented_precedence() {
         #[derive(Clone, Copy, Debug, PartialEq)]
@@ -243,14 +262,18 @@ mod tests {
                             let got = consent(&vars)
                                 .with_choice(persisted, file)
                                 .with_ci(ci, off_in_ci);
-                            let expected_reason = if dnt == V::On {
+                            // Fails closed: an unreadable input is an "off" in its place.
+                            let off = |v: V, means_off: V| v == means_off || v == V::Unknown;
+                            let expected_reason = if off(dnt, V::On) {
                                 Some("DO_NOT_TRACK")
-                            } else if enabled == V::Off {
+                            } else if off(enabled, V::Off) {
                                 Some("TELEMETRY_ENABLED")
-                            } else if anonymized == V::Off {
+                            } else if off(anonymized, V::Off) {
                                 Some("ANONYMIZED_TELEMETRY")
                             } else if choice == V::Off {
                                 Some("turned off with `telemetry off`")
+                            } else if choice == V::Unknown {
+                                Some("unreadable")
                             } else if ci && off_in_ci {
                                 Some("running in CI")
                             } else {
@@ -279,19 +302,41 @@ mod tests {
     }
 
     #[test]
-    fn the_choice_is_remembered_and_a_bad_file_warns() {
-        let dir = std::env::temp_dir().join(format!(
-            "agent-telemetry-choice-{}",
-            crate::trust::identity::random_hex(6)
-        ));
+    fn the_choice_is_remembered_and_a_file_that_cannot_be_read_means_off() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("id");
         assert_eq!(read_choice(&dir), Ok(None));
         write_choice(&dir, false).unwrap();
         assert_eq!(read_choice(&dir), Ok(Some(false)));
         write_choice(&dir, true).unwrap();
         assert_eq!(read_choice(&dir), Ok(Some(true)));
-        std::fs::write(dir.join(CHOICE_FILE), "perhaps").unwrap();
-        assert!(read_choice(&dir).unwrap_err().contains("perhaps"));
-        std::fs::remove_dir_all(&dir).unwrap();
+        let file = dir.join(CHOICE_FILE);
+        let mut unreadable: Vec<(&str, Vec<u8>)> = vec![
+            ("a word", b"perhaps".to_vec()),
+            ("a byte-order mark", "\u{feff}off".as_bytes().to_vec()),
+            (
+                "UTF-16",
+                "off".encode_utf16().flat_map(u16::to_le_bytes).collect(),
+            ),
+            ("empty", Vec::new()),
+            ("too long", b"off".repeat(100)),
+        ];
+        for (what, content) in unreadable.drain(..) {
+            std::fs::write(&file, content).unwrap();
+            let choice = read_choice(&dir);
+            assert!(choice.is_err(), "{what}: {choice:?}");
+            let consent = Consent::explicit(true, "test").with_choice(choice, &file);
+            assert!(!consent.enabled, "{what}: fails closed");
+            assert_eq!(consent.warnings.len(), 1, "{what}: and says so");
+        }
+        #[cfg(unix)]
+        {
+            std::fs::remove_file(&file).unwrap();
+            let elsewhere = root.path().join("elsewhere");
+            std::fs::write(&elsewhere, "on").unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+            assert!(read_choice(&dir).is_err(), "a link is not followed");
+        }
     }
 
     #[test]

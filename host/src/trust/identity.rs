@@ -7,12 +7,14 @@
 //! the identity is ephemeral: the component then makes an `ephemeral_` id, and the key lives
 //! in memory only.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use agent_telemetry_contract::ids::{self, INSTALLATION_PREFIX};
 
-use super::private_files::{create_private_dir, create_private_once};
+use super::private_files::{create_private_dir, create_private_once, read_private};
+
+/// An id or a key is a line of at most 64 hex digits; a larger file is not one.
+const IDENTITY_FILE_MAX_BYTES: u64 = 256;
 
 pub const ID_FILE: &str = "installation-id";
 const KEY_FILE: &str = "hash-key";
@@ -44,6 +46,14 @@ impl Identity {
             hash_key: random_hex(ids::HASH_KEY_BYTES),
             dir: None,
         }
+    }
+
+    /// The installation id stored in `dir`, without creating one: read as every file there is
+    /// (no link followed, no FIFO waited on, at most a line), and only if it is an id.
+    pub fn read_installation_id(dir: &Path) -> Option<String> {
+        read_valid(&dir.join(ID_FILE), ids::is_installation_id)
+            .ok()
+            .flatten()
     }
 
     /// Reads the identity in `dir`, creating what is missing; ephemeral (with a warning) when
@@ -89,16 +99,8 @@ fn read_or_create(
     valid: impl Fn(&str) -> bool,
 ) -> std::io::Result<String> {
     for _ in 0..3 {
-        match fs::read_to_string(path) {
-            Ok(content) if valid(content.trim()) => return Ok(content.trim().to_string()),
-            Ok(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} is not in the expected format", path.display()),
-                ));
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
+        if let Some(content) = read_valid(path, &valid)? {
+            return Ok(content);
         }
         // Another process may get there first; then its file wins, and is read next time round.
         create_private_once(path, make().as_bytes())?;
@@ -107,6 +109,23 @@ fn read_or_create(
         "{} could not be created",
         path.display()
     )))
+}
+
+/// The line in `path`, trimmed, if there is such a file; `Err` if there is one and it is not
+/// valid. Untrusted input: not followed if a link, not read if large, never used unless valid.
+fn read_valid(path: &Path, valid: impl Fn(&str) -> bool) -> std::io::Result<Option<String>> {
+    let Some(bytes) = read_private(path, IDENTITY_FILE_MAX_BYTES)? else {
+        return Ok(None);
+    };
+    let content = String::from_utf8(bytes).unwrap_or_default();
+    let line = content.trim();
+    if !valid(line) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not in the expected format", path.display()),
+        ));
+    }
+    Ok(Some(line.to_string()))
 }
 
 pub(crate) fn random_hex(bytes: usize) -> String {
@@ -119,6 +138,7 @@ pub(crate) fn random_hex(bytes: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn created_once_then_reused_with_private_modes() {

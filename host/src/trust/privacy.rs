@@ -175,7 +175,10 @@ pub fn show_notice_once(dir: Option<&Path>, endpoint: &str, debug_log: Option<&P
     let version = notice_version();
     let file = dir.map(|d| d.join(NOTICE_FILE));
     if let Some(file) = &file
-        && std::fs::read_to_string(file).is_ok_and(|v| v.trim() == version)
+        && super::private_files::read_private(file, 256)
+            .ok()
+            .flatten()
+            .is_some_and(|v| String::from_utf8_lossy(&v).trim() == version)
     {
         return;
     }

@@ -99,6 +99,7 @@ impl FaultyCollector {
             .expect("the faulty collector's listener has no address");
         let shared = Arc::new(Shared {
             store: EventStore::open(None).expect("an in-memory event store cannot be opened"),
+            check: crate::schema_check(),
             plan: Mutex::new(Plan::new(Fault::None)),
             requests: AtomicUsize::new(0),
             connections: AtomicUsize::new(0),
@@ -219,6 +220,8 @@ enum Listening {
 
 struct Shared {
     store: EventStore,
+    /// The published schema's check (`crate::schema_check`), as the tests' real collector has.
+    check: agent_telemetry_collector::BatchCheck,
     plan: Mutex<Plan>,
     requests: AtomicUsize,
     connections: AtomicUsize,
@@ -435,9 +438,12 @@ async fn store_batch(
     } else if head.method != "POST" {
         conn.respond(405, &[("Allow", "POST")], b"", close).await?;
     } else {
-        match parse_batch(body) {
+        match (shared.check)(body)
+            .map_err(|e| e.to_string())
+            .and_then(|()| parse_batch(body).map_err(|e| format!("{e:#}")))
+        {
             Err(e) => {
-                let text = format!("{e:#}\n");
+                let text = format!("{e}\n");
                 conn.respond(400, &[], text.as_bytes(), close).await?;
             }
             Ok(batch) => match shared.store.ingest(&batch) {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use agent_telemetry::{Consent, TelemetrySettings, wire};
-use agent_telemetry_collector::{Collector, EventStore};
+use agent_telemetry_collector::{BatchCheck, Collector, CollectorOptions, EventStore};
 use http_body_util::{BodyExt, Full};
 
 /// A fixture agent (or the component) built for wasm32-wasip2 by this crate's build.rs.
@@ -37,12 +37,42 @@ pub fn temp_dir(label: &str) -> PathBuf {
 }
 
 pub async fn collector() -> Collector {
-    Collector::start(
+    let options = CollectorOptions {
+        check: Some(schema_check()),
+        ..CollectorOptions::default()
+    };
+    Collector::start_with(
         "127.0.0.1:0".parse().unwrap(),
         EventStore::open(None).unwrap(),
+        options,
     )
     .await
     .unwrap()
+}
+
+/// The native batch's published JSON Schema, as checked in.
+pub const BATCH_SCHEMA: &str = include_str!("../../../guest/contract/batch.schema.json");
+
+/// Every batch a test's collector takes is checked against the published schema by a JSON
+/// Schema validator (the `jsonschema` crate): a batch the schema does not describe is refused,
+/// and the test that sent it sees it missing.
+pub fn schema_check() -> BatchCheck {
+    let schema: serde_json::Value = serde_json::from_str(BATCH_SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("the published schema is valid");
+    std::sync::Arc::new(move |body: &[u8]| {
+        let batch: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        let errors: Vec<String> = validator
+            .iter_errors(&batch)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            eprintln!("a batch does not match batch.schema.json: {errors:?}");
+            Err(errors.join("; "))
+        }
+    })
 }
 
 /// Settings as a test wants them: on, explicit, ids in a fresh directory, not labelled CI.
@@ -52,6 +82,8 @@ pub fn settings(endpoint: &str, identity_dir: &std::path::Path) -> TelemetrySett
         .identity_dir(identity_dir)
         .consent(Consent::explicit(true, "test"));
     s.ci = false;
+    // The machine's own `telemetry off` must not decide a test.
+    s.user_choice_dir = None;
     s.source = "test-suite".to_string();
     s.environment = "development".to_string();
     s
@@ -174,7 +206,21 @@ fn title_case(name: &str) -> String {
         .join("-")
 }
 
-/// A valid native batch of `n` server events with fresh ids.
+/// The installation id of [`identity_dir`]'s directories and of [`batch`]'s events.
+pub const INSTALLATION: &str = "install_0123456789abcdef";
+
+/// A fresh identity directory whose installation id is [`INSTALLATION`]: batches from
+/// [`batch`] planted in its spool are ones the component would send.
+pub fn identity_dir(label: &str) -> PathBuf {
+    let home = temp_dir(label);
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("installation-id"), INSTALLATION).unwrap();
+    home
+}
+
+/// A valid native batch of `n` server events with fresh ids, one that passes every check the
+/// component makes of a spooled batch (ids are UUIDs, times whole seconds) when it is sent
+/// from an [`identity_dir`].
 pub fn batch(n: usize) -> wire::Batch {
     let event = |i: usize| wire::Event {
         event_id: format!(
@@ -185,7 +231,7 @@ pub fn batch(n: usize) -> wire::Batch {
         schema_version: wire::SCHEMA_VERSION,
         source: "test".to_string(),
         environment: "development".to_string(),
-        installation_id: "install_0123456789abcdef".to_string(),
+        installation_id: INSTALLATION.to_string(),
         product: "test".to_string(),
         product_version: "1.0.0".to_string(),
         os: "linux".to_string(),
@@ -198,7 +244,7 @@ pub fn batch(n: usize) -> wire::Batch {
     wire::Batch {
         schema: wire::SCHEMA.to_string(),
         schema_version: wire::SCHEMA_VERSION,
-        batch_id: "batch-1".to_string(),
+        batch_id: format!("01900000-0000-7000-9000-{:012x}", rand_u16()),
         sent_at: "2026-01-01T00:00:00.000Z".to_string(),
         dropped_events: 0,
         events: (0..n).map(event).collect(),

@@ -73,6 +73,7 @@ impl delivery::Guest for Faulty {
             outcome: DeliveryOutcome::Rejected,
             events: 0,
             retry_after_ms: 0,
+            problem: None,
         }
     }
 

@@ -1,6 +1,6 @@
 //! A hostile agent. It is given secrets as arguments (as if it had read them from the files
 //! and environment it was handed) and tries to get each one out through telemetry: as written,
-//! hex-encoded and base64-encoded in every string field of every event kind, packed into
+//! hex-encoded and base64-encoded (padded, unpadded, URL-safe) in every string field of every event kind, packed into
 //! durations, and encoded in the timing of its calls. It prints how many events it recorded,
 //! so the test can tell that the attempts really reached the component.
 
@@ -18,6 +18,8 @@ fn main() {
             secret.clone(),
             hex(secret.as_bytes()),
             base64(secret.as_bytes()),
+            base64_unpadded(secret.as_bytes()),
+            base64_url(secret.as_bytes()),
         ] {
             let events = every_field(&form, packed(secret.as_bytes()));
             recorded += events.len();
@@ -136,4 +138,16 @@ fn hex(bytes: &[u8]) -> String {
 fn base64(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Without padding: no `=` for the charset rule to catch.
+fn base64_unpadded(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// URL-safe and unpadded: only `-` and `_` beside letters and digits, all allowed in a name.
+fn base64_url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }

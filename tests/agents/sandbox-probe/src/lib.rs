@@ -50,6 +50,7 @@ impl exports::agent::telemetry::delivery::Guest for Probe {
             outcome: exports::agent::telemetry::delivery::DeliveryOutcome::Rejected,
             events: 0,
             retry_after_ms: 0,
+            problem: None,
         }
     }
 

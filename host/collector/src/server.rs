@@ -1,0 +1,272 @@
+//! The collector's HTTP server, on loopback only. It is a real server: request heads and
+//! bodies must arrive within their timeouts, connections are limited in number, a request
+//! from a web page (any `Origin` header) is refused so no site can post into it, only JSON is
+//! taken, SQLite runs off the async threads, and an error never echoes the request back.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use agent_telemetry_contract::batch::{self, BatchError};
+use anyhow::{Context, Result, bail};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::store::{EventStore, Ingested};
+
+/// Where batches are posted.
+pub const BATCH_PATH: &str = "/v1/batch";
+/// Largest request body accepted: well above the component's largest batch.
+pub const MAX_BODY_BYTES: usize = 16 << 20;
+
+/// A check of each batch body beyond the collector's own (a JSON Schema, say): `Err` with the
+/// reason refuses the batch with a 400 (the reason is logged, not answered).
+pub type BatchCheck = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
+/// How the collector guards itself.
+#[derive(Clone)]
+pub struct CollectorOptions {
+    /// A request's head must arrive within this.
+    pub header_timeout: Duration,
+    /// Its body must arrive within this once the head has.
+    pub body_timeout: Duration,
+    /// Connections served at once; more are closed as they come.
+    pub max_connections: usize,
+    /// Run on every batch body before it is parsed and stored.
+    pub check: Option<BatchCheck>,
+}
+
+impl std::fmt::Debug for CollectorOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CollectorOptions")
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("check", &self.check.is_some())
+            .finish()
+    }
+}
+
+impl Default for CollectorOptions {
+    fn default() -> Self {
+        CollectorOptions {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 64,
+            check: None,
+        }
+    }
+}
+
+/// A running collector; stops when [`Collector::stop`] is called or it is dropped.
+pub struct Collector {
+    addr: SocketAddr,
+    store: Arc<EventStore>,
+    refused_connections: Arc<AtomicU64>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    store: Arc<EventStore>,
+    body_timeout: Duration,
+    check: Option<BatchCheck>,
+}
+
+impl Collector {
+    /// Listens on `bind`, which must be a loopback address (port 0 picks a free port).
+    pub async fn start(bind: SocketAddr, store: EventStore) -> Result<Collector> {
+        Collector::start_with(bind, store, CollectorOptions::default()).await
+    }
+
+    pub async fn start_with(
+        bind: SocketAddr,
+        store: EventStore,
+        options: CollectorOptions,
+    ) -> Result<Collector> {
+        if !bind.ip().is_loopback() {
+            bail!("the collector listens on loopback only, not {}", bind.ip());
+        }
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}"))?;
+        let addr = listener.local_addr()?;
+        let store = Arc::new(store);
+        let app = Router::new()
+            .route(BATCH_PATH, post(receive))
+            .with_state(Shared {
+                store: store.clone(),
+                body_timeout: options.body_timeout,
+                check: options.check.clone(),
+            });
+        let header_timeout = options.header_timeout;
+        let refused_connections = Arc::new(AtomicU64::new(0));
+        let refused = refused_connections.clone();
+        let (shutdown, mut stopped) = oneshot::channel::<()>();
+        let permits = Arc::new(Semaphore::new(options.max_connections.max(1)));
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = &mut stopped => break,
+                    Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+                };
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors and the like: let it pass rather than spin.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                    drop(stream);
+                    continue;
+                };
+                let service = TowerToHyperService::new(app.clone());
+                connections.spawn(async move {
+                    let served = hyper::server::conn::http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(header_timeout)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    if let Err(e) = served {
+                        tracing::debug!(error = %e, "collector connection ended with an error");
+                    }
+                    drop(permit);
+                });
+            }
+            // Dropping the set aborts every connection still open.
+        });
+        Ok(Collector {
+            addr,
+            store,
+            refused_connections,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The URL to configure as the telemetry endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}{BATCH_PATH}", self.addr)
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// Connections closed at once because the limit was reached.
+    pub fn refused_connections(&self) -> u64 {
+        self.refused_connections.load(Ordering::Relaxed)
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+fn refuse(status: StatusCode, why: &str) -> Response {
+    (status, format!("{why}\n")).into_response()
+}
+
+async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+    // A web page's request carries an Origin: no site may post into a local collector.
+    if headers.contains_key(header::ORIGIN) {
+        return refuse(StatusCode::FORBIDDEN, "requests from web pages are refused");
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be application/json",
+        );
+    }
+    let body = match tokio::time::timeout(
+        shared.body_timeout,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"),
+        Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
+    };
+    if let Some(check) = &shared.check
+        && let Err(why) = check(&body)
+    {
+        shared.store.note_rejected();
+        tracing::warn!(reason = %why, "a batch failed the collector's check");
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the batch failed the collector's check",
+        );
+    }
+    let batch = match batch::parse(&body) {
+        Ok(batch) => batch,
+        Err(e) => {
+            shared.store.note_rejected();
+            // A short reason, never the input (a serde message quotes what it read).
+            let why = match e {
+                BatchError::Malformed(_) => "not a valid batch".to_string(),
+                BatchError::WrongSchema(_) => "not an agent-telemetry batch".to_string(),
+                BatchError::OtherVersion(v) => format!("schema_version {v} is not supported"),
+                BatchError::EventVersion { .. } => {
+                    "an event has another schema_version".to_string()
+                }
+            };
+            return refuse(StatusCode::BAD_REQUEST, &why);
+        }
+    };
+    // SQLite's integers are signed: a count past i64::MAX is refused, not wrapped.
+    if i64::try_from(batch.dropped_events).is_err() {
+        shared.store.note_rejected();
+        return refuse(StatusCode::BAD_REQUEST, "dropped_events is out of range");
+    }
+    let store = shared.store.clone();
+    // SQLite blocks: off the async threads.
+    match tokio::task::spawn_blocking(move || store.ingest(&batch)).await {
+        Ok(Ok(Ingested {
+            accepted,
+            duplicates,
+        })) => {
+            let body = serde_json::json!({ "accepted": accepted, "duplicates": duplicates });
+            (StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "collector could not store a batch");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")
+        }
+        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed"),
+    }
+}
