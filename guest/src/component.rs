@@ -22,8 +22,10 @@ use crate::bindings::wasi::random::random;
 use crate::config::Settings;
 use crate::contract::batch::{self, BatchError};
 use crate::contract::retry::{RetryState, Step};
-use crate::pipeline::{Counters, Entropy, Pipeline};
-use crate::transport::{self, Verdict};
+use crate::encode;
+use crate::pipeline::{Counters, Entropy, Pipeline, Progress};
+use crate::send;
+use crate::transport::Verdict;
 
 struct Component;
 
@@ -109,7 +111,7 @@ impl State {
                 }
                 Step::Stop => break,
             };
-            let Some(batch) = pipeline.take_batch(SystemTime::now(), entropy) else {
+            let Some(mut batch) = pipeline.take_batch(SystemTime::now(), entropy) else {
                 break;
             };
             let settings = pipeline.settings();
@@ -118,12 +120,22 @@ impl State {
                 break;
             };
             let timeout = settings.timeout.min(left);
-            match transport::post(&endpoint, &batch.body, batch.len(), timeout) {
+            let (body, events) = (&batch.body, batch.len());
+            let sent = send::send(
+                pipeline.wire(),
+                &endpoint,
+                body,
+                events,
+                &mut batch.progress,
+                timeout,
+            );
+            pipeline.note_sent(sent.delivered as u64);
+            match sent.verdict {
                 Verdict::Delivered => {
-                    pipeline.delivered(batch);
+                    pipeline.delivered(batch, sent.left_out);
                     flush.delivered();
                 }
-                Verdict::Rejected => pipeline.rejected(batch),
+                Verdict::Rejected => pipeline.rejected(batch, sent.left_out),
                 Verdict::Failed { retry_after } => {
                     // A retry is always of this same batch: the schedule counts it once.
                     let random = random_u32(entropy);
@@ -144,17 +156,20 @@ impl State {
             failed: count(failed),
             pending: count(self.pipeline.queued()),
             retry_after_ms: millis(retry_after),
+            left_out: delta(now.left_out, before.left_out),
         }
     }
 
-    /// Sends a batch the host kept, as it is; refuses anything that is not one of ours, or
-    /// that holds anything this component would not have sent.
+    /// Sends a batch the host kept, in the configured format; refuses anything that is not
+    /// one of ours, or that holds anything this component would not have sent.
     fn deliver(&mut self, body: &[u8], deadline_ms: u32) -> DeliveryReport {
         let report = |outcome, events: usize, retry: Duration| DeliveryReport {
             outcome,
             events: count(events),
             retry_after_ms: millis(retry),
             problem: None,
+            left_out: 0,
+            rest: None,
         };
         // The one time a spooled batch is read between the component and the collector.
         let events = match batch::parse(body) {
@@ -181,19 +196,57 @@ impl State {
         let timeout = settings
             .timeout
             .min(Duration::from_millis(u64::from(deadline_ms)));
-        match transport::post(&endpoint, body, events, timeout) {
+        let mut progress = Progress::default();
+        let sent = send::send(
+            self.pipeline.wire(),
+            &endpoint,
+            body,
+            events,
+            &mut progress,
+            timeout,
+        );
+        // `status.sent` counts every 2xx, whichever path the batch took.
+        self.pipeline.note_sent(sent.delivered as u64);
+        let remaining = events - progress.events;
+        match sent.verdict {
             Verdict::Delivered => {
-                // `status.sent` counts every 2xx, whichever path the batch took.
-                self.pipeline.note_sent(events as u64);
-                report(DeliveryOutcome::Delivered, events, Duration::ZERO)
+                self.pipeline.note_left_out(sent.left_out as u64);
+                DeliveryReport {
+                    left_out: count(sent.left_out),
+                    ..report(DeliveryOutcome::Delivered, progress.events, Duration::ZERO)
+                }
             }
-            Verdict::Rejected => report(DeliveryOutcome::Rejected, events, Duration::ZERO),
+            Verdict::Rejected => {
+                self.pipeline.note_left_out(sent.left_out as u64);
+                DeliveryReport {
+                    left_out: count(sent.left_out),
+                    ..report(
+                        DeliveryOutcome::Rejected,
+                        remaining.saturating_sub(sent.left_out),
+                        Duration::ZERO,
+                    )
+                }
+            }
             // Without a `Retry-After` the host, which knows how often it failed, backs off.
-            Verdict::Failed { retry_after } => report(
-                DeliveryOutcome::Failed,
-                events,
-                retry_after.unwrap_or_default(),
-            ),
+            Verdict::Failed { retry_after } => {
+                let mut failed = report(
+                    DeliveryOutcome::Failed,
+                    remaining,
+                    retry_after.unwrap_or_default(),
+                );
+                // Sent in part: the host keeps what is left in its place, so nothing is sent
+                // twice.
+                if progress.through > 0
+                    && let Some(rest) = encode::native::rest(body, progress.through)
+                {
+                    let left_out = progress.through - progress.events;
+                    self.pipeline.note_left_out(left_out as u64);
+                    failed.left_out = count(left_out);
+                    failed.events = count(events - progress.through);
+                    failed.rest = Some(rest);
+                }
+                failed
+            }
         }
     }
 
@@ -216,6 +269,7 @@ impl State {
             dropped: c.dropped,
             rejected: c.rejected,
             failed: c.failed,
+            left_out: c.left_out,
         }
     }
 }

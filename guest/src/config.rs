@@ -35,6 +35,17 @@ pub struct Settings {
     pub flag_allowlist: Vec<String>,
     /// Names of the local user, never sent: identifiers containing one are hashed.
     pub redact_words: Vec<String>,
+    /// The wire format, and the OTLP encoding when it is `otlp`.
+    pub format: Format,
+    pub otlp_protocol: OtlpProtocol,
+    pub compression: Compression,
+    /// Static request headers (an endpoint's API key, say). Never logged, never in `status`.
+    pub headers: Vec<(String, String)>,
+    /// The `swarm` format's context properties, as the host wrote them (the component holds
+    /// their values to the identifier rule before they go out).
+    pub context_properties: Vec<(String, String)>,
+    /// The `docker` format's `os_language` (`en-US`), if the host gave one.
+    pub os_language: Option<String>,
     /// Values that were present but unusable, reported through `status`.
     pub problems: Vec<String>,
 }
@@ -61,6 +72,12 @@ impl Default for Settings {
             agent_allowlist: Vec::new(),
             flag_allowlist: Vec::new(),
             redact_words: Vec::new(),
+            format: Format::default(),
+            otlp_protocol: OtlpProtocol::default(),
+            compression: Compression::default(),
+            headers: Vec::new(),
+            context_properties: Vec::new(),
+            os_language: None,
             problems: Vec::new(),
         }
     }
@@ -70,6 +87,7 @@ impl Settings {
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Settings {
         let mut s = Settings::default();
         let mut enabled_value = None;
+        let mut bad_format = None;
         for (key, value) in pairs {
             let value = value.trim();
             match key {
@@ -126,6 +144,35 @@ impl Settings {
                 keys::AGENT_ALLOWLIST => s.agent_allowlist = split_list(value),
                 keys::FLAG_ALLOWLIST => s.flag_allowlist = split_list(value),
                 keys::REDACT_WORDS => s.redact_words = split_list(value),
+                keys::FORMAT => match Format::parse(value) {
+                    Some(format) => s.format = format,
+                    None => bad_format = Some(value.to_string()),
+                },
+                keys::OTLP_PROTOCOL => match OtlpProtocol::parse(value) {
+                    Some(protocol) => s.otlp_protocol = protocol,
+                    None => s.problems.push(format!(
+                        "otlp-protocol `{value}` is not http/protobuf or http/json; kept {}",
+                        s.otlp_protocol.as_str()
+                    )),
+                },
+                keys::COMPRESSION => match Compression::parse(value) {
+                    Some(compression) => s.compression = compression,
+                    None => s.problems.push(format!(
+                        "compression `{value}` is not none or gzip; kept {}",
+                        s.compression.as_str()
+                    )),
+                },
+                keys::HEADERS => match parse_headers(value) {
+                    Ok(headers) => s.headers = headers,
+                    Err(why) => s.problems.push(format!("headers not used: {why}")),
+                },
+                keys::CONTEXT_PROPERTIES => match parse_context_properties(value) {
+                    Ok(properties) => s.context_properties = properties,
+                    Err(why) => s
+                        .problems
+                        .push(format!("context-properties not used: {why}")),
+                },
+                keys::OS_LANGUAGE if !value.is_empty() => s.os_language = Some(value.to_string()),
                 _ => {}
             }
         }
@@ -137,6 +184,13 @@ impl Settings {
                 s.reason = format!("the host sent enabled=`{other}`, which is not true or false");
             }
             None => {}
+        }
+        // Sending one format to an endpoint that speaks another loses every batch: an unknown
+        // format turns telemetry off, and says so.
+        if let Some(format) = bad_format.filter(|_| s.enabled) {
+            let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+            s.enabled = false;
+            s.reason = format!("format `{format}` is not one of {}", names.join(", "));
         }
         if s.enabled && s.endpoint.is_none() {
             s.enabled = false;

@@ -2,13 +2,15 @@
 //! and sends them through `wasi:http` to the one endpoint its host allows.
 //!
 //! Where things happen: `anonymize` (the privacy rules), `event` (which rule each WIT field
-//! gets), `admission` (what a batch from the host's spool must hold before it is sent again), `session` (session totals), `pipeline` (queue and batches), `encode` (wire formats),
-//! `config` (settings from `wasi:config`); on wasm32 only, `transport` (`wasi:http`) and
-//! `component` (the `recorder` and `delivery` exports). What the host shares with the
-//! component (wire types, config keys, id formats, the retry schedule) is the
-//! `agent-telemetry-contract` crate beside this one. Everything but the last two modules also
-//! builds natively, for unit tests and for the benchmark's native floor. `privacy_tests`
-//! checks the privacy contract on the serialized batch, field by field.
+//! gets), `admission` (what a batch from the host's spool must hold before it is sent again),
+//! `session` (session totals), `pipeline` (queue and batches), `encode` (the wire formats),
+//! `config` (settings from `wasi:config`); on wasm32 only, `send` (a batch in its format,
+//! request by request), `transport` (`wasi:http`) and `component` (the `recorder` and
+//! `delivery` exports). What the host shares with the component (wire types, config keys, id
+//! formats, the retry schedule) is the `agent-telemetry-contract` crate beside this one.
+//! Everything but the last three modules also builds natively, for unit tests and for the
+//! benchmark's native floor. `privacy_tests` checks the privacy contract on the serialized
+//! batch, field by field.
 
 pub use agent_telemetry_contract as contract;
 pub use agent_telemetry_contract::{retry, wire};
@@ -26,6 +28,8 @@ mod privacy_tests;
 
 #[cfg(target_arch = "wasm32")]
 mod component;
+#[cfg(target_arch = "wasm32")]
+mod send;
 #[cfg(target_arch = "wasm32")]
 mod transport;
 

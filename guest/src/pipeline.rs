@@ -42,6 +42,20 @@ pub struct Counters {
     /// Of `dropped`, refused by the collector.
     pub rejected: u64,
     pub failed: u64,
+    /// Events the wire format has no type for: not sent (`status-report.left-out`).
+    pub left_out: u64,
+}
+
+/// How far the attempts at one batch got.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Requests delivered.
+    pub requests: usize,
+    /// Events in them.
+    pub events: usize,
+    /// The batch's events up to and including the last one delivered: those are done (sent,
+    /// or left out by the format), and a batch cut short starts after them.
+    pub through: usize,
 }
 
 /// A batch taken off the queue and serialized, waiting for the transport's verdict.
@@ -51,6 +65,8 @@ pub struct PendingBatch {
     pub seq: u64,
     events: usize,
     dropped_reported: u64,
+    /// How far earlier attempts got (formats that make a request per event).
+    pub progress: Progress,
 }
 
 impl PendingBatch {
@@ -61,12 +77,19 @@ impl PendingBatch {
     pub fn is_empty(&self) -> bool {
         self.events == 0
     }
+
+    /// Events not delivered yet.
+    pub fn remaining(&self) -> usize {
+        self.events - self.progress.events
+    }
 }
 
 pub struct Pipeline {
     settings: Settings,
     envelope: Envelope,
     anonymizer: Anonymizer,
+    /// How batches are written when they are sent.
+    wire: encode::Options,
     sessions: SessionTracker,
     queue: VecDeque<wire::Event>,
     /// Serialized batches that failed, oldest first: sent again before anything newer.
@@ -114,10 +137,12 @@ impl Pipeline {
             arch: anonymizer.identifier(&settings.arch),
             ci: settings.ci,
         };
+        let wire = encode::Options::new(&settings, &anonymizer);
         Pipeline {
             settings,
             envelope,
             anonymizer,
+            wire,
             sessions: SessionTracker::default(),
             queue: VecDeque::new(),
             unsent: VecDeque::new(),
@@ -131,6 +156,11 @@ impl Pipeline {
 
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// How batches are written when they are sent.
+    pub fn wire(&self) -> &encode::Options {
+        &self.wire
     }
 
     /// The rules every string of this instance went through.
@@ -248,45 +278,75 @@ impl Pipeline {
             seq: self.batches_made,
             events: taken,
             dropped_reported,
+            progress: Progress::default(),
         })
     }
 
-    /// Every undelivered event, as serialized batches, oldest first; none stay here.
+    /// Every undelivered event, as serialized batches, oldest first; none stay here. A
+    /// batch that was sent in part is cut to the events still to go.
     pub fn take_undelivered(
         &mut self,
         now: SystemTime,
         entropy: &mut impl Entropy,
     ) -> Vec<PendingBatch> {
         let mut batches = Vec::new();
-        while let Some(batch) = self.take_batch(now, entropy) {
-            batches.push(batch);
+        while let Some(mut batch) = self.take_batch(now, entropy) {
+            let Progress {
+                events, through, ..
+            } = batch.progress;
+            if through > 0 {
+                match encode::native::rest(&batch.body, through) {
+                    Some(rest) => {
+                        // What was left out before the cut is done with.
+                        self.note_left_out((through - events) as u64);
+                        batch.body = rest;
+                        batch.events -= through;
+                        batch.progress = Progress::default();
+                    }
+                    // Cannot happen to our own bytes; if it did, the whole batch goes.
+                    None => batch.progress = Progress::default(),
+                }
+            }
+            if batch.events > 0 {
+                batches.push(batch);
+            }
         }
         batches
     }
 
-    pub fn delivered(&mut self, batch: PendingBatch) {
-        self.counters.sent += batch.len() as u64;
+    /// Every request of the batch was delivered (its events were counted as they were, by
+    /// [`Pipeline::note_sent`]); `left_out` of its events the format has no type for.
+    pub fn delivered(&mut self, _batch: PendingBatch, left_out: usize) {
+        self.note_left_out(left_out as u64);
     }
 
     /// The collector refused the batch for good (a 4xx other than 408 and 429): drop and
-    /// count it; the drops it reported are reported again in the next batch.
-    pub fn rejected(&mut self, batch: PendingBatch) {
+    /// count what was still to go; the drops it reported are reported again in the next
+    /// batch.
+    pub fn rejected(&mut self, batch: PendingBatch, left_out: usize) {
+        let refused = batch.remaining().saturating_sub(left_out) as u64;
         self.unreported_drops += batch.dropped_reported;
-        self.counters.rejected += batch.len() as u64;
-        self.drop_events(batch.len() as u64);
+        self.counters.rejected += refused;
+        self.drop_events(refused);
+        self.note_left_out(left_out as u64);
     }
 
-    /// Not delivered this time: the batch goes back to the front, as the same bytes, so the
-    /// next attempt (here, or from the host's spool) is idempotent.
+    /// Not delivered this time: the batch goes back to the front, as the same bytes (and
+    /// how far it got), so the next attempt (here, or from the host's spool) is idempotent.
     pub fn failed(&mut self, batch: PendingBatch) {
-        self.counters.failed += batch.len() as u64;
+        self.counters.failed += batch.remaining() as u64;
         self.unsent_events += batch.events;
         self.unsent.push_front(batch);
     }
 
-    /// Events of a batch delivered through `delivery.deliver` (from the host's spool).
+    /// Events delivered: by a flush, or through `delivery.deliver` (from the host's spool).
     pub fn note_sent(&mut self, n: u64) {
         self.counters.sent += n;
+    }
+
+    /// Events the wire format has no type for.
+    pub fn note_left_out(&mut self, n: u64) {
+        self.counters.left_out += n;
     }
 
     /// Events the host dropped for its own reasons (its spool's bounds): counted here, so the
@@ -399,7 +459,8 @@ mod tests {
         let batch = p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap();
         let decoded = decode(&batch);
         assert_eq!((decoded.events.len(), decoded.dropped_events), (3, 2));
-        p.delivered(batch);
+        p.note_sent(batch.len() as u64);
+        p.delivered(batch, 0);
         p.record(&server_started(), SystemTime::now(), &mut Counter(0));
         let next = decode(&p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap());
         assert_eq!(next.dropped_events, 0, "a drop is reported once");
@@ -483,7 +544,7 @@ mod tests {
         let mut p = pipeline(&[]);
         p.record(&server_started(), SystemTime::now(), &mut Counter(0));
         let batch = p.take_batch(SystemTime::now(), &mut Counter(0)).unwrap();
-        p.rejected(batch);
+        p.rejected(batch, 0);
         assert_eq!(
             (p.queued(), p.counters().dropped, p.counters().rejected),
             (0, 1, 1)

@@ -18,6 +18,17 @@ use crate::bindings::wasi::io::streams::OutputStream;
 use crate::config::Endpoint;
 use crate::{retry, wire};
 
+/// The headers of one request, besides the event count the component always adds.
+pub struct Headers<'a> {
+    /// Events of the batch the format left out, counted with this request.
+    pub left_out: usize,
+    pub content_type: &'static str,
+    /// The body is gzipped.
+    pub gzip: bool,
+    /// Static headers from the configuration (checked when it was read).
+    pub extra: &'a [(String, String)],
+}
+
 /// What the collector (or the network) made of a batch.
 pub enum Verdict {
     /// A 2xx answer.
@@ -31,10 +42,16 @@ pub enum Verdict {
 
 const CHUNK: u64 = 4096;
 
-/// POSTs a batch of `events` events and says what came of it, within `timeout`.
-pub fn post(endpoint: &Endpoint, body: &[u8], events: usize, timeout: Duration) -> Verdict {
+/// POSTs a body of `events` events and says what came of it, within `timeout`.
+pub fn post(
+    endpoint: &Endpoint,
+    headers: &Headers,
+    body: &[u8],
+    events: usize,
+    timeout: Duration,
+) -> Verdict {
     let deadline = Instant::now() + timeout;
-    match send(endpoint, body, events, timeout, deadline) {
+    match send(endpoint, headers, body, events, timeout, deadline) {
         Some((status, _)) if (200..300).contains(&status) => Verdict::Delivered,
         Some((408 | 429, retry_after)) => Verdict::Failed { retry_after },
         // Redirects are not followed (the host allows one endpoint), and a 4xx will not change.
@@ -47,22 +64,35 @@ pub fn post(endpoint: &Endpoint, body: &[u8], events: usize, timeout: Duration) 
 /// The response status and `Retry-After`, or `None` for any failure to get one.
 fn send(
     endpoint: &Endpoint,
+    headers: &Headers,
     body: &[u8],
     events: usize,
     timeout: Duration,
     deadline: Instant,
 ) -> Option<(u16, Option<Duration>)> {
-    let headers = Fields::from_list(&[
+    let mut fields = vec![
         (
             "content-type".to_string(),
-            wire::CONTENT_TYPE.as_bytes().to_vec(),
+            headers.content_type.as_bytes().to_vec(),
         ),
         (
             wire::EVENTS_HEADER.to_string(),
             events.to_string().into_bytes(),
         ),
-    ])
-    .ok()?;
+    ];
+    if headers.left_out > 0 {
+        fields.push((
+            wire::LEFT_OUT_HEADER.to_string(),
+            headers.left_out.to_string().into_bytes(),
+        ));
+    }
+    if headers.gzip {
+        fields.push(("content-encoding".to_string(), b"gzip".to_vec()));
+    }
+    for (name, value) in headers.extra {
+        fields.push((name.clone(), value.as_bytes().to_vec()));
+    }
+    let headers = Fields::from_list(&fields).ok()?;
     let request = OutgoingRequest::new(headers);
     request.set_method(&Method::Post).ok()?;
     let scheme = if endpoint.https {

@@ -4,4 +4,7 @@
 pub enum Error {
     #[error("the endpoint `{url}` cannot be used: {why}")]
     InvalidEndpoint { url: String, why: String },
+    /// A setting the component could not use; the message names it, never a header's value.
+    #[error("the setting `{key}` cannot be used: {why}")]
+    InvalidSetting { key: &'static str, why: String },
 }

@@ -58,7 +58,8 @@ pub mod event {
     pub use crate::runtime::bindings::recorder::*;
 }
 
-pub use agent_telemetry_contract::wire;
+pub use agent_telemetry_contract::config::{Compression, Format, OtlpProtocol};
+pub use agent_telemetry_contract::{self as contract, wire};
 pub use error::Error;
 pub use runtime::TelemetryRuntime;
 pub use settings::TelemetrySettings;

@@ -15,6 +15,12 @@
 //! | command flags sent by name | `flag-allowlist` | none |
 //! | os, arch, ci | `os`, `arch`, `ci` | this machine's; CI detected from the environment |
 //! | local user names, hashed wherever they appear | `redact-words` | `$USER`, `$USERNAME`, the home directory's name |
+//! | wire format: `native`, `docker`, `swarm`, `otlp` | `format` | `native` (`AGENT_TELEMETRY_FORMAT`) |
+//! | OTLP encoding: `http/protobuf`, `http/json` | `otlp-protocol` | `http/protobuf` |
+//! | body compression: `none`, `gzip` | `compression` | `none` |
+//! | static request headers (an API key) | `headers` | none (`AGENT_TELEMETRY_HEADERS`, `name=value,...`) |
+//! | `swarm` context properties (`is_cloud=false`, ...) | `context-properties` | none |
+//! | `docker`'s `os_language` | `os-language` | from `LC_ALL` / `LANG` (`en-US`) |
 //!
 //! Host-only settings (never given to the component): `off_in_ci` (`AGENT_TELEMETRY_OFF_IN_CI`),
 //! `debug` (`AGENT_TELEMETRY_DEBUG`: capture requests in a file instead of sending them),
@@ -23,7 +29,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use agent_telemetry_contract::config::{self as defaults, LIST_SEPARATOR, keys};
+use agent_telemetry_contract::config::{
+    self as defaults, Compression, Format, LIST_SEPARATOR, OtlpProtocol, keys,
+};
 
 use crate::delivery::spool::SpoolLimits;
 use crate::trust::consent::{self, Consent};
@@ -75,6 +83,17 @@ pub struct TelemetrySettings {
     /// The same bound in bytes (about: each event's size and its strings'), so that no caller
     /// can make the hand-off hold more than this much memory.
     pub handoff_max_bytes: usize,
+    /// The wire format batches are sent in, and its options.
+    pub format: Format,
+    pub otlp_protocol: OtlpProtocol,
+    pub compression: Compression,
+    /// Static request headers (an endpoint's API key): sent with every request, never in
+    /// the ledger, the debug log or `Debug` output.
+    pub headers: RequestHeaders,
+    /// Added to every event's properties by the `swarm` format: `true`, `false` or a name.
+    pub context_properties: Vec<(String, String)>,
+    /// `docker`'s `os_language` (`en-US`).
+    pub os_language: Option<String>,
     /// Raw `wasi:config` pairs given to the component after (and so over) the ones above: for
     /// custom component builds and tests. The host's own checks (the allowed endpoint, the
     /// timeout cap) do not read these, so they cannot widen what the component may reach.
@@ -110,8 +129,43 @@ impl TelemetrySettings {
             redact_words: local_user_names(),
             handoff_capacity: 65_536,
             handoff_max_bytes: 64 << 20,
+            format: format_from_env(),
+            otlp_protocol: OtlpProtocol::default(),
+            compression: Compression::default(),
+            headers: RequestHeaders::default(),
+            context_properties: Vec::new(),
+            os_language: os_language(|name| std::env::var(name).ok()),
             component_config: Vec::new(),
         }
+    }
+
+    /// Sends batches in `format` (see [`Format`]).
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Adds a static request header (an endpoint's API key, say).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.0.push((name.into(), value.into()));
+        self
+    }
+
+    /// Checks what the component would otherwise only report in its status: the headers and
+    /// the context properties, whose errors would cost every batch.
+    pub fn check(&self) -> Result<(), crate::error::Error> {
+        use crate::error::Error::InvalidSetting;
+        defaults::parse_headers(&self.headers.joined()).map_err(|why| InvalidSetting {
+            key: keys::HEADERS,
+            why,
+        })?;
+        defaults::parse_context_properties(&pairs(&self.context_properties)).map_err(|why| {
+            InvalidSetting {
+                key: keys::CONTEXT_PROPERTIES,
+                why,
+            }
+        })?;
+        Ok(())
     }
 
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
@@ -203,7 +257,19 @@ impl TelemetrySettings {
             (keys::AGENT_ALLOWLIST, list(&self.agent_allowlist)),
             (keys::FLAG_ALLOWLIST, list(&self.flag_allowlist)),
             (keys::REDACT_WORDS, list(&self.redact_words)),
+            (keys::FORMAT, self.format.as_str().to_string()),
+            (keys::OTLP_PROTOCOL, self.otlp_protocol.as_str().to_string()),
+            (keys::COMPRESSION, self.compression.as_str().to_string()),
         ];
+        if !self.headers.0.is_empty() {
+            vars.push((keys::HEADERS, self.headers.joined()));
+        }
+        if !self.context_properties.is_empty() {
+            vars.push((keys::CONTEXT_PROPERTIES, pairs(&self.context_properties)));
+        }
+        if let Some(language) = &self.os_language {
+            vars.push((keys::OS_LANGUAGE, language.clone()));
+        }
         if let Some(endpoint) = &self.endpoint {
             vars.push((keys::ENDPOINT, endpoint.clone()));
         }
@@ -237,6 +303,77 @@ pub const DEBUG_VAR: &str = "AGENT_TELEMETRY_DEBUG";
 pub const NO_NOTICE_VAR: &str = "AGENT_TELEMETRY_NO_NOTICE";
 /// The debug log's name in the identity directory.
 pub const DEBUG_LOG_FILE: &str = "debug.log";
+/// The wire format, when the program sets none (`native`, `docker`, `swarm`, `otlp`).
+pub const FORMAT_VAR: &str = "AGENT_TELEMETRY_FORMAT";
+
+/// `AGENT_TELEMETRY_FORMAT`, or the default; a value that is not a format is said, and ignored.
+fn format_from_env() -> Format {
+    let Ok(value) = std::env::var(FORMAT_VAR) else {
+        return Format::default();
+    };
+    Format::parse(value.trim()).unwrap_or_else(|| {
+        tracing::warn!(
+            value,
+            "{FORMAT_VAR} is not native, docker, swarm or otlp; ignored"
+        );
+        Format::default()
+    })
+}
+
+/// Static request headers. `Debug` shows their names only: a value may be an API key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RequestHeaders(pub Vec<(String, String)>);
+
+impl RequestHeaders {
+    /// Parses `name=value,name=value` (as `OTEL_EXPORTER_OTLP_HEADERS` is written).
+    pub fn parse(value: &str) -> Result<RequestHeaders, crate::error::Error> {
+        defaults::parse_headers(value)
+            .map(RequestHeaders)
+            .map_err(|why| crate::error::Error::InvalidSetting {
+                key: keys::HEADERS,
+                why,
+            })
+    }
+
+    fn joined(&self) -> String {
+        pairs(&self.0)
+    }
+}
+
+impl std::fmt::Debug for RequestHeaders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(name, _)| format!("{name}=<redacted>")))
+            .finish()
+    }
+}
+
+/// `key=value` pairs joined as the component reads them.
+fn pairs(items: &[(String, String)]) -> String {
+    items
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(&LIST_SEPARATOR.to_string())
+}
+
+/// The user's language as docker-agent reports it (`en-US`), from `LC_ALL` or `LANG`
+/// (`en_US.UTF-8`); `None` for `C`, `POSIX`, or anything that is not a language tag.
+pub(crate) fn os_language(var: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let value = ["LC_ALL", "LANG"]
+        .iter()
+        .filter_map(|name| var(name))
+        .find(|v| !v.trim().is_empty())?;
+    let tag = value.split(['.', '@']).next()?.replace('_', "-");
+    let mut parts = tag.split('-');
+    let language = parts.next()?;
+    let region = parts.next();
+    let ok = (2..=3).contains(&language.len())
+        && language.chars().all(|c| c.is_ascii_lowercase())
+        && region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_uppercase()))
+        && parts.next().is_none();
+    ok.then_some(tag)
+}
 
 fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| consent::parse_bool(&v) == Some(true))
@@ -287,4 +424,50 @@ fn local_user_names() -> Vec<String> {
     names.sort();
     names.dedup();
     names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_language_is_a_language_tag_or_nothing() {
+        let from = |lc_all: Option<&str>, lang: Option<&str>| {
+            os_language(|name| match name {
+                "LC_ALL" => lc_all.map(str::to_string),
+                "LANG" => lang.map(str::to_string),
+                _ => None,
+            })
+        };
+        assert_eq!(from(None, Some("en_US.UTF-8")), Some("en-US".to_string()));
+        assert_eq!(
+            from(Some("de_DE@euro"), Some("en_US.UTF-8")),
+            Some("de-DE".to_string())
+        );
+        assert_eq!(from(Some(""), Some("fr")), Some("fr".to_string()));
+        for bad in [
+            "C",
+            "POSIX",
+            "C.UTF-8",
+            "en_US_POSIX",
+            "/etc/passwd",
+            "english",
+        ] {
+            assert_eq!(from(None, Some(bad)), None, "{bad}");
+        }
+        assert_eq!(from(None, None), None);
+    }
+
+    #[test]
+    fn header_values_never_show_in_debug_output() {
+        let settings = TelemetrySettings::new("p", "1").header("x-api-key", "s3cr3t-value");
+        let shown = format!("{settings:?}");
+        assert!(
+            shown.contains("x-api-key") && !shown.contains("s3cr3t-value"),
+            "{shown}"
+        );
+        assert!(settings.check().is_ok());
+        let bad = TelemetrySettings::new("p", "1").header("content-type", "text/plain");
+        assert!(bad.check().is_err());
+    }
 }

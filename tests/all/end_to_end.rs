@@ -347,6 +347,12 @@ async fn a_dead_collector_does_not_hold_the_agent() {
 async fn a_collector_that_never_answers_costs_at_most_the_flush_deadline() {
     let hanging = CountingListener::start().await;
     let home = temp_dir("hang");
+    // The component loaded first: on a busy machine, compiling it could take the whole
+    // deadline, and then no request would be made at all.
+    tokio::task::spawn_blocking(agent_telemetry::TelemetryRuntime::shared)
+        .await
+        .unwrap()
+        .unwrap();
     let telemetry = Telemetry::start(settings(&hanging.url(), &home))
         .await
         .unwrap();

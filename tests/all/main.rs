@@ -9,6 +9,8 @@
 //! - `isolation`: a component that spins, traps or eats memory;
 //! - `hardening`: untrusted files, untrusted agents, consent that fails closed, exact egress,
 //!   true counts, the collector as a real server;
+//! - `formats`: docker-agent's, Agent Swarm's and OTLP's wire formats (OTLP read back by the
+//!   official Python classes), agents built against an older WIT;
 //! - `audit`: a component's imports;
 //! - `schema`: the native batch's published JSON Schema (every test's batches are checked
 //!   against it by the collectors in `support`);
@@ -21,6 +23,7 @@
 mod audit;
 mod end_to_end;
 mod faulty_collector;
+mod formats;
 mod hardening;
 mod isolation;
 mod privacy;

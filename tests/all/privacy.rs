@@ -384,7 +384,7 @@ async fn ids_map_to_the_same_pseudonym_within_an_installation_and_differ_across_
 
 /// What a hostile agent is given and tries to get out, as if it had read it from its files
 /// and environment.
-fn secrets(user: &str) -> Vec<String> {
+pub(crate) fn secrets(user: &str) -> Vec<String> {
     vec![
         format!("/home/{user}/.ssh/id_ed25519"),
         format!("C:\\Users\\{user}\\Documents\\taxes.pdf"),
@@ -444,23 +444,11 @@ async fn a_hostile_agent_cannot_smuggle_secrets_out_through_any_field_or_timing(
         .collect();
     let wire_text = bodies.join("\n");
     assert!(!wire_text.is_empty());
-    let lower = wire_text.to_lowercase();
-    for secret in &secrets {
-        let json_escaped = serde_json::to_string(secret).unwrap();
-        for form in [
-            secret.clone(),
-            json_escaped.trim_matches('"').to_string(),
-            hex(secret.as_bytes()),
-            base64(secret.as_bytes()),
-            base64_url(secret.as_bytes()),
-        ] {
-            assert!(
-                !lower.contains(&form.to_lowercase()),
-                "`{form}` (from `{secret}`) reached the wire"
-            );
-        }
-    }
-    assert!(!lower.contains(user), "the user name reached the wire");
+    assert_no_secret_in("native", &wire_text, &secrets);
+    assert!(
+        !wire_text.to_lowercase().contains(user),
+        "the user name reached the wire"
+    );
 
     // Timing and numbers: second-resolution times, two significant digits in durations.
     for event in &stored {
@@ -490,6 +478,27 @@ fn significant_digits(mut n: u64) -> u32 {
         n /= 10;
     }
     if n == 0 { 0 } else { n.ilog10() + 1 }
+}
+
+/// Fails if any of `secrets` shows in `wire` (any case), as written, JSON-escaped, in hex or
+/// in base64.
+pub(crate) fn assert_no_secret_in(label: &str, wire: &str, secrets: &[String]) {
+    let lower = wire.to_lowercase();
+    for secret in secrets {
+        let json_escaped = serde_json::to_string(secret).unwrap();
+        for form in [
+            secret.clone(),
+            json_escaped.trim_matches('"').to_string(),
+            hex(secret.as_bytes()),
+            base64(secret.as_bytes()),
+            base64_url(secret.as_bytes()),
+        ] {
+            assert!(
+                !lower.contains(&form.to_lowercase()),
+                "{label}: `{form}` (from `{secret}`) reached the wire"
+            );
+        }
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

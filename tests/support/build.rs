@@ -15,6 +15,7 @@ fn main() {
             "fixture-faulty-recorder",
             "fixture-hello",
             "fixture-flood",
+            "fixture-legacy-v0-1",
         ],
         &["wit", "tests/agents"],
     );

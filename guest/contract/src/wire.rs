@@ -19,6 +19,9 @@ pub const CONTENT_TYPE: &str = "application/json";
 /// egress ledger need not parse the body to count them. The host's policy takes it off before
 /// the request leaves; under a stock host it reaches the collector, which ignores it.
 pub const EVENTS_HEADER: &str = "agent-telemetry-events";
+/// Beside it, when the wire format has no type for some of the batch's events: how many were
+/// left out (taken off by the host's policy in the same way).
+pub const LEFT_OUT_HEADER: &str = "agent-telemetry-left-out";
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -1,11 +1,20 @@
 //! This project's own JSON batch (see [`crate::wire`]).
 
+use crate::contract::batch;
 use crate::wire::{Batch, Event};
 
 /// Serializes a batch. The wire types hold only strings, integers, finite floats and enums,
 /// so this cannot fail in practice; if it ever did, the caller drops and counts the batch.
 pub fn encode(batch: &Batch) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(batch)
+}
+
+/// The batch in `body` without its first `through` events (the same header otherwise): what is
+/// left of a batch sent in part. `None` if `body` is not a batch.
+pub fn rest(body: &[u8], through: usize) -> Option<Vec<u8>> {
+    let mut batch = batch::parse(body).ok()?;
+    batch.events.drain(..through.min(batch.events.len()));
+    encode(&batch).ok()
 }
 
 /// Writes a batch one event at a time, so a batch can stop at a byte bound without

@@ -238,3 +238,20 @@ pub const COMMAND_ARGUMENTS: Kind = Kind {
     config: &[],
     never: &[],
 };
+
+/// Every kind above.
+pub const ALL: &[&Kind] = &[
+    &UNIX_PATHS,
+    &WINDOWS_PATHS,
+    &FILE_NAMES,
+    &URLS,
+    &EMAILS,
+    &HOST_NAMES,
+    &API_KEYS,
+    &IP_ADDRESSES,
+    &LONG_NUMBERS,
+    &USER_NAMES,
+    &PROMPTS,
+    &ERROR_MESSAGES,
+    &COMMAND_ARGUMENTS,
+];

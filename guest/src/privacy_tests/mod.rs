@@ -263,6 +263,16 @@ fn wire_with(
     extra: &[(&str, &str)],
     hash_key: &'static str,
 ) -> Vec<u8> {
+    pipeline_with(field, value, extra, hash_key).1
+}
+
+/// The pipeline that made [`wire_with`]'s batch, and the batch.
+fn pipeline_with(
+    field: &Field,
+    value: &str,
+    extra: &[(&str, &str)],
+    hash_key: &'static str,
+) -> (Pipeline, Vec<u8>) {
     let mut pairs: Vec<(&str, &str)> = base_config(hash_key);
     pairs.extend_from_slice(extra);
     let event = match field.place {
@@ -277,7 +287,7 @@ fn wire_with(
     let batch = pipeline
         .take_batch(at(), &mut Fixed(200))
         .expect("one event makes one batch");
-    batch.body
+    (pipeline, batch.body)
 }
 
 fn wire(field: &Field, value: &str, extra: &[(&str, &str)]) -> Vec<u8> {
@@ -333,23 +343,21 @@ fn leak(body: &[u8], needle: &str) -> Option<String> {
 mod kinds;
 
 use kinds::Kind;
+mod formats;
 mod properties;
 mod rules;
 
-/// One case: every sample of `kind` in the field called `field_name`.
+/// One case: every sample of `kind` in the field called `field_name`, looked for in the
+/// native batch and in the requests of every other wire format.
 fn check(field_name: &str, kind: &Kind) {
     let field = field(field_name);
     let mut leaks = Vec::new();
     for sample in kind.samples {
-        let body = wire(&field, sample, kind.config);
-        if let Some(how) = leak(&body, sample) {
-            leaks.push(format!("`{sample}` {how}"));
-        }
-        let lower = String::from_utf8_lossy(&body).to_lowercase();
-        for word in kind.never {
-            if lower.contains(word) {
-                leaks.push(format!("`{sample}` let `{word}` through"));
-            }
+        let (pipeline, body) = pipeline_with(&field, sample, kind.config, HASH_KEY);
+        let mut sent = vec![("native", body.clone(), body.clone())];
+        sent.extend(formats::bodies(&pipeline, &body));
+        for (format, raw, as_json) in sent {
+            leaks.extend(formats::leaks_in(format, &raw, &as_json, sample, kind));
         }
     }
     assert!(

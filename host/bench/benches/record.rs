@@ -111,7 +111,7 @@ fn benches(c: &mut Criterion) {
                 }
                 total += start.elapsed();
                 while let Some(batch) = pipeline.take_batch(SystemTime::now(), &mut entropy) {
-                    pipeline.delivered(batch);
+                    pipeline.delivered(batch, 0);
                 }
             }
             total

@@ -77,6 +77,8 @@ struct StatusView {
     decided_by: String,
     warnings: Vec<String>,
     endpoint: Option<String>,
+    /// The wire format (`AGENT_TELEMETRY_FORMAT`, or `run --format`).
+    format: &'static str,
     ci: bool,
     debug: bool,
     debug_log: String,
@@ -108,6 +110,7 @@ impl StatusView {
             decided_by: consent.reason,
             warnings: consent.warnings,
             endpoint: settings.endpoint.clone(),
+            format: settings.format.as_str(),
             ci: settings.ci,
             debug: settings.debug,
             debug_log: settings
@@ -150,6 +153,11 @@ impl std::fmt::Display for StatusView {
             .as_deref()
             .unwrap_or("none (set AGENT_TELEMETRY_ENDPOINT or --endpoint)");
         writeln!(f, "endpoint: {endpoint}")?;
+        writeln!(
+            f,
+            "format: {} (AGENT_TELEMETRY_FORMAT or --format)",
+            self.format
+        )?;
         writeln!(f, "ci detected: {}", if self.ci { "yes" } else { "no" })?;
         if self.debug {
             writeln!(

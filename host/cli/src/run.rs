@@ -10,7 +10,7 @@ use agent_telemetry::runtime::engine::shared_engine;
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use anyhow::{Context, Result, bail};
 
-use crate::settings::identity_dir;
+use crate::settings::{WireArgs, identity_dir};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -49,6 +49,8 @@ pub struct RunArgs {
     /// Stop the agent after this long (`30s`, `5m`) and exit with 124.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    #[command(flatten)]
+    pub wire: WireArgs,
     /// The agent component (.wasm).
     pub agent: PathBuf,
     /// Arguments for the agent.
@@ -67,6 +69,8 @@ pub struct FlushArgs {
     /// Print nothing (for background use).
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub wire: WireArgs,
 }
 
 pub(crate) async fn run(args: RunArgs) -> Result<i32> {
@@ -77,6 +81,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     settings.identity_dir = identity_dir();
     settings.agent_allowlist = args.allow_agent.clone();
     settings.debug |= args.debug;
+    args.wire.apply(&mut settings)?;
     let debug = settings.debug;
     // Opt-out inputs that could not be read turn telemetry off; say so where it happens.
     for warning in settings.decision().warnings {
@@ -139,7 +144,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     );
     // Debug mode sends nothing, in the foreground or the background.
     if args.background_flush && report.pending > 0 && !debug {
-        spawn_background_flush(args.endpoint.as_deref());
+        spawn_background_flush(args.endpoint.as_deref(), &args.wire);
     }
     tracing::info!(peak_memory_kib = peak_memory_kib(), "resource use");
     let exit = outcome?;
@@ -191,7 +196,7 @@ fn parse_size(value: &str) -> Result<usize, String> {
 
 /// Starts `agent-telemetry flush` detached from this process, which is about to exit: it
 /// delivers the spool while the user gets on with their work.
-fn spawn_background_flush(endpoint: Option<&str>) {
+fn spawn_background_flush(endpoint: Option<&str>, wire: &WireArgs) {
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
@@ -205,6 +210,7 @@ fn spawn_background_flush(endpoint: Option<&str>) {
     if let Some(endpoint) = endpoint {
         command.args(["--endpoint", endpoint]);
     }
+    wire.to_args(&mut command);
     // Its own process group: a Ctrl-C meant for the terminal's job does not stop it.
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
@@ -219,6 +225,7 @@ fn spawn_background_flush(endpoint: Option<&str>) {
 pub(crate) async fn flush(args: FlushArgs) -> Result<i32> {
     let mut settings = crate::settings::cli_settings();
     settings.endpoint = args.endpoint.clone();
+    args.wire.apply(&mut settings)?;
     let say = |line: String| {
         if !args.quiet {
             println!("{line}");

@@ -3,6 +3,9 @@
 use std::path::PathBuf;
 
 use agent_telemetry::TelemetrySettings;
+use agent_telemetry::contract::config::parse_context_properties;
+use agent_telemetry::settings::RequestHeaders;
+use agent_telemetry::{Compression, Format, OtlpProtocol};
 
 /// Where the installation id and key live: AGENT_TELEMETRY_HOME (unless empty or relative),
 /// else the user's config dir.
@@ -16,4 +19,82 @@ pub fn cli_settings() -> TelemetrySettings {
     settings.endpoint = std::env::var("AGENT_TELEMETRY_ENDPOINT").ok();
     settings.identity_dir = identity_dir();
     settings
+}
+
+/// How `run` and `flush` send: the wire format and its options (the spool keeps batches in the
+/// native form, so `flush` can send what `run` left in any format).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct WireArgs {
+    /// The wire format: native, docker, swarm or otlp (also AGENT_TELEMETRY_FORMAT).
+    #[arg(long, env = agent_telemetry::settings::FORMAT_VAR, value_parser = parse_format)]
+    pub format: Option<Format>,
+    /// For otlp: http/protobuf (the default) or http/json.
+    #[arg(long, value_parser = parse_otlp_protocol)]
+    pub otlp_protocol: Option<OtlpProtocol>,
+    /// Gzip request bodies (Content-Encoding: gzip).
+    #[arg(long)]
+    pub gzip: bool,
+    /// Static request headers, `name=value,name=value` (also AGENT_TELEMETRY_HEADERS): an
+    /// endpoint's API key, say. Never written to the ledger or the debug log.
+    #[arg(long, env = HEADERS_VAR, hide_env_values = true)]
+    pub headers: Option<String>,
+    /// For swarm: properties added to every event, `key=value,...` (`true`, `false` or a name).
+    #[arg(long = "context")]
+    pub context: Option<String>,
+}
+
+/// Static request headers for `run` and `flush`.
+pub const HEADERS_VAR: &str = "AGENT_TELEMETRY_HEADERS";
+
+impl WireArgs {
+    pub fn apply(&self, settings: &mut TelemetrySettings) -> anyhow::Result<()> {
+        if let Some(format) = self.format {
+            settings.format = format;
+        }
+        if let Some(protocol) = self.otlp_protocol {
+            settings.otlp_protocol = protocol;
+        }
+        if self.gzip {
+            settings.compression = Compression::Gzip;
+        }
+        if let Some(headers) = &self.headers {
+            settings.headers = RequestHeaders::parse(headers)?;
+        }
+        if let Some(context) = &self.context {
+            settings.context_properties = parse_context_properties(context)
+                .map_err(|why| anyhow::anyhow!("--context cannot be used: {why}"))?;
+        }
+        Ok(())
+    }
+
+    /// The same options as arguments for another `agent-telemetry` process; the headers go
+    /// through its environment instead, so that no API key shows in a process list.
+    pub fn to_args(&self, command: &mut std::process::Command) {
+        if let Some(format) = self.format {
+            command.args(["--format", format.as_str()]);
+        }
+        if let Some(protocol) = self.otlp_protocol {
+            command.args(["--otlp-protocol", protocol.as_str()]);
+        }
+        if self.gzip {
+            command.arg("--gzip");
+        }
+        if let Some(context) = &self.context {
+            command.args(["--context", context]);
+        }
+        if let Some(headers) = &self.headers {
+            command.env(HEADERS_VAR, headers);
+        }
+    }
+}
+
+fn parse_format(value: &str) -> Result<Format, String> {
+    Format::parse(value).ok_or_else(|| {
+        let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
+        format!("`{value}` is not one of {}", names.join(", "))
+    })
+}
+
+fn parse_otlp_protocol(value: &str) -> Result<OtlpProtocol, String> {
+    OtlpProtocol::parse(value).ok_or_else(|| format!("`{value}` is not http/protobuf or http/json"))
 }

@@ -1,10 +1,12 @@
 //! Running an agent component: `wasi:cli/run`, no network, `recorder` linked to telemetry.
 //!
 //! The agent's linker has WASI (with sockets denied, wasmtime's default) and the `recorder`
-//! import (`recorder`), nothing else (`run`). Its `recorder` calls go to a [`Recorder`] (a
+//! import (`recorder`; `compat` for agents built against an earlier version), nothing else
+//! (`run`). Its `recorder` calls go to a [`Recorder`] (a
 //! `Telemetry` handle), which hands them to the telemetry component's own store: the agent
 //! never waits on the network.
 
+mod compat;
 mod recorder;
 mod run;
 

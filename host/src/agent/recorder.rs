@@ -53,7 +53,7 @@ wasmtime::component::bindgen!({
     imports: { "agent:telemetry/recorder.flush": async },
 });
 
-use self::agent::telemetry::recorder as from;
+pub(super) use self::agent::telemetry::recorder as from;
 
 /// Adds the `recorder` import to an agent linker whose state holds a [`RecorderImport`].
 pub fn add_to_linker<T: Send + 'static>(
@@ -228,6 +228,7 @@ impl From<to::FlushReport> for from::FlushReport {
             failed,
             pending,
             retry_after_ms,
+            left_out,
         } = r;
         from::FlushReport {
             sent,
@@ -236,6 +237,7 @@ impl From<to::FlushReport> for from::FlushReport {
             failed,
             pending,
             retry_after_ms,
+            left_out,
         }
     }
 }
@@ -251,6 +253,7 @@ impl From<to::StatusReport> for from::StatusReport {
             dropped,
             rejected,
             failed,
+            left_out,
         } = r;
         from::StatusReport {
             enabled,
@@ -261,6 +264,7 @@ impl From<to::StatusReport> for from::StatusReport {
             dropped,
             rejected,
             failed,
+            left_out,
         }
     }
 }

@@ -13,10 +13,11 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+use super::compat;
 use super::recorder::{self, Recorder, RecorderImport};
 
 /// The interface agents import, as named in the WIT package.
-pub const RECORDER_INTERFACE: &str = "agent:telemetry/recorder@0.1.0";
+pub const RECORDER_INTERFACE: &str = "agent:telemetry/recorder@0.2.0";
 
 /// Imports an agent may not have: the network is the telemetry component's alone.
 const FORBIDDEN_IMPORT_PREFIXES: &[&str] = &["wasi:http/"];
@@ -143,11 +144,13 @@ impl WasiView for AgentState {
     }
 }
 
-/// The linker for agents: WASI plus `recorder`, forwarded to the store's [`Recorder`].
+/// The linker for agents: WASI plus `recorder` (the current version, and every earlier one
+/// adapted to it), forwarded to the store's [`Recorder`].
 fn linker(engine: &Engine) -> Result<Linker<AgentState>> {
     let mut linker = Linker::<AgentState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     recorder::add_to_linker(&mut linker, |state: &mut AgentState| &mut state.recorder)?;
+    compat::add_to_linker(&mut linker, |state: &mut AgentState| &mut state.recorder)?;
     Ok(linker)
 }
 

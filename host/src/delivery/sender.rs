@@ -127,6 +127,7 @@ impl SpoolSender {
                     claimed.events = events.into();
                     self.spool.delivered(claimed);
                     report.sent += events;
+                    report.left_out = report.left_out.saturating_add(delivery.left_out);
                     flush.delivered();
                 }
                 DeliveryOutcome::Rejected => {
@@ -134,6 +135,7 @@ impl SpoolSender {
                     self.spool.discard(claimed);
                     report.rejected += events;
                     report.dropped += events;
+                    report.left_out = report.left_out.saturating_add(delivery.left_out);
                     instance.note_dropped(events.into()).await;
                 }
                 DeliveryOutcome::Failed => {
@@ -143,7 +145,19 @@ impl SpoolSender {
                     };
                     let batch = key(claimed.id());
                     flush.failed(now(), batch, claimed.events, retry_after, random_u32());
-                    self.spool.release(claimed);
+                    match &delivery.rest {
+                        // Sent in part (a request per event): what is left takes its place.
+                        Some(rest) => {
+                            let done = claimed.events.saturating_sub(events.into());
+                            let sent = done.saturating_sub(delivery.left_out.into());
+                            report.sent = report
+                                .sent
+                                .saturating_add(u32::try_from(sent).unwrap_or(u32::MAX));
+                            report.left_out = report.left_out.saturating_add(delivery.left_out);
+                            self.spool.keep_rest(claimed, rest, events.into());
+                        }
+                        None => self.spool.release(claimed),
+                    }
                 }
                 DeliveryOutcome::Malformed => self.spool.set_aside(claimed),
                 DeliveryOutcome::Refused => {
@@ -194,6 +208,7 @@ pub fn nothing_flushed() -> FlushReport {
         failed: 0,
         pending: 0,
         retry_after_ms: 0,
+        left_out: 0,
     }
 }
 

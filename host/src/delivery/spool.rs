@@ -359,6 +359,28 @@ impl Spool {
         let _ = fs::remove_file(&claimed.path);
     }
 
+    /// Sent in part: `rest` (a batch of the `events` still to go) is spooled in its place,
+    /// in the same place in the order.
+    pub fn keep_rest(&self, mut claimed: Claimed, rest: &[u8], events: u64) {
+        let delivered = claimed.events.saturating_sub(events);
+        let prefix = claimed
+            .ready
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('-').next())
+            .unwrap_or("0")
+            .to_string();
+        let name = format!("{prefix}-{}-{events}e.{READY}", random_hex(6));
+        if let Err(e) = replace_private(&self.dir.join(name), rest) {
+            // The whole batch goes back instead: some of it will be sent again.
+            tracing::warn!(error = %e, "cannot spool what is left of a batch sent in part; it is kept whole");
+            return;
+        }
+        claimed.settled = true;
+        crate::counter::add(&self.counters.delivered_events, delivered);
+        let _ = fs::remove_file(&claimed.path);
+    }
+
     /// Not delivered this time: back in the spool for a later attempt.
     pub fn release(&self, claimed: Claimed) {
         // Dropping an unsettled claim puts the batch back.

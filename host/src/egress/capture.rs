@@ -38,10 +38,21 @@ pub(super) async fn send_recorded(
         .headers
         .remove(wire::EVENTS_HEADER)
         .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let left_out = parts
+        .headers
+        .remove(wire::LEFT_OUT_HEADER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let content_type = parts
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let body = tokio::time::timeout(cap, read_body(body))
         .await
         .map_err(|_| HttpError::ConnectionWriteTimeout)??;
     let mut entry = LedgerEntry::new(parts.uri.to_string(), &body, events);
+    entry.left_out = left_out;
+    entry.content_type = content_type;
     if let Some(path) = debug_log {
         entry.debug = true;
         if let Err(e) = write_debug(&path, &entry, &body) {

@@ -42,6 +42,12 @@ pub struct LedgerEntry {
     pub sha256: String,
     /// Events in the batch, when the body is a batch.
     pub events: Option<u64>,
+    /// Events of the batch the wire format had no type for, and so did not carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_out: Option<u64>,
+    /// The body's media type (`application/json`, `application/x-protobuf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     /// Captured by debug mode: it did not leave the machine.
     #[serde(default)]
     pub debug: bool,
@@ -63,6 +69,8 @@ impl LedgerEntry {
             bytes: body.len() as u64,
             sha256: hex::encode(sha2::Sha256::digest(body)),
             events,
+            left_out: None,
+            content_type: None,
             debug: false,
             body: String::from_utf8(body.to_vec()).ok(),
         }

@@ -4,7 +4,7 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     inline: "package agent-telemetry:host;
-             world recorder-host { export agent:telemetry/recorder@0.1.0; export agent:telemetry/delivery@0.1.0; }",
+             world recorder-host { export agent:telemetry/recorder@0.2.0; export agent:telemetry/delivery@0.2.0; }",
     world: "recorder-host",
     exports: { default: async },
 });

@@ -105,6 +105,7 @@ impl Telemetry {
             return Ok(Telemetry::disabled(consent));
         };
         let endpoint = Arc::new(AllowedEndpoint::parse(url)?);
+        settings.check()?;
         let identity = match &settings.identity_dir {
             Some(dir) => Identity::load_or_create(dir),
             None => Identity::ephemeral(),
@@ -274,6 +275,7 @@ impl Telemetry {
             dropped: 0,
             rejected: 0,
             failed: 0,
+            left_out: 0,
         };
         let Some(worker) = &self.worker else {
             return blank;

@@ -248,6 +248,7 @@ fn add_done(report: &mut FlushReport, more: &FlushReport) {
     report.sent = report.sent.saturating_add(more.sent);
     report.dropped = report.dropped.saturating_add(more.dropped);
     report.rejected = report.rejected.saturating_add(more.rejected);
+    report.left_out = report.left_out.saturating_add(more.left_out);
 }
 
 /// Closes the worker's end: events sent after the shutdown are counted, never silently lost

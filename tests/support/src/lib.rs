@@ -2,6 +2,7 @@
 //! by this crate's `build.rs`), a real collector, settings, an HTTP client, a faulty collector,
 //! and a plain TCP listener that counts connections (to prove none were made).
 
+pub mod capture;
 pub mod faulty;
 
 use std::net::SocketAddr;

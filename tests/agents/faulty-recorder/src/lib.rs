@@ -45,6 +45,7 @@ impl recorder::Guest for Faulty {
             failed: 0,
             pending: held(),
             retry_after_ms: 0,
+            left_out: 0,
         }
     }
 
@@ -58,6 +59,7 @@ impl recorder::Guest for Faulty {
             dropped: NOTED_DROPPED.load(Ordering::Relaxed),
             rejected: 0,
             failed: 0,
+            left_out: 0,
         }
     }
 }
@@ -74,6 +76,8 @@ impl delivery::Guest for Faulty {
             events: 0,
             retry_after_ms: 0,
             problem: None,
+            left_out: 0,
+            rest: None,
         }
     }
 

@@ -23,6 +23,7 @@ impl Guest for Probe {
             failed: 0,
             pending: 0,
             retry_after_ms: 0,
+            left_out: 0,
         }
     }
 
@@ -36,6 +37,7 @@ impl Guest for Probe {
             dropped: 0,
             rejected: 0,
             failed: 0,
+            left_out: 0,
         }
     }
 }
@@ -51,6 +53,8 @@ impl exports::agent::telemetry::delivery::Guest for Probe {
             events: 0,
             retry_after_ms: 0,
             problem: None,
+            left_out: 0,
+            rest: None,
         }
     }
 
