@@ -37,6 +37,9 @@ fn admit_event(e: &Event, a: &Anonymizer, installation_id: &str) -> Result<(), R
     check(is_uuid(&e.event_id), "event_id")?;
     check(is_whole_second(&e.occurred_at), "occurred_at")?;
     check(e.installation_id == installation_id, "installation_id")?;
+    for (key, value) in &e.tags {
+        check(a.is_name_form(key) && a.is_name_form(value), "tags")?;
+    }
     for (value, what) in [
         (&e.source, "source"),
         (&e.environment, "environment"),
@@ -59,6 +62,13 @@ fn admit_event(e: &Event, a: &Anonymizer, installation_id: &str) -> Result<(), R
     };
     let task = |v: &Option<String>| v.as_deref().map_or(Ok(()), |v| id("task", v, "task_id"));
     let duration = |ms: u64| check(coarse_duration_ms(ms) == ms, "duration_ms");
+    let opt_name = |v: &Option<String>, what| v.as_deref().map_or(Ok(()), |v| name(v, what));
+    let names = |v: &[String], what| {
+        check(
+            v.len() <= MAX_LIST_ITEMS && v.iter().all(|t| a.is_name_form(t)),
+            what,
+        )
+    };
     // What `anonymize::cost` would send.
     let cost = |c: Option<f64>, what| check(c.is_none_or(|c| anonymize::cost(c).is_some()), what);
     match &e.data {
@@ -130,13 +140,61 @@ fn admit_event(e: &Event, a: &Anonymizer, installation_id: &str) -> Result<(), R
         Data::SessionFailure {
             session_id,
             agent: who,
+            provider,
             ..
         } => {
             id("session", session_id, "session_id")?;
+            agent(who)?;
+            opt_name(provider, "provider")
+        }
+        Data::Server { uptime_ms, .. } => uptime_ms.map_or(Ok(()), duration),
+        Data::AgentRegistered {
+            agent: who,
+            role,
+            capabilities,
+            ..
+        } => {
+            check(a.is_agent_form(who), "agent")?;
+            opt_name(role, "role")?;
+            names(capabilities, "capabilities")
+        }
+        Data::TaskSessionCompleted {
+            task_id,
+            agent: who,
+            duration_ms,
+            provider,
+            harness,
+            model,
+            ..
+        } => {
+            id("task", task_id, "task_id")?;
+            agent(who)?;
+            duration_ms.map_or(Ok(()), duration)?;
+            opt_name(provider, "provider")?;
+            opt_name(harness, "harness")?;
+            opt_name(model, "model")
+        }
+        Data::Workflow {
+            workflow_id,
+            source,
+            trigger,
+            duration_ms,
+            ..
+        } => {
+            id("workflow", workflow_id, "workflow_id")?;
+            opt_name(source, "source")?;
+            opt_name(trigger, "trigger")?;
+            duration_ms.map_or(Ok(()), duration)
+        }
+        Data::Schedule { schedule_type, .. } => opt_name(schedule_type, "schedule_type"),
+        Data::Compaction {
+            session_id,
+            agent: who,
+            ..
+        } => {
+            session(session_id)?;
             agent(who)
         }
-        Data::Server { .. } => Ok(()),
-        Data::AgentRegistered { agent: who } => check(a.is_agent_form(who), "agent"),
         Data::Task {
             task_id,
             agent: who,
@@ -147,11 +205,8 @@ fn admit_event(e: &Event, a: &Anonymizer, installation_id: &str) -> Result<(), R
         } => {
             id("task", task_id, "task_id")?;
             agent(who)?;
-            source.as_deref().map_or(Ok(()), |s| name(s, "source"))?;
-            check(
-                tags.len() <= MAX_LIST_ITEMS && tags.iter().all(|t| a.is_name_form(t)),
-                "tags",
-            )?;
+            opt_name(source, "source")?;
+            names(tags, "tags")?;
             duration_ms.map_or(Ok(()), duration)
         }
     }

@@ -46,6 +46,8 @@ pub struct Settings {
     pub context_properties: Vec<(String, String)>,
     /// The `docker` format's `os_language` (`en-US`), if the host gave one.
     pub os_language: Option<String>,
+    /// Custom tags for every event, as the host wrote them (see [`parse_tags`]).
+    pub tags: Vec<(String, String)>,
     /// Values that were present but unusable, reported through `status`.
     pub problems: Vec<String>,
 }
@@ -78,6 +80,7 @@ impl Default for Settings {
             headers: Vec::new(),
             context_properties: Vec::new(),
             os_language: None,
+            tags: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -173,6 +176,7 @@ impl Settings {
                         .push(format!("context-properties not used: {why}")),
                 },
                 keys::OS_LANGUAGE if !value.is_empty() => s.os_language = Some(value.to_string()),
+                keys::TAGS => s.tags = parse_tags(value),
                 _ => {}
             }
         }

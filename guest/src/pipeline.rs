@@ -32,6 +32,7 @@ struct Envelope {
     os: String,
     arch: String,
     ci: bool,
+    tags: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +137,11 @@ impl Pipeline {
             os: anonymizer.identifier(&settings.os),
             arch: anonymizer.identifier(&settings.arch),
             ci: settings.ci,
+            tags: settings
+                .tags
+                .iter()
+                .map(|(k, v)| (anonymizer.identifier(k), anonymizer.identifier(v)))
+                .collect(),
         };
         let wire = encode::Options::new(&settings, &anonymizer);
         Pipeline {
@@ -215,6 +221,7 @@ impl Pipeline {
             os: e.os.clone(),
             arch: e.arch.clone(),
             ci: e.ci,
+            tags: e.tags.clone(),
             data,
         });
     }
@@ -419,6 +426,8 @@ mod tests {
     fn server_started() -> wit::Event {
         wit::Event::Server(wit::Server {
             state: wit::ServerState::Started,
+            uptime_ms: None,
+            sessions_processed: None,
         })
     }
 

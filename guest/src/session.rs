@@ -119,6 +119,7 @@ mod tests {
             task_id: None,
             outcome: Outcome::Success,
             error: None,
+            tasks_processed: None,
             totals: SessionTotals::default(),
         };
         tracker.observe(&mut data, now_ms);

@@ -21,6 +21,7 @@
 //! | static request headers (an API key) | `headers` | none (`AGENT_TELEMETRY_HEADERS`, `name=value,...`) |
 //! | `swarm` context properties (`is_cloud=false`, ...) | `context-properties` | none |
 //! | `docker`'s `os_language` | `os-language` | from `LC_ALL` / `LANG` (`en-US`) |
+//! | custom tags on every event | `tags` | none (`TELEMETRY_TAGS` in the CLI, `key=value,...`) |
 //!
 //! Host-only settings (never given to the component): `off_in_ci` (`AGENT_TELEMETRY_OFF_IN_CI`),
 //! `debug` (`AGENT_TELEMETRY_DEBUG`: capture requests in a file instead of sending them),
@@ -94,6 +95,9 @@ pub struct TelemetrySettings {
     pub context_properties: Vec<(String, String)>,
     /// `docker`'s `os_language` (`en-US`).
     pub os_language: Option<String>,
+    /// Custom tags on every event (docker-agent's `TELEMETRY_TAGS`): keys and values are held
+    /// to the name rule, and the envelope's own keys win over them.
+    pub tags: Vec<(String, String)>,
     /// Raw `wasi:config` pairs given to the component after (and so over) the ones above: for
     /// custom component builds and tests. The host's own checks (the allowed endpoint, the
     /// timeout cap) do not read these, so they cannot widen what the component may reach.
@@ -135,6 +139,7 @@ impl TelemetrySettings {
             headers: RequestHeaders::default(),
             context_properties: Vec::new(),
             os_language: os_language(|name| std::env::var(name).ok()),
+            tags: Vec::new(),
             component_config: Vec::new(),
         }
     }
@@ -266,6 +271,9 @@ impl TelemetrySettings {
         }
         if !self.context_properties.is_empty() {
             vars.push((keys::CONTEXT_PROPERTIES, pairs(&self.context_properties)));
+        }
+        if !self.tags.is_empty() {
+            vars.push((keys::TAGS, pairs(&self.tags)));
         }
         if let Some(language) = &self.os_language {
             vars.push((keys::OS_LANGUAGE, language.clone()));

@@ -13,14 +13,18 @@ use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, Tokens};
 const FIXTURE_KINDS: &[(&str, usize)] = &[
     ("agent_registered", 1),
     ("command", 1),
+    ("compaction", 1),
+    ("schedule", 1),
     ("server", 2),
     ("session_cost", 1),
     ("session_end", 1),
     ("session_failure", 1),
     ("session_start", 1),
     ("task", 6),
+    ("task_session_completed", 1),
     ("token_usage", 1),
     ("tool_call", 2),
+    ("workflow", 2),
 ];
 
 fn kinds(events: &[Event]) -> BTreeMap<&'static str, usize> {
@@ -113,7 +117,7 @@ async fn native_api_delivers_every_event_with_its_envelope() {
             "{}",
             e.occurred_at
         );
-        assert_eq!(e.schema_version, 1);
+        assert_eq!(e.schema_version, agent_telemetry::wire::SCHEMA_VERSION);
         assert_eq!(e.source, "test-suite");
         assert_eq!(e.environment, "development");
         assert_eq!(e.installation_id, installation_id.trim());
@@ -227,7 +231,7 @@ async fn run_delivers_the_agents_events_and_passes_output_and_exit_code() {
         "the agent's exit code passes through; stderr: {stderr}"
     );
     assert!(
-        stdout.contains("recorded 17 events (telemetry enabled: true)"),
+        stdout.contains("recorded 22 events (telemetry enabled: true)"),
         "{stdout}"
     );
     assert!(stdout.contains("GREETING=hello"), "{stdout}");
@@ -274,7 +278,7 @@ async fn requests_to_any_other_authority_are_denied_and_counted() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&exit.stdout);
     assert_eq!(exit.code, 0, "the agent is unaffected");
-    assert!(stdout.contains("flush sent 0 failed 17"), "{stdout}");
+    assert!(stdout.contains("flush sent 0 failed 22"), "{stdout}");
 
     let status = telemetry.status().await;
     assert!(status.requests_denied >= 1);
@@ -315,7 +319,7 @@ async fn a_hanging_collector_holds_the_cli_no_longer_than_the_flush_deadline() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("flush sent 0 failed 17"), "{stdout}");
+    assert!(stdout.contains("flush sent 0 failed 22"), "{stdout}");
     assert!(hanging.connections() >= 1);
     let limit = baseline + Duration::from_millis(3000 + 1000 + 1000);
     assert!(elapsed < limit, "took {elapsed:?}, baseline {baseline:?}");
@@ -339,7 +343,7 @@ async fn a_dead_collector_does_not_hold_the_agent() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    assert!(stdout.contains("flush sent 0 failed 17"), "{stdout}");
+    assert!(stdout.contains("flush sent 0 failed 22"), "{stdout}");
     let _ = std::fs::remove_dir_all(&home);
 }
 
@@ -534,11 +538,11 @@ async fn the_demo_shows_what_the_collector_stored() {
     let (code, stdout, stderr, _) = run_cli(&["demo"], &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("the collector stored 17 events in 1 batch(es)"),
+        stdout.contains("the collector stored 22 events in 1 batch(es)"),
         "{stdout}"
     );
     // The count it shows of what was sent is what the collector took.
-    assert!(stdout.contains("the component sent 17 events"), "{stdout}");
+    assert!(stdout.contains("the component sent 22 events"), "{stdout}");
     assert!(
         stdout.contains("session_end") && stdout.contains("gpt-4o"),
         "{stdout}"
@@ -681,6 +685,8 @@ async fn events_recorded_before_the_component_is_loaded_wait_and_are_delivered()
     for _ in 0..50 {
         telemetry.record(Recorded::Server(Server {
             state: ServerState::Started,
+            uptime_ms: None,
+            sessions_processed: None,
         }));
     }
     let report = telemetry.flush(Duration::from_secs(10)).await;

@@ -84,7 +84,14 @@ async fn docker_format_sends_docker_agents_records_with_the_configured_headers()
     let home = run_every_event(
         "docker",
         &server.url("/events/v1/track"),
-        &["--format", "docker", "--headers", "x-api-key=test-key-4711"],
+        &[
+            "--format",
+            "docker",
+            "--headers",
+            "x-api-key=test-key-4711",
+            "--tags",
+            "team=infra,os=plan9,note=/home/alice/secret.txt",
+        ],
     )
     .await;
     let requests = server.accepted();
@@ -106,6 +113,13 @@ async fn docker_format_sends_docker_agents_records_with_the_configured_headers()
                 assert!(p[key].is_string(), "{key} in {record}");
             }
             assert!(p.get("args").is_none(), "no arguments: {record}");
+            // Custom tags go in; a system key is not theirs to change; a path is not sent.
+            assert_eq!(p["team"], "infra", "{record}");
+            assert_eq!(p["os"], std::env::consts::OS, "{record}");
+            assert!(
+                p["note"].as_str().unwrap().starts_with("other:"),
+                "{record}"
+            );
             let name = record["event"].as_str().unwrap();
             if name == "session" && p["action"] == "end" {
                 // The totals docker-agent leaves at zero are the component's own.
@@ -120,10 +134,10 @@ async fn docker_format_sends_docker_agents_records_with_the_configured_headers()
         count(names.iter().map(String::as_str)),
         count(["command", "session", "session", "tool", "tool", "token"])
     );
-    // The other 11 events have no docker-agent type: left out, and counted in the ledger.
+    // The other 16 events have no docker-agent type: left out, and counted in the ledger.
     let entries = ledger(&home);
     let left_out: u64 = entries.iter().filter_map(|e| e["left_out"].as_u64()).sum();
-    assert_eq!(left_out, 11, "{entries:?}");
+    assert_eq!(left_out, 16, "{entries:?}");
     let ledger_text = std::fs::read_to_string(home.join("egress.jsonl")).unwrap();
     assert!(
         !ledger_text.contains("test-key-4711"),
@@ -161,6 +175,12 @@ async fn swarm_format_sends_one_envelope_per_event_with_the_context_properties()
         "session.ended",
     ];
     expected.extend(["task.created", "task.claimed", "task.started"]);
+    expected.extend([
+        "task.session_completed",
+        "workflow.created",
+        "workflow.completed",
+    ]);
+    expected.extend(["schedule.executed", "compaction.triggered"]);
     expected.extend([
         "task.completed",
         "task.failed",
@@ -219,7 +239,7 @@ async fn a_swarm_batch_cut_short_by_failures_is_finished_later_without_duplicate
         accepted.len(),
         "an envelope was delivered twice"
     );
-    assert_eq!(accepted.len(), 13, "every swarm event, once");
+    assert_eq!(accepted.len(), 18, "every swarm event, once");
     std::fs::remove_dir_all(&home).unwrap();
 }
 
@@ -233,6 +253,8 @@ async fn the_status_counts_events_a_format_leaves_out() {
             .unwrap();
     telemetry.record(Event::Server(agent_telemetry::event::Server {
         state: ServerState::Started,
+        uptime_ms: None,
+        sessions_processed: None,
     }));
     telemetry.record(Event::Task(Task {
         task_id: "t-1".into(),
@@ -309,9 +331,9 @@ fn bodies_to_files(
         .collect()
 }
 
-/// The every-event fixture's 17 events, as OTLP log records read by Python.
+/// The every-event fixture's 22 events, as OTLP log records read by Python.
 fn check_fixture_records(records: &[Value]) {
-    assert_eq!(records.len(), 17);
+    assert_eq!(records.len(), 22);
     let names = count(records.iter().map(|r| r["event_name"].as_str().unwrap()));
     assert_eq!(names["agent_telemetry.task"], 6);
     assert_eq!(names["agent_telemetry.tool_call"], 2);
@@ -370,7 +392,14 @@ async fn otlp_json_is_read_by_an_independent_json_mapping() {
     let home = run_every_event(
         "otlp-json",
         &server.url("/v1/logs"),
-        &["--format", "otlp", "--otlp-protocol", "http/json"],
+        &[
+            "--format",
+            "otlp",
+            "--otlp-protocol",
+            "http/json",
+            "--tags",
+            "team=infra",
+        ],
     )
     .await;
     let requests = server.accepted();
@@ -383,7 +412,12 @@ async fn otlp_json_is_read_by_an_independent_json_mapping() {
         assert!(record["severityNumber"].is_number(), "{record}");
     }
     let decoded = python_decode(&bodies_to_files("otlp-json-bodies", &requests, "json")).await;
-    check_fixture_records(&decoded.concat());
+    let records = decoded.concat();
+    check_fixture_records(&records);
+    assert!(
+        records.iter().all(|r| r["resource"]["team"] == "infra"),
+        "custom tags in the Resource"
+    );
     std::fs::remove_dir_all(&home).unwrap();
 }
 
@@ -397,7 +431,7 @@ async fn the_otlp_golden_files_read_the_same_in_python_as_protobuf_and_as_json()
     .await;
     assert_eq!(
         decoded[0].len(),
-        10,
+        15,
         "one record per event of the golden batch"
     );
     assert_eq!(decoded[0], decoded[1]);

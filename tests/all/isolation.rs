@@ -240,7 +240,7 @@ async fn the_agent_run_is_unaffected_by_a_failing_telemetry_component() {
         let stderr = String::from_utf8_lossy(&exit.stderr);
         assert_eq!(exit.code, 0, "stdout: {stdout}\nstderr: {stderr}");
         assert!(
-            stdout.contains("every-event: recorded 17 events (telemetry enabled: true)"),
+            stdout.contains("every-event: recorded 22 events (telemetry enabled: true)"),
             "{stdout}"
         );
         assert!(stdout.contains("every-event: flush sent"), "{stdout}");
@@ -252,7 +252,7 @@ async fn the_agent_run_is_unaffected_by_a_failing_telemetry_component() {
         );
 
         // Its events went to the fresh instance, not down with the spinning one.
-        let status = faulty.wait_for_recorded(17).await;
+        let status = faulty.wait_for_recorded(22).await;
         assert_eq!(status.restarts, 1, "{status:?}");
         faulty.stop().await;
     })

@@ -82,6 +82,9 @@ mod support {
             "AGENT_TELEMETRY_DEBUG",
             "AGENT_TELEMETRY_NO_NOTICE",
             "AGENT_TELEMETRY_OFF_IN_CI",
+            "AGENT_TELEMETRY_FORMAT",
+            "AGENT_TELEMETRY_HEADERS",
+            "TELEMETRY_TAGS",
         ]
         .into_iter()
         .chain(ci)

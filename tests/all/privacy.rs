@@ -82,7 +82,7 @@ async fn telemetry_off_is_remembered_across_runs_and_on_brings_it_back() {
     let (code, stderr) = run_fixture(&collector.endpoint(), &env, &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        !events(&collector, 17, Duration::from_secs(2))
+        !events(&collector, 22, Duration::from_secs(2))
             .await
             .is_empty()
     );
@@ -196,13 +196,13 @@ async fn ci_is_labelled_in_the_envelope() {
     )
     .await;
     assert_eq!(code, 0, "{stderr}");
-    let labelled = events(&collector, 17, Duration::from_secs(2)).await;
+    let labelled = events(&collector, 22, Duration::from_secs(2)).await;
     assert!(!labelled.is_empty() && labelled.iter().all(|e| e.ci));
     collector.stop().await;
 
     let collector = support::collector().await;
     run_fixture(&collector.endpoint(), &[home_env(&home)], &[]).await;
-    let plain = events(&collector, 17, Duration::from_secs(2)).await;
+    let plain = events(&collector, 22, Duration::from_secs(2)).await;
     assert!(!plain.is_empty() && plain.iter().all(|e| !e.ci));
     collector.stop().await;
     std::fs::remove_dir_all(&home).unwrap();
@@ -291,7 +291,7 @@ async fn debug_mode_makes_no_connection_and_captures_the_exact_bytes() {
             let batch: wire::Batch = serde_json::from_str(body).unwrap();
             captured += batch.events.len();
         }
-        assert_eq!(captured, 17, "every event was captured");
+        assert_eq!(captured, 22, "every event was captured");
         std::fs::remove_dir_all(&home).unwrap();
     }
 }

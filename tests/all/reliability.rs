@@ -503,8 +503,8 @@ async fn a_background_flush_delivers_after_the_cli_has_returned() {
     assert!(elapsed < Duration::from_secs(8), "{elapsed:?}");
     assert_eq!(collector.store().counts().unwrap().events, 0);
     collector.come_back().await;
-    let arrived = support::events_in(collector.store(), 17, Duration::from_secs(20)).await;
-    assert_eq!(arrived, 17, "the background flush delivered the spool");
+    let arrived = support::events_in(collector.store(), 22, Duration::from_secs(20)).await;
+    assert_eq!(arrived, 22, "the background flush delivered the spool");
     collector.stop().await;
     let _ = std::fs::remove_dir_all(&home);
 }

@@ -89,10 +89,10 @@ async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
         "wasmtime run failed: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("flush sent 17 failed 0"), "{stdout}");
+    assert!(stdout.contains("flush sent 22 failed 0"), "{stdout}");
 
-    let events = events(&collector, 17, Duration::from_secs(2)).await;
-    assert_eq!(events.len(), 17);
+    let events = events(&collector, 22, Duration::from_secs(2)).await;
+    assert_eq!(events.len(), 22);
     for e in &events {
         assert_eq!(
             (e.product.as_str(), e.product_version.as_str()),

@@ -4,7 +4,7 @@
 
 use serde::Deserialize;
 
-use crate::wire::{Batch, SCHEMA, SCHEMA_VERSION};
+use crate::wire::{Batch, READABLE_VERSIONS, SCHEMA, SCHEMA_VERSION};
 
 /// Why bytes are not a batch this build can read.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +16,7 @@ pub enum BatchError {
     WrongSchema(String),
     /// One of our batches, of a version this build does not read (an older or newer tool
     /// sharing the same spool, say).
-    #[error("schema_version {0} is not supported (expected {SCHEMA_VERSION})")]
+    #[error("schema_version {0} is not supported (this build reads 1 to {SCHEMA_VERSION})")]
     OtherVersion(u32),
     #[error("event {event_id} has schema_version {version}")]
     EventVersion { event_id: String, version: u32 },
@@ -34,14 +34,14 @@ pub fn parse(body: &[u8]) -> Result<Batch, BatchError> {
     if head.schema != SCHEMA {
         return Err(BatchError::WrongSchema(head.schema));
     }
-    if head.schema_version != SCHEMA_VERSION {
+    if !READABLE_VERSIONS.contains(&head.schema_version) {
         return Err(BatchError::OtherVersion(head.schema_version));
     }
     let batch: Batch = serde_json::from_slice(body)?;
     if let Some(e) = batch
         .events
         .iter()
-        .find(|e| e.schema_version != SCHEMA_VERSION)
+        .find(|e| !READABLE_VERSIONS.contains(&e.schema_version))
     {
         return Err(BatchError::EventVersion {
             event_id: e.event_id.clone(),
@@ -82,10 +82,31 @@ mod tests {
             parse(newer.as_bytes()),
             Err(BatchError::OtherVersion(9))
         ));
+        let zero = OK.replace("\"schema_version\":1", "\"schema_version\":0");
+        assert!(matches!(
+            parse(zero.as_bytes()),
+            Err(BatchError::OtherVersion(0))
+        ));
         let torn = &OK[..OK.len() / 2];
         assert!(matches!(
             parse(torn.as_bytes()),
             Err(BatchError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn a_version_1_batch_reads_as_the_current_version() {
+        // As an older build spooled it: an event of 0.1.0's shape, without 0.2.0's fields.
+        let v1 = r#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[{"event_id":"e","occurred_at":"t","schema_version":1,"source":"s","environment":"e","installation_id":"i","product":"p","product_version":"1","os":"linux","arch":"x86_64","ci":false,"data":{"type":"session_failure","session_id":"s","error":"timeout"}}]}"#;
+        let batch = parse(v1.as_bytes()).unwrap();
+        assert!(batch.events[0].tags.is_empty());
+        assert!(matches!(
+            batch.events[0].data,
+            crate::wire::Data::SessionFailure {
+                was_rate_limited: false,
+                provider: None,
+                ..
+            }
         ));
     }
 }

@@ -49,6 +49,9 @@ pub mod keys {
     pub const CONTEXT_PROPERTIES: &str = "context-properties";
     /// For `docker`: the user's language tag (`en-US`), which docker-agent reports.
     pub const OS_LANGUAGE: &str = "os-language";
+    /// Custom tags on every event, `key=value,...` (docker-agent's `TELEMETRY_TAGS`; see
+    /// [`super::parse_tags`]).
+    pub const TAGS: &str = "tags";
 }
 
 /// Events per request.
@@ -203,6 +206,24 @@ pub fn parse_headers(value: &str) -> Result<Vec<(String, String)>, String> {
     }
     Ok(headers)
 }
+
+/// Parses `key=value,key=value` as docker-agent reads `TELEMETRY_TAGS`: pairs without `=` or
+/// with an empty key are skipped, keys and values are trimmed, only the first `=` splits. The
+/// component holds keys and values alike to the identifier rule; at most 32 tags are kept.
+pub fn parse_tags(value: &str) -> Vec<(String, String)> {
+    value
+        .split(LIST_SEPARATOR)
+        .filter_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            let key = key.trim();
+            (!key.is_empty()).then(|| (key.to_string(), value.trim().to_string()))
+        })
+        .take(MAX_TAGS)
+        .collect()
+}
+
+/// The most custom tags an event carries.
+pub const MAX_TAGS: usize = 32;
 
 /// Parses `key=value,key=value`: the context properties the `swarm` format adds to every
 /// event (key [`keys::CONTEXT_PROPERTIES`]). Keys are `[a-z][a-z0-9_]*`, at most 64

@@ -7,12 +7,18 @@
 //! already validated or replaced. Every `duration_ms` has two significant digits at most, and
 //! every timestamp whole seconds (the component's `anonymize` rules).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// The `schema` field of every batch.
 pub const SCHEMA: &str = "agent-telemetry/batch";
-/// Bumped on any change that an older collector could not read.
-pub const SCHEMA_VERSION: u32 = 1;
+/// Bumped on any change that an older collector could not read. Version 2 added the event
+/// kinds and fields of `agent:telemetry@0.2.0` and the envelope's `tags`.
+pub const SCHEMA_VERSION: u32 = 2;
+/// The versions this build reads: each version only adds to the one before, so a batch of
+/// version 1 (spooled by an older build, say) reads as one of version 2.
+pub const READABLE_VERSIONS: std::ops::RangeInclusive<u32> = 1..=SCHEMA_VERSION;
 /// The media type the component sends.
 pub const CONTENT_TYPE: &str = "application/json";
 /// A request header the component adds with the batch's event count, so that the host's
@@ -56,6 +62,9 @@ pub struct Event {
     pub os: String,
     pub arch: String,
     pub ci: bool,
+    /// The host's custom tags (docker-agent's `TELEMETRY_TAGS`), names under the name rule.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
     pub data: Data,
 }
 
@@ -111,6 +120,8 @@ pub enum Data {
         outcome: Outcome,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<ErrorKind>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tasks_processed: Option<u32>,
         totals: SessionTotals,
     },
     SessionCost {
@@ -123,18 +134,44 @@ pub enum Data {
         cost_usd: Option<f64>,
         input_tokens: u64,
         output_tokens: u64,
+        #[serde(default)]
+        cache_read_tokens: u64,
+        #[serde(default)]
+        cache_write_tokens: u64,
+        #[serde(default)]
+        reasoning_tokens: u64,
+        #[serde(default)]
+        thinking_tokens: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        turns: Option<u32>,
+        #[serde(default)]
+        is_error: bool,
     },
     SessionFailure {
         session_id: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent: Option<String>,
         error: ErrorKind,
+        #[serde(default)]
+        was_rate_limited: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
     },
     Server {
         state: ServerState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        uptime_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sessions_processed: Option<u64>,
     },
     AgentRegistered {
         agent: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        role: Option<String>,
+        #[serde(default)]
+        capabilities: Vec<String>,
+        #[serde(default)]
+        is_reconnect: bool,
     },
     Task {
         task_id: String,
@@ -152,6 +189,55 @@ pub enum Data {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         duration_ms: Option<u64>,
     },
+    TaskSessionCompleted {
+        task_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        exit_code: i32,
+        is_error: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        harness: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+    },
+    Workflow {
+        workflow_id: String,
+        state: WorkflowState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node_count: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        trigger: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        duration_ms: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        steps_completed: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        steps_failed: Option<u32>,
+    },
+    Schedule {
+        state: ScheduleState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule_type: Option<String>,
+        triggered_workflows: bool,
+        was_recovered: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        consecutive_errors: Option<u32>,
+    },
+    Compaction {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent: Option<String>,
+        trigger: CompactionTrigger,
+        pre_compact_tokens: u64,
+        context_total_tokens: u64,
+    },
 }
 
 impl Data {
@@ -168,6 +254,10 @@ impl Data {
             Data::Server { .. } => "server",
             Data::AgentRegistered { .. } => "agent_registered",
             Data::Task { .. } => "task",
+            Data::TaskSessionCompleted { .. } => "task_session_completed",
+            Data::Workflow { .. } => "workflow",
+            Data::Schedule { .. } => "schedule",
+            Data::Compaction { .. } => "compaction",
         }
     }
 }
@@ -234,6 +324,34 @@ pub enum TaskState {
     Completed,
     Failed,
     Cancelled,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum WorkflowState {
+    Created,
+    Deleted,
+    Started,
+    Completed,
+    Failed,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleState {
+    Executed,
+    Error,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CompactionTrigger {
+    Auto,
+    Manual,
+    AutoInferred,
 }
 
 /// The JSON Schema of [`Batch`], generated from these types (so it cannot drift from them):

@@ -6,7 +6,9 @@
 //! and its real outcome; an error is an error kind, never its text; a token event's `cost` is
 //! that call's alone; a session's end carries the totals the component computed (docker-agent
 //! sends `cost` and `error_count` as 0). Events docker-agent has no type for (session cost and
-//! failure, server, agent registration, tasks) are left out and counted (see `Encoded`).
+//! failure, server, agent registration, tasks, workflows, schedules, compactions) are left out
+//! and counted (see `Encoded`). The host's custom tags are merged into the properties under
+//! the system keys, as docker-agent merges `TELEMETRY_TAGS`.
 
 use serde::Serialize;
 
@@ -26,7 +28,7 @@ struct Record<'a> {
     /// Unix time in milliseconds, as docker-agent sends it.
     event_timestamp: u64,
     source: &'a str,
-    properties: Properties<'a>,
+    properties: serde_json::Map<String, serde_json::Value>,
 }
 
 /// docker-agent's property names; each event kind fills its own.
@@ -184,15 +186,33 @@ fn record<'a>(e: &'a Event, os_language: Option<&'a str>) -> Option<Record<'a>> 
         | Data::SessionFailure { .. }
         | Data::Server { .. }
         | Data::AgentRegistered { .. }
-        | Data::Task { .. } => return None,
+        | Data::Task { .. }
+        | Data::TaskSessionCompleted { .. }
+        | Data::Workflow { .. }
+        | Data::Schedule { .. }
+        | Data::Compaction { .. } => return None,
     };
+    let mut properties = match serde_json::to_value(&p) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => return None,
+    };
+    // The host's tags go over the event's properties, and the system keys over them, as in
+    // docker-agent.
+    for (key, value) in &e.tags {
+        if !SYSTEM_KEYS.contains(&key.as_str()) {
+            properties.insert(key.clone(), value.clone().into());
+        }
+    }
     Some(Record {
         event,
         event_timestamp: unix_millis(&e.occurred_at),
         source: &e.source,
-        properties: p,
+        properties,
     })
 }
+
+/// The keys docker-agent adds to every event last, so that nothing overrides them.
+const SYSTEM_KEYS: &[&str] = &["user_uuid", "version", "os", "os_language"];
 
 /// docker-agent reports Go's `GOOS`; Rust calls macOS `macos` where Go says `darwin`.
 fn docker_os(os: &str) -> &str {

@@ -38,9 +38,14 @@ fn events() -> Vec<wit::Event> {
     vec![
         wit::Event::Server(wit::Server {
             state: wit::ServerState::Started,
+            uptime_ms: None,
+            sessions_processed: None,
         }),
         wit::Event::AgentRegistered(wit::AgentRegistered {
             agent: "planner".into(),
+            role: Some("lead".into()),
+            capabilities: vec!["code".into(), "review".into()],
+            is_reconnect: true,
         }),
         wit::Event::Command(wit::Command {
             action: "run".into(),
@@ -79,11 +84,19 @@ fn events() -> Vec<wit::Event> {
             cost_usd: 0.0105,
             input_tokens: 1200,
             output_tokens: 300,
+            cache_read_tokens: 900,
+            cache_write_tokens: 120,
+            reasoning_tokens: 40,
+            thinking_tokens: 15,
+            turns: Some(6),
+            is_error: false,
         }),
         wit::Event::SessionFailure(wit::SessionFailure {
             session_id: "session-42".into(),
             agent: agent(),
             error: wit::ErrorKind::RateLimited,
+            was_rate_limited: true,
+            provider: Some("claude".into()),
         }),
         wit::Event::SessionEnd(wit::SessionEnd {
             session_id: "session-42".into(),
@@ -91,6 +104,7 @@ fn events() -> Vec<wit::Event> {
             task_id: Some("task-7".into()),
             outcome: wit::Outcome::Failure,
             error: Some(wit::ErrorKind::Tool),
+            tasks_processed: Some(1),
         }),
         wit::Event::Task(wit::Task {
             task_id: "task-7".into(),
@@ -102,6 +116,45 @@ fn events() -> Vec<wit::Event> {
             has_parent: true,
             priority: Some(5),
             duration_ms: Some(900),
+        }),
+        wit::Event::TaskSessionCompleted(wit::TaskSessionCompleted {
+            task_id: "task-7".into(),
+            agent: agent(),
+            exit_code: 0,
+            is_error: false,
+            duration_ms: Some(48_213),
+            provider: Some("claude".into()),
+            harness: Some("default".into()),
+            model: Some("claude-sonnet-4-5".into()),
+        }),
+        wit::Event::Workflow(wit::Workflow {
+            workflow_id: "wf-3".into(),
+            state: wit::WorkflowState::Completed,
+            node_count: Some(4),
+            source: Some("api".into()),
+            trigger: Some("schedule".into()),
+            duration_ms: Some(61_000),
+            steps_completed: Some(4),
+            steps_failed: Some(0),
+        }),
+        wit::Event::Schedule(wit::Schedule {
+            state: wit::ScheduleState::Executed,
+            schedule_type: Some("recurring".into()),
+            triggered_workflows: true,
+            was_recovered: false,
+            consecutive_errors: None,
+        }),
+        wit::Event::Compaction(wit::Compaction {
+            session_id: session(),
+            agent: agent(),
+            trigger: wit::CompactionTrigger::AutoInferred,
+            pre_compact_tokens: 150_000,
+            context_total_tokens: 200_000,
+        }),
+        wit::Event::Server(wit::Server {
+            state: wit::ServerState::Shutdown,
+            uptime_ms: Some(3_600_000),
+            sessions_processed: Some(12),
         }),
     ]
 }
@@ -125,6 +178,8 @@ fn golden_batch() -> (Pipeline, Vec<u8>) {
         ("flag-allowlist", "debug"),
         ("os-language", "en-US"),
         ("context-properties", "is_cloud=false,install_method=manual"),
+        // `os` is a system key: docker-agent's wins, and so does the envelope's elsewhere.
+        ("tags", "team=infra,repo=agent-telemetry,os=plan9"),
     ]);
     let mut pipeline = Pipeline::new(settings, &mut Fixed(0));
     for (i, event) in events().iter().enumerate() {
@@ -132,8 +187,8 @@ fn golden_batch() -> (Pipeline, Vec<u8>) {
     }
     let batch = pipeline
         .take_batch(at(60), &mut Fixed(99))
-        .expect("ten events make a batch");
-    assert_eq!(batch.len(), 10);
+        .expect("fifteen events make a batch");
+    assert_eq!(batch.len(), 15);
     (pipeline, batch.body)
 }
 
@@ -184,7 +239,7 @@ fn requests(format: Format, protocol: OtlpProtocol) -> (Vec<Vec<u8>>, usize) {
         ..pipeline.wire().clone()
     };
     let endpoint = Endpoint::parse("http://127.0.0.1:4318/v1/logs").unwrap();
-    let encoded = encode(&options, &endpoint, &body, 10).unwrap();
+    let encoded = encode(&options, &endpoint, &body, 15).unwrap();
     let left_out = encoded.left_out;
     (
         encoded.requests.into_iter().map(|r| r.body).collect(),
@@ -201,8 +256,9 @@ fn native() {
 #[test]
 fn docker() {
     let (bodies, left_out) = requests(Format::Docker, OtlpProtocol::Json);
-    // docker-agent has no type for server, agent registration, session cost and failure, tasks.
-    assert_eq!(left_out, 5);
+    // docker-agent has no type for server, agent registration, session cost and failure,
+    // tasks, task sessions, workflows, schedules, compactions.
+    assert_eq!(left_out, 10);
     check_json("docker.json", &bodies, true);
 }
 
@@ -210,7 +266,7 @@ fn docker() {
 fn swarm() {
     let (bodies, left_out) = requests(Format::Swarm, OtlpProtocol::Json);
     // Agent Swarm has none for commands, tool calls and per-call token use.
-    assert_eq!((bodies.len(), left_out), (7, 3));
+    assert_eq!((bodies.len(), left_out), (12, 3));
     check_json("swarm.json", &bodies, false);
 }
 

@@ -82,6 +82,7 @@ fn same_envelope(a: &Event, b: &Event) -> bool {
         &a.os,
         &a.arch,
         a.ci,
+        &a.tags,
     ) == (
         &b.source,
         &b.environment,
@@ -91,6 +92,7 @@ fn same_envelope(a: &Event, b: &Event) -> bool {
         &b.os,
         &b.arch,
         b.ci,
+        &b.tags,
     )
 }
 
@@ -104,6 +106,12 @@ fn resource(e: &Event) -> Resource {
     a.str("deployment.environment.name", &e.environment);
     a.str("agent_telemetry.source", &e.source);
     a.bool("agent_telemetry.ci", e.ci);
+    // The host's custom tags, under their own names; the envelope's keys win.
+    for (key, value) in &e.tags {
+        if !a.0.iter().any(|kv| &kv.key == key) {
+            a.str(key, value);
+        }
+    }
     Resource {
         attributes: a.0,
         ..Default::default()
@@ -179,6 +187,7 @@ fn log_record(e: &Event) -> LogRecord {
             task_id,
             outcome,
             error,
+            tasks_processed,
             totals,
         } => {
             a.str("gen_ai.conversation.id", session_id);
@@ -186,6 +195,10 @@ fn log_record(e: &Event) -> LogRecord {
             a.opt_str("agent_telemetry.task.id", task_id.as_deref());
             a.str("agent_telemetry.outcome", &name(outcome));
             a.opt_str("error.type", error.map(|k| name(&k)).as_deref());
+            a.opt_int(
+                "agent_telemetry.session.tasks_processed",
+                tasks_processed.map(u64::from),
+            );
             if let Some(ms) = totals.duration_ms {
                 a.int("agent_telemetry.session.duration_ms", ms);
             }
@@ -206,6 +219,12 @@ fn log_record(e: &Event) -> LogRecord {
             cost_usd,
             input_tokens,
             output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+            thinking_tokens,
+            turns,
+            is_error,
         } => {
             a.str("gen_ai.conversation.id", session_id);
             a.opt_str("gen_ai.agent.name", agent.as_deref());
@@ -213,21 +232,51 @@ fn log_record(e: &Event) -> LogRecord {
             a.opt_double("agent_telemetry.cost_usd", *cost_usd);
             a.int("gen_ai.usage.input_tokens", *input_tokens);
             a.int("gen_ai.usage.output_tokens", *output_tokens);
+            a.int("gen_ai.usage.cache_read.input_tokens", *cache_read_tokens);
+            a.int(
+                "gen_ai.usage.cache_creation.input_tokens",
+                *cache_write_tokens,
+            );
+            a.int("agent_telemetry.usage.reasoning_tokens", *reasoning_tokens);
+            a.int("agent_telemetry.usage.thinking_tokens", *thinking_tokens);
+            a.opt_int("agent_telemetry.session.turns", turns.map(u64::from));
+            a.bool("agent_telemetry.is_error", *is_error);
         }
         Data::SessionFailure {
             session_id,
             agent,
             error,
+            was_rate_limited,
+            provider,
         } => {
             a.str("gen_ai.conversation.id", session_id);
             a.opt_str("gen_ai.agent.name", agent.as_deref());
             a.str("error.type", &name(error));
+            a.bool("agent_telemetry.was_rate_limited", *was_rate_limited);
+            a.opt_str("gen_ai.provider.name", provider.as_deref());
         }
-        Data::Server { state } => {
+        Data::Server {
+            state,
+            uptime_ms,
+            sessions_processed,
+        } => {
             a.str("agent_telemetry.server.state", &name(state));
+            a.opt_int("agent_telemetry.server.uptime_ms", *uptime_ms);
+            a.opt_int(
+                "agent_telemetry.server.sessions_processed",
+                *sessions_processed,
+            );
         }
-        Data::AgentRegistered { agent } => {
+        Data::AgentRegistered {
+            agent,
+            role,
+            capabilities,
+            is_reconnect,
+        } => {
             a.str("gen_ai.agent.name", agent);
+            a.opt_str("agent_telemetry.agent.role", role.as_deref());
+            a.strs("agent_telemetry.agent.capabilities", capabilities);
+            a.bool("agent_telemetry.agent.is_reconnect", *is_reconnect);
         }
         Data::Task {
             task_id,
@@ -256,6 +305,89 @@ fn log_record(e: &Event) -> LogRecord {
             if let Some(ms) = duration_ms {
                 a.int("agent_telemetry.duration_ms", *ms);
             }
+        }
+        Data::TaskSessionCompleted {
+            task_id,
+            agent,
+            exit_code,
+            is_error,
+            duration_ms,
+            provider,
+            harness,
+            model,
+        } => {
+            a.str("agent_telemetry.task.id", task_id);
+            a.opt_str("gen_ai.agent.name", agent.as_deref());
+            a.push("process.exit.code", Value::IntValue((*exit_code).into()));
+            a.bool("agent_telemetry.is_error", *is_error);
+            a.opt_int("agent_telemetry.duration_ms", *duration_ms);
+            a.opt_str("gen_ai.provider.name", provider.as_deref());
+            a.opt_str("agent_telemetry.harness", harness.as_deref());
+            a.opt_str("gen_ai.request.model", model.as_deref());
+        }
+        Data::Workflow {
+            workflow_id,
+            state,
+            node_count,
+            source,
+            trigger,
+            duration_ms,
+            steps_completed,
+            steps_failed,
+        } => {
+            a.str("agent_telemetry.workflow.id", workflow_id);
+            a.str("agent_telemetry.workflow.state", &name(state));
+            a.opt_int(
+                "agent_telemetry.workflow.node_count",
+                node_count.map(u64::from),
+            );
+            a.opt_str("agent_telemetry.workflow.source", source.as_deref());
+            a.opt_str("agent_telemetry.workflow.trigger", trigger.as_deref());
+            a.opt_int("agent_telemetry.duration_ms", *duration_ms);
+            let steps = |n: &Option<u32>| n.map(u64::from);
+            a.opt_int(
+                "agent_telemetry.workflow.steps_completed",
+                steps(steps_completed),
+            );
+            a.opt_int("agent_telemetry.workflow.steps_failed", steps(steps_failed));
+        }
+        Data::Schedule {
+            state,
+            schedule_type,
+            triggered_workflows,
+            was_recovered,
+            consecutive_errors,
+        } => {
+            a.str("agent_telemetry.schedule.state", &name(state));
+            a.opt_str("agent_telemetry.schedule.type", schedule_type.as_deref());
+            a.bool(
+                "agent_telemetry.schedule.triggered_workflows",
+                *triggered_workflows,
+            );
+            a.bool("agent_telemetry.schedule.was_recovered", *was_recovered);
+            a.opt_int(
+                "agent_telemetry.schedule.consecutive_errors",
+                consecutive_errors.map(u64::from),
+            );
+        }
+        Data::Compaction {
+            session_id,
+            agent,
+            trigger,
+            pre_compact_tokens,
+            context_total_tokens,
+        } => {
+            a.opt_str("gen_ai.conversation.id", session_id.as_deref());
+            a.opt_str("gen_ai.agent.name", agent.as_deref());
+            a.str("agent_telemetry.compaction.trigger", &name(trigger));
+            a.int(
+                "agent_telemetry.compaction.pre_compact_tokens",
+                *pre_compact_tokens,
+            );
+            a.int(
+                "agent_telemetry.compaction.context_total_tokens",
+                *context_total_tokens,
+            );
         }
     }
     LogRecord {
@@ -326,6 +458,12 @@ impl Attributes {
             key,
             Value::IntValue(i64::try_from(value).unwrap_or(i64::MAX)),
         );
+    }
+
+    fn opt_int(&mut self, key: &str, value: Option<u64>) {
+        if let Some(value) = value {
+            self.int(key, value);
+        }
     }
 
     fn double(&mut self, key: &str, value: f64) {

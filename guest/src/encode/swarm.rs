@@ -79,6 +79,10 @@ fn envelope<'a>(
     mut properties: Map<String, Value>,
     context: &Context<'a>,
 ) -> Envelope<'a> {
+    // The host's tags go over the event's properties, its context properties over them.
+    for (key, value) in &e.tags {
+        properties.insert(key.clone(), value.clone().into());
+    }
     for (key, value) in context.properties {
         properties.insert(key.clone(), value.clone());
     }
@@ -120,6 +124,7 @@ fn event_of(e: &Event) -> Option<(String, Map<String, Value>)> {
             task_id,
             outcome,
             error,
+            tasks_processed,
             totals,
         } => {
             p.str("sessionId", session_id);
@@ -128,6 +133,7 @@ fn event_of(e: &Event) -> Option<(String, Map<String, Value>)> {
             p.str("outcome", &name(outcome));
             p.opt_str("errorCategory", error.map(error_category));
             p.opt_int("durationMs", totals.duration_ms);
+            p.opt_int("tasksProcessed", tasks_processed.map(u64::from));
             p.int("toolCalls", totals.tool_calls);
             p.int("toolFailures", totals.tool_failures);
             p.int("inputTokens", totals.input_tokens);
@@ -143,33 +149,134 @@ fn event_of(e: &Event) -> Option<(String, Map<String, Value>)> {
             cost_usd,
             input_tokens,
             output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
+            reasoning_tokens,
+            thinking_tokens,
+            turns,
+            is_error,
         } => {
             p.str("sessionId", session_id);
             p.opt_str("agentId", agent.as_deref());
             p.opt_str("model", model.as_deref());
             p.int("inputTokens", *input_tokens);
             p.int("outputTokens", *output_tokens);
+            p.int("cacheReadTokens", *cache_read_tokens);
+            p.int("cacheWriteTokens", *cache_write_tokens);
+            p.int("reasoningOutputTokens", *reasoning_tokens);
+            p.int("thinkingTokens", *thinking_tokens);
             p.float("totalCostUsd", *cost_usd);
+            p.opt_int("numTurns", turns.map(u64::from));
+            p.bool("isError", *is_error);
             "session.cost".to_string()
         }
         Data::SessionFailure {
             session_id,
             agent,
             error,
+            was_rate_limited,
+            provider,
         } => {
             p.str("sessionId", session_id);
             p.opt_str("agentId", agent.as_deref());
             p.str("errorCategory", error_category(*error));
-            p.bool("wasRateLimited", *error == ErrorKind::RateLimited);
+            p.bool(
+                "wasRateLimited",
+                *was_rate_limited || *error == ErrorKind::RateLimited,
+            );
+            p.opt_str("provider", provider.as_deref());
             "session.failure".to_string()
         }
-        Data::Server { state } => match state {
-            ServerState::Started => "server.started".to_string(),
-            ServerState::Shutdown => "server.shutdown".to_string(),
-        },
-        Data::AgentRegistered { agent } => {
+        Data::Server {
+            state,
+            uptime_ms,
+            sessions_processed,
+        } => {
+            p.opt_int("uptimeMs", *uptime_ms);
+            p.opt_int("sessionsProcessed", *sessions_processed);
+            match state {
+                ServerState::Started => "server.started".to_string(),
+                ServerState::Shutdown => "server.shutdown".to_string(),
+            }
+        }
+        Data::AgentRegistered {
+            agent,
+            role,
+            capabilities,
+            is_reconnect,
+        } => {
             p.str("agentId", agent);
+            p.opt_str("role", role.as_deref());
+            p.0.insert("capabilities".into(), capabilities.clone().into());
+            p.bool("isReconnect", *is_reconnect);
             "agent.registered".to_string()
+        }
+        Data::TaskSessionCompleted {
+            task_id,
+            agent,
+            exit_code,
+            is_error,
+            duration_ms,
+            provider,
+            harness,
+            model,
+        } => {
+            p.str("taskId", task_id);
+            p.opt_str("agentId", agent.as_deref());
+            p.0.insert("exitCode".into(), (*exit_code).into());
+            p.bool("isError", *is_error);
+            p.opt_int("durationMs", *duration_ms);
+            p.opt_str("provider", provider.as_deref());
+            p.opt_str("harnessVariant", harness.as_deref());
+            p.opt_str("model", model.as_deref());
+            "task.session_completed".to_string()
+        }
+        Data::Workflow {
+            workflow_id,
+            state,
+            node_count,
+            source,
+            trigger,
+            duration_ms,
+            steps_completed,
+            steps_failed,
+        } => {
+            p.str("workflowId", workflow_id);
+            p.opt_int("nodeCount", node_count.map(u64::from));
+            p.opt_str("source", source.as_deref());
+            p.opt_str("triggerType", trigger.as_deref());
+            p.opt_int("durationMs", *duration_ms);
+            p.opt_int("stepsCompleted", steps_completed.map(u64::from));
+            p.opt_int("stepsFailed", steps_failed.map(u64::from));
+            format!("workflow.{}", name(state))
+        }
+        Data::Schedule {
+            state,
+            schedule_type,
+            triggered_workflows,
+            was_recovered,
+            consecutive_errors,
+        } => {
+            p.opt_str("scheduleType", schedule_type.as_deref());
+            p.bool("triggeredWorkflows", *triggered_workflows);
+            p.bool("wasRecovered", *was_recovered);
+            p.opt_int("consecutiveErrors", consecutive_errors.map(u64::from));
+            format!("schedule.{}", name(state))
+        }
+        Data::Compaction {
+            session_id,
+            agent,
+            trigger,
+            pre_compact_tokens,
+            context_total_tokens,
+        } => {
+            p.opt_str("sessionId", session_id.as_deref());
+            p.opt_str("agentId", agent.as_deref());
+            // Agent Swarm's names: `auto`, `manual`, `auto-inferred`.
+            p.str("compactTrigger", &name(trigger).replace('_', "-"));
+            p.int("preCompactTokens", *pre_compact_tokens);
+            p.int("contextTotalTokens", *context_total_tokens);
+            "compaction.triggered".to_string()
         }
         Data::Task {
             task_id,

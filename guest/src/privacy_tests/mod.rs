@@ -64,6 +64,9 @@ enum Place {
     Event(fn(&str) -> wit::Event),
     /// A `wasi:config` value the host supplies (the envelope).
     Config(&'static str),
+    /// A custom tag's key (`tags` = `<value>=x`) or value (`tags` = `team=<value>`).
+    TagKey,
+    TagValue,
 }
 
 #[derive(Clone, Copy)]
@@ -141,6 +144,7 @@ fn session_end(session: &str, agent: &str, task: &str) -> wit::Event {
         task_id: Some(task.into()),
         outcome: wit::Outcome::Success,
         error: None,
+        tasks_processed: Some(3),
     })
 }
 
@@ -152,14 +156,22 @@ fn session_cost(session: &str, agent: &str, model: &str) -> wit::Event {
         cost_usd: 0.5,
         input_tokens: 10,
         output_tokens: 5,
+        cache_read_tokens: 4,
+        cache_write_tokens: 3,
+        reasoning_tokens: 2,
+        thinking_tokens: 1,
+        turns: Some(7),
+        is_error: false,
     })
 }
 
-fn session_failure(session: &str, agent: &str) -> wit::Event {
+fn session_failure(session: &str, agent: &str, provider: &str) -> wit::Event {
     wit::Event::SessionFailure(wit::SessionFailure {
         session_id: session.into(),
         agent: Some(agent.into()),
         error: wit::ErrorKind::Timeout,
+        was_rate_limited: true,
+        provider: Some(provider.into()),
     })
 }
 
@@ -177,15 +189,68 @@ fn task(task_id: &str, agent: &str, source: &str, tag: &str) -> wit::Event {
     })
 }
 
-fn agent_registered(agent: &str) -> wit::Event {
+fn agent_registered(agent: &str, role: &str, capability: &str) -> wit::Event {
     wit::Event::AgentRegistered(wit::AgentRegistered {
         agent: agent.into(),
+        role: Some(role.into()),
+        capabilities: vec![capability.into()],
+        is_reconnect: false,
+    })
+}
+
+/// Fills `task-session-completed`'s string fields: task id, agent, provider, harness, model.
+fn task_session_completed(strings: [&str; 5]) -> wit::Event {
+    let [task_id, agent, provider, harness, model] = strings;
+    wit::Event::TaskSessionCompleted(wit::TaskSessionCompleted {
+        task_id: task_id.into(),
+        agent: Some(agent.into()),
+        exit_code: 1,
+        is_error: true,
+        duration_ms: Some(4200),
+        provider: Some(provider.into()),
+        harness: Some(harness.into()),
+        model: Some(model.into()),
+    })
+}
+
+fn workflow(workflow_id: &str, source: &str, trigger: &str) -> wit::Event {
+    wit::Event::Workflow(wit::Workflow {
+        workflow_id: workflow_id.into(),
+        state: wit::WorkflowState::Completed,
+        node_count: Some(4),
+        source: Some(source.into()),
+        trigger: Some(trigger.into()),
+        duration_ms: Some(61_000),
+        steps_completed: Some(3),
+        steps_failed: Some(1),
+    })
+}
+
+fn schedule(schedule_type: &str) -> wit::Event {
+    wit::Event::Schedule(wit::Schedule {
+        state: wit::ScheduleState::Error,
+        schedule_type: Some(schedule_type.into()),
+        triggered_workflows: true,
+        was_recovered: false,
+        consecutive_errors: Some(2),
+    })
+}
+
+fn compaction(session: &str, agent: &str) -> wit::Event {
+    wit::Event::Compaction(wit::Compaction {
+        session_id: Some(session.into()),
+        agent: Some(agent.into()),
+        trigger: wit::CompactionTrigger::Auto,
+        pre_compact_tokens: 150_000,
+        context_total_tokens: 200_000,
     })
 }
 
 fn server_started() -> wit::Event {
     wit::Event::Server(wit::Server {
         state: wit::ServerState::Started,
+        uptime_ms: None,
+        sessions_processed: None,
     })
 }
 
@@ -214,9 +279,23 @@ fn fields() -> Vec<Field> {
         f("session-cost", "session-id", Id, Event(|v| session_cost(v, AGENT, "gpt-4o"))),
         f("session-cost", "agent", Agent, Event(|v| session_cost(SESSION, v, "gpt-4o"))),
         f("session-cost", "model", Name, Event(|v| session_cost(SESSION, AGENT, v))),
-        f("session-failure", "session-id", Id, Event(|v| session_failure(v, AGENT))),
-        f("session-failure", "agent", Agent, Event(|v| session_failure(SESSION, v))),
-        f("agent-registered", "agent", Agent, Event(agent_registered)),
+        f("session-failure", "session-id", Id, Event(|v| session_failure(v, AGENT, "claude"))),
+        f("session-failure", "agent", Agent, Event(|v| session_failure(SESSION, v, "claude"))),
+        f("session-failure", "provider", Name, Event(|v| session_failure(SESSION, AGENT, v))),
+        f("agent-registered", "agent", Agent, Event(|v| agent_registered(v, "worker", "code"))),
+        f("agent-registered", "role", Name, Event(|v| agent_registered(AGENT, v, "code"))),
+        f("agent-registered", "capabilities", Name, Event(|v| agent_registered(AGENT, "worker", v))),
+        f("task-session-completed", "task-id", Id, Event(|v| task_session_completed([v, AGENT, "claude", "default", "opus"]))),
+        f("task-session-completed", "agent", Agent, Event(|v| task_session_completed([TASK, v, "claude", "default", "opus"]))),
+        f("task-session-completed", "provider", Name, Event(|v| task_session_completed([TASK, AGENT, v, "default", "opus"]))),
+        f("task-session-completed", "harness", Name, Event(|v| task_session_completed([TASK, AGENT, "claude", v, "opus"]))),
+        f("task-session-completed", "model", Name, Event(|v| task_session_completed([TASK, AGENT, "claude", "default", v]))),
+        f("workflow", "workflow-id", Id, Event(|v| workflow(v, "api", "schedule"))),
+        f("workflow", "source", Name, Event(|v| workflow("w-1", v, "schedule"))),
+        f("workflow", "trigger", Name, Event(|v| workflow("w-1", "api", v))),
+        f("schedule", "schedule-type", Name, Event(schedule)),
+        f("compaction", "session-id", Id, Event(|v| compaction(v, AGENT))),
+        f("compaction", "agent", Agent, Event(|v| compaction(SESSION, v))),
         f("task", "task-id", Id, Event(|v| task(v, AGENT, "api", "nightly"))),
         f("task", "agent", Agent, Event(|v| task(TASK, v, "api", "nightly"))),
         f("task", "source", Name, Event(|v| task(TASK, AGENT, v, "nightly"))),
@@ -228,6 +307,8 @@ fn fields() -> Vec<Field> {
         f("config", "os", Name, Config("os")),
         f("config", "arch", Name, Config("arch")),
         f("config", "installation-id", InstallationId, Config("installation-id")),
+        f("tag", "key", Name, Place::TagKey),
+        f("tag", "value", Name, Place::TagValue),
     ]
 }
 
@@ -273,12 +354,20 @@ fn pipeline_with(
     extra: &[(&str, &str)],
     hash_key: &'static str,
 ) -> (Pipeline, Vec<u8>) {
+    let tag = match field.place {
+        Place::TagKey => format!("{value}=x"),
+        _ => format!("team={value}"),
+    };
     let mut pairs: Vec<(&str, &str)> = base_config(hash_key);
     pairs.extend_from_slice(extra);
     let event = match field.place {
         Place::Event(make) => make(value),
         Place::Config(key) => {
             pairs.push((key, value));
+            server_started()
+        }
+        Place::TagKey | Place::TagValue => {
+            pairs.push(("tags", &tag));
             server_started()
         }
     };
@@ -304,6 +393,11 @@ fn wire_value(field: &Field, body: &[u8]) -> Value {
     match field.place {
         Place::Event(_) => event["data"][field.json_name()].clone(),
         Place::Config(_) => event[field.json_name()].clone(),
+        Place::TagValue => event["tags"]["team"].clone(),
+        Place::TagKey => event["tags"]
+            .as_object()
+            .and_then(|tags| tags.keys().next())
+            .map_or(Value::Null, |k| Value::String(k.clone())),
     }
 }
 
@@ -456,7 +550,21 @@ contract_cases! {
     session_cost_model
     session_failure_session_id
     session_failure_agent
+    session_failure_provider
     agent_registered_agent
+    agent_registered_role
+    agent_registered_capabilities
+    task_session_completed_task_id
+    task_session_completed_agent
+    task_session_completed_provider
+    task_session_completed_harness
+    task_session_completed_model
+    workflow_workflow_id
+    workflow_source
+    workflow_trigger
+    schedule_schedule_type
+    compaction_session_id
+    compaction_agent
     task_task_id
     task_agent
     task_source
@@ -468,4 +576,6 @@ contract_cases! {
     config_os
     config_arch
     config_installation_id
+    tag_key
+    tag_value
 }

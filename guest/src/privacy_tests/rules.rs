@@ -112,7 +112,7 @@ fn agent_names_are_hashed_unless_allowlisted() {
         .into_iter()
         .filter(|f| f.rule == Rule::Agent)
         .collect();
-    assert_eq!(agents.len(), 8);
+    assert_eq!(agents.len(), 10);
     for f in agents {
         let allowed = wire_value(&f, &wire(&f, "planner", &[]));
         assert_eq!(
@@ -133,7 +133,7 @@ fn ids_are_pseudonymized_with_the_installation_key() {
         .into_iter()
         .filter(|f| f.rule == Rule::Id)
         .collect();
-    assert_eq!(ids.len(), 9);
+    assert_eq!(ids.len(), 12);
     for f in ids
         .iter()
         .chain(fields().iter().filter(|f| f.rule == Rule::Agent))
@@ -141,6 +141,7 @@ fn ids_are_pseudonymized_with_the_installation_key() {
         let kind = match f.field {
             "session-id" => "session",
             "task-id" => "task",
+            "workflow-id" => "workflow",
             _ => "agent",
         };
         let pseudonym = |value: &str, key: &'static str| {

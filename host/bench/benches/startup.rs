@@ -115,6 +115,8 @@ fn benches(c: &mut Criterion) {
     let runtime = Arc::new(on_demand);
     let event = Event::Server(Server {
         state: ServerState::Started,
+        uptime_ms: None,
+        sessions_processed: None,
     });
     group.bench_function("start-until-first-event", |b| {
         b.iter_custom(|iters| {

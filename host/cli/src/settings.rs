@@ -41,6 +41,9 @@ pub struct WireArgs {
     /// For swarm: properties added to every event, `key=value,...` (`true`, `false` or a name).
     #[arg(long = "context")]
     pub context: Option<String>,
+    /// Custom tags on every event, `key=value,...` (also TELEMETRY_TAGS, as docker-agent reads it).
+    #[arg(long, env = "TELEMETRY_TAGS")]
+    pub tags: Option<String>,
 }
 
 /// Static request headers for `run` and `flush`.
@@ -59,6 +62,9 @@ impl WireArgs {
         }
         if let Some(headers) = &self.headers {
             settings.headers = RequestHeaders::parse(headers)?;
+        }
+        if let Some(tags) = &self.tags {
+            settings.tags = agent_telemetry::contract::config::parse_tags(tags);
         }
         if let Some(context) = &self.context {
             settings.context_properties = parse_context_properties(context)
@@ -81,6 +87,9 @@ impl WireArgs {
         }
         if let Some(context) = &self.context {
             command.args(["--context", context]);
+        }
+        if let Some(tags) = &self.tags {
+            command.args(["--tags", tags]);
         }
         if let Some(headers) = &self.headers {
             command.env(HEADERS_VAR, headers);

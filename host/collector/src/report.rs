@@ -138,8 +138,13 @@ fn details(data: &Data) -> String {
         Data::SessionFailure {
             session_id, error, ..
         } => format!("{session_id} {}", name(error)),
-        Data::Server { state } => name(state),
-        Data::AgentRegistered { agent } => agent.clone(),
+        Data::Server {
+            state, uptime_ms, ..
+        } => match uptime_ms {
+            Some(ms) => format!("{} after {ms} ms", name(state)),
+            None => name(state),
+        },
+        Data::AgentRegistered { agent, role, .. } => format!("{agent} as {}", opt(role)),
         Data::Task {
             task_id,
             state,
@@ -154,6 +159,29 @@ fn details(data: &Data) -> String {
                 .unwrap_or_else(|| "new".to_string()),
             name(state),
             opt(source)
+        ),
+        Data::TaskSessionCompleted {
+            task_id,
+            exit_code,
+            model,
+            ..
+        } => format!("{task_id} exited {exit_code}, model {}", opt(model)),
+        Data::Workflow {
+            workflow_id, state, ..
+        } => format!("{workflow_id} {}", name(state)),
+        Data::Schedule {
+            state,
+            schedule_type,
+            ..
+        } => format!("{} {}", opt(schedule_type), name(state)),
+        Data::Compaction {
+            trigger,
+            pre_compact_tokens,
+            context_total_tokens,
+            ..
+        } => format!(
+            "{}: {pre_compact_tokens} of {context_total_tokens} tokens",
+            name(trigger)
         ),
     }
 }

@@ -87,6 +87,7 @@ impl From<old::Event> for now::Event {
                 task_id: s.task_id,
                 outcome: s.outcome.into(),
                 error: s.error.map(Into::into),
+                tasks_processed: None,
             }),
             old::Event::SessionCost(s) => now::Event::SessionCost(now::SessionCost {
                 session_id: s.session_id,
@@ -95,21 +96,35 @@ impl From<old::Event> for now::Event {
                 cost_usd: s.cost_usd,
                 input_tokens: s.input_tokens,
                 output_tokens: s.output_tokens,
+                cache_read_tokens: 0,
+                cache_write_tokens: 0,
+                reasoning_tokens: 0,
+                thinking_tokens: 0,
+                turns: None,
+                is_error: false,
             }),
             old::Event::SessionFailure(s) => now::Event::SessionFailure(now::SessionFailure {
                 session_id: s.session_id,
                 agent: s.agent,
+                // 0.1.0 said a rate limit only through the error kind.
+                was_rate_limited: matches!(s.error, old::ErrorKind::RateLimited),
                 error: s.error.into(),
+                provider: None,
             }),
             old::Event::Server(s) => now::Event::Server(now::Server {
                 state: match s.state {
                     old::ServerState::Started => now::ServerState::Started,
                     old::ServerState::Shutdown => now::ServerState::Shutdown,
                 },
+                uptime_ms: None,
+                sessions_processed: None,
             }),
-            old::Event::AgentRegistered(a) => {
-                now::Event::AgentRegistered(now::AgentRegistered { agent: a.agent })
-            }
+            old::Event::AgentRegistered(a) => now::Event::AgentRegistered(now::AgentRegistered {
+                agent: a.agent,
+                role: None,
+                capabilities: Vec::new(),
+                is_reconnect: false,
+            }),
             old::Event::Task(t) => now::Event::Task(now::Task {
                 task_id: t.task_id,
                 state: t.state.into(),

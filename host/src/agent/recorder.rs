@@ -134,6 +134,7 @@ impl From<from::Event> for to::Event {
                 task_id: s.task_id,
                 outcome: s.outcome.into(),
                 error: s.error.map(Into::into),
+                tasks_processed: s.tasks_processed,
             }),
             from::Event::SessionCost(s) => to::Event::SessionCost(to::SessionCost {
                 session_id: s.session_id,
@@ -142,21 +143,34 @@ impl From<from::Event> for to::Event {
                 cost_usd: s.cost_usd,
                 input_tokens: s.input_tokens,
                 output_tokens: s.output_tokens,
+                cache_read_tokens: s.cache_read_tokens,
+                cache_write_tokens: s.cache_write_tokens,
+                reasoning_tokens: s.reasoning_tokens,
+                thinking_tokens: s.thinking_tokens,
+                turns: s.turns,
+                is_error: s.is_error,
             }),
             from::Event::SessionFailure(s) => to::Event::SessionFailure(to::SessionFailure {
                 session_id: s.session_id,
                 agent: s.agent,
                 error: s.error.into(),
+                was_rate_limited: s.was_rate_limited,
+                provider: s.provider,
             }),
             from::Event::Server(s) => to::Event::Server(to::Server {
                 state: match s.state {
                     from::ServerState::Started => to::ServerState::Started,
                     from::ServerState::Shutdown => to::ServerState::Shutdown,
                 },
+                uptime_ms: s.uptime_ms,
+                sessions_processed: s.sessions_processed,
             }),
-            from::Event::AgentRegistered(a) => {
-                to::Event::AgentRegistered(to::AgentRegistered { agent: a.agent })
-            }
+            from::Event::AgentRegistered(a) => to::Event::AgentRegistered(to::AgentRegistered {
+                agent: a.agent,
+                role: a.role,
+                capabilities: a.capabilities,
+                is_reconnect: a.is_reconnect,
+            }),
             from::Event::Task(t) => to::Event::Task(to::Task {
                 task_id: t.task_id,
                 state: t.state.into(),
@@ -167,6 +181,55 @@ impl From<from::Event> for to::Event {
                 has_parent: t.has_parent,
                 priority: t.priority,
                 duration_ms: t.duration_ms,
+            }),
+            from::Event::TaskSessionCompleted(t) => {
+                to::Event::TaskSessionCompleted(to::TaskSessionCompleted {
+                    task_id: t.task_id,
+                    agent: t.agent,
+                    exit_code: t.exit_code,
+                    is_error: t.is_error,
+                    duration_ms: t.duration_ms,
+                    provider: t.provider,
+                    harness: t.harness,
+                    model: t.model,
+                })
+            }
+            from::Event::Workflow(w) => to::Event::Workflow(to::Workflow {
+                workflow_id: w.workflow_id,
+                state: match w.state {
+                    from::WorkflowState::Created => to::WorkflowState::Created,
+                    from::WorkflowState::Deleted => to::WorkflowState::Deleted,
+                    from::WorkflowState::Started => to::WorkflowState::Started,
+                    from::WorkflowState::Completed => to::WorkflowState::Completed,
+                    from::WorkflowState::Failed => to::WorkflowState::Failed,
+                },
+                node_count: w.node_count,
+                source: w.source,
+                trigger: w.trigger,
+                duration_ms: w.duration_ms,
+                steps_completed: w.steps_completed,
+                steps_failed: w.steps_failed,
+            }),
+            from::Event::Schedule(s) => to::Event::Schedule(to::Schedule {
+                state: match s.state {
+                    from::ScheduleState::Executed => to::ScheduleState::Executed,
+                    from::ScheduleState::Error => to::ScheduleState::Error,
+                },
+                schedule_type: s.schedule_type,
+                triggered_workflows: s.triggered_workflows,
+                was_recovered: s.was_recovered,
+                consecutive_errors: s.consecutive_errors,
+            }),
+            from::Event::Compaction(c) => to::Event::Compaction(to::Compaction {
+                session_id: c.session_id,
+                agent: c.agent,
+                trigger: match c.trigger {
+                    from::CompactionTrigger::Auto => to::CompactionTrigger::Auto,
+                    from::CompactionTrigger::Manual => to::CompactionTrigger::Manual,
+                    from::CompactionTrigger::AutoInferred => to::CompactionTrigger::AutoInferred,
+                },
+                pre_compact_tokens: c.pre_compact_tokens,
+                context_total_tokens: c.context_total_tokens,
             }),
         }
     }

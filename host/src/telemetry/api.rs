@@ -120,24 +120,34 @@ impl Telemetry {
             task_id: owned(task_id),
             outcome,
             error,
+            tasks_processed: None,
         }));
     }
 
     pub fn server_started(&self) {
         self.record(Event::Server(Server {
             state: ServerState::Started,
+            uptime_ms: None,
+            sessions_processed: None,
         }));
     }
 
+    /// The server stops (record `Event::Server` for its uptime and sessions processed).
     pub fn server_shutdown(&self) {
         self.record(Event::Server(Server {
             state: ServerState::Shutdown,
+            uptime_ms: None,
+            sessions_processed: None,
         }));
     }
 
+    /// An agent registered (record `Event::AgentRegistered` for its role and capabilities).
     pub fn agent_registered(&self, agent: &str) {
         self.record(Event::AgentRegistered(AgentRegistered {
             agent: agent.to_string(),
+            role: None,
+            capabilities: Vec::new(),
+            is_reconnect: false,
         }));
     }
 

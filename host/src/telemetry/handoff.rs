@@ -116,10 +116,16 @@ fn event_bytes(event: &Event) -> usize {
             Event::SessionStart(e) => s(&e.session_id) + o(&e.agent) + o(&e.task_id),
             Event::SessionEnd(e) => s(&e.session_id) + o(&e.agent) + o(&e.task_id),
             Event::SessionCost(e) => s(&e.session_id) + o(&e.agent) + o(&e.model),
-            Event::SessionFailure(e) => s(&e.session_id) + o(&e.agent),
+            Event::SessionFailure(e) => s(&e.session_id) + o(&e.agent) + o(&e.provider),
             Event::Server(_) => 0,
-            Event::AgentRegistered(a) => s(&a.agent),
+            Event::AgentRegistered(a) => s(&a.agent) + o(&a.role) + list(&a.capabilities),
             Event::Task(t) => s(&t.task_id) + o(&t.agent) + o(&t.source) + list(&t.tags),
+            Event::TaskSessionCompleted(t) => {
+                s(&t.task_id) + o(&t.agent) + o(&t.provider) + o(&t.harness) + o(&t.model)
+            }
+            Event::Workflow(w) => s(&w.workflow_id) + o(&w.source) + o(&w.trigger),
+            Event::Schedule(e) => o(&e.schedule_type),
+            Event::Compaction(c) => o(&c.session_id) + o(&c.agent),
         }
 }
 
@@ -131,6 +137,8 @@ mod tests {
     fn events(n: usize) -> Vec<Event> {
         let server = Event::Server(Server {
             state: ServerState::Started,
+            uptime_ms: None,
+            sessions_processed: None,
         });
         vec![server; n]
     }
@@ -159,6 +167,9 @@ mod tests {
         let big = |n: usize| {
             Event::AgentRegistered(crate::runtime::bindings::recorder::AgentRegistered {
                 agent: "x".repeat(n),
+                role: None,
+                capabilities: Vec::new(),
+                is_reconnect: false,
             })
         };
         let (handoff, _rx) = Handoff::new(1000, 64 << 10);

@@ -238,8 +238,11 @@ pub fn batch(n: usize) -> wire::Batch {
         os: "linux".to_string(),
         arch: "x86_64".to_string(),
         ci: false,
+        tags: Default::default(),
         data: wire::Data::Server {
             state: wire::ServerState::Started,
+            uptime_ms: None,
+            sessions_processed: None,
         },
     };
     wire::Batch {

@@ -9,7 +9,7 @@ wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
 use agent::telemetry::recorder::{self as r, Event};
 
 /// How many events `main` records; the tests check the collector against it.
-const EVENTS: usize = 17;
+const EVENTS: usize = 22;
 
 fn events() -> Vec<Event> {
     let session = || Some("session-42".to_string());
@@ -17,9 +17,14 @@ fn events() -> Vec<Event> {
     let mut events = vec![
         Event::Server(r::Server {
             state: r::ServerState::Started,
+            uptime_ms: None,
+            sessions_processed: None,
         }),
         Event::AgentRegistered(r::AgentRegistered {
             agent: "planner".into(),
+            role: Some("lead".into()),
+            capabilities: vec!["code".into(), "review".into()],
+            is_reconnect: false,
         }),
         Event::Command(r::Command {
             action: "run".into(),
@@ -66,11 +71,19 @@ fn events() -> Vec<Event> {
             cost_usd: 0.0105,
             input_tokens: 1200,
             output_tokens: 300,
+            cache_read_tokens: 800,
+            cache_write_tokens: 100,
+            reasoning_tokens: 0,
+            thinking_tokens: 20,
+            turns: Some(3),
+            is_error: false,
         }),
         Event::SessionFailure(r::SessionFailure {
             session_id: "session-42".into(),
             agent: agent(),
             error: r::ErrorKind::Tool,
+            was_rate_limited: false,
+            provider: Some("openai".into()),
         }),
         Event::SessionEnd(r::SessionEnd {
             session_id: "session-42".into(),
@@ -78,6 +91,7 @@ fn events() -> Vec<Event> {
             task_id: Some("task-7".into()),
             outcome: r::Outcome::Success,
             error: None,
+            tasks_processed: Some(1),
         }),
     ];
     use r::TaskState::*;
@@ -102,7 +116,48 @@ fn events() -> Vec<Event> {
             duration_ms: matches!(state, Completed | Failed | Cancelled).then_some(900),
         }));
     }
+    events.push(Event::TaskSessionCompleted(r::TaskSessionCompleted {
+        task_id: "task-7".into(),
+        agent: agent(),
+        exit_code: 0,
+        is_error: false,
+        duration_ms: Some(900),
+        provider: Some("openai".into()),
+        harness: Some("default".into()),
+        model: Some("gpt-4o".into()),
+    }));
+    for (state, duration_ms) in [
+        (r::WorkflowState::Created, None),
+        (r::WorkflowState::Completed, Some(1200)),
+    ] {
+        events.push(Event::Workflow(r::Workflow {
+            workflow_id: "nightly-review".into(),
+            state,
+            node_count: Some(3),
+            source: Some("api".into()),
+            trigger: Some("schedule".into()),
+            duration_ms,
+            steps_completed: duration_ms.map(|_| 3),
+            steps_failed: duration_ms.map(|_| 0),
+        }));
+    }
+    events.push(Event::Schedule(r::Schedule {
+        state: r::ScheduleState::Executed,
+        schedule_type: Some("recurring".into()),
+        triggered_workflows: true,
+        was_recovered: false,
+        consecutive_errors: None,
+    }));
+    events.push(Event::Compaction(r::Compaction {
+        session_id: session(),
+        agent: agent(),
+        trigger: r::CompactionTrigger::Auto,
+        pre_compact_tokens: 90_000,
+        context_total_tokens: 128_000,
+    }));
     events.push(Event::Server(r::Server {
+        uptime_ms: Some(60_000),
+        sessions_processed: Some(1),
         state: r::ServerState::Shutdown,
     }));
     events

@@ -34,6 +34,8 @@ fn main() {
             std::thread::sleep(Duration::from_millis(pause));
             r::record(&Event::Server(r::Server {
                 state: r::ServerState::Started,
+                uptime_ms: None,
+                sessions_processed: None,
             }));
             recorded += 1;
         }
@@ -103,6 +105,7 @@ fn every_field(value: &str, number: u64) -> Vec<Event> {
             task_id: some(),
             outcome: r::Outcome::Failure,
             error: Some(r::ErrorKind::Internal),
+            tasks_processed: Some(number as u32),
         }),
         Event::SessionCost(r::SessionCost {
             session_id: v(),
@@ -111,14 +114,61 @@ fn every_field(value: &str, number: u64) -> Vec<Event> {
             cost_usd: 1.0,
             input_tokens: 1,
             output_tokens: 1,
+            cache_read_tokens: number,
+            cache_write_tokens: 0,
+            reasoning_tokens: 0,
+            thinking_tokens: 0,
+            turns: None,
+            is_error: true,
         }),
         Event::SessionFailure(r::SessionFailure {
             session_id: v(),
             agent: some(),
             error: r::ErrorKind::Tool,
+            was_rate_limited: false,
+            provider: some(),
         }),
-        Event::AgentRegistered(r::AgentRegistered { agent: v() }),
+        Event::AgentRegistered(r::AgentRegistered {
+            agent: v(),
+            role: some(),
+            capabilities: vec![v()],
+            is_reconnect: false,
+        }),
         task(v(), some(), some(), vec![v(), v()]),
+        Event::TaskSessionCompleted(r::TaskSessionCompleted {
+            task_id: v(),
+            agent: some(),
+            exit_code: 1,
+            is_error: true,
+            duration_ms: Some(number),
+            provider: some(),
+            harness: some(),
+            model: some(),
+        }),
+        Event::Workflow(r::Workflow {
+            workflow_id: v(),
+            state: r::WorkflowState::Failed,
+            node_count: None,
+            source: some(),
+            trigger: some(),
+            duration_ms: Some(number),
+            steps_completed: None,
+            steps_failed: None,
+        }),
+        Event::Schedule(r::Schedule {
+            state: r::ScheduleState::Error,
+            schedule_type: some(),
+            triggered_workflows: false,
+            was_recovered: false,
+            consecutive_errors: None,
+        }),
+        Event::Compaction(r::Compaction {
+            session_id: some(),
+            agent: some(),
+            trigger: r::CompactionTrigger::Manual,
+            pre_compact_tokens: number,
+            context_total_tokens: number,
+        }),
     ]
 }
 
