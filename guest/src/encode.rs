@@ -11,9 +11,6 @@ pub mod native;
 pub mod otlp;
 pub mod swarm;
 
-#[cfg(test)]
-mod golden;
-
 use std::io::Write;
 
 use serde::Serialize;

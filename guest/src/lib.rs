@@ -10,7 +10,8 @@
 //! formats, the retry schedule) is the `agent-telemetry-contract` crate beside this one.
 //! Everything but the last three modules also builds natively, for unit tests and for the
 //! benchmark's native floor. `privacy_tests` checks the privacy contract on the serialized
-//! batch, field by field.
+//! batch, field by field, in every wire format; `golden_tests` holds every format to the
+//! files in `guest/golden/`.
 
 pub use agent_telemetry_contract as contract;
 pub use agent_telemetry_contract::{retry, wire};
@@ -23,6 +24,8 @@ pub mod event;
 pub mod pipeline;
 pub mod session;
 
+#[cfg(test)]
+mod golden_tests;
 #[cfg(test)]
 mod privacy_tests;
 

@@ -11,9 +11,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use super::{Options, encode};
 use crate::bindings::exports::agent::telemetry::recorder as wit;
 use crate::config::{Endpoint, Format, OtlpProtocol, Settings};
+use crate::encode::{Options, encode};
 use crate::pipeline::{Entropy, Pipeline};
 
 struct Fixed(u8);
