@@ -126,6 +126,7 @@ impl State {
                 &endpoint,
                 body,
                 events,
+                None,
                 &mut batch.progress,
                 timeout,
             );
@@ -171,8 +172,9 @@ impl State {
             left_out: 0,
             rest: None,
         };
-        // The one time a spooled batch is read between the component and the collector.
-        let events = match batch::parse(body) {
+        // The one time a spooled batch is read between the component and the collector: the
+        // wire format is written from this reading too.
+        let batch = match batch::parse(body) {
             Ok(batch) => {
                 let (rules, installation) =
                     (self.pipeline.anonymizer(), self.pipeline.installation_id());
@@ -182,13 +184,14 @@ impl State {
                         ..report(DeliveryOutcome::Refused, batch.events.len(), Duration::ZERO)
                     };
                 }
-                batch.events.len()
+                batch
             }
             Err(BatchError::OtherVersion(_)) => {
                 return report(DeliveryOutcome::OtherVersion, 0, Duration::ZERO);
             }
             Err(_) => return report(DeliveryOutcome::Malformed, 0, Duration::ZERO),
         };
+        let events = batch.events.len();
         let settings = self.pipeline.settings();
         let Some(endpoint) = settings.endpoint.clone().filter(|_| settings.enabled) else {
             return report(DeliveryOutcome::Failed, events, Duration::ZERO);
@@ -202,6 +205,7 @@ impl State {
             &endpoint,
             body,
             events,
+            Some(&batch),
             &mut progress,
             timeout,
         );

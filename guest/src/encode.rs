@@ -13,8 +13,6 @@ pub mod swarm;
 
 use std::io::Write;
 
-use serde::Serialize;
-
 use crate::anonymize::Anonymizer;
 use crate::config::{Compression, Endpoint, Format, OtlpProtocol, Settings};
 use crate::contract::batch::{self, BatchError};
@@ -87,39 +85,55 @@ impl Options {
     }
 }
 
-/// Writes the batch whose native bytes are `body` (`events` events) as `options` say.
+/// Writes the batch whose native bytes are `body` (`events` events) as `options` say. A
+/// caller that has read the batch already gives it as `parsed`, so it is not read twice.
 pub fn encode(
     options: &Options,
     endpoint: &Endpoint,
     body: &[u8],
     events: usize,
+    parsed: Option<&Batch>,
 ) -> Result<Encoded, EncodeError> {
-    if options.format == Format::Native {
-        return Ok(Encoded {
-            content_type: crate::wire::CONTENT_TYPE,
-            requests: vec![Request {
-                body: body.to_vec(),
-                events,
-                through: events,
-                left_out: 0,
-            }],
-            left_out: 0,
-        });
-    }
-    let batch = batch::parse(body).map_err(EncodeError::Batch)?;
+    let mut read = None;
     let encoded = match options.format {
-        Format::Native => unreachable!("handled above"),
-        Format::Docker => docker::encode(&batch, options.os_language.as_deref()),
+        Format::Native => {
+            return Ok(Encoded {
+                content_type: crate::wire::CONTENT_TYPE,
+                requests: vec![Request {
+                    body: body.to_vec(),
+                    events,
+                    through: events,
+                    left_out: 0,
+                }],
+                left_out: 0,
+            });
+        }
+        Format::Docker => docker::encode(
+            read_once(parsed, body, &mut read)?,
+            options.os_language.as_deref(),
+        ),
         Format::Swarm => swarm::encode(
-            &batch,
+            read_once(parsed, body, &mut read)?,
             &swarm::Context {
                 properties: &options.context,
                 transport: if endpoint.https { "https" } else { "http" },
             },
         ),
-        Format::Otlp => otlp::encode(&batch, options.otlp_protocol),
+        Format::Otlp => otlp::encode(read_once(parsed, body, &mut read)?, options.otlp_protocol),
     };
     encoded.map_err(EncodeError::Json)
+}
+
+/// `parsed`, or else `body` read into `slot`.
+fn read_once<'a>(
+    parsed: Option<&'a Batch>,
+    body: &[u8],
+    slot: &'a mut Option<Batch>,
+) -> Result<&'a Batch, EncodeError> {
+    match parsed {
+        Some(batch) => Ok(batch),
+        None => Ok(slot.insert(batch::parse(body).map_err(EncodeError::Batch)?)),
+    }
 }
 
 /// One request carrying all of a batch's events that the format has a type for.
@@ -146,11 +160,12 @@ pub fn gzip(body: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// An enum's name as the native format writes it (its serde name, e.g. `rate_limited`).
-pub fn name<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => String::new(),
+/// Rust's `std::env::consts::OS` as Go's `GOOS` and OpenTelemetry's `os.type` name it: the
+/// same but for macOS (`darwin`).
+pub fn darwin_os(os: &str) -> &str {
+    match os {
+        "macos" => "darwin",
+        other => other,
     }
 }
 

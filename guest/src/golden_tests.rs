@@ -239,7 +239,7 @@ fn requests(format: Format, protocol: OtlpProtocol) -> (Vec<Vec<u8>>, usize) {
         ..pipeline.wire().clone()
     };
     let endpoint = Endpoint::parse("http://127.0.0.1:4318/v1/logs").unwrap();
-    let encoded = encode(&options, &endpoint, &body, 15).unwrap();
+    let encoded = encode(&options, &endpoint, &body, 15, None).unwrap();
     let left_out = encoded.left_out;
     (
         encoded.requests.into_iter().map(|r| r.body).collect(),

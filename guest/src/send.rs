@@ -12,6 +12,7 @@ use crate::config::{Compression, Endpoint};
 use crate::encode::{self, Encoded, Options};
 use crate::pipeline::Progress;
 use crate::transport::{self, Headers, Verdict};
+use crate::wire::Batch;
 
 /// What came of one attempt.
 pub struct Sent {
@@ -23,13 +24,14 @@ pub struct Sent {
     pub left_out: usize,
 }
 
-/// Sends the batch whose native bytes are `body` (`events` events), from where `progress`
-/// says the attempts before got to, and moves it on.
+/// Sends the batch whose native bytes are `body` (`events` events; `parsed`, if the caller
+/// has read them), from where `progress` says the attempts before got to, and moves it on.
 pub fn send(
     options: &Options,
     endpoint: &Endpoint,
     body: &[u8],
     events: usize,
+    parsed: Option<&Batch>,
     progress: &mut Progress,
     timeout: Duration,
 ) -> Sent {
@@ -37,7 +39,7 @@ pub fn send(
         content_type,
         requests,
         left_out,
-    } = match encode::encode(options, endpoint, body, events) {
+    } = match encode::encode(options, endpoint, body, events, parsed) {
         Ok(encoded) => encoded,
         // Not writable in this format (it cannot happen to the component's own batches):
         // sending it again would not help.

@@ -354,6 +354,15 @@ pub enum CompactionTrigger {
     AutoInferred,
 }
 
+/// An enum's name on the wire (`permission_denied`, not `PermissionDenied`): its serde name;
+/// `?` for a value that does not serialize as a string (none of this module's enums).
+pub fn name(value: &impl Serialize) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "?".to_string(),
+    }
+}
+
 /// The JSON Schema of [`Batch`], generated from these types (so it cannot drift from them):
 /// what `agent-telemetry schema` prints and `guest/contract/batch.schema.json` holds.
 #[cfg(feature = "schema")]

@@ -12,7 +12,7 @@
 
 use serde::Serialize;
 
-use super::{Encoded, one_request, unix_millis};
+use super::{Encoded, darwin_os, one_request, unix_millis};
 use crate::wire::{Batch, Data, ErrorKind, Event, Outcome};
 
 pub const CONTENT_TYPE: &str = "application/json";
@@ -100,7 +100,7 @@ fn record<'a>(e: &'a Event, os_language: Option<&'a str>) -> Option<Record<'a>> 
     let mut p = Properties {
         user_uuid: &e.installation_id,
         version: &e.product_version,
-        os: docker_os(&e.os),
+        os: darwin_os(&e.os),
         os_language,
         ..Properties::default()
     };
@@ -213,11 +213,3 @@ fn record<'a>(e: &'a Event, os_language: Option<&'a str>) -> Option<Record<'a>> 
 
 /// The keys docker-agent adds to every event last, so that nothing overrides them.
 const SYSTEM_KEYS: &[&str] = &["user_uuid", "version", "os", "os_language"];
-
-/// docker-agent reports Go's `GOOS`; Rust calls macOS `macos` where Go says `darwin`.
-fn docker_os(os: &str) -> &str {
-    match os {
-        "macos" => "darwin",
-        other => other,
-    }
-}

@@ -19,9 +19,9 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs, S
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
-use super::{Encoded, name, one_request, unix_millis};
+use super::{Encoded, darwin_os, one_request, unix_millis};
 use crate::config::OtlpProtocol;
-use crate::wire::{Batch, Data, Event};
+use crate::wire::{Batch, Data, Event, name};
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 pub const JSON: &str = "application/json";
@@ -101,7 +101,7 @@ fn resource(e: &Event) -> Resource {
     a.str("service.name", &e.product);
     a.str("service.version", &e.product_version);
     a.str("service.instance.id", &e.installation_id);
-    a.str("os.type", os_type(&e.os));
+    a.str("os.type", darwin_os(&e.os));
     a.str("host.arch", host_arch(&e.arch));
     a.str("deployment.environment.name", &e.environment);
     a.str("agent_telemetry.source", &e.source);
@@ -398,14 +398,6 @@ fn log_record(e: &Event) -> LogRecord {
         event_name: format!("agent_telemetry.{}", e.data.kind()),
         attributes: a.0,
         ..Default::default()
-    }
-}
-
-/// OpenTelemetry's `os.type` values, from Rust's `std::env::consts::OS`.
-fn os_type(os: &str) -> &str {
-    match os {
-        "macos" => "darwin",
-        other => other,
     }
 }
 

@@ -12,8 +12,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Encoded, Request, name};
-use crate::wire::{Batch, Data, ErrorKind, Event, ServerState};
+use super::{Encoded, Request};
+use crate::wire::{Batch, Data, ErrorKind, Event, ServerState, name};
 
 pub const CONTENT_TYPE: &str = "application/json";
 

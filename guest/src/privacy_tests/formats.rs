@@ -31,7 +31,7 @@ pub(super) fn bodies(pipeline: &Pipeline, body: &[u8]) -> Vec<(&'static str, Vec
             otlp_protocol,
             ..pipeline.wire().clone()
         };
-        let encoded = encode::encode(&options, &endpoint, body, events)
+        let encoded = encode::encode(&options, &endpoint, body, events, None)
             .unwrap_or_else(|e| panic!("{name}: {e:?}"));
         for request in encoded.requests {
             let as_json = if otlp_protocol == OtlpProtocol::Protobuf {

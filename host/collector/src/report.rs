@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use agent_telemetry_contract::wire::{self, Data};
+use agent_telemetry_contract::wire::{self, Data, name};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 /// One row per event: when, what, and its fields in short.
@@ -183,14 +183,6 @@ fn details(data: &Data) -> String {
             "{}: {pre_compact_tokens} of {context_total_tokens} tokens",
             name(trigger)
         ),
-    }
-}
-
-/// An enum's wire name (`permission_denied`, not `PermissionDenied`).
-fn name(value: &impl serde::Serialize) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => "?".to_string(),
     }
 }
 
