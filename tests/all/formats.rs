@@ -12,7 +12,7 @@ use agent_telemetry::event::{Event, ServerState, Task, TaskState};
 use agent_telemetry::{Format, Telemetry};
 use serde_json::Value;
 
-use crate::privacy::{assert_no_secret_in, secrets};
+use crate::privacy::{HOSTILE_USER, assert_no_secret_in, run_hostile, secrets};
 use crate::support::capture::{CaptureServer, Captured};
 use crate::support::{
     collector, events, home_env, identity_dir, run_cli, settings, target_dir, temp_dir, wasm,
@@ -439,8 +439,7 @@ async fn the_otlp_golden_files_read_the_same_in_python_as_protobuf_and_as_json()
 
 #[tokio::test]
 async fn a_hostile_agent_gets_nothing_out_in_any_format() {
-    let user = "zebulonquux";
-    let secrets = secrets(user);
+    let secrets = secrets(HOSTILE_USER);
     for (label, options) in [
         ("docker", vec!["--format", "docker"]),
         ("swarm", vec!["--format", "swarm"]),
@@ -451,29 +450,15 @@ async fn a_hostile_agent_gets_nothing_out_in_any_format() {
         ),
     ] {
         let server = CaptureServer::start().await;
-        let home = temp_dir(&format!("hostile-{label}"));
-        let fixture = wasm("fixture-hostile");
-        let endpoint = server.url("/ingest");
-        let mut args = vec![
-            "run",
-            "--endpoint",
-            &endpoint,
-            "--flush-deadline-ms",
-            "5000",
-        ];
-        args.extend(options);
-        args.push(fixture.to_str().unwrap());
-        args.extend(secrets.iter().map(String::as_str));
-        let (code, _, stderr, _) =
-            run_cli(&args, &[home_env(&home), ("USER", user), ("LOGNAME", user)]).await;
-        assert_eq!(code, 0, "{label}: {stderr}");
+        let label = format!("hostile-{label}");
+        let (home, _) = run_hostile(&label, &server.url("/ingest"), &options).await;
         let requests = server.accepted();
         assert!(
             !requests.is_empty(),
             "{label}: something was sent, so this means something"
         );
         let wire: Vec<u8> = requests.iter().flat_map(|r| r.decoded_body()).collect();
-        assert_no_secret_in(label, &String::from_utf8_lossy(&wire), &secrets);
+        assert_no_secret_in(&label, &String::from_utf8_lossy(&wire), &secrets);
         std::fs::remove_dir_all(&home).unwrap();
     }
 }

@@ -1,7 +1,7 @@
 //! Consent, transparency and the privacy contract, end to end: the real CLI, the real
 //! component, a real collector on 127.0.0.1.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::support;
@@ -404,26 +404,36 @@ pub(crate) fn secrets(user: &str) -> Vec<String> {
     ]
 }
 
+/// The local user the hostile agent runs as (a name it tries to get out, too).
+pub(crate) const HOSTILE_USER: &str = "zebulonquux";
+
+/// Runs the hostile fixture with [`secrets`] against `endpoint`, with `options` for `run`,
+/// as [`HOSTILE_USER`]; returns its identity directory and what it printed.
+pub(crate) async fn run_hostile(
+    label: &str,
+    endpoint: &str,
+    options: &[&str],
+) -> (PathBuf, String) {
+    let home = temp_dir(label);
+    let secrets = secrets(HOSTILE_USER);
+    let fixture = wasm("fixture-hostile");
+    let mut args = vec!["run", "--endpoint", endpoint, "--flush-deadline-ms", "5000"];
+    args.extend_from_slice(options);
+    args.push(fixture.to_str().unwrap());
+    args.extend(secrets.iter().map(String::as_str));
+    let user = HOSTILE_USER;
+    let (code, stdout, stderr, _) =
+        run_cli(&args, &[home_env(&home), ("USER", user), ("LOGNAME", user)]).await;
+    assert_eq!(code, 0, "{label}: {stderr}");
+    (home, stdout)
+}
+
 #[tokio::test]
 async fn a_hostile_agent_cannot_smuggle_secrets_out_through_any_field_or_timing() {
     let collector = collector().await;
-    let home = temp_dir("hostile");
-    let user = "zebulonquux";
+    let user = HOSTILE_USER;
     let secrets = secrets(user);
-    let fixture = wasm("fixture-hostile");
-    let endpoint = collector.endpoint();
-    let mut args = vec![
-        "run",
-        "--endpoint",
-        &endpoint,
-        "--flush-deadline-ms",
-        "5000",
-        fixture.to_str().unwrap(),
-    ];
-    args.extend(secrets.iter().map(String::as_str));
-    let (code, stdout, stderr, _) =
-        run_cli(&args, &[home_env(&home), ("USER", user), ("LOGNAME", user)]).await;
-    assert_eq!(code, 0, "{stderr}");
+    let (home, stdout) = run_hostile("hostile", &collector.endpoint(), &[]).await;
     let recorded: usize = stdout
         .trim()
         .strip_prefix("recorded ")
