@@ -161,8 +161,9 @@ impl Compression {
     }
 }
 
-/// Request headers the component sets itself, or that only the transport may set: a
-/// configured header cannot replace them.
+/// Request headers the component sets itself, or that only the transport may set (wasmtime's
+/// `wasi:http` refuses these from a guest, so every request carrying one would fail): a
+/// configured header cannot be one of them.
 const RESERVED_HEADERS: &[&str] = &[
     "content-type",
     "content-length",
@@ -174,6 +175,10 @@ const RESERVED_HEADERS: &[&str] = &[
     "te",
     "trailer",
     "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "http2-settings",
     crate::wire::EVENTS_HEADER,
     crate::wire::LEFT_OUT_HEADER,
 ];
@@ -288,6 +293,8 @@ mod tests {
             "Content-Encoding=gzip",
             "host=evil.example",
             "agent-telemetry-events=99",
+            "Proxy-Authorization=Basic eA==",
+            "http2-settings=AAMAAABkAAQAAP__",
             "x-key=line\nbreak",
             "x-key=caf\u{e9}",
         ] {
