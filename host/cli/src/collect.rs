@@ -1,5 +1,6 @@
-//! `collect`: the local collector on loopback; `demo`: a collector, the bundled example agent
-//! run against it, and what arrived.
+//! `collect`: the local collector on loopback; `report`: what it stored, as text, JSON or an
+//! HTML page; `demo`: a collector, the bundled example agent run against it, what arrived and
+//! its report.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -8,7 +9,8 @@ use std::time::Duration;
 use agent_telemetry::agent::{AgentOptions, run_agent};
 use agent_telemetry::runtime::engine::shared_engine;
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
-use agent_telemetry_collector::{Collector, EventStore, report};
+use agent_telemetry_collector::report::{self, Range, Report};
+use agent_telemetry_collector::{Collector, EventStore, Format};
 use anyhow::{Context, Result, bail};
 
 /// The example agent the demo runs (tests/agents/every-event), built into this binary.
@@ -24,21 +26,53 @@ pub struct CollectArgs {
     pub db: Option<PathBuf>,
 }
 
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The SQLite file `collect --db` wrote [default: collector.sqlite3 in the data directory].
+    #[arg(long)]
+    pub db: Option<PathBuf>,
+    /// Only events at or after this: an RFC 3339 time, a day (2026-12-01) or a span back (7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only events before this (same forms as --since).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Print the report as JSON instead of text tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the report as one self-contained HTML page with charts to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// The data directory's `agent-telemetry` folder, made if missing.
+fn data_dir() -> Result<PathBuf> {
+    let dir = dirs::data_dir()
+        .context("no data directory; pass --db")?
+        .join("agent-telemetry");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn default_db() -> Result<PathBuf> {
+    Ok(data_dir()?.join("collector.sqlite3"))
+}
+
 pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
     let db = match args.db {
         Some(db) => db,
-        None => {
-            let dir = dirs::data_dir()
-                .context("no data directory; pass --db")?
-                .join("agent-telemetry");
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-            dir.join("collector.sqlite3")
-        }
+        None => default_db()?,
     };
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let collector = Collector::start(bind, EventStore::open(Some(&db))?).await?;
-    println!("collector listening on {}", collector.endpoint());
+    println!("collector listening on {}", collector.addr());
+    for format in Format::ALL {
+        println!(
+            "  {:<7} POST {}",
+            format.name(),
+            collector.endpoint_for(format)
+        );
+    }
     println!("storing events in {}", db.display());
     tokio::signal::ctrl_c()
         .await
@@ -52,10 +86,62 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
     Ok(())
 }
 
+pub(crate) fn report(args: ReportArgs) -> Result<()> {
+    let db = match args.db {
+        Some(db) => db,
+        None => default_db()?,
+    };
+    if !db.is_file() {
+        bail!(
+            "no collector database at {}; `agent-telemetry collect --db {}` writes one",
+            db.display(),
+            db.display()
+        );
+    }
+    let time = |v: &Option<String>| v.as_deref().map(report::parse_time).transpose();
+    let range = Range {
+        since: time(&args.since).context("--since")?,
+        until: time(&args.until).context("--until")?,
+    };
+    let report = Report::build(&EventStore::open(Some(&db))?, range)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("{}", report::text::render(&report));
+    }
+    if let Some(page) = &args.html {
+        write_page(page, &report)?;
+        eprintln!("wrote {}", page.display());
+    }
+    Ok(())
+}
+
+fn write_page(path: &std::path::Path, report: &Report) -> Result<()> {
+    std::fs::write(path, report::html::render(report))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 pub(crate) async fn demo() -> Result<()> {
+    // The demo's database and page stay after it ends, for `report` and a browser; each run
+    // starts them afresh.
+    let dir = data_dir()?;
+    let db = dir.join("demo.sqlite3");
+    let page = dir.join("demo-report.html");
+    for stale in [
+        db.clone(),
+        dir.join("demo.sqlite3-wal"),
+        dir.join("demo.sqlite3-shm"),
+    ] {
+        match std::fs::remove_file(&stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {}", stale.display()));
+            }
+            _ => {}
+        }
+    }
     let collector = Collector::start(
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        EventStore::open(None)?,
+        EventStore::open(Some(&db))?,
     )
     .await?;
     println!("1. local collector listening on {}", collector.endpoint());
@@ -118,11 +204,21 @@ pub(crate) async fn demo() -> Result<()> {
         );
     }
     println!("{}", report::events_table(&events));
-    println!("{}", report::summary_table(&events));
+    let summary = Report::build(collector.store(), Range::default())?;
+    println!(
+        "5. the report of what it stored:\n{}",
+        report::text::render(&summary)
+    );
+    write_page(&page, &summary)?;
     collector.stop().await;
     drop(home);
     if events.is_empty() {
         bail!("the collector received no events");
     }
+    println!("6. the report as a page with charts: {}", page.display());
+    println!(
+        "   again, or as JSON: agent-telemetry report --db {} [--json]",
+        db.display()
+    );
     Ok(())
 }

@@ -1,7 +1,7 @@
-//! The command line: `run`, `collect`, `demo`, `telemetry on|off|status|fields`, `log`, `flush`,
+//! The command line: `run`, `collect`, `report`, `demo`, `telemetry on|off|status|fields`, `log`, `flush`,
 //! `audit`. One module per command family: `run` (running an agent, and `flush`), `consent`
 //! (`telemetry on|off|status|fields`), `log` (the egress ledger), `collect` (the local
-//! collector and the demo), `audit` (a component's imports); `settings` is what they share.
+//! collector, its report and the demo), `audit` (a component's imports); `settings` is what they share.
 
 pub mod audit;
 mod collect;
@@ -13,8 +13,8 @@ mod settings;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-use collect::CollectArgs;
 pub use collect::DEMO_AGENT;
+use collect::{CollectArgs, ReportArgs};
 use consent::TelemetryAction;
 use log::LogArgs;
 use run::{FlushArgs, RunArgs};
@@ -37,8 +37,10 @@ pub struct Cli {
 pub enum CliCommand {
     /// Run an agent component with no network; its `recorder` import reports telemetry.
     Run(RunArgs),
-    /// Run a local collector on loopback that stores batches in SQLite.
+    /// Run a local collector on loopback that takes every wire format and stores it in SQLite.
     Collect(CollectArgs),
+    /// Summarize what a collector stored: text tables, JSON, or an HTML page with charts.
+    Report(ReportArgs),
     /// Start a collector, run the bundled example agent against it, show what arrived.
     Demo,
     /// Turn telemetry on or off for this user (remembered), or show what it would do.
@@ -60,6 +62,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         CliCommand::Run(args) => run::run(args).await,
         CliCommand::Collect(args) => collect::collect(args).await.map(|()| 0),
+        CliCommand::Report(args) => collect::report(args).map(|()| 0),
         CliCommand::Demo => collect::demo().await.map(|()| 0),
         CliCommand::Audit(args) => crate::audit::run(&args),
         CliCommand::Telemetry { action } => consent::command(action).map(|()| 0),

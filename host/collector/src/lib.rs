@@ -1,11 +1,14 @@
-//! The local collector: receives native batches on loopback (`server`), validates them
-//! against the schema (unknown fields are refused), deduplicates by event id and stores them
-//! in SQLite (`store`); `report` shows what it stored.
+//! The local collector: receives every wire format on loopback at the path its system posts
+//! to (`server`), checks each body (`ingest`: the native batch against its schema, unknown
+//! fields refused), deduplicates by event id (or content hash) and stores in SQLite
+//! (`store`); `report` summarizes what it stored as text, JSON or an HTML page.
 
+pub mod ingest;
 pub mod report;
 mod server;
 mod store;
 
 pub use agent_telemetry_contract::batch::parse as parse_batch;
+pub use ingest::Format;
 pub use server::{BATCH_PATH, BatchCheck, Collector, CollectorOptions, MAX_BODY_BYTES};
-pub use store::{CollectorCounts, EventStore, Ingested};
+pub use store::{CollectorCounts, EventStore, Ingested, StoredFact};

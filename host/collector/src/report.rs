@@ -1,192 +1,115 @@
-//! Readable tables of what a collector stored (the demo prints these).
+//! What the collector stored, summarized: commands by name with their success rate, tool
+//! calls by tool with success rate and p50/p95 duration, tokens and cost by model, sessions,
+//! task outcomes, and installations and versions by day. [`Report::build`] reads it from the
+//! store in one pass per section (indexed by kind and time); `text`, JSON (serde) and `html`
+//! show it.
 
-use std::collections::BTreeMap;
+mod events;
+pub mod html;
+mod query;
+pub mod text;
 
-use agent_telemetry_contract::wire::{self, Data, name};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+pub use events::events_table;
+pub use query::parse_time;
 
-/// One row per event: when, what, and its fields in short.
-pub fn events_table(events: &[wire::Event]) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(["occurred at", "event", "details"]);
-    for event in events {
-        table.add_row([
-            event.occurred_at.clone(),
-            event.data.kind().to_string(),
-            details(&event.data),
-        ]);
-    }
-    table
+use serde::Serialize;
+
+/// The time range a report covers: Unix milliseconds, `since` included, `until` not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Range {
+    #[serde(rename = "since_ms")]
+    pub since: Option<i64>,
+    #[serde(rename = "until_ms")]
+    pub until: Option<i64>,
 }
 
-/// Tokens and cost by model, tool calls and failures by tool.
-pub fn summary_table(events: &[wire::Event]) -> Table {
-    let mut by_model: BTreeMap<&str, (u64, u64, f64)> = BTreeMap::new();
-    let mut by_tool: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
-    for event in events {
-        match &event.data {
-            Data::TokenUsage {
-                model,
-                input_tokens,
-                output_tokens,
-                cost_usd,
-                ..
-            } => {
-                let m = by_model.entry(model).or_default();
-                m.0 += input_tokens;
-                m.1 += output_tokens;
-                m.2 += cost_usd.unwrap_or(0.0);
-            }
-            Data::ToolCall { tool, outcome, .. } => {
-                let t = by_tool.entry(tool).or_default();
-                t.0 += 1;
-                t.1 += u64::from(*outcome != wire::Outcome::Success);
-            }
-            _ => {}
-        }
-    }
-    let mut table = Table::new();
-    table
-        .load_preset(UTF8_FULL_CONDENSED)
-        .set_header(["what", "name", "figures"]);
-    for (model, (input, output, cost)) in by_model {
-        table.add_row([
-            "model",
-            model,
-            &format!("{input} in, {output} out, ${cost:.4}"),
-        ]);
-    }
-    for (tool, (calls, failures)) in by_tool {
-        table.add_row(["tool", tool, &format!("{calls} calls, {failures} failed")]);
-    }
-    table
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Report {
+    pub range: Range,
+    pub events: u64,
+    pub installations: u64,
+    /// First and last event in the range, RFC 3339.
+    pub first: Option<String>,
+    pub last: Option<String>,
+    pub commands: Vec<Rate>,
+    pub tools: Vec<Tool>,
+    pub models: Vec<Model>,
+    pub sessions: Sessions,
+    /// Task events by state.
+    pub tasks: Vec<Count>,
+    /// Installations and events by day and version.
+    pub versions: Vec<VersionDay>,
 }
 
-fn details(data: &Data) -> String {
-    let opt = |v: &Option<String>| v.as_deref().unwrap_or("-").to_string();
-    match data {
-        Data::Command {
-            action,
-            outcome,
-            arg_count,
-            flags,
-            ..
-        } => {
-            format!(
-                "{action} {}, {arg_count} args, flags [{}]",
-                name(outcome),
-                flags.join(",")
-            )
-        }
-        Data::ToolCall {
-            tool,
-            session_id,
-            duration_ms,
-            outcome,
-            error,
-            ..
-        } => format!(
-            "{tool} {}{} in {duration_ms} ms, session {}",
-            name(outcome),
-            error
-                .as_ref()
-                .map(|e| format!(" ({})", name(e)))
-                .unwrap_or_default(),
-            opt(session_id)
-        ),
-        Data::TokenUsage {
-            model,
-            input_tokens,
-            output_tokens,
-            cost_usd,
-            ..
-        } => {
-            format!(
-                "{model}: {input_tokens} in, {output_tokens} out, {}",
-                dollars(cost_usd)
-            )
-        }
-        Data::SessionStart {
-            session_id, agent, ..
-        } => format!("{session_id} by {}", opt(agent)),
-        Data::SessionEnd {
-            session_id,
-            outcome,
-            totals,
-            ..
-        } => format!(
-            "{session_id} {}: {} tool calls ({} failed), {} in / {} out tokens, ${:.4}, {} errors, {}",
-            name(outcome),
-            totals.tool_calls,
-            totals.tool_failures,
-            totals.input_tokens,
-            totals.output_tokens,
-            totals.cost_usd,
-            totals.error_count,
-            totals
-                .duration_ms
-                .map(|ms| format!("{ms} ms"))
-                .unwrap_or_else(|| "start not seen".to_string())
-        ),
-        Data::SessionCost {
-            session_id,
-            cost_usd,
-            ..
-        } => format!("{session_id} {}", dollars(cost_usd)),
-        Data::SessionFailure {
-            session_id, error, ..
-        } => format!("{session_id} {}", name(error)),
-        Data::Server {
-            state, uptime_ms, ..
-        } => match uptime_ms {
-            Some(ms) => format!("{} after {ms} ms", name(state)),
-            None => name(state),
-        },
-        Data::AgentRegistered { agent, role, .. } => format!("{agent} as {}", opt(role)),
-        Data::Task {
-            task_id,
-            state,
-            previous_state,
-            source,
-            ..
-        } => format!(
-            "{task_id} {} -> {} from {}",
-            previous_state
-                .as_ref()
-                .map(name)
-                .unwrap_or_else(|| "new".to_string()),
-            name(state),
-            opt(source)
-        ),
-        Data::TaskSessionCompleted {
-            task_id,
-            exit_code,
-            model,
-            ..
-        } => format!("{task_id} exited {exit_code}, model {}", opt(model)),
-        Data::Workflow {
-            workflow_id, state, ..
-        } => format!("{workflow_id} {}", name(state)),
-        Data::Schedule {
-            state,
-            schedule_type,
-            ..
-        } => format!("{} {}", opt(schedule_type), name(state)),
-        Data::Compaction {
-            trigger,
-            pre_compact_tokens,
-            context_total_tokens,
-            ..
-        } => format!(
-            "{}: {pre_compact_tokens} of {context_total_tokens} tokens",
-            name(trigger)
-        ),
-    }
+/// How often something ran and how often it succeeded.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Rate {
+    pub name: String,
+    pub count: u64,
+    pub succeeded: u64,
+    /// `succeeded / count`, 0 to 1.
+    pub success_rate: f64,
 }
 
-fn dollars(cost: &Option<f64>) -> String {
-    cost.map(|c| format!("${c:.4}"))
-        .unwrap_or_else(|| "no cost".to_string())
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Tool {
+    #[serde(flatten)]
+    pub rate: Rate,
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Model {
+    pub model: String,
+    /// Token-use events (or, for a session that has none, its session cost).
+    pub events: u64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Sessions {
+    pub started: u64,
+    pub ended: u64,
+    /// Ended sessions by outcome.
+    pub outcomes: Vec<Count>,
+    pub p50_ms: Option<i64>,
+    pub p95_ms: Option<i64>,
+    /// The ended sessions' cost, and its mean per ended session.
+    pub cost_usd: f64,
+    pub mean_cost_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Count {
+    pub name: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct VersionDay {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub product: String,
+    pub version: String,
+    pub installations: u64,
+    pub events: u64,
+}
+
+impl Rate {
+    fn new(name: String, count: u64, succeeded: u64) -> Rate {
+        let success_rate = if count == 0 {
+            0.0
+        } else {
+            succeeded as f64 / count as f64
+        };
+        Rate {
+            name,
+            count,
+            succeeded,
+            success_rate,
+        }
+    }
 }

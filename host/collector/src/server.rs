@@ -1,17 +1,18 @@
-//! The collector's HTTP server, on loopback only. It is a real server: request heads and
+//! The collector's HTTP server, on loopback only, with a route per format (see `ingest`). It is a real server: request heads and
 //! bodies must arrive within their timeouts, connections are limited in number, a request
 //! from a web page (any `Origin` header) is refused so no site can post into it, only JSON is
-//! taken, SQLite runs off the async threads, and an error never echoes the request back.
+//! taken (JSON, or protobuf for OTLP; gzip or not), SQLite runs off the async threads, and an error never echoes the request back.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use agent_telemetry_contract::batch::{self, BatchError};
+use std::io::Read;
+
 use anyhow::{Context, Result, bail};
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,10 +22,11 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::ingest::{self, Format, native, otlp};
 use crate::store::{EventStore, Ingested};
 
-/// Where batches are posted.
-pub const BATCH_PATH: &str = "/v1/batch";
+/// Where native batches are posted.
+pub const BATCH_PATH: &str = native::PATH;
 /// Largest request body accepted: well above the component's largest batch.
 pub const MAX_BODY_BYTES: usize = 16 << 20;
 
@@ -102,8 +104,14 @@ impl Collector {
             .with_context(|| format!("cannot listen on {bind}"))?;
         let addr = listener.local_addr()?;
         let store = Arc::new(store);
-        let app = Router::new()
-            .route(BATCH_PATH, post(receive))
+        let app = Format::ALL
+            .into_iter()
+            .fold(Router::new(), |router, format| {
+                router.route(
+                    format.path(),
+                    post(move |state, headers, body| receive(format, state, headers, body)),
+                )
+            })
             .with_state(Shared {
                 store: store.clone(),
                 body_timeout: options.body_timeout,
@@ -160,9 +168,14 @@ impl Collector {
         self.addr
     }
 
-    /// The URL to configure as the telemetry endpoint.
+    /// The URL to configure as the telemetry endpoint (native batches).
     pub fn endpoint(&self) -> String {
-        format!("http://{}{BATCH_PATH}", self.addr)
+        self.endpoint_for(Format::Native)
+    }
+
+    /// The URL a format's sender posts to.
+    pub fn endpoint_for(&self, format: Format) -> String {
+        format!("http://{}{}", self.addr, format.path())
     }
 
     pub fn store(&self) -> &EventStore {
@@ -196,20 +209,52 @@ fn refuse(status: StatusCode, why: &str) -> Response {
     (status, format!("{why}\n")).into_response()
 }
 
-async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Body) -> Response {
+/// The media type of a request, without its parameters, lowercased.
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default()
+}
+
+/// A gzip body inflated, up to [`MAX_BODY_BYTES`] (a small body must not expand into a
+/// large one).
+fn gunzip(body: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(body)
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| "the body is not valid gzip")?;
+    if out.len() > MAX_BODY_BYTES {
+        return Err("the body is too large once inflated");
+    }
+    Ok(out)
+}
+
+async fn receive(
+    format: Format,
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     // A web page's request carries an Origin: no site may post into a local collector.
     if headers.contains_key(header::ORIGIN) {
         return refuse(StatusCode::FORBIDDEN, "requests from web pages are refused");
     }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
+    let media = media_type(&headers);
+    let taken = match format {
+        Format::Otlp => media == otlp::PROTOBUF || media == otlp::JSON,
+        _ => media == "application/json",
+    };
+    if !taken {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be application/json",
+            match format {
+                Format::Otlp => "the body must be application/x-protobuf or application/json",
+                _ => "the body must be application/json",
+            },
         );
     }
     let body = match tokio::time::timeout(
@@ -222,7 +267,28 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Body) -
         Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"),
         Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, "the body took too long"),
     };
-    if let Some(check) = &shared.check
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase());
+    let body: Bytes = match encoding.as_deref() {
+        None | Some("identity") => body,
+        Some("gzip") => match gunzip(&body) {
+            Ok(inflated) => inflated.into(),
+            Err(why) => {
+                shared.store.note_rejected();
+                return refuse(StatusCode::BAD_REQUEST, why);
+            }
+        },
+        Some(_) => {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be gzip or not encoded",
+            );
+        }
+    };
+    if format == Format::Native
+        && let Some(check) = &shared.check
         && let Err(why) = check(&body)
     {
         shared.store.note_rejected();
@@ -232,37 +298,30 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Body) -
             "the batch failed the collector's check",
         );
     }
-    let batch = match batch::parse(&body) {
-        Ok(batch) => batch,
-        Err(e) => {
+    let received = match ingest::parse(format, &body, &media) {
+        Ok(received) => received,
+        Err(why) => {
             shared.store.note_rejected();
-            // A short reason, never the input (a serde message quotes what it read).
-            let why = match e {
-                BatchError::Malformed(_) => "not a valid batch".to_string(),
-                BatchError::WrongSchema(_) => "not an agent-telemetry batch".to_string(),
-                BatchError::OtherVersion(v) => format!("schema_version {v} is not supported"),
-                BatchError::EventVersion { .. } => {
-                    "an event has another schema_version".to_string()
-                }
-            };
-            return refuse(StatusCode::BAD_REQUEST, &why);
+            return refuse(StatusCode::BAD_REQUEST, &why.0);
         }
     };
-    // SQLite's integers are signed: a count past i64::MAX is refused, not wrapped.
-    if i64::try_from(batch.dropped_events).is_err() {
-        shared.store.note_rejected();
-        return refuse(StatusCode::BAD_REQUEST, "dropped_events is out of range");
-    }
     let store = shared.store.clone();
     // SQLite blocks: off the async threads.
-    match tokio::task::spawn_blocking(move || store.ingest(&batch)).await {
+    match tokio::task::spawn_blocking(move || store.store(format, &received)).await {
         Ok(Ok(Ingested {
             accepted,
             duplicates,
-        })) => {
-            let body = serde_json::json!({ "accepted": accepted, "duplicates": duplicates });
-            (StatusCode::OK, axum::Json(body)).into_response()
-        }
+        })) => match format {
+            // OTLP's answer is an ExportLogsServiceResponse: all taken, so empty.
+            Format::Otlp if media == otlp::PROTOBUF => {
+                (StatusCode::OK, [(header::CONTENT_TYPE, otlp::PROTOBUF)], "").into_response()
+            }
+            Format::Otlp => (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
+            _ => {
+                let body = serde_json::json!({ "accepted": accepted, "duplicates": duplicates });
+                (StatusCode::OK, axum::Json(body)).into_response()
+            }
+        },
         Ok(Err(e)) => {
             tracing::error!(error = %e, "collector could not store a batch");
             refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")

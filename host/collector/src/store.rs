@@ -1,5 +1,5 @@
-//! Where the collector keeps what it received: SQLite (a file, or memory), one row an event,
-//! deduplicated by event id, and one row a batch.
+//! Where the collector keeps what it received: SQLite (a file, or memory) in WAL mode, one row
+//! an event in the report's columns (deduplicated by id), and one row a request body.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -7,7 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use agent_telemetry_contract::wire;
 use anyhow::{Context, Result};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::ingest::{Fact, Format, Received, known_kind, native};
+
+/// The layout this build writes (SQLite's `user_version`). Version 1 (no `user_version`, an
+/// `events` table keyed by `event_id`) held native events only; it is migrated on open.
+const LAYOUT: i64 = 2;
 
 /// Received events, in SQLite (a file, or memory).
 pub struct EventStore {
@@ -31,71 +37,113 @@ pub struct CollectorCounts {
     pub reported_drops: u64,
 }
 
+/// A stored event in the report's columns, with the format it came in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFact {
+    pub format: String,
+    pub fact: Fact,
+}
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS events (
+        id TEXT PRIMARY KEY,
+        format TEXT NOT NULL,
+        occurred_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        installation TEXT NOT NULL,
+        product TEXT NOT NULL,
+        version TEXT NOT NULL,
+        os TEXT NOT NULL,
+        subject TEXT,
+        outcome TEXT,
+        session TEXT,
+        duration_ms INTEGER,
+        input_tokens INTEGER,
+        output_tokens INTEGER,
+        cost_usd REAL,
+        body TEXT NOT NULL
+    );
+    -- The report reads one kind over a time range, and sessions' token use by session.
+    CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, occurred_ms);
+    CREATE INDEX IF NOT EXISTS events_by_time ON events (occurred_ms);
+    CREATE INDEX IF NOT EXISTS events_by_session ON events (session, kind) WHERE session IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS batches (
+        format TEXT NOT NULL,
+        received_events INTEGER NOT NULL,
+        duplicates INTEGER NOT NULL,
+        dropped_events INTEGER NOT NULL
+    );";
+
 impl EventStore {
     pub fn open(path: Option<&Path>) -> Result<EventStore> {
-        let conn = match path {
+        let mut conn = match path {
             Some(p) => {
                 Connection::open(p).with_context(|| format!("cannot open {}", p.display()))?
             }
             None => Connection::open_in_memory()?,
         };
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS events (
-                 event_id TEXT PRIMARY KEY,
-                 occurred_at TEXT NOT NULL,
-                 kind TEXT NOT NULL,
-                 installation_id TEXT NOT NULL,
-                 body TEXT NOT NULL
-             );
-             CREATE TABLE IF NOT EXISTS batches (
-                 batch_id TEXT NOT NULL,
-                 received_events INTEGER NOT NULL,
-                 duplicates INTEGER NOT NULL,
-                 dropped_events INTEGER NOT NULL
-             );",
-        )?;
+        // WAL: the report reads while the collector writes; NORMAL: a commit is durable once
+        // the WAL is synced at checkpoints, which is what a collector of usage data needs.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn).context("cannot bring the database to this version's layout")?;
         Ok(EventStore {
             conn: Mutex::new(conn),
             rejected_batches: AtomicU64::new(0),
         })
     }
 
-    /// Counts a batch refused as invalid.
+    /// Counts a body refused as invalid.
     pub fn note_rejected(&self) {
         self.rejected_batches.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (it has its own
         // transactions), so a poisoned lock is still usable.
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Stores a batch's events, skipping ids already stored. Its numbers must fit SQLite's
-    /// integers: a `dropped_events` past `i64::MAX` is refused, not wrapped.
+    /// Stores a native batch (what the tests and the spool-free paths call).
     pub fn ingest(&self, batch: &wire::Batch) -> Result<Ingested> {
-        let dropped = i64::try_from(batch.dropped_events)
+        let facts = batch
+            .events
+            .iter()
+            .map(native::fact)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store(
+            Format::Native,
+            &Received {
+                facts,
+                reported_drops: batch.dropped_events,
+            },
+        )
+    }
+
+    /// Stores what one body held, in one transaction, skipping ids already stored.
+    pub fn store(&self, format: Format, received: &Received) -> Result<Ingested> {
+        let dropped = i64::try_from(received.reported_drops)
             .map_err(|_| anyhow::anyhow!("dropped_events is out of range"))?;
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let mut accepted = 0;
-        for event in &batch.events {
-            accepted += tx.execute(
-                "INSERT OR IGNORE INTO events (event_id, occurred_at, kind, installation_id, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    event.event_id,
-                    event.occurred_at,
-                    event.data.kind(),
-                    event.installation_id,
-                    serde_json::to_string(event)?
-                ],
-            )?;
+        {
+            let mut insert = tx.prepare_cached(INSERT)?;
+            for f in &received.facts {
+                accepted += insert_fact(&mut insert, format.name(), f)?;
+            }
         }
-        let duplicates = batch.events.len() - accepted;
+        let duplicates = received.facts.len() - accepted;
         tx.execute(
-            "INSERT INTO batches (batch_id, received_events, duplicates, dropped_events) VALUES (?1, ?2, ?3, ?4)",
-            params![batch.batch_id, batch.events.len() as i64, duplicates as i64, dropped],
+            "INSERT INTO batches (format, received_events, duplicates, dropped_events)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                format.name(),
+                received.facts.len() as i64,
+                duplicates as i64,
+                dropped
+            ],
         )?;
         tx.commit()?;
         Ok(Ingested {
@@ -104,12 +152,48 @@ impl EventStore {
         })
     }
 
-    /// Every stored event, oldest first (arrival order within the same millisecond).
+    /// Every stored native event, oldest first (arrival order within the same millisecond).
     pub fn events(&self) -> Result<Vec<wire::Event>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT body FROM events ORDER BY occurred_at, rowid")?;
+        let mut stmt = conn.prepare(
+            "SELECT body FROM events WHERE format = 'native' ORDER BY occurred_ms, rowid",
+        )?;
         let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
         rows.map(|body| Ok(serde_json::from_str(&body?)?)).collect()
+    }
+
+    /// Every stored event of every format, in the report's columns, in arrival order.
+    pub fn facts(&self) -> Result<Vec<StoredFact>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT format, id, occurred_ms, kind, installation, product, version, os, subject,
+                    outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body
+             FROM events ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            let kind: String = r.get(3)?;
+            Ok(StoredFact {
+                format: r.get(0)?,
+                fact: Fact {
+                    id: r.get(1)?,
+                    occurred_ms: r.get(2)?,
+                    kind: known_kind(&kind).unwrap_or("?"),
+                    installation: r.get(4)?,
+                    product: r.get(5)?,
+                    version: r.get(6)?,
+                    os: r.get(7)?,
+                    subject: r.get(8)?,
+                    outcome: r.get(9)?,
+                    session: r.get(10)?,
+                    duration_ms: r.get(11)?,
+                    input_tokens: r.get(12)?,
+                    output_tokens: r.get(13)?,
+                    cost_usd: r.get(14)?,
+                    body: r.get(15)?,
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn counts(&self) -> Result<CollectorCounts> {
@@ -135,5 +219,159 @@ impl EventStore {
             // `as` saturates a float that does not fit.
             reported_drops: reported_drops as u64,
         })
+    }
+}
+
+const INSERT: &str = "INSERT OR IGNORE INTO events (id, format, occurred_ms, kind,
+        installation, product, version, os, subject, outcome, session, duration_ms,
+        input_tokens, output_tokens, cost_usd, body)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+
+/// Inserts one event unless its id is stored already: 1 if it was new, 0 if not.
+fn insert_fact(
+    insert: &mut rusqlite::CachedStatement<'_>,
+    format: &str,
+    f: &Fact,
+) -> rusqlite::Result<usize> {
+    insert.execute(params![
+        f.id,
+        format,
+        f.occurred_ms,
+        f.kind,
+        f.installation,
+        f.product,
+        f.version,
+        f.os,
+        f.subject,
+        f.outcome,
+        f.session,
+        f.duration_ms,
+        f.input_tokens,
+        f.output_tokens,
+        f.cost_usd,
+        f.body,
+    ])
+}
+
+/// Creates the tables, or brings a database an older collector wrote to this layout.
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version > LAYOUT {
+        anyhow::bail!("the database was written by a newer collector (layout {version})");
+    }
+    let tx = conn.transaction()?;
+    let old = version < LAYOUT
+        && tx
+            .query_row(
+                "SELECT 1 FROM pragma_table_info('events') WHERE name = 'event_id'",
+                [],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+    if old {
+        tx.execute_batch(
+            "ALTER TABLE events RENAME TO events_v1;
+             ALTER TABLE batches RENAME TO batches_v1;",
+        )?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    if old {
+        tx.execute_batch(
+            "INSERT INTO batches SELECT 'native', received_events, duplicates, dropped_events
+             FROM batches_v1;
+             DROP TABLE batches_v1;",
+        )?;
+        let bodies: Vec<String> = tx
+            .prepare("SELECT body FROM events_v1 ORDER BY rowid")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let mut kept = 0usize;
+        for body in &bodies {
+            // Rows this build cannot read stay in events_v1 rather than being lost.
+            let Ok(event) = serde_json::from_str::<wire::Event>(body) else {
+                continue;
+            };
+            let Ok(f) = native::fact(&event) else {
+                continue;
+            };
+            insert_fact(&mut tx.prepare_cached(INSERT)?, "native", &f)?;
+            kept += 1;
+        }
+        if kept == bodies.len() {
+            tx.execute_batch("DROP TABLE events_v1;")?;
+        }
+    }
+    tx.pragma_update(None, "user_version", LAYOUT)?;
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENT: &str = r#"{"event_id":"0190a0b0-0000-7000-8000-000000000001","occurred_at":"2026-01-01T00:00:00.000Z","schema_version":1,"source":"cli","environment":"production","installation_id":"install_0123456789abcdef","product":"agent","product_version":"1.0.0","os":"linux","arch":"x86_64","ci":false,"data":{"type":"command","action":"run","outcome":"success","arg_count":0,"flags":[]}}"#;
+
+    #[test]
+    fn a_database_of_the_first_layout_is_migrated_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            // What the collector before the wire formats wrote.
+            let old = Connection::open(&path).unwrap();
+            old.execute_batch(
+                "CREATE TABLE events (event_id TEXT PRIMARY KEY, occurred_at TEXT NOT NULL,
+                     kind TEXT NOT NULL, installation_id TEXT NOT NULL, body TEXT NOT NULL);
+                 CREATE TABLE batches (batch_id TEXT NOT NULL, received_events INTEGER NOT NULL,
+                     duplicates INTEGER NOT NULL, dropped_events INTEGER NOT NULL);
+                 INSERT INTO batches VALUES ('b', 2, 0, 7);",
+            )
+            .unwrap();
+            for body in [EVENT, r#"{"not":"an event"}"#] {
+                old.execute(
+                    "INSERT INTO events VALUES (?1, 't', 'command', 'i', ?2)",
+                    params![body.len().to_string(), body],
+                )
+                .unwrap();
+            }
+        }
+        let store = EventStore::open(Some(&path)).unwrap();
+        let events = store.events().unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].event_id, "0190a0b0-0000-7000-8000-000000000001");
+        let facts = store.facts().unwrap();
+        assert_eq!(facts[0].fact.subject.as_deref(), Some("run"));
+        assert_eq!(facts[0].fact.occurred_ms, 1_767_225_600_000);
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.batches, counts.reported_drops), (1, 7));
+        // The row it could not read is kept, not lost.
+        let kept: i64 = store
+            .conn()
+            .query_row("SELECT COUNT(*) FROM events_v1", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 2);
+        drop(store);
+        // Opening again changes nothing.
+        assert_eq!(
+            EventStore::open(Some(&path))
+                .unwrap()
+                .events()
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_database_of_a_newer_layout_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new.sqlite3");
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", LAYOUT + 1)
+            .unwrap();
+        let err = EventStore::open(Some(&path)).err().unwrap();
+        assert!(format!("{err:#}").contains("newer collector"), "{err:#}");
     }
 }

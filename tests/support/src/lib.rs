@@ -167,15 +167,27 @@ pub fn dead_port() -> SocketAddr {
 /// the status and the whole response as text (status line, headers, body), for assertions and
 /// messages.
 pub async fn post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
+    post_with(addr, path, &[("content-type", "application/json")], body).await
+}
+
+/// [`post`] with the request headers given (a content type, an encoding...).
+pub async fn post_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
             .unwrap();
     let connection = tokio::spawn(connection);
-    let request = http::Request::post(path)
-        .header(http::header::HOST, addr.to_string())
-        .header(http::header::CONTENT_TYPE, "application/json")
+    let mut request = http::Request::post(path).header(http::header::HOST, addr.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request
         .body(Full::new(bytes::Bytes::copy_from_slice(body)))
         .unwrap();
     let response = sender.send_request(request).await.unwrap();

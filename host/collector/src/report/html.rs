@@ -1,0 +1,320 @@
+//! The report as one self-contained HTML page: inline CSS and inline SVG charts, no script
+//! and nothing fetched (its Content-Security-Policy forbids both). Every name in it came from
+//! a sender, so every one is escaped (maud escapes whatever it interpolates).
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use super::Report;
+
+pub const SUCCESS: &str = "#2f9e44";
+pub const FAILURE: &str = "#e03131";
+pub const TOOL_OK: &str = "#099268";
+pub const TOOL_FAILED: &str = "#c2255c";
+pub const MODEL: &str = "#1971c2";
+pub const SESSION: &str = "#7048e8";
+pub const TASK: &str = "#f08c00";
+/// Versions in the by-day chart, in turn; the last stands for every other version.
+pub const VERSIONS: [&str; 6] = [
+    "#0c8599", "#66a80f", "#ae3ec9", "#f76707", "#495057", "#adb5bd",
+];
+
+/// Each chart's name (its `data-chart`) and the colour that only it uses for its first
+/// series: what a test looks for in a rendering of the page.
+pub const CHARTS: [(&str, &str); 6] = [
+    ("commands", SUCCESS),
+    ("tools", TOOL_OK),
+    ("models", MODEL),
+    ("sessions", SESSION),
+    ("tasks", TASK),
+    ("versions", VERSIONS[0]),
+];
+
+const CSS: &str = "
+body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #212529; background: #fff; }
+h1 { font-size: 20px; margin: 0 0 4px; }
+h2 { font-size: 16px; margin: 0 0 8px; }
+.summary { color: #495057; margin-bottom: 16px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(620px, 1fr)); gap: 16px; }
+section { border: 1px solid #dee2e6; border-radius: 6px; padding: 12px 16px; }
+svg text { font: 12px system-ui, sans-serif; fill: #343a40; }
+table { border-collapse: collapse; margin-top: 8px; }
+td, th { padding: 2px 10px 2px 0; text-align: left; font-variant-numeric: tabular-nums; }
+th { color: #495057; font-weight: 600; }
+.empty { color: #868e96; font-style: italic; }
+.legend span { display: inline-block; margin-right: 12px; }
+.legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
+";
+
+/// Stacked parts: a value and its colour each.
+type Series = Vec<(f64, &'static str)>;
+
+/// A chart's legend: a label and its colour each.
+type Legend = Vec<(String, &'static str)>;
+
+/// One bar of a bar chart: its label, its parts (value and colour, stacked), and a note.
+struct Bar {
+    label: String,
+    parts: Series,
+    note: String,
+}
+
+const LABEL_W: f64 = 170.0;
+const BAR_W: f64 = 320.0;
+const NOTE_W: f64 = 120.0;
+const ROW_H: f64 = 24.0;
+
+fn bar_chart(name: &str, bars: &[Bar]) -> Markup {
+    if bars.is_empty() {
+        return html! { p.empty data-chart=(name) { "nothing in this range" } };
+    }
+    let max = bars
+        .iter()
+        .map(|b| b.parts.iter().map(|p| p.0).sum::<f64>())
+        .fold(0.0, f64::max);
+    let scale = if max > 0.0 { BAR_W / max } else { 0.0 };
+    let width = LABEL_W + BAR_W + NOTE_W;
+    let height = ROW_H * bars.len() as f64;
+    html! {
+        svg.chart data-chart=(name) role="img" aria-label=(name) xmlns="http://www.w3.org/2000/svg"
+            width=(width) height=(height) viewBox=(format!("0 0 {width} {height}")) {
+            @for (i, bar) in bars.iter().enumerate() {
+                @let y = ROW_H * i as f64;
+                text x=(LABEL_W - 8.0) y=(y + 16.0) text-anchor="end" { (clip(&bar.label)) }
+                @let mut x = LABEL_W;
+                @for (value, colour) in &bar.parts {
+                    @let w = value * scale;
+                    rect x=(format!("{x:.1}")) y=(y + 4.0) width=(format!("{w:.1}")) height=(ROW_H - 8.0)
+                        fill=(colour) {}
+                    ({ x += w; "" })
+                }
+                text x=(format!("{:.1}", x + 6.0)) y=(y + 16.0) { (bar.note) }
+            }
+        }
+    }
+}
+
+/// Days along the bottom, one stacked column a day.
+fn day_chart(name: &str, days: &[(String, Series)]) -> Markup {
+    if days.is_empty() {
+        return html! { p.empty data-chart=(name) { "nothing in this range" } };
+    }
+    let (width, height, base) = (600.0, 180.0, 150.0);
+    let max = days
+        .iter()
+        .map(|d| d.1.iter().map(|p| p.0).sum::<f64>())
+        .fold(0.0, f64::max);
+    let scale = if max > 0.0 { (base - 10.0) / max } else { 0.0 };
+    let step = (width - 40.0) / days.len() as f64;
+    let column = (step * 0.7).clamp(2.0, 40.0);
+    html! {
+        svg.chart data-chart=(name) role="img" aria-label=(name) xmlns="http://www.w3.org/2000/svg"
+            width=(width) height=(height) viewBox=(format!("0 0 {width} {height}")) {
+            text x="0" y="12" { (format!("max {max}")) }
+            line x1="30" y1=(base) x2=(width) y2=(base) stroke="#adb5bd" {}
+            @for (i, (day, parts)) in days.iter().enumerate() {
+                @let x = 40.0 + step * i as f64;
+                @let mut top = base;
+                @for (value, colour) in parts {
+                    @let h = value * scale;
+                    rect x=(format!("{x:.1}")) y=(format!("{:.1}", top - h)) width=(format!("{column:.1}"))
+                        height=(format!("{h:.1}")) fill=(colour) {}
+                    ({ top -= h; "" })
+                }
+                @if i == 0 || i + 1 == days.len() {
+                    text x=(format!("{x:.1}")) y=(base + 16.0) { (day) }
+                }
+            }
+        }
+    }
+}
+
+/// A label short enough for its column.
+fn clip(label: &str) -> String {
+    const MAX: usize = 24;
+    if label.chars().count() <= MAX {
+        label.to_string()
+    } else {
+        let mut s: String = label.chars().take(MAX - 1).collect();
+        s.push('…');
+        s
+    }
+}
+
+fn pct(rate: f64) -> String {
+    format!("{:.0}%", rate * 100.0)
+}
+
+fn ms(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_string(), |ms| format!("{ms} ms"))
+}
+
+/// One bar a count, in one colour.
+fn count_bars(counts: &[super::Count], colour: &'static str) -> Vec<Bar> {
+    counts
+        .iter()
+        .map(|c| Bar {
+            label: c.name.clone(),
+            parts: vec![(c.count as f64, colour)],
+            note: c.count.to_string(),
+        })
+        .collect()
+}
+
+/// The page.
+pub fn render(r: &Report) -> String {
+    let commands: Vec<Bar> = r
+        .commands
+        .iter()
+        .map(|c| Bar {
+            label: c.name.clone(),
+            parts: vec![
+                (c.succeeded as f64, SUCCESS),
+                ((c.count - c.succeeded) as f64, FAILURE),
+            ],
+            note: format!("{} · {}", c.count, pct(c.success_rate)),
+        })
+        .collect();
+    let tools: Vec<Bar> = r
+        .tools
+        .iter()
+        .map(|t| Bar {
+            label: t.rate.name.clone(),
+            parts: vec![
+                (t.rate.succeeded as f64, TOOL_OK),
+                ((t.rate.count - t.rate.succeeded) as f64, TOOL_FAILED),
+            ],
+            note: format!("{} · {}", t.rate.count, pct(t.rate.success_rate)),
+        })
+        .collect();
+    let models: Vec<Bar> = r
+        .models
+        .iter()
+        .map(|m| Bar {
+            label: m.model.clone(),
+            parts: vec![(m.cost_usd, MODEL)],
+            note: format!("${:.4}", m.cost_usd),
+        })
+        .collect();
+    let sessions = count_bars(&r.sessions.outcomes, SESSION);
+    let tasks = count_bars(&r.tasks, TASK);
+    let (legend, days) = versions_by_day(r);
+    let s = &r.sessions;
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'";
+                title { "agent-telemetry report" }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                h1 { "agent-telemetry report" }
+                p.summary {
+                    (r.events) " events from " (r.installations)
+                    @if r.installations == 1 { " installation" } @else { " installations" }
+                    @if let (Some(first), Some(last)) = (&r.first, &r.last) {
+                        ", " (first) " to " (last)
+                    }
+                }
+                div.grid {
+                    section {
+                        h2 { "Commands (succeeded, failed)" }
+                        (bar_chart("commands", &commands))
+                    }
+                    section {
+                        h2 { "Tool calls (succeeded, failed)" }
+                        (bar_chart("tools", &tools))
+                        table {
+                            tr { th { "tool" } th { "calls" } th { "success" } th { "p50" } th { "p95" } }
+                            @for t in &r.tools {
+                                tr { td { (t.rate.name) } td { (t.rate.count) } td { (pct(t.rate.success_rate)) }
+                                     td { (ms(t.p50_ms)) } td { (ms(t.p95_ms)) } }
+                            }
+                        }
+                    }
+                    section {
+                        h2 { "Cost by model" }
+                        (bar_chart("models", &models))
+                        table {
+                            tr { th { "model" } th { "events" } th { "input tokens" } th { "output tokens" } th { "cost" } }
+                            @for m in &r.models {
+                                tr { td { (m.model) } td { (m.events) } td { (m.input_tokens) } td { (m.output_tokens) }
+                                     td { (format!("${:.4}", m.cost_usd)) } }
+                            }
+                        }
+                    }
+                    section {
+                        h2 { "Sessions by outcome" }
+                        (bar_chart("sessions", &sessions))
+                        p {
+                            (s.started) " started, " (s.ended) " ended; duration p50 " (ms(s.p50_ms))
+                            ", p95 " (ms(s.p95_ms)) "; cost " (format!("${:.4}", s.cost_usd))
+                            @if let Some(mean) = s.mean_cost_usd { " (" (format!("${mean:.4}")) " a session)" }
+                        }
+                    }
+                    section {
+                        h2 { "Task outcomes" }
+                        (bar_chart("tasks", &tasks))
+                    }
+                    section {
+                        h2 { "Installations by day and version" }
+                        (day_chart("versions", &days))
+                        p.legend {
+                            @for (label, colour) in &legend {
+                                span { i style=(format!("background:{colour}")) {} (label) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page.into_string()
+}
+
+/// Installations a day, stacked by version: the most used versions get their own colour,
+/// the rest share the last.
+fn versions_by_day(r: &Report) -> (Legend, Vec<(String, Series)>) {
+    let mut totals: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for v in &r.versions {
+        *totals.entry(version_label(v)).or_default() += v.installations;
+    }
+    let mut ranked: Vec<(String, u64)> = totals.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let named = VERSIONS.len() - 1;
+    let colour = |label: &str| {
+        ranked
+            .iter()
+            .take(named)
+            .position(|(l, _)| l == label)
+            .map_or(VERSIONS[named], |i| VERSIONS[i])
+    };
+    let mut legend: Legend = ranked
+        .iter()
+        .take(named)
+        .map(|(l, _)| (l.clone(), colour(l)))
+        .collect();
+    if ranked.len() > named {
+        legend.push(("other versions".to_string(), VERSIONS[named]));
+    }
+    let mut days: Vec<(String, Series)> = Vec::new();
+    for v in &r.versions {
+        if days.last().is_none_or(|d| d.0 != v.day) {
+            days.push((v.day.clone(), Vec::new()));
+        }
+        if let Some(day) = days.last_mut() {
+            day.1
+                .push((v.installations as f64, colour(&version_label(v))));
+        }
+    }
+    (legend, days)
+}
+
+fn version_label(v: &super::VersionDay) -> String {
+    if v.product.is_empty() {
+        v.version.clone()
+    } else {
+        format!("{} {}", v.product, v.version)
+    }
+}

@@ -1,0 +1,279 @@
+//! The report's SQL: one query per section, each over one kind and the time range (the
+//! `events_by_kind` index), aggregated in SQLite where it can and percentiles in Rust.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use rusqlite::{Connection, params};
+
+use super::{Count, Model, Range, Rate, Report, Sessions, Tool, VersionDay};
+use crate::EventStore;
+
+impl Report {
+    /// The report of what `store` holds in `range`.
+    pub fn build(store: &EventStore, range: Range) -> Result<Report> {
+        let conn = store.conn();
+        let q = Query {
+            conn: &conn,
+            since: range.since.unwrap_or(i64::MIN),
+            until: range.until.unwrap_or(i64::MAX),
+        };
+        let (events, installations, first, last) = q.totals()?;
+        Ok(Report {
+            range,
+            events,
+            installations,
+            first: first.map(rfc3339),
+            last: last.map(rfc3339),
+            commands: q.commands()?,
+            tools: q.tools()?,
+            models: q.models()?,
+            sessions: q.sessions()?,
+            tasks: q.counts("task")?,
+            versions: q.versions()?,
+        })
+    }
+}
+
+struct Query<'a> {
+    conn: &'a Connection,
+    since: i64,
+    until: i64,
+}
+
+/// Rows of the range: `?1` and `?2` are its bounds.
+const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
+
+impl Query<'_> {
+    fn totals(&self) -> Result<(u64, u64, Option<i64>, Option<i64>)> {
+        Ok(self.conn.query_row(
+            &format!(
+                "SELECT COUNT(*), COUNT(DISTINCT installation), MIN(occurred_ms), MAX(occurred_ms)
+                 FROM events WHERE {IN_RANGE}"
+            ),
+            params![self.since, self.until],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)? as u64,
+                    r.get::<_, i64>(1)? as u64,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            },
+        )?)
+    }
+
+    fn commands(&self) -> Result<Vec<Rate>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT COALESCE(subject, '?'), COUNT(*), SUM(outcome = 'success') FROM events
+             WHERE kind = 'command' AND {IN_RANGE} GROUP BY 1 ORDER BY 2 DESC, 1"
+        ))?;
+        let rows = stmt.query_map(params![self.since, self.until], |r| {
+            Ok(Rate::new(
+                r.get(0)?,
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn tools(&self) -> Result<Vec<Tool>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT COALESCE(subject, '?'), outcome = 'success', duration_ms FROM events
+             WHERE kind = 'tool_call' AND {IN_RANGE}"
+        ))?;
+        let mut by_tool: HashMap<String, (u64, u64, Vec<i64>)> = HashMap::new();
+        let mut rows = stmt.query(params![self.since, self.until])?;
+        while let Some(r) = rows.next()? {
+            // Borrowed first: most rows are of a tool already seen, and need no new String.
+            let name = r.get_ref(0)?.as_str()?;
+            let ok: bool = r.get::<_, Option<bool>>(1)?.unwrap_or(false);
+            let entry = match by_tool.get_mut(name) {
+                Some(entry) => entry,
+                None => by_tool.entry(name.to_string()).or_default(),
+            };
+            entry.0 += 1;
+            entry.1 += u64::from(ok);
+            if let Some(ms) = r.get::<_, Option<i64>>(2)? {
+                entry.2.push(ms);
+            }
+        }
+        let mut tools: Vec<Tool> = by_tool
+            .into_iter()
+            .map(|(name, (count, succeeded, mut durations))| Tool {
+                rate: Rate::new(name, count, succeeded),
+                p50_ms: percentile(&mut durations, 50),
+                p95_ms: percentile(&mut durations, 95),
+            })
+            .collect();
+        tools.sort_by(|a, b| {
+            b.rate
+                .count
+                .cmp(&a.rate.count)
+                .then(a.rate.name.cmp(&b.rate.name))
+        });
+        Ok(tools)
+    }
+
+    fn models(&self) -> Result<Vec<Model>> {
+        // Per-call token use; a session's cost event counts only for a session with no
+        // token-use events (Agent Swarm sends only the former), so nothing is counted twice.
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
+                    TOTAL(output_tokens), TOTAL(cost_usd)
+             FROM events e
+             WHERE {IN_RANGE} AND (kind = 'token_usage' OR (kind = 'session_cost' AND NOT EXISTS
+                 (SELECT 1 FROM events t WHERE t.session = e.session AND t.kind = 'token_usage')))
+             GROUP BY 1 ORDER BY 5 DESC, 1"
+        ))?;
+        let rows = stmt.query_map(params![self.since, self.until], |r| {
+            Ok(Model {
+                model: r.get(0)?,
+                events: r.get::<_, i64>(1)? as u64,
+                // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
+                input_tokens: r.get::<_, f64>(2)? as i64,
+                output_tokens: r.get::<_, f64>(3)? as i64,
+                cost_usd: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn sessions(&self) -> Result<Sessions> {
+        let started = self.conn.query_row(
+            &format!("SELECT COUNT(*) FROM events WHERE kind = 'session_start' AND {IN_RANGE}"),
+            params![self.since, self.until],
+            |r| r.get::<_, i64>(0),
+        )? as u64;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT COALESCE(outcome, 'unknown'), duration_ms, cost_usd FROM events
+             WHERE kind = 'session_end' AND {IN_RANGE}"
+        ))?;
+        let mut outcomes: HashMap<String, u64> = HashMap::new();
+        let mut durations = Vec::new();
+        let mut cost = 0.0;
+        let mut ended = 0u64;
+        let mut rows = stmt.query(params![self.since, self.until])?;
+        while let Some(r) = rows.next()? {
+            ended += 1;
+            *outcomes.entry(r.get(0)?).or_default() += 1;
+            if let Some(ms) = r.get::<_, Option<i64>>(1)? {
+                durations.push(ms);
+            }
+            cost += r.get::<_, Option<f64>>(2)?.unwrap_or(0.0);
+        }
+        let mut outcomes: Vec<Count> = outcomes
+            .into_iter()
+            .map(|(name, count)| Count { name, count })
+            .collect();
+        outcomes.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
+        Ok(Sessions {
+            started,
+            ended,
+            outcomes,
+            p50_ms: percentile(&mut durations, 50),
+            p95_ms: percentile(&mut durations, 95),
+            cost_usd: cost,
+            mean_cost_usd: (ended > 0).then(|| cost / ended as f64),
+        })
+    }
+
+    fn counts(&self, kind: &str) -> Result<Vec<Count>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT COALESCE(subject, '?'), COUNT(*) FROM events
+             WHERE kind = ?3 AND {IN_RANGE} GROUP BY 1 ORDER BY 2 DESC, 1"
+        ))?;
+        let rows = stmt.query_map(params![self.since, self.until, kind], |r| {
+            Ok(Count {
+                name: r.get(0)?,
+                count: r.get::<_, i64>(1)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn versions(&self) -> Result<Vec<VersionDay>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT date(occurred_ms / 1000, 'unixepoch'), product, version,
+                    COUNT(DISTINCT installation), COUNT(*)
+             FROM events WHERE {IN_RANGE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
+        ))?;
+        let rows = stmt.query_map(params![self.since, self.until], |r| {
+            Ok(VersionDay {
+                day: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                product: r.get(1)?,
+                version: r.get(2)?,
+                installations: r.get::<_, i64>(3)? as u64,
+                events: r.get::<_, i64>(4)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The `p`th percentile (nearest rank) of `values`, which it reorders.
+fn percentile(values: &mut [i64], p: usize) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    let rank = (values.len() * p).div_ceil(100).clamp(1, values.len()) - 1;
+    Some(*values.select_nth_unstable(rank).1)
+}
+
+fn rfc3339(ms: i64) -> String {
+    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A `--since`/`--until` value as Unix milliseconds: an RFC 3339 time
+/// (`2026-12-01T09:30:00Z`), a day (`2026-12-01`, its midnight UTC), or a span back from now
+/// (`7d`, `12h`).
+pub fn parse_time(value: &str) -> Result<i64> {
+    let value = value.trim();
+    let at = if let Ok(span) = humantime::parse_duration(value) {
+        SystemTime::now()
+            .checked_sub(span)
+            .context("the span reaches before 1970")?
+    } else if value.len() == 10 {
+        humantime::parse_rfc3339(&format!("{value}T00:00:00Z"))
+            .with_context(|| format!("`{value}` is not a day (YYYY-MM-DD)"))?
+    } else {
+        humantime::parse_rfc3339_weak(value).with_context(|| {
+            format!("`{value}` is not an RFC 3339 time, a day (YYYY-MM-DD) or a span (7d)")
+        })?
+    };
+    let Ok(since_epoch) = at.duration_since(UNIX_EPOCH) else {
+        bail!("`{value}` is before 1970");
+    };
+    i64::try_from(since_epoch.as_millis()).context("the time is out of range")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut v: Vec<i64> = (1..=100).rev().collect();
+        assert_eq!(percentile(&mut v, 50), Some(50));
+        assert_eq!(percentile(&mut v, 95), Some(95));
+        assert_eq!(percentile(&mut [7], 95), Some(7));
+        assert_eq!(percentile(&mut [], 50), None);
+    }
+
+    #[test]
+    fn times_in_three_forms() {
+        assert_eq!(parse_time("1970-01-02").unwrap(), 86_400_000);
+        assert_eq!(parse_time("1970-01-01T00:00:01Z").unwrap(), 1000);
+        let week_ago = parse_time("7d").unwrap();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        assert!((now - week_ago - 7 * 86_400_000).abs() < 60_000);
+        assert!(parse_time("yesterday").is_err());
+        assert!(parse_time("1960-01-01").is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! The report as text tables, a section each.
+
+use std::fmt::Write;
+
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use super::Report;
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_header(header.to_vec());
+    t
+}
+
+fn ms(v: Option<i64>) -> String {
+    v.map_or_else(|| "-".to_string(), |ms| format!("{ms} ms"))
+}
+
+fn percent(rate: f64) -> String {
+    format!("{:.1}%", rate * 100.0)
+}
+
+/// Every section, with a heading, as one string.
+pub fn render(r: &Report) -> String {
+    let mut out = String::new();
+    let span = match (&r.first, &r.last) {
+        (Some(first), Some(last)) => format!(" from {first} to {last}"),
+        _ => String::new(),
+    };
+    let _ = writeln!(
+        out,
+        "{} events from {} installation{}{span}\n",
+        r.events,
+        r.installations,
+        if r.installations == 1 { "" } else { "s" }
+    );
+
+    let mut t = table(&["command", "runs", "succeeded", "success rate"]);
+    for c in &r.commands {
+        t.add_row([
+            c.name.clone(),
+            c.count.to_string(),
+            c.succeeded.to_string(),
+            percent(c.success_rate),
+        ]);
+    }
+    let _ = writeln!(out, "Commands\n{t}\n");
+
+    let mut t = table(&["tool", "calls", "succeeded", "success rate", "p50", "p95"]);
+    for tool in &r.tools {
+        let c = &tool.rate;
+        t.add_row([
+            c.name.clone(),
+            c.count.to_string(),
+            c.succeeded.to_string(),
+            percent(c.success_rate),
+            ms(tool.p50_ms),
+            ms(tool.p95_ms),
+        ]);
+    }
+    let _ = writeln!(out, "Tool calls\n{t}\n");
+
+    let mut t = table(&["model", "events", "input tokens", "output tokens", "cost"]);
+    for m in &r.models {
+        t.add_row([
+            m.model.clone(),
+            m.events.to_string(),
+            m.input_tokens.to_string(),
+            m.output_tokens.to_string(),
+            format!("${:.4}", m.cost_usd),
+        ]);
+    }
+    let _ = writeln!(out, "Tokens and cost by model\n{t}\n");
+
+    let s = &r.sessions;
+    let mut t = table(&[
+        "started",
+        "ended",
+        "outcomes",
+        "p50",
+        "p95",
+        "cost",
+        "mean cost",
+    ]);
+    let outcomes: Vec<String> = s
+        .outcomes
+        .iter()
+        .map(|o| format!("{} {}", o.count, o.name))
+        .collect();
+    t.add_row([
+        s.started.to_string(),
+        s.ended.to_string(),
+        outcomes.join(", "),
+        ms(s.p50_ms),
+        ms(s.p95_ms),
+        format!("${:.4}", s.cost_usd),
+        s.mean_cost_usd
+            .map_or_else(|| "-".to_string(), |c| format!("${c:.4}")),
+    ]);
+    let _ = writeln!(out, "Sessions\n{t}\n");
+
+    let mut t = table(&["task state", "events"]);
+    for c in &r.tasks {
+        t.add_row([c.name.clone(), c.count.to_string()]);
+    }
+    let _ = writeln!(out, "Task outcomes\n{t}\n");
+
+    let mut t = table(&["day", "product", "version", "installations", "events"]);
+    for v in &r.versions {
+        t.add_row([
+            v.day.clone(),
+            v.product.clone(),
+            v.version.clone(),
+            v.installations.to_string(),
+            v.events.to_string(),
+        ]);
+    }
+    let _ = write!(out, "Installations and versions by day\n{t}");
+    out
+}
