@@ -17,8 +17,9 @@ use criterion::{Criterion, criterion_group, criterion_main};
 const EVENTS: u64 = 1_000_000;
 const BATCH: u64 = 1_000;
 const DAYS: u64 = 90;
-/// Bumped when the generated data changes, so that an old file is not reused.
-const GENERATOR: u32 = 1;
+/// Bumped when the generated data or the store's layout changes, so that an old file is not
+/// reused.
+const GENERATOR: u32 = 2;
 
 const TOOLS: [&str; 12] = [
     "read_file",

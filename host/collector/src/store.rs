@@ -63,9 +63,15 @@ const SCHEMA: &str = "
         cost_usd REAL,
         body TEXT NOT NULL
     );
-    -- The report reads one kind over a time range, and sessions' token use by session.
-    CREATE INDEX IF NOT EXISTS events_by_kind ON events (kind, occurred_ms);
-    CREATE INDEX IF NOT EXISTS events_by_time ON events (occurred_ms);
+    -- The report reads one kind over a time range, and every event's installation and
+    -- version over one: both from an index alone (covering), never from the wide rows.
+    DROP INDEX IF EXISTS events_by_kind;
+    CREATE INDEX IF NOT EXISTS events_report ON events (kind, occurred_ms, subject, outcome,
+        duration_ms, input_tokens, output_tokens, cost_usd, session);
+    CREATE INDEX IF NOT EXISTS events_in_time ON events (occurred_ms, installation, product,
+        version);
+    DROP INDEX IF EXISTS events_by_time;
+    -- A session's token use, for the models' section.
     CREATE INDEX IF NOT EXISTS events_by_session ON events (session, kind) WHERE session IS NOT NULL;
     CREATE TABLE IF NOT EXISTS batches (
         format TEXT NOT NULL,

@@ -1,6 +1,7 @@
-//! An endpoint that keeps every request as it came (path, headers, body), for the wire
-//! formats the local collector does not read: docker-agent's, Agent Swarm's, OTLP. It answers
-//! every POST with 200 (or the status it is told to), on a free loopback port.
+//! An endpoint that keeps every request as it came (path, headers, body), for tests of what
+//! the component puts on the wire byte for byte (headers, gzip, request order, left-out
+//! counts), which the local collector would only store. It answers every POST with 200 (or
+//! the status it is told to), on a free loopback port.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};

@@ -1,7 +1,7 @@
 //! The report's SQL: one query per section, each over one kind and the time range (the
 //! `events_by_kind` index), aggregated in SQLite where it can and percentiles in Rust.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
@@ -19,19 +19,19 @@ impl Report {
             since: range.since.unwrap_or(i64::MIN),
             until: range.until.unwrap_or(i64::MAX),
         };
-        let (events, installations, first, last) = q.totals()?;
+        let population = q.population()?;
         Ok(Report {
             range,
-            events,
-            installations,
-            first: first.map(rfc3339),
-            last: last.map(rfc3339),
+            events: population.events,
+            installations: population.installations,
+            first: population.first.map(rfc3339),
+            last: population.last.map(rfc3339),
             commands: q.commands()?,
             tools: q.tools()?,
             models: q.models()?,
             sessions: q.sessions()?,
             tasks: q.counts("task")?,
-            versions: q.versions()?,
+            versions: population.versions,
         })
     }
 }
@@ -46,22 +46,61 @@ struct Query<'a> {
 const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
 
 impl Query<'_> {
-    fn totals(&self) -> Result<(u64, u64, Option<i64>, Option<i64>)> {
-        Ok(self.conn.query_row(
-            &format!(
-                "SELECT COUNT(*), COUNT(DISTINCT installation), MIN(occurred_ms), MAX(occurred_ms)
-                 FROM events WHERE {IN_RANGE}"
-            ),
-            params![self.since, self.until],
-            |r| {
-                Ok((
-                    r.get::<_, i64>(0)? as u64,
-                    r.get::<_, i64>(1)? as u64,
-                    r.get(2)?,
-                    r.get(3)?,
-                ))
-            },
-        )?)
+    /// Events, installations and versions in the range, in one pass over the time index
+    /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice).
+    fn population(&self) -> Result<Population> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT occurred_ms, installation, product, version FROM events WHERE {IN_RANGE}"
+        ))?;
+        let mut installations: HashMap<String, u32> = HashMap::new();
+        // Product, then version, to a number: looked up by borrowed names, made once each.
+        let mut versions: HashMap<String, HashMap<String, u32>> = HashMap::new();
+        let mut labels: Vec<(String, String)> = Vec::new();
+        let mut days: HashMap<(i64, u32), (u64, HashSet<u32>)> = HashMap::new();
+        let mut p = Population::default();
+        let mut rows = stmt.query(params![self.since, self.until])?;
+        while let Some(r) = rows.next()? {
+            let ms: i64 = r.get(0)?;
+            let installation = intern(&mut installations, r.get_ref(1)?.as_str()?);
+            let (product, version) = (r.get_ref(2)?.as_str()?, r.get_ref(3)?.as_str()?);
+            let label = match versions.get(product).and_then(|v| v.get(version)) {
+                Some(label) => *label,
+                None => {
+                    let label = labels.len() as u32;
+                    labels.push((product.to_string(), version.to_string()));
+                    versions
+                        .entry(product.to_string())
+                        .or_default()
+                        .insert(version.to_string(), label);
+                    label
+                }
+            };
+            let day = days.entry((ms.div_euclid(DAY_MS), label)).or_default();
+            day.0 += 1;
+            day.1.insert(installation);
+            p.events += 1;
+            p.first = Some(p.first.map_or(ms, |f| f.min(ms)));
+            p.last = Some(p.last.map_or(ms, |l| l.max(ms)));
+        }
+        p.installations = installations.len() as u64;
+        let mut by_day: Vec<_> = days.into_iter().collect();
+        by_day.sort_by(|a, b| {
+            (a.0.0, &labels[a.0.1 as usize]).cmp(&(b.0.0, &labels[b.0.1 as usize]))
+        });
+        p.versions = by_day
+            .into_iter()
+            .map(|((day, label), (events, installations))| {
+                let (product, version) = labels[label as usize].clone();
+                VersionDay {
+                    day: rfc3339(day * DAY_MS)[..10].to_string(),
+                    product,
+                    version,
+                    installations: installations.len() as u64,
+                    events,
+                }
+            })
+            .collect();
+        Ok(p)
     }
 
     fn commands(&self) -> Result<Vec<Rate>> {
@@ -193,24 +232,27 @@ impl Query<'_> {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
 
-    fn versions(&self) -> Result<Vec<VersionDay>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT date(occurred_ms / 1000, 'unixepoch'), product, version,
-                    COUNT(DISTINCT installation), COUNT(*)
-             FROM events WHERE {IN_RANGE} GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"
-        ))?;
-        let rows = stmt.query_map(params![self.since, self.until], |r| {
-            Ok(VersionDay {
-                day: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-                product: r.get(1)?,
-                version: r.get(2)?,
-                installations: r.get::<_, i64>(3)? as u64,
-                events: r.get::<_, i64>(4)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(Default)]
+struct Population {
+    events: u64,
+    installations: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    versions: Vec<VersionDay>,
+}
+
+/// `name`'s number in `names`, given it if it is new.
+fn intern(names: &mut HashMap<String, u32>, name: &str) -> u32 {
+    if let Some(n) = names.get(name) {
+        return *n;
     }
+    let n = names.len() as u32;
+    names.insert(name.to_string(), n);
+    n
 }
 
 /// The `p`th percentile (nearest rank) of `values`, which it reorders.
@@ -223,6 +265,7 @@ fn percentile(values: &mut [i64], p: usize) -> Option<i64> {
 }
 
 fn rfc3339(ms: i64) -> String {
+    // Stored times are from 1970 on (the ingest refuses earlier ones).
     let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
     humantime::format_rfc3339_seconds(at).to_string()
 }
