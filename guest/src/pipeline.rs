@@ -85,6 +85,14 @@ impl PendingBatch {
     }
 }
 
+/// A queued event: what differs from one event to the next. The envelope is the pipeline's,
+/// and ids and times are formatted only when the batch is written.
+struct Queued {
+    id: uuid::Uuid,
+    at_ms: u64,
+    data: wire::Data,
+}
+
 pub struct Pipeline {
     settings: Settings,
     envelope: Envelope,
@@ -92,7 +100,7 @@ pub struct Pipeline {
     /// How batches are written when they are sent.
     wire: encode::Options,
     sessions: SessionTracker,
-    queue: VecDeque<wire::Event>,
+    queue: VecDeque<Queued>,
     /// Serialized batches that failed, oldest first: sent again before anything newer.
     unsent: VecDeque<PendingBatch>,
     unsent_events: usize,
@@ -207,21 +215,9 @@ impl Pipeline {
         // the id must not give back the milliseconds that `occurred_at` leaves out.
         let at_ms = anonymize::coarse_time_ms(now_ms);
         let id = uuid::Builder::from_unix_timestamp_millis(at_ms, &random_bytes::<10>(entropy));
-        let occurred_at = self.occurred_at(at_ms);
-        let e = &self.envelope;
-        self.queue.push_back(wire::Event {
-            event_id: id.into_uuid().to_string(),
-            occurred_at,
-            schema_version: wire::SCHEMA_VERSION,
-            source: e.source.clone(),
-            environment: e.environment.clone(),
-            installation_id: e.installation_id.clone(),
-            product: e.product.clone(),
-            product_version: e.product_version.clone(),
-            os: e.os.clone(),
-            arch: e.arch.clone(),
-            ci: e.ci,
-            tags: e.tags.clone(),
+        self.queue.push_back(Queued {
+            id: id.into_uuid(),
+            at_ms,
             data,
         });
     }
@@ -261,11 +257,31 @@ impl Pipeline {
         };
         let mut taken = 0;
         let mut unwritable = 0;
+        let mut id = uuid::Uuid::encode_buffer();
         while taken + unwritable < self.settings.batch_max_events {
-            let Some(event) = self.queue.front() else {
+            let Some(queued) = self.queue.front() else {
                 break;
             };
-            match writer.push(event, self.settings.batch_max_bytes) {
+            if self.last_timestamp.0 != queued.at_ms {
+                self.last_timestamp = (queued.at_ms, timestamp(queued.at_ms));
+            }
+            let e = &self.envelope;
+            let event = encode::native::EventView {
+                event_id: queued.id.hyphenated().encode_lower(&mut id),
+                occurred_at: &self.last_timestamp.1,
+                schema_version: wire::SCHEMA_VERSION,
+                source: &e.source,
+                environment: &e.environment,
+                installation_id: &e.installation_id,
+                product: &e.product,
+                product_version: &e.product_version,
+                os: &e.os,
+                arch: &e.arch,
+                ci: e.ci,
+                tags: &e.tags,
+                data: &queued.data,
+            };
+            match writer.push(&event, self.settings.batch_max_bytes) {
                 encode::native::Pushed::Added => taken += 1,
                 encode::native::Pushed::Full => break,
                 // Cannot happen with these types; if it did, the event is dropped and counted.
@@ -360,13 +376,6 @@ impl Pipeline {
     /// next batch reports them.
     pub fn note_dropped(&mut self, n: u64) {
         self.drop_events(n);
-    }
-
-    fn occurred_at(&mut self, at_ms: u64) -> String {
-        if self.last_timestamp.0 != at_ms {
-            self.last_timestamp = (at_ms, timestamp(at_ms));
-        }
-        self.last_timestamp.1.clone()
     }
 
     fn drop_events(&mut self, n: u64) {
