@@ -3,6 +3,8 @@
 //!   (`agent_telemetry_guest::pipeline`), compiled natively and called directly;
 //! - `component/native-api-*`: the same code inside the sandboxed component, reached through
 //!   the host's native API (hand-off to the worker, `record-many` into the component);
+//! - `peer/opentelemetry-batch-log-processor`: the same tool call emitted as a log record
+//!   through the OpenTelemetry Rust SDK's `BatchLogProcessor` (a real peer library);
 //! - `component/agent-import`: a wasm agent calling its `recorder.record` import per event,
 //!   timed until the component has queued them all, and (`-agent-time`) the agent's own run;
 //! - `delivery/*`: recording and delivering 100 events to the local collector, batched (ours)
@@ -20,12 +22,28 @@ use agent_telemetry_guest::bindings::exports::agent::telemetry::recorder as gues
 use agent_telemetry_guest::config::Settings;
 use agent_telemetry_guest::pipeline::{Entropy, Pipeline};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use opentelemetry::logs::{LogRecord as _, Logger as _, LoggerProvider as _, Severity};
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::logs::{
+    BatchConfigBuilder, BatchLogProcessor, LogBatch, LogExporter, SdkLoggerProvider,
+};
 use wasmtime::component::Component;
 
 /// Events per measured iteration (below the batch size, so no send happens while timed).
 const N: u64 = 500;
 /// Events per agent run (instantiation is measured separately and subtracted in BENCHMARKS.md).
 const AGENT_N: u64 = 10_000;
+
+/// The OpenTelemetry peer's exporter: takes every batch, keeps nothing.
+#[derive(Debug)]
+struct Discard;
+
+impl LogExporter for Discard {
+    async fn export(&self, batch: LogBatch<'_>) -> OTelSdkResult {
+        std::hint::black_box(batch.iter().count());
+        Ok(())
+    }
+}
 
 struct XorShift(u64);
 
@@ -146,6 +164,47 @@ fn benches(c: &mut Criterion) {
                 big_batches.record_many(vec![host_event(); N as usize])
             })
         })
+    });
+    group.bench_function("peer/opentelemetry-batch-log-processor", |b| {
+        // A real peer: the OpenTelemetry Rust SDK's logger with its BatchLogProcessor (a
+        // bounded channel to an export thread), emitting the same tool call as a log record
+        // with the same attributes, unanonymized. Its exporter takes the batches and drops
+        // them, so only the enqueue is measured, as for the component.
+        let provider = SdkLoggerProvider::builder()
+            .with_log_processor(
+                BatchLogProcessor::builder(Discard)
+                    .with_batch_config(
+                        BatchConfigBuilder::default()
+                            .with_max_queue_size(N as usize * 4)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .build();
+        let logger = provider.logger("bench");
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let start = Instant::now();
+                for _ in 0..N {
+                    let mut record = logger.create_log_record();
+                    record.set_event_name("agent_telemetry.tool_call");
+                    record.set_timestamp(SystemTime::now());
+                    record.set_severity_number(Severity::Info);
+                    record.add_attribute("gen_ai.tool.name", "read_file");
+                    record.add_attribute("gen_ai.conversation.id", "session-42");
+                    record.add_attribute("gen_ai.agent.name", "planner");
+                    record.add_attribute("agent_telemetry.duration_ms", 12);
+                    record.add_attribute("agent_telemetry.outcome", "success");
+                    logger.emit(record);
+                }
+                total += start.elapsed();
+                // Untimed: the export thread empties the queue.
+                provider.force_flush().unwrap();
+            }
+            total
+        });
+        provider.shutdown().unwrap();
     });
     group.finish();
 
