@@ -78,7 +78,7 @@ pub const OTHER_MARKER: &str = "other:";
 /// Shorter redact words are ignored: two letters occur inside too many ordinary names.
 pub const MIN_REDACT_WORD_LEN: usize = 3;
 
-/// Keyed hashes remembered at once; the same ids recur in every event of a session, and
+/// Keyed hashes (per kind) and verdicts remembered at once; the same ids recur in every event of a session, and
 /// SHA-256 runs in software inside the component.
 const HASH_CACHE_ENTRIES: usize = 4096;
 
@@ -89,7 +89,12 @@ pub struct Anonymizer {
     flag_allowlist: Vec<String>,
     /// The local user's names, lower-case letters and digits only (see [`Anonymizer::new`]).
     redact_words: Vec<String>,
-    cache: RefCell<HashMap<(&'static str, String), String>>,
+    /// Keyed hashes by kind, then by value: looked up by a borrowed value, so a hit costs no
+    /// allocation.
+    cache: RefCell<HashMap<&'static str, HashMap<String, String>>>,
+    /// Whether a value is acceptable, by value: the shape checks are a pure function of it
+    /// (and of the fixed local names), and the same tool and model names recur in every event.
+    verdicts: RefCell<HashMap<String, bool>>,
 }
 
 impl Anonymizer {
@@ -117,12 +122,22 @@ impl Anonymizer {
             flag_allowlist,
             redact_words,
             cache: RefCell::default(),
+            verdicts: RefCell::default(),
         }
     }
 
     /// Whether `value` may be sent as written: a plain identifier that names no local user.
     pub fn accepts(&self, value: &str) -> bool {
-        is_plain_identifier(value) && !self.mentions_local_user(value)
+        if let Some(verdict) = self.verdicts.borrow().get(value) {
+            return *verdict;
+        }
+        let verdict = is_plain_identifier(value) && !self.mentions_local_user(value);
+        let mut verdicts = self.verdicts.borrow_mut();
+        if verdicts.len() >= HASH_CACHE_ENTRIES {
+            verdicts.clear();
+        }
+        verdicts.insert(value.to_string(), verdict);
+        verdict
     }
 
     /// A name (tool, model, command, source, tag): kept if it is acceptable, otherwise
@@ -219,8 +234,7 @@ impl Anonymizer {
 
     /// HMAC-SHA256 under the installation's key, domain-separated by `kind`; 96 bits in hex.
     fn keyed_hash(&self, kind: &'static str, value: &str) -> String {
-        let key = (kind, value.to_string());
-        if let Some(hash) = self.cache.borrow().get(&key) {
+        if let Some(hash) = self.cache.borrow().get(kind).and_then(|m| m.get(value)) {
             return hash.clone();
         }
         let mut mac = self.keyed.clone();
@@ -229,10 +243,11 @@ impl Anonymizer {
         mac.update(value.as_bytes());
         let hash = hex::encode(&mac.finalize().into_bytes()[..HASH_HEX_DIGITS / 2]);
         let mut cache = self.cache.borrow_mut();
-        if cache.len() >= HASH_CACHE_ENTRIES {
-            cache.clear();
+        let of_kind = cache.entry(kind).or_default();
+        if of_kind.len() >= HASH_CACHE_ENTRIES {
+            of_kind.clear();
         }
-        cache.insert(key, hash.clone());
+        of_kind.insert(value.to_string(), hash.clone());
         hash
     }
 }
