@@ -1,0 +1,107 @@
+//! The collector's ingest, per format, side by side: a body checked, turned into rows and
+//! stored in one transaction, in a SQLite file in WAL mode (what `collect --db` does for every
+//! request, less HTTP). The bodies are the component's own encoders' output for generated
+//! events, new ones for every iteration (the same ones again would only be counted as
+//! duplicates).
+//!
+//! Run: `cargo bench -p agent-telemetry-bench --bench ingest`
+
+use agent_telemetry_collector::{EventStore, Format, ingest};
+use agent_telemetry_guest::config::OtlpProtocol;
+use agent_telemetry_guest::encode::{docker, otlp, swarm};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+#[path = "common/generate.rs"]
+mod generate;
+use generate::Lcg;
+
+/// Events per native, OTLP or docker-agent body (the component's default batch is 100; the
+/// report bench stores 1,000 a body).
+const EVENTS: u64 = 1_000;
+/// Enough events that the bench never runs out of new ones.
+const TOTAL: u64 = 100_000_000;
+
+/// The bodies one batch of generated events makes in `format`, with their content type.
+fn bodies(format: &str, batch: &agent_telemetry::wire::Batch) -> Vec<(Vec<u8>, &'static str)> {
+    let one = |body: Vec<u8>, content_type| vec![(body, content_type)];
+    match format {
+        "native" => one(serde_json::to_vec(batch).unwrap(), "application/json"),
+        "otlp-protobuf" => {
+            let e = otlp::encode(batch, OtlpProtocol::Protobuf).unwrap();
+            e.requests
+                .into_iter()
+                .map(|r| (r.body, otlp::PROTOBUF))
+                .collect()
+        }
+        "otlp-json" => {
+            let e = otlp::encode(batch, OtlpProtocol::Json).unwrap();
+            e.requests
+                .into_iter()
+                .map(|r| (r.body, otlp::JSON))
+                .collect()
+        }
+        "docker" => {
+            let e = docker::encode(batch, None).unwrap();
+            e.requests
+                .into_iter()
+                .map(|r| (r.body, docker::CONTENT_TYPE))
+                .collect()
+        }
+        _ => {
+            let context = swarm::Context {
+                properties: &[],
+                transport: "http",
+            };
+            let e = swarm::encode(batch, &context).unwrap();
+            e.requests
+                .into_iter()
+                .map(|r| (r.body, swarm::CONTENT_TYPE))
+                .collect()
+        }
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut g = c.benchmark_group("ingest");
+    g.sample_size(20);
+    for (name, format) in [
+        ("native", Format::Native),
+        ("otlp-protobuf", Format::Otlp),
+        ("otlp-json", Format::Otlp),
+        ("docker", Format::Docker),
+        ("swarm", Format::Swarm),
+    ] {
+        let store = EventStore::open(Some(&dir.path().join(format!("{name}.sqlite3")))).unwrap();
+        let mut rng = Lcg(7);
+        let mut next = 0;
+        let mut make = || {
+            let batch = generate::batch(next, next + EVENTS, TOTAL, &mut rng);
+            next += EVENTS;
+            bodies(name, &batch)
+        };
+        // Events the format carries of each batch (docker-agent and Agent Swarm leave some out).
+        let carried: usize = make()
+            .iter()
+            .map(|(body, ct)| ingest::parse(format, body, ct).unwrap().facts.len())
+            .sum();
+        g.throughput(Throughput::Elements(carried as u64));
+        g.bench_function(format!("{name}-{EVENTS}-events"), |b| {
+            b.iter_batched(
+                &mut make,
+                |bodies| {
+                    // One transaction per body, as the collector does per request.
+                    for (body, content_type) in &bodies {
+                        let received = ingest::parse(format, body, content_type).unwrap();
+                        store.store(format, &received).unwrap();
+                    }
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
