@@ -11,8 +11,7 @@ pub mod swarm;
 use sha2::{Digest, Sha256};
 
 /// The wire formats the collector takes, each at the path its system posts to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
     /// This project's batch, at [`native::PATH`].
     Native,
@@ -102,12 +101,14 @@ pub fn parse(format: Format, body: &[u8], content_type: &str) -> Result<Received
     }
 }
 
-/// The id of a record that has none: the hash of what it says.
-fn content_id(value: &serde_json::Value) -> String {
+/// A record that has no id, as the text stored for it and the id made from that text (the
+/// hash of what it says).
+fn with_content_id(value: &serde_json::Value) -> (String, String) {
     // serde_json writes a value the same way each time (its maps are ordered), so the same
     // record hashes the same however often it is sent.
-    let text = value.to_string();
-    format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())))
+    let body = value.to_string();
+    let id = format!("sha256:{}", hex::encode(Sha256::digest(body.as_bytes())));
+    (id, body)
 }
 
 /// RFC 3339 to Unix milliseconds.
@@ -189,10 +190,10 @@ impl<'a> Props<'a> {
     fn cost(&self, key: &str) -> Result<Option<f64>, Refused> {
         match self.0.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::Number(n)) => n.as_f64().map(cost).transpose().and_then(|c| {
-                c.ok_or_else(|| Refused::new(format!("`{key}` is not a number")))
-                    .map(Some)
-            }),
+            Some(serde_json::Value::Number(n)) => match n.as_f64() {
+                Some(c) => cost(c).map(Some),
+                None => Err(Refused::new(format!("`{key}` is not a number"))),
+            },
             Some(_) => Err(Refused::new(format!("`{key}` is not a number"))),
         }
     }

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Fact, Props, Received, Refused, content_id, count, success};
+use super::{Fact, Props, Received, Refused, count, success, with_content_id};
 
 pub const PATH: &str = "/events/v1/track";
 
@@ -52,14 +52,15 @@ fn fact(value: &Value) -> Result<Fact, Refused> {
         _ => return Err(Refused::new("not a docker-agent event name")),
     };
     let p = Props(&record.properties);
+    let (id, body) = with_content_id(value);
     let mut f = Fact {
-        id: content_id(value),
+        id,
         occurred_ms: count(record.event_timestamp)?,
         kind,
         installation: p.required("user_uuid")?,
         version: p.required("version")?,
         os: p.required("os")?,
-        body: value.to_string(),
+        body,
         ..Fact::default()
     };
     let outcome = success(p.bool("is_success")?);

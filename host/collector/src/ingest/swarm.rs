@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Fact, Props, Received, Refused, content_id, millis, success, text};
+use super::{Fact, Props, Received, Refused, millis, success, text, with_content_id};
 
 pub const PATH: &str = "/v1/events";
 
@@ -36,13 +36,14 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
     let e = Envelope::deserialize(&value)
         .map_err(|_| Refused::new("not an Agent Swarm event envelope"))?;
     let p = Props(&e.properties);
+    let (id, body) = with_content_id(&value);
     let mut f = Fact {
-        id: content_id(&value),
+        id,
         occurred_ms: millis(&e.occurred_at)?,
         installation: text(&e.actor_anonymous_id)?,
         product: text(&e.product)?,
         version: p.text("swarmVersion")?.unwrap_or_default(),
-        body: value.to_string(),
+        body,
         ..Fact::default()
     };
     let (family, what) = e.event.split_once('.').unwrap_or((&e.event, ""));
