@@ -45,23 +45,27 @@ pub struct ReportArgs {
     pub html: Option<PathBuf>,
 }
 
-/// The data directory's `agent-telemetry` folder, made if missing.
+/// The data directory's `agent-telemetry` folder.
 fn data_dir() -> Result<PathBuf> {
-    let dir = dirs::data_dir()
+    Ok(dirs::data_dir()
         .context("no data directory; pass --db")?
-        .join("agent-telemetry");
+        .join("agent-telemetry"))
+}
+
+/// [`data_dir`], made if missing: for the commands that write there.
+fn made_data_dir() -> Result<PathBuf> {
+    let dir = data_dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }
 
-fn default_db() -> Result<PathBuf> {
-    Ok(data_dir()?.join("collector.sqlite3"))
-}
+/// Where `collect` stores and `report` reads when `--db` is not given.
+const DEFAULT_DB: &str = "collector.sqlite3";
 
 pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
     let db = match args.db {
         Some(db) => db,
-        None => default_db()?,
+        None => made_data_dir()?.join(DEFAULT_DB),
     };
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     let collector = Collector::start(bind, EventStore::open(Some(&db))?).await?;
@@ -87,9 +91,10 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
 }
 
 pub(crate) fn report(args: ReportArgs) -> Result<()> {
+    // Reading makes nothing: a missing database is an error, not an empty directory.
     let db = match args.db {
         Some(db) => db,
-        None => default_db()?,
+        None => data_dir()?.join(DEFAULT_DB),
     };
     if !db.is_file() {
         bail!(
@@ -124,7 +129,7 @@ fn write_page(path: &std::path::Path, report: &Report) -> Result<()> {
 pub(crate) async fn demo() -> Result<()> {
     // The demo's database and page stay after it ends, for `report` and a browser; each run
     // starts them afresh.
-    let dir = data_dir()?;
+    let dir = made_data_dir()?;
     let db = dir.join("demo.sqlite3");
     let page = dir.join("demo-report.html");
     for stale in [
