@@ -8,7 +8,7 @@
 
 use agent_telemetry_collector::{EventStore, Format, ingest};
 use agent_telemetry_guest::config::OtlpProtocol;
-use agent_telemetry_guest::encode::{docker, otlp, swarm};
+use agent_telemetry_guest::encode::{docker, native, otlp, swarm};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
 #[path = "common/generate.rs"]
@@ -23,42 +23,26 @@ const TOTAL: u64 = 100_000_000;
 
 /// The bodies one batch of generated events makes in `format`, with their content type.
 fn bodies(format: &str, batch: &agent_telemetry::wire::Batch) -> Vec<(Vec<u8>, &'static str)> {
-    let one = |body: Vec<u8>, content_type| vec![(body, content_type)];
-    match format {
-        "native" => one(serde_json::to_vec(batch).unwrap(), "application/json"),
-        "otlp-protobuf" => {
-            let e = otlp::encode(batch, OtlpProtocol::Protobuf).unwrap();
-            e.requests
-                .into_iter()
-                .map(|r| (r.body, otlp::PROTOBUF))
-                .collect()
-        }
-        "otlp-json" => {
-            let e = otlp::encode(batch, OtlpProtocol::Json).unwrap();
-            e.requests
-                .into_iter()
-                .map(|r| (r.body, otlp::JSON))
-                .collect()
-        }
-        "docker" => {
-            let e = docker::encode(batch, None).unwrap();
-            e.requests
-                .into_iter()
-                .map(|r| (r.body, docker::CONTENT_TYPE))
-                .collect()
-        }
-        _ => {
-            let context = swarm::Context {
+    let encoded = match format {
+        "native" => return vec![(native::encode(batch).unwrap(), "application/json")],
+        "otlp-protobuf" => otlp::encode(batch, OtlpProtocol::Protobuf),
+        "otlp-json" => otlp::encode(batch, OtlpProtocol::Json),
+        "docker" => docker::encode(batch, None),
+        _ => swarm::encode(
+            batch,
+            &swarm::Context {
                 properties: &[],
                 transport: "http",
-            };
-            let e = swarm::encode(batch, &context).unwrap();
-            e.requests
-                .into_iter()
-                .map(|r| (r.body, swarm::CONTENT_TYPE))
-                .collect()
-        }
+            },
+        ),
     }
+    .unwrap();
+    let content_type = encoded.content_type;
+    encoded
+        .requests
+        .into_iter()
+        .map(|r| (r.body, content_type))
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
