@@ -78,8 +78,8 @@ pub const OTHER_MARKER: &str = "other:";
 /// Shorter redact words are ignored: two letters occur inside too many ordinary names.
 pub const MIN_REDACT_WORD_LEN: usize = 3;
 
-/// Keyed hashes (per kind) and verdicts remembered at once; the same ids recur in every event of a session, and
-/// SHA-256 runs in software inside the component.
+/// Keyed hashes (per kind) and verdicts remembered at once; the same ids recur in every event
+/// of a session, and SHA-256 runs in software inside the component.
 const HASH_CACHE_ENTRIES: usize = 4096;
 
 pub struct Anonymizer {

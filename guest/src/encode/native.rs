@@ -23,8 +23,8 @@ pub fn rest(body: &[u8], through: usize) -> Option<Vec<u8>> {
 
 /// An event as a batch writes it, borrowing what is the same for every event of an instance
 /// (the envelope) instead of holding a copy per event. It serializes exactly as
-/// [`Event`](crate::wire::Event) does (same fields, same order): the golden native batch, written through the
-/// pipeline, holds them together byte for byte.
+/// [`Event`](crate::wire::Event) does (same fields, same order): the golden native batch,
+/// written through the pipeline, holds them together byte for byte.
 #[derive(Serialize)]
 pub struct EventView<'a> {
     pub event_id: &'a str,

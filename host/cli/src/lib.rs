@@ -1,7 +1,8 @@
-//! The command line: `run`, `collect`, `report`, `demo`, `telemetry on|off|status|fields`, `log`, `flush`,
-//! `audit`. One module per command family: `run` (running an agent, and `flush`), `consent`
-//! (`telemetry on|off|status|fields`), `log` (the egress ledger), `collect` (the local
-//! collector, its report and the demo), `audit` (a component's imports); `settings` is what they share.
+//! The command line: `run`, `collect`, `report`, `demo`, `telemetry on|off|status|fields`,
+//! `log`, `flush`, `audit`. One module per command family: `run` (running an agent, and
+//! `flush`), `consent` (`telemetry on|off|status|fields`), `log` (the egress ledger), `collect`
+//! (the local collector, its report and the demo), `audit` (a component's imports);
+//! `settings` is what they share.
 
 pub mod audit;
 mod collect;

@@ -1,7 +1,9 @@
-//! The collector's HTTP server, on loopback only, with a route per format (see `ingest`). It is a real server: request heads and
-//! bodies must arrive within their timeouts, connections are limited in number, a request
-//! from a web page (any `Origin` header) is refused so no site can post into it, only JSON is
-//! taken (JSON, or protobuf for OTLP; gzip or not), SQLite runs off the async threads, and an error never echoes the request back.
+//! The collector's HTTP server, on loopback only, with a route per format (see `ingest`). It
+//! is a real server: request heads and bodies must arrive within their timeouts, connections
+//! are limited in number, a request from a web page (any `Origin` header) is refused so no
+//! site can post into it, only each path's media type is taken (JSON, or protobuf for OTLP;
+//! gzip or not), SQLite runs off the async threads, and an error never echoes the request
+//! back.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
