@@ -4,6 +4,12 @@
 //! events, new ones for every iteration (the same ones again would only be counted as
 //! duplicates).
 //!
+//! The events' times follow the order they arrive in, a few seconds apart at most, as a live
+//! collector sees them: each batch holds what a component queued in the seconds before it
+//! sent. `native-...-spread-over-a-day` is the worst case beside it: every batch's events at
+//! random times of one day (batches held back for hours and sent out of order), so every
+//! insert lands on a random page of the time-ordered indexes.
+//!
 //! Run: `cargo bench -p agent-telemetry-bench --bench ingest`
 
 use agent_telemetry_collector::{EventStore, Format, ingest};
@@ -14,6 +20,7 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 #[path = "common/generate.rs"]
 mod generate;
 use generate::Lcg;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// Events per native, OTLP or docker-agent body (the component's default batch is 100; the
 /// report bench stores 1,000 a body).
@@ -45,22 +52,41 @@ fn bodies(format: &str, batch: &agent_telemetry::wire::Batch) -> Vec<(Vec<u8>, &
         .collect()
 }
 
+/// Gives events `from..` of `batch` times in arrival order: 10 ms apart, each up to two
+/// seconds early (clocks and queues differ between installations).
+fn in_arrival_order(batch: &mut agent_telemetry::wire::Batch, from: u64, rng: &mut Lcg) {
+    for (i, event) in (from..).zip(&mut batch.events) {
+        let ms = generate::START * 1000 + i * 10 + 2_000 - rng.next(2_000);
+        event.occurred_at =
+            humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string();
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut g = c.benchmark_group("ingest");
     g.sample_size(20);
-    for (name, format) in [
-        ("native", Format::Native),
-        ("otlp-protobuf", Format::Otlp),
-        ("otlp-json", Format::Otlp),
-        ("docker", Format::Docker),
-        ("swarm", Format::Swarm),
+    for (name, format, arrival) in [
+        ("native", Format::Native, true),
+        ("native", Format::Native, false),
+        ("otlp-protobuf", Format::Otlp, true),
+        ("otlp-json", Format::Otlp, true),
+        ("docker", Format::Docker, true),
+        ("swarm", Format::Swarm, true),
     ] {
-        let store = EventStore::open(Some(&dir.path().join(format!("{name}.sqlite3")))).unwrap();
+        let label = if arrival {
+            format!("{name}-{EVENTS}-events")
+        } else {
+            format!("{name}-{EVENTS}-events-spread-over-a-day")
+        };
+        let store = EventStore::open(Some(&dir.path().join(format!("{label}.sqlite3")))).unwrap();
         let mut rng = Lcg(7);
         let mut next = 0;
         let mut make = || {
-            let batch = generate::batch(next, next + EVENTS, TOTAL, &mut rng);
+            let mut batch = generate::batch(next, next + EVENTS, TOTAL, &mut rng);
+            if arrival {
+                in_arrival_order(&mut batch, next, &mut rng);
+            }
             next += EVENTS;
             bodies(name, &batch)
         };
@@ -70,7 +96,7 @@ fn bench(c: &mut Criterion) {
             .map(|(body, ct)| ingest::parse(format, body, ct).unwrap().facts.len())
             .sum();
         g.throughput(Throughput::Elements(carried as u64));
-        g.bench_function(format!("{name}-{EVENTS}-events"), |b| {
+        g.bench_function(label, |b| {
             b.iter_batched(
                 &mut make,
                 |bodies| {

@@ -12,8 +12,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::ingest::{Fact, Format, Received, known_kind, native};
 
 /// The layout this build writes (SQLite's `user_version`). Version 1 (no `user_version`, an
-/// `events` table keyed by `event_id`) held native events only; it is migrated on open.
-const LAYOUT: i64 = 2;
+/// `events` table keyed by `event_id`) held native events only; version 2 keyed docker-agent
+/// and Agent Swarm events by `sha256:<hex>` alone, where 3 puts their time first. Both are
+/// migrated on open.
+const LAYOUT: i64 = 3;
 
 /// Received events, in SQLite (a file, or memory).
 pub struct EventStore {
@@ -312,6 +314,14 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             tx.execute_batch("DROP TABLE events_v1;")?;
         }
     }
+    if version == 2 {
+        // The same id a record gets now, so one sent again is still a duplicate.
+        tx.execute(
+            "UPDATE events SET id = printf('t%015d.', occurred_ms) || id
+             WHERE format IN ('docker', 'swarm') AND id LIKE 'sha256:%'",
+            [],
+        )?;
+    }
     tx.pragma_update(None, "user_version", LAYOUT)?;
     tx.commit()?;
     Ok(())
@@ -371,6 +381,29 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn content_ids_of_the_second_layout_get_their_time_first_so_a_resent_record_is_a_duplicate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.sqlite3");
+        let body = br#"{"records":[{"event":"command","event_timestamp":1767225600000,"source":"test","properties":{"user_uuid":"u","version":"1.0.0","os":"linux","action":"run","is_success":true}}]}"#;
+        let received = crate::ingest::parse(Format::Docker, body, "application/json").unwrap();
+        let new_id = received.facts[0].id.clone();
+        assert!(new_id.starts_with("t001767225600000.sha256:"), "{new_id}");
+        {
+            // What a layout-2 collector stored for the same record.
+            let store = EventStore::open(Some(&path)).unwrap();
+            store.store(Format::Docker, &received).unwrap();
+            let conn = store.conn();
+            conn.execute("UPDATE events SET id = substr(id, instr(id, '.') + 1)", [])
+                .unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+        }
+        let store = EventStore::open(Some(&path)).unwrap();
+        assert_eq!(store.facts().unwrap()[0].fact.id, new_id);
+        let again = store.store(Format::Docker, &received).unwrap();
+        assert_eq!((again.accepted, again.duplicates), (0, 1));
     }
 
     #[test]

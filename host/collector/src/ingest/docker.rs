@@ -52,10 +52,11 @@ fn fact(value: &Value) -> Result<Fact, Refused> {
         _ => return Err(Refused::new("not a docker-agent event name")),
     };
     let p = Props(&record.properties);
-    let (id, body) = with_content_id(value);
+    let occurred_ms = count(record.event_timestamp)?;
+    let (id, body) = with_content_id(value, occurred_ms);
     let mut f = Fact {
         id,
-        occurred_ms: count(record.event_timestamp)?,
+        occurred_ms,
         kind,
         installation: p.required("user_uuid")?,
         version: p.required("version")?,

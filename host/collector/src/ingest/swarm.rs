@@ -36,10 +36,11 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
     let e = Envelope::deserialize(&value)
         .map_err(|_| Refused::new("not an Agent Swarm event envelope"))?;
     let p = Props(&e.properties);
-    let (id, body) = with_content_id(&value);
+    let occurred_ms = millis(&e.occurred_at)?;
+    let (id, body) = with_content_id(&value, occurred_ms);
     let mut f = Fact {
         id,
-        occurred_ms: millis(&e.occurred_at)?,
+        occurred_ms,
         installation: text(&e.actor_anonymous_id)?,
         product: text(&e.product)?,
         version: p.text("swarmVersion")?.unwrap_or_default(),
