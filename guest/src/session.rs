@@ -11,7 +11,8 @@ pub const MAX_OPEN_SESSIONS: usize = 4096;
 
 #[derive(Default)]
 pub struct SessionTracker {
-    open: HashMap<String, Open>,
+    /// By pseudonym: keyed hashes the agent cannot aim at one bucket, so a fast hash will do.
+    open: HashMap<String, Open, foldhash::fast::FixedState>,
 }
 
 #[derive(Default)]
@@ -80,7 +81,11 @@ impl SessionTracker {
     }
 
     fn entry(&mut self, session_id: &str) -> &mut Open {
-        if !self.open.contains_key(session_id) && self.open.len() >= MAX_OPEN_SESSIONS {
+        // An open session (nearly every event's) is found without building its key.
+        if self.open.contains_key(session_id) {
+            return self.open.get_mut(session_id).expect("just looked up");
+        }
+        if self.open.len() >= MAX_OPEN_SESSIONS {
             // Forget the oldest-started session rather than grow without bound.
             if let Some(oldest) = self
                 .open

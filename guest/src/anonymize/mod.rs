@@ -89,13 +89,19 @@ pub struct Anonymizer {
     flag_allowlist: Vec<String>,
     /// The local user's names, lower-case letters and digits only (see [`Anonymizer::new`]).
     redact_words: Vec<String>,
-    /// Keyed hashes by kind, then by value: looked up by a borrowed value, so a hit costs no
-    /// allocation.
-    cache: RefCell<HashMap<&'static str, HashMap<String, String>>>,
+    /// What [`keyed`](Self::keyed) made, by kind, then by value: looked up by a borrowed
+    /// value, and held in its final form (`session_…`, `other:…`), so a hit is one copy.
+    cache: RefCell<Map<&'static str, Map<String, String>>>,
     /// Whether a value is acceptable, by value: the shape checks are a pure function of it
     /// (and of the fixed local names), and the same tool and model names recur in every event.
-    verdicts: RefCell<HashMap<String, bool>>,
+    verdicts: RefCell<Map<String, bool>>,
 }
+
+/// The caches' maps. foldhash instead of std's SipHash: the caches are looked up several
+/// times per event, and SipHash was 9% of the native record path's profile. Its seed is
+/// derived from the installation's key, which the agent never sees, so an agent cannot aim
+/// names at one bucket; and each map is bounded ([`HASH_CACHE_ENTRIES`]) whatever it is fed.
+type Map<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 impl Anonymizer {
     /// `redact_words` are the local user's names: any identifier containing one is hashed.
@@ -116,13 +122,24 @@ impl Anonymizer {
             .collect();
         redact_words.sort();
         redact_words.dedup();
+        let mut seed = keyed.clone();
+        seed.update(b"cache seed");
+        let seed = u64::from_le_bytes(
+            seed.finalize().into_bytes()[..8]
+                .try_into()
+                .expect("HMAC-SHA256 gives 32 bytes"),
+        );
         Anonymizer {
             keyed,
             agent_allowlist,
             flag_allowlist,
             redact_words,
-            cache: RefCell::default(),
-            verdicts: RefCell::default(),
+            cache: RefCell::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
+                seed,
+            ))),
+            verdicts: RefCell::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
+                seed,
+            ))),
         }
     }
 
@@ -146,14 +163,14 @@ impl Anonymizer {
         if self.accepts(value) {
             value.to_string()
         } else {
-            format!("{OTHER_MARKER}{}", self.keyed_hash("other", value))
+            self.keyed("other", value)
         }
     }
 
     /// Session, task and agent ids: always replaced by a keyed hash. The same id maps to the
     /// same pseudonym within one installation (one key) and to unrelated ones across two.
     pub fn pseudonym(&self, kind: &'static str, value: &str) -> String {
-        format!("{kind}_{}", self.keyed_hash(kind, value))
+        self.keyed(kind, value)
     }
 
     /// Agent names and ids are pseudonyms unless the host allowlists the exact name, and even
@@ -232,23 +249,32 @@ impl Anonymizer {
         self.redact_words.iter().any(|w| value.contains(w.as_str()))
     }
 
-    /// HMAC-SHA256 under the installation's key, domain-separated by `kind`; 96 bits in hex.
-    fn keyed_hash(&self, kind: &'static str, value: &str) -> String {
-        if let Some(hash) = self.cache.borrow().get(kind).and_then(|m| m.get(value)) {
-            return hash.clone();
+    /// HMAC-SHA256 under the installation's key, domain-separated by `kind`, 96 bits in hex,
+    /// after `other:` for kind `other` and after `<kind>_` for the others.
+    fn keyed(&self, kind: &'static str, value: &str) -> String {
+        if let Some(known) = self.cache.borrow().get(kind).and_then(|m| m.get(value)) {
+            return known.clone();
         }
         let mut mac = self.keyed.clone();
         mac.update(kind.as_bytes());
         mac.update(&[0]);
         mac.update(value.as_bytes());
         let hash = hex::encode(&mac.finalize().into_bytes()[..HASH_HEX_DIGITS / 2]);
+        let made = if kind == "other" {
+            format!("{OTHER_MARKER}{hash}")
+        } else {
+            format!("{kind}_{hash}")
+        };
         let mut cache = self.cache.borrow_mut();
-        let of_kind = cache.entry(kind).or_default();
+        let hasher = cache.hasher().clone();
+        let of_kind = cache
+            .entry(kind)
+            .or_insert_with(|| HashMap::with_hasher(hasher));
         if of_kind.len() >= HASH_CACHE_ENTRIES {
             of_kind.clear();
         }
-        of_kind.insert(value.to_string(), hash.clone());
-        hash
+        of_kind.insert(value.to_string(), made.clone());
+        made
     }
 }
 
