@@ -5,8 +5,9 @@
 //!   the host's native API (hand-off to the worker, `record-many` into the component);
 //! - `peer/opentelemetry-batch-log-processor`: the same tool call emitted as a log record
 //!   through the OpenTelemetry Rust SDK's `BatchLogProcessor` (a real peer library);
-//! - `component/agent-import`: a wasm agent calling its `recorder.record` import per event,
-//!   timed until the component has queued them all, and (`-agent-time`) the agent's own run;
+//! - `component/agent-import`: a wasm agent calling its `recorder.record` import per event
+//!   (`-many-100-a-call`: `record-many` with 100 events a call), timed until the component
+//!   has queued them all, and (`-agent-time`) the agent's own run;
 //! - `delivery/*`: recording and delivering 100 events to the local collector, batched (ours)
 //!   against one HTTP request per event (what the seed systems do).
 //!
@@ -218,42 +219,42 @@ fn benches(c: &mut Criterion) {
     let agent = Component::new(runtime.engine(), &every_event).unwrap();
     let mut group = c.benchmark_group("agent");
     group.sample_size(10);
-    for repeat in [0, AGENT_N] {
+    // `record` per event, then `record-many` with 100 events a call.
+    for (repeat, many) in [(0, None), (AGENT_N, None), (AGENT_N, Some(100))] {
         group.throughput(Throughput::Elements(repeat.max(1)));
+        let mut args = vec!["--repeat".to_string(), repeat.to_string()];
+        let mut import = "agent-import".to_string();
+        if let Some(k) = many {
+            args.extend(["--many".to_string(), k.to_string()]);
+            import = format!("agent-import-many-{k}-a-call");
+        }
         let options = AgentOptions {
-            args: vec!["--repeat".into(), repeat.to_string()],
+            args,
             capture_output: true,
             ..AgentOptions::default()
         };
         // Timed: the agent's own run (`-agent-time`), or until the component has taken every
         // event as well. Untimed: the rest, and sending.
         for (suffix, until_queued) in [("-agent-time", false), ("", true)] {
-            group.bench_function(
-                format!("component/agent-import-{repeat}-events{suffix}"),
-                |b| {
-                    b.iter_custom(|iters| {
-                        let mut total = Duration::ZERO;
-                        for _ in 0..iters {
-                            let start = Instant::now();
-                            let run = run_agent_component(
-                                runtime.engine(),
-                                &big_batches,
-                                &agent,
-                                &options,
-                            );
-                            let exit = rt.block_on(run).unwrap();
-                            if until_queued {
-                                rt.block_on(big_batches.status());
-                            }
-                            total += start.elapsed();
-                            assert_eq!(exit.code, 0);
+            group.bench_function(format!("component/{import}-{repeat}-events{suffix}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let start = Instant::now();
+                        let run =
+                            run_agent_component(runtime.engine(), &big_batches, &agent, &options);
+                        let exit = rt.block_on(run).unwrap();
+                        if until_queued {
                             rt.block_on(big_batches.status());
-                            rt.block_on(big_batches.flush(Duration::from_secs(30)));
                         }
-                        total
-                    })
-                },
-            );
+                        total += start.elapsed();
+                        assert_eq!(exit.code, 0);
+                        rt.block_on(big_batches.status());
+                        rt.block_on(big_batches.flush(Duration::from_secs(30)));
+                    }
+                    total
+                })
+            });
         }
     }
     group.finish();

@@ -3,10 +3,13 @@
 //! and the integration tests' fixture), prints what it did, and exits with the code given
 //! by `--exit N` (default 0), so a test can see output and exit codes pass through. With
 //! `READ_FILE=path` it reads that file, to show `--dir` gives it one.
+//!
+//! It records through the agent kit (`agent-telemetry-kit`): its session by the kit's
+//! session guard, its token use by the kit's helper, the other events through the import
+//! itself (their values are fixed, for the tests to check).
 
-wit_bindgen::generate!({ world: "agent", path: "../../../wit" });
-
-use agent::telemetry::recorder::{self as r, Event};
+use agent_telemetry_kit::events::{self as r, Event};
+use agent_telemetry_kit::{Session, record, record_many};
 
 /// How many events `main` records; the tests check the collector against it.
 const EVENTS: usize = 22;
@@ -169,18 +172,49 @@ fn main() {
 
     let events = events();
     assert_eq!(events.len(), EVENTS);
-    // `--repeat N`: record the tool-call event N more times, one `record` call each, and
-    // stop (the benchmark's agent-side hot loop).
-    if let Some(n) = flag_value(&args, "--repeat") {
-        for _ in 0..n {
-            r::record(&events[4]);
+    // `--repeat N`: record the tool-call event N more times, one `record` call each (with
+    // `--many K`, `record-many` calls of K), and stop (the benchmark's agent-side hot loop).
+    if let Some(n) = flag_value::<usize>(&args, "--repeat") {
+        match flag_value::<usize>(&args, "--many").filter(|k| *k > 0) {
+            Some(k) => {
+                let calls = vec![events[4].clone(); k];
+                for start in (0..n).step_by(k) {
+                    record_many(&calls[..k.min(n - start)]);
+                }
+            }
+            None => {
+                for _ in 0..n {
+                    record(&events[4]);
+                }
+            }
         }
         return;
     }
-    // The first event alone, the rest in one call: both import functions get exercised.
-    let (first, rest) = events.split_at(1);
-    r::record(&first[0]);
-    r::record_many(rest);
+    // The session's start, its token use and its end come from the kit; they are the same
+    // events as in the list. The first event alone, the others in calls of several: both
+    // import functions get exercised.
+    let at = |kind: fn(&Event) -> bool| events.iter().position(kind).expect("in the list");
+    let start = at(|e| matches!(e, Event::SessionStart(_)));
+    let tokens = at(|e| matches!(e, Event::TokenUsage(_)));
+    let end = at(|e| matches!(e, Event::SessionEnd(_)));
+    record(&events[0]);
+    record_many(&events[1..start]);
+    let mut session = Session::new("session-42")
+        .agent("planner")
+        .task("task-7")
+        .start();
+    record_many(&events[start + 1..tokens]);
+    session
+        .tokens("gpt-4o")
+        .input(1200)
+        .output(300)
+        .cached(800)
+        .cost_usd(0.0105)
+        .record();
+    record_many(&events[tokens + 1..end]);
+    session.set_tasks_processed(1);
+    session.succeed();
+    record_many(&events[end + 1..]);
     let status = r::status();
     println!(
         "every-event: recorded {EVENTS} events (telemetry enabled: {})",
