@@ -117,13 +117,13 @@ fn fail_open_guards() {
 
 /// A session about to start: its agent and task are set before [`start`](Self::start).
 #[must_use = "a session is recorded by `start`"]
-pub struct NewSession {
+pub struct SessionBuilder {
     id: String,
     agent: Option<String>,
     task_id: Option<String>,
 }
 
-impl NewSession {
+impl SessionBuilder {
     pub fn agent(mut self, agent: impl Into<String>) -> Self {
         self.agent = Some(agent.into());
         self
@@ -168,8 +168,8 @@ pub struct Session {
 
 impl Session {
     /// A session to start, with its agent or task set first.
-    pub fn new(id: impl Into<String>) -> NewSession {
-        NewSession {
+    pub fn builder(id: impl Into<String>) -> SessionBuilder {
+        SessionBuilder {
             id: id.into(),
             agent: None,
             task_id: None,
@@ -178,7 +178,7 @@ impl Session {
 
     /// Records `session-start` for a session with no agent or task named.
     pub fn start(id: impl Into<String>) -> Session {
-        Session::new(id).start()
+        Session::builder(id).start()
     }
 
     pub fn id(&self) -> &str {
@@ -381,7 +381,7 @@ mod tests {
     #[test]
     fn a_session_records_its_start_and_its_end_with_the_outcome_given() {
         take();
-        let mut session = Session::new("s-1").agent("planner").task("t-1").start();
+        let mut session = Session::builder("s-1").agent("planner").task("t-1").start();
         session.set_tasks_processed(3);
         session.succeed();
         let events = take();
@@ -507,7 +507,7 @@ mod tests {
     #[test]
     fn token_use_carries_the_session_and_every_count() {
         take();
-        let session = Session::new("s-7").agent("coder").start();
+        let session = Session::builder("s-7").agent("coder").start();
         session
             .tokens("gpt-4o")
             .input(1200)

@@ -13,7 +13,7 @@
 //! use agent_telemetry_kit::{ErrorKind, Session};
 //!
 //! fn main() {
-//!     let mut session = Session::start("session-42").agent("planner");
+//!     let session = Session::builder("session-42").agent("planner").start();
 //!     let read = session.tool("read_file");
 //!     match std::fs::read("notes.txt") {
 //!         Ok(_) => read.succeed(),

@@ -199,7 +199,7 @@ fn main() {
     let end = at(|e| matches!(e, Event::SessionEnd(_)));
     record(&events[0]);
     record_many(&events[1..start]);
-    let mut session = Session::new("session-42")
+    let mut session = Session::builder("session-42")
         .agent("planner")
         .task("task-7")
         .start();
