@@ -15,7 +15,10 @@
 //! - `schema`: the native batch's published JSON Schema (every test's batches are checked
 //!   against it by the collectors in `support`);
 //! - `faulty_collector`: the faulty collector itself;
-//! - `stock_wasmtime`: the component under stock `wasmtime run`.
+//! - `stock_wasmtime`: the component under stock `wasmtime run`;
+//! - `languages`: agents in Python (componentize-py) and JavaScript (componentize-js) under
+//!   `run`;
+//! - `outside_wasmtime`: the component transpiled by `jco transpile`, under Node.
 //!
 //! `support` is the test support crate (`tests/support`, which also builds the fixture agents)
 //! and the CLI of this package.
@@ -27,6 +30,8 @@ mod faulty_collector;
 mod formats;
 mod hardening;
 mod isolation;
+mod languages;
+mod outside_wasmtime;
 mod privacy;
 mod reliability;
 mod schema;

@@ -1,0 +1,26 @@
+// Builds agent.js into a component with componentize-js (npm, the version
+// tests/tools/install.sh pins), without the features that would give it network.
+//
+//   NODE_PATH=<the node_modules holding componentize-js> node build.mjs OUT.wasm
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = process.argv[2];
+if (!out || !process.env.NODE_PATH) {
+  console.error('usage: NODE_PATH=<node_modules with componentize-js> node build.mjs OUT.wasm');
+  process.exit(2);
+}
+// ES modules do not read NODE_PATH: the package's entry is taken from its manifest.
+const pkg = join(resolve(process.env.NODE_PATH), '@bytecodealliance/componentize-js');
+const manifest = JSON.parse(await readFile(join(pkg, 'package.json'), 'utf8'));
+const { componentize } = await import(pathToFileURL(join(pkg, manifest.exports.import)).href);
+const { component } = await componentize({
+  sourcePath: join(here, 'agent.js'),
+  witPath: join(here, '../../../wit'),
+  worldName: 'agent-command',
+  disableFeatures: ['http', 'fetch-event'],
+});
+await writeFile(out, component);
+console.log(`built ${out}: ${component.length} bytes`);
