@@ -4,7 +4,7 @@
 //! Invalid bodies are refused with a short reason; replays are stored once; the report's HTML
 //! page is rendered by headless Chromium, which must draw every chart.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -513,17 +513,7 @@ fn chromium() -> PathBuf {
             .is_ok_and(|o| o.status.success())
     };
     if !found("chromium") {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/install.sh");
-        let status = Command::new("bash")
-            .arg(&script)
-            .arg(target_dir())
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "{} could not install Chromium",
-            script.display()
-        );
+        install_tools();
     }
     PathBuf::from("chromium")
 }

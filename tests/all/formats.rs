@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::privacy::{HOSTILE_USER, assert_no_secret_in, run_hostile, secrets};
 use crate::support::capture::{CaptureServer, Captured};
 use crate::support::{
-    collector, events, home_env, identity_dir, run_cli, settings, target_dir, temp_dir, wasm,
+    collector, events, home_env, identity_dir, installed_tool, run_cli, settings, temp_dir, wasm,
 };
 
 /// Runs the every-event fixture with `extra` options against `endpoint`; returns the home.
@@ -281,17 +281,7 @@ async fn the_status_counts_events_a_format_leaves_out() {
 /// Where tests/tools/install.sh puts the Python OTLP classes (installing them first if they
 /// are not there yet).
 fn python_path() -> PathBuf {
-    let python = target_dir().join("tools/python");
-    if !python.join("opentelemetry/proto").exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/install.sh");
-        let status = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(target_dir())
-            .status()
-            .expect("bash is needed to install the Python OTLP classes");
-        assert!(status.success(), "{} failed", script.display());
-    }
-    python
+    installed_tool("python", "opentelemetry/proto")
 }
 
 /// What the official Python classes read from each `(encoding, file)`: per body, its records.

@@ -11,22 +11,6 @@ use agent_telemetry::wire::Data;
 
 use crate::support::*;
 
-/// `dir` under target/tools, installed by tests/tools/install.sh first if `marker` is missing
-/// from it.
-fn tool(dir: &str, marker: &str) -> PathBuf {
-    let dir = target_dir().join("tools").join(dir);
-    if !dir.join(marker).exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/install.sh");
-        let status = std::process::Command::new("bash")
-            .arg(&script)
-            .arg(target_dir())
-            .status()
-            .expect("bash is needed to install the agents' toolchains");
-        assert!(status.success(), "{} failed", script.display());
-    }
-    dir
-}
-
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -50,7 +34,7 @@ async fn build(mut command: tokio::process::Command, out: &Path) {
 
 /// Builds tests/agents/python with componentize-py, the README's one build command.
 async fn python_agent() -> PathBuf {
-    let tool = tokio::task::spawn_blocking(|| tool("componentize-py", "componentize_py"))
+    let tool = tokio::task::spawn_blocking(|| installed_tool("componentize-py", "componentize_py"))
         .await
         .unwrap();
     let out = target_dir().join("test-artifacts/python-agent.wasm");
@@ -71,7 +55,7 @@ async fn python_agent() -> PathBuf {
 /// Builds tests/agents/javascript with componentize-js, the README's one build command.
 async fn javascript_agent() -> PathBuf {
     let tool = tokio::task::spawn_blocking(|| {
-        tool("node", "node_modules/@bytecodealliance/componentize-js")
+        installed_tool("node", "node_modules/@bytecodealliance/componentize-js")
     })
     .await
     .unwrap();

@@ -64,6 +64,28 @@ mod support {
             .unwrap_or_else(|| panic!("no number after `{label}` in: {text}"))
     }
 
+    /// Runs tests/tools/install.sh, which puts every tool the tests use into target/tools
+    /// (once: it finds what is there already, and waits for an install running elsewhere).
+    pub fn install_tools() {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/install.sh");
+        let status = std::process::Command::new("bash")
+            .arg(&script)
+            .arg(target_dir())
+            .status()
+            .expect("bash is needed to install the tests' tools");
+        assert!(status.success(), "{} failed", script.display());
+    }
+
+    /// `target/tools/<dir>`, installed first if `<marker>` is not in it yet.
+    pub fn installed_tool(dir: &str, marker: &str) -> PathBuf {
+        let dir = target_dir().join("tools").join(dir);
+        if !dir.join(marker).exists() {
+            install_tools();
+        }
+        dir
+    }
+
     /// The CLI binary of the package these tests belong to.
     pub fn cli() -> PathBuf {
         PathBuf::from(env!("CARGO_BIN_EXE_agent-telemetry"))

