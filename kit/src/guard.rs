@@ -115,6 +115,37 @@ fn fail_open_guards() {
     sink::record(&events);
 }
 
+/// A guard's place in the list of open guards. Dropped with the guard still open (no outcome
+/// given), it ends it as a failure.
+struct Slot(u64);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        end(self.0, Outcome::Failure, None);
+    }
+}
+
+/// The outcomes a guard ends with, the same for a session and a tool call.
+macro_rules! endings {
+    () => {
+        pub fn succeed(self) {
+            self.end(Outcome::Success, None);
+        }
+
+        pub fn fail(self, error: ErrorKind) {
+            self.end(Outcome::Failure, Some(error));
+        }
+
+        pub fn cancel(self) {
+            self.end(Outcome::Cancelled, None);
+        }
+
+        pub fn end(self, outcome: Outcome, error: Option<ErrorKind>) {
+            end(self.slot.0, outcome, error);
+        }
+    };
+}
+
 /// A session about to start: its agent and task are set before [`start`](Self::start).
 #[must_use = "a session is recorded by `start`"]
 pub struct SessionBuilder {
@@ -148,7 +179,7 @@ impl SessionBuilder {
             tasks_processed: None,
         });
         Session {
-            slot,
+            slot: Slot(slot),
             id: self.id,
             agent: self.agent,
         }
@@ -161,7 +192,7 @@ impl SessionBuilder {
 /// session's totals (duration, tool calls, tokens, cost) from the events between.
 #[must_use = "dropping a session ends it as a failure"]
 pub struct Session {
-    slot: u64,
+    slot: Slot,
     id: String,
     agent: Option<String>,
 }
@@ -218,41 +249,21 @@ impl Session {
                 Open::Session {
                     tasks_processed, ..
                 },
-            )) = open.iter_mut().find(|(s, _)| *s == self.slot)
+            )) = open.iter_mut().find(|(s, _)| *s == self.slot.0)
             {
                 *tasks_processed = Some(tasks);
             }
         });
     }
 
-    pub fn succeed(self) {
-        self.end(Outcome::Success, None);
-    }
-
-    pub fn fail(self, error: ErrorKind) {
-        self.end(Outcome::Failure, Some(error));
-    }
-
-    pub fn cancel(self) {
-        self.end(Outcome::Cancelled, None);
-    }
-
-    pub fn end(self, outcome: Outcome, error: Option<ErrorKind>) {
-        end(self.slot, outcome, error);
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        end(self.slot, Outcome::Failure, None);
-    }
+    endings!();
 }
 
 /// A tool call being timed. It records `tool-call` with the time since it was made when
 /// ended; dropped without an outcome, or open when the agent panics, it is a failure.
 #[must_use = "dropping a tool timer records a failed call"]
 pub struct ToolTimer {
-    slot: u64,
+    slot: Slot,
 }
 
 impl ToolTimer {
@@ -268,7 +279,7 @@ impl ToolTimer {
             agent,
             started: Instant::now(),
         });
-        ToolTimer { slot }
+        ToolTimer { slot: Slot(slot) }
     }
 
     /// Runs `call` and ends the timer by its result: `Ok` a success, `Err` a failure with
@@ -282,27 +293,7 @@ impl ToolTimer {
         result
     }
 
-    pub fn succeed(self) {
-        self.end(Outcome::Success, None);
-    }
-
-    pub fn fail(self, error: ErrorKind) {
-        self.end(Outcome::Failure, Some(error));
-    }
-
-    pub fn cancel(self) {
-        self.end(Outcome::Cancelled, None);
-    }
-
-    pub fn end(self, outcome: Outcome, error: Option<ErrorKind>) {
-        end(self.slot, outcome, error);
-    }
-}
-
-impl Drop for ToolTimer {
-    fn drop(&mut self) {
-        end(self.slot, Outcome::Failure, None);
-    }
+    endings!();
 }
 
 /// One model call's token use and cost. The cost is this call's alone, never a running
