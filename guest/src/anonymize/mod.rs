@@ -124,22 +124,18 @@ impl Anonymizer {
         redact_words.dedup();
         let mut seed = keyed.clone();
         seed.update(b"cache seed");
-        let seed = u64::from_le_bytes(
+        let hasher = foldhash::fast::FixedState::with_seed(u64::from_le_bytes(
             seed.finalize().into_bytes()[..8]
                 .try_into()
                 .expect("HMAC-SHA256 gives 32 bytes"),
-        );
+        ));
         Anonymizer {
             keyed,
             agent_allowlist,
             flag_allowlist,
             redact_words,
-            cache: RefCell::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
-                seed,
-            ))),
-            verdicts: RefCell::new(HashMap::with_hasher(foldhash::fast::FixedState::with_seed(
-                seed,
-            ))),
+            cache: RefCell::new(HashMap::with_hasher(hasher.clone())),
+            verdicts: RefCell::new(HashMap::with_hasher(hasher)),
         }
     }
 
