@@ -10,7 +10,7 @@ use agent_telemetry::agent::{AgentOptions, run_agent};
 use agent_telemetry::runtime::engine::shared_engine;
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use agent_telemetry_collector::report::{self, Range, Report};
-use agent_telemetry_collector::{Collector, EventStore, Format};
+use agent_telemetry_collector::{Collector, CollectorOptions, EventStore, Format};
 use anyhow::{Context, Result, bail};
 
 /// The example agent the demo runs (tests/agents/every-event), built into this binary.
@@ -24,6 +24,44 @@ pub struct CollectArgs {
     /// SQLite file to store events in [default: collector.sqlite3 in the data directory].
     #[arg(long)]
     pub db: Option<PathBuf>,
+    /// Most the database may hold (e.g. 500M, 1G; K, M, G, T are powers of 1024). Once it is
+    /// reached, bodies get 503 with a Retry-After (senders retry later, nothing is lost) until
+    /// --retain or the user makes room [default: no bound].
+    #[arg(long, value_name = "BYTES", value_parser = parse_size)]
+    pub max_db_size: Option<u64>,
+    /// Delete events older than this many days, at start and every hour [default: keep all].
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retain: Option<u32>,
+}
+
+/// `500M`, `1G`, `1048576`: bytes, with an optional K, M, G or T (powers of 1024; `B` or `iB`
+/// may follow).
+fn parse_size(value: &str) -> Result<u64, String> {
+    let v = value.trim();
+    let v = v
+        .strip_suffix("iB")
+        .or_else(|| v.strip_suffix('B'))
+        .unwrap_or(v);
+    let (digits, shift) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("`{value}`: the unit is one of K, M, G, T")),
+            };
+            (&v[..i], shift)
+        }
+        _ => (v, 0),
+    };
+    let n: u64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a size such as 500M or 1G"))?;
+    n.checked_mul(1 << shift)
+        .filter(|bytes| *bytes > 0)
+        .ok_or_else(|| format!("`{value}` is out of range"))
 }
 
 #[derive(clap::Args, Debug)]
@@ -43,6 +81,9 @@ pub struct ReportArgs {
     /// Also write the report as one self-contained HTML page with charts to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Rows per section: the rest are counted as "and K more".
+    #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
+    pub top: usize,
 }
 
 /// The data directory's `agent-telemetry` folder.
@@ -68,7 +109,15 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
         None => made_data_dir()?.join(DEFAULT_DB),
     };
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
-    let collector = Collector::start(bind, EventStore::open(Some(&db))?).await?;
+    let store = EventStore::open(Some(&db))?;
+    store.set_max_bytes(args.max_db_size);
+    let options = CollectorOptions {
+        retain: args
+            .retain
+            .map(|days| Duration::from_secs(u64::from(days) * 86_400)),
+        ..CollectorOptions::default()
+    };
+    let collector = Collector::start_with(bind, store, options).await?;
     println!("collector listening on {}", collector.addr());
     for format in Format::ALL {
         println!(
@@ -78,13 +127,23 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
         );
     }
     println!("storing events in {}", db.display());
+    if let Some(max) = args.max_db_size {
+        println!("  at most {max} bytes; once full, bodies get 503 with a Retry-After");
+    }
+    if let Some(days) = args.retain {
+        println!("  deleting events older than {days} days");
+    }
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for ctrl-c")?;
     let counts = collector.store().counts()?;
     println!(
-        "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected)",
-        counts.events, counts.batches, counts.duplicates, counts.rejected_batches
+        "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected, {} properties over the bounds dropped)",
+        counts.events,
+        counts.batches,
+        counts.duplicates,
+        counts.rejected_batches,
+        counts.dropped_properties
     );
     collector.stop().await;
     Ok(())
@@ -108,7 +167,7 @@ pub(crate) fn report(args: ReportArgs) -> Result<()> {
         since: time(&args.since).context("--since")?,
         until: time(&args.until).context("--until")?,
     };
-    let report = Report::build(&EventStore::open(Some(&db))?, range)?;
+    let report = Report::build_top(&EventStore::open(Some(&db))?, range, args.top)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -226,4 +285,21 @@ pub(crate) async fn demo() -> Result<()> {
         db.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_in_bytes_or_with_a_unit() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("500M"), Ok(500 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("64kB"), Ok(64 << 10));
+        for bad in ["", "0", "1X", "G", "-1M", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -2,7 +2,15 @@
 //! the columns the report reads and the event as it arrived. Each format has its module, which
 //! checks a body and turns it into facts, or refuses it with a short reason that never quotes
 //! the input.
+//!
+//! What a body can cost is bounded before it is decoded whole: records are read one at a time
+//! (`bounded`), at most [`MAX_RECORDS`] a body and [`MAX_RECORD_BYTES`] each, so that a small
+//! body that would decode into far more memory than it weighs is refused early. What a record
+//! stores is bounded too: every name in a column is at most [`MAX_TEXT`] bytes, and of the
+//! properties (or attributes) the report does not read, only small flat values are kept, up to
+//! [`MAX_EXTRA_PROPERTIES`] and [`MAX_EXTRA_BYTES`]; the rest are dropped and counted.
 
+mod bounded;
 pub mod docker;
 pub mod native;
 pub mod otlp;
@@ -72,26 +80,114 @@ pub struct Fact {
     pub body: String,
 }
 
-/// A body the collector refuses: the reason is answered with a 400, and never quotes the
-/// input (a serde message would).
+/// A body the collector refuses: the reason is answered with a 400 (or a 413 when the body is
+/// over a bound), and never quotes the input (a serde message would).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
+#[error("{reason}")]
+pub struct Refused {
+    reason: String,
+    too_large: bool,
+}
 
 impl Refused {
     pub fn new(why: impl Into<String>) -> Refused {
-        Refused(why.into())
+        Refused {
+            reason: why.into(),
+            too_large: false,
+        }
+    }
+
+    /// A body or record over one of the bounds (a 413).
+    pub fn too_large(why: impl Into<String>) -> Refused {
+        Refused {
+            reason: why.into(),
+            too_large: true,
+        }
+    }
+
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    pub fn is_too_large(&self) -> bool {
+        self.too_large
+    }
+
+    /// The same refusal, said of one record (`record 3: ...`).
+    fn at(self, what: &str, i: usize) -> Refused {
+        Refused {
+            reason: format!("{what} {i}: {}", self.reason),
+            ..self
+        }
     }
 }
 
-/// What a body held: its events, and the drops its sender reported (native batches only).
+/// What a body held: its events, the drops its sender reported (native batches only), and
+/// the properties or attributes dropped rather than stored.
 #[derive(Debug, Default)]
 pub struct Received {
     pub facts: Vec<Fact>,
     pub reported_drops: u64,
+    pub dropped_properties: u64,
 }
 
-/// Checks `body` as `format` and turns it into facts.
+/// Records one body may carry: the component's largest batch.
+pub const MAX_RECORDS: usize = 10_000;
+/// Bytes one record may take in the body (as sent, inflated): the component's largest event is
+/// a few KiB. Each is decoded alone, so this bounds the memory decoding takes.
+pub const MAX_RECORD_BYTES: usize = 64 << 10;
+/// Properties (or attributes) the report does not read, kept a record: room for the host's
+/// tags (at most 32) and every format's own fields.
+pub const MAX_EXTRA_PROPERTIES: usize = 64;
+/// What those may take, a record, as JSON.
+pub const MAX_EXTRA_BYTES: usize = 8 << 10;
+/// The last millisecond of 9999: a time after it has no RFC 3339 form.
+pub const LAST_MS: i64 = 253_402_300_799_999;
+
+/// Counts one more record against [`MAX_RECORDS`] and checks its size.
+fn admit(records: usize, what: &str, bytes: usize) -> Result<(), Refused> {
+    if records >= MAX_RECORDS {
+        return Err(Refused::too_large(format!(
+            "more than {MAX_RECORDS} records in one body"
+        )));
+    }
+    if bytes > MAX_RECORD_BYTES {
+        return Err(Refused::too_large(format!(
+            "{what} {records} is larger than {} KiB",
+            MAX_RECORD_BYTES >> 10
+        )));
+    }
+    Ok(())
+}
+
+impl Fact {
+    /// The rules every stored event keeps, whatever its format: each name in a column at most
+    /// [`MAX_TEXT`] bytes, its time from 1970 to 9999.
+    pub fn check(&self) -> Result<(), Refused> {
+        for s in [
+            Some(&self.id),
+            Some(&self.installation),
+            Some(&self.product),
+            Some(&self.version),
+            Some(&self.os),
+            self.subject.as_ref(),
+            self.outcome.as_ref(),
+            self.session.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            text(s)?;
+        }
+        if !(0..=LAST_MS).contains(&self.occurred_ms) {
+            return Err(Refused::new("a timestamp is out of range (1970 to 9999)"));
+        }
+        Ok(())
+    }
+}
+
+/// Checks `body` as `format` and turns it into facts. Blocking work (a body is up to 16 MiB):
+/// the server runs it off the async threads.
 pub fn parse(format: Format, body: &[u8], content_type: &str) -> Result<Received, Refused> {
     match format {
         Format::Native => native::parse(body),
@@ -145,7 +241,7 @@ fn cost(c: f64) -> Result<f64, Refused> {
 
 /// Longest string the collector keeps in a column: well past any name the component lets
 /// through, short enough that no sender can fill the report with one.
-const MAX_TEXT: usize = 256;
+pub const MAX_TEXT: usize = 256;
 
 fn text(s: &str) -> Result<String, Refused> {
     if s.len() > MAX_TEXT {
@@ -161,30 +257,51 @@ fn opt_text(s: Option<&str>) -> Result<Option<String>, Refused> {
 }
 
 /// The properties or attributes of one record, read by name with their types checked: a
-/// value of the wrong type is refused, a missing one is `None`.
-struct Props<'a>(&'a serde_json::Map<String, serde_json::Value>);
+/// value of the wrong type is refused, a missing one is `None`. It remembers the names it
+/// read: those are kept whole when the rest are bounded ([`keep`]).
+struct Props<'a> {
+    map: &'a serde_json::Map<String, serde_json::Value>,
+    read: std::cell::RefCell<Vec<&'static str>>,
+}
 
 impl<'a> Props<'a> {
-    fn str(&self, key: &str) -> Result<Option<&'a str>, Refused> {
-        match self.0.get(key) {
+    fn new(map: &'a serde_json::Map<String, serde_json::Value>) -> Props<'a> {
+        Props {
+            map,
+            read: Default::default(),
+        }
+    }
+
+    fn get(&self, key: &'static str) -> Option<&'a serde_json::Value> {
+        self.read.borrow_mut().push(key);
+        self.map.get(key)
+    }
+
+    /// The names read so far.
+    fn read(&self) -> Vec<&'static str> {
+        self.read.borrow().clone()
+    }
+
+    fn str(&self, key: &'static str) -> Result<Option<&'a str>, Refused> {
+        match self.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(Refused::new(format!("`{key}` is not a string"))),
         }
     }
 
-    fn text(&self, key: &str) -> Result<Option<String>, Refused> {
+    fn text(&self, key: &'static str) -> Result<Option<String>, Refused> {
         opt_text(self.str(key)?)
     }
 
-    fn required(&self, key: &str) -> Result<String, Refused> {
+    fn required(&self, key: &'static str) -> Result<String, Refused> {
         self.text(key)?
             .filter(|s| !s.is_empty())
             .ok_or_else(|| Refused::new(format!("`{key}` is missing")))
     }
 
-    fn int(&self, key: &str) -> Result<Option<i64>, Refused> {
-        match self.0.get(key) {
+    fn int(&self, key: &'static str) -> Result<Option<i64>, Refused> {
+        match self.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::Number(n)) => match n.as_u64() {
                 Some(n) => count(n).map(Some),
@@ -194,8 +311,8 @@ impl<'a> Props<'a> {
         }
     }
 
-    fn cost(&self, key: &str) -> Result<Option<f64>, Refused> {
-        match self.0.get(key) {
+    fn cost(&self, key: &'static str) -> Result<Option<f64>, Refused> {
+        match self.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::Number(n)) => match n.as_f64() {
                 Some(c) => cost(c).map(Some),
@@ -205,13 +322,61 @@ impl<'a> Props<'a> {
         }
     }
 
-    fn bool(&self, key: &str) -> Result<Option<bool>, Refused> {
-        match self.0.get(key) {
+    fn bool(&self, key: &'static str) -> Result<Option<bool>, Refused> {
+        match self.get(key) {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::Bool(b)) => Ok(Some(*b)),
             Some(_) => Err(Refused::new(format!("`{key}` is not true or false"))),
         }
     }
+}
+
+/// Items a kept list may have (the component's longest lists have 16).
+const MAX_LIST: usize = 16;
+
+/// Whether a value the report does not read may be stored: a scalar, a string of at most
+/// [`MAX_TEXT`] bytes, or a flat list of at most [`MAX_LIST`] of those.
+fn storable(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => true,
+        Value::String(s) => s.len() <= MAX_TEXT,
+        Value::Array(items) => {
+            items.len() <= MAX_LIST && items.iter().all(|v| !v.is_array() && storable(v))
+        }
+        Value::Object(_) => false,
+    }
+}
+
+/// Keeps of `map` what is stored: every property the report read (already checked), and of
+/// the others the storable ones, within [`MAX_EXTRA_PROPERTIES`] and [`MAX_EXTRA_BYTES`].
+/// Returns what it kept and how many it dropped.
+fn keep(
+    map: serde_json::Map<String, serde_json::Value>,
+    read: &[&str],
+) -> (serde_json::Map<String, serde_json::Value>, u64) {
+    let mut kept = serde_json::Map::new();
+    let (mut dropped, mut extra, mut bytes) = (0u64, 0usize, 0usize);
+    for (key, value) in map {
+        if read.contains(&key.as_str()) {
+            kept.insert(key, value);
+            continue;
+        }
+        let fits = key.len() <= MAX_TEXT && storable(&value) && extra < MAX_EXTRA_PROPERTIES;
+        let size = if fits {
+            key.len() + value.to_string().len()
+        } else {
+            usize::MAX
+        };
+        if fits && bytes + size <= MAX_EXTRA_BYTES {
+            extra += 1;
+            bytes += size;
+            kept.insert(key, value);
+        } else {
+            dropped += 1;
+        }
+    }
+    (kept, dropped)
 }
 
 /// `success` or `failure`, from a format that has only a flag.

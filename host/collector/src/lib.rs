@@ -11,4 +11,4 @@ mod store;
 pub use agent_telemetry_contract::batch::parse as parse_batch;
 pub use ingest::Format;
 pub use server::{BATCH_PATH, BatchCheck, Collector, CollectorOptions, MAX_BODY_BYTES};
-pub use store::{CollectorCounts, EventStore, Ingested, StoredFact};
+pub use store::{CollectorCounts, EventStore, Full, Ingested, StoredFact};

@@ -3,6 +3,11 @@
 //! task outcomes, and installations and versions by day. [`Report::build`] reads it from the
 //! store in one pass per section (indexed by kind and time); `text`, JSON (serde) and `html`
 //! show it.
+//!
+//! It survives whatever was stored, since an older collector or another program may have
+//! written the database: times outside 1970–9999 are shown at the nearest bound, names are
+//! cut to 256 bytes, each section keeps its top rows (`more` counts the rest), and the text
+//! shows control characters escaped so that a name cannot drive the terminal.
 
 mod events;
 pub mod html;
@@ -39,6 +44,52 @@ pub struct Report {
     pub tasks: Vec<Count>,
     /// Installations and events by day and version.
     pub versions: Vec<VersionDay>,
+    /// Rows each section left out, past its top.
+    pub more: More,
+}
+
+/// Rows of each section past its top rows: shown as "and K more".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct More {
+    pub commands: u64,
+    pub tools: u64,
+    pub models: u64,
+    /// Session outcomes.
+    pub outcomes: u64,
+    pub tasks: u64,
+    /// Versions folded into each day's `other versions` row.
+    pub versions: u64,
+    /// Days before the last [`MAX_DAYS`] with events.
+    pub days: u64,
+}
+
+/// Rows a section shows unless told otherwise.
+pub const DEFAULT_TOP: usize = 20;
+/// Days the by-day section shows at most: the latest.
+pub const MAX_DAYS: usize = 366;
+/// What a version row stands for when it folds the versions past the top.
+pub const OTHER_VERSIONS: &str = "other versions";
+
+/// `name` with its control characters (and the marks that reorder text) written as escapes
+/// such as `\u{1b}`: what a terminal is given of a name a sender chose.
+pub fn printable(name: &str) -> std::borrow::Cow<'_, str> {
+    let hidden = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !name.chars().any(hidden) {
+        return name.into();
+    }
+    name.chars()
+        .map(|c| {
+            if hidden(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// How often something ran and how often it succeeded.

@@ -2,8 +2,10 @@
 //! is a real server: request heads and bodies must arrive within their timeouts, connections
 //! are limited in number, a request from a web page (any `Origin` header) is refused so no
 //! site can post into it, only each path's media type is taken (JSON, or protobuf for OTLP;
-//! gzip or not), SQLite runs off the async threads, and an error never echoes the request
-//! back.
+//! gzip or not), an error never echoes the request back, and what a body costs is bounded:
+//! inflating, decoding and storing run off the async threads, a few bodies at a time
+//! ([`CollectorOptions::max_decoders`]), each within the bounds `ingest` sets. A database at its
+//! size gets `503` with a `Retry-After`, which senders retry, so nothing is lost.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use std::io::Read;
 
 use anyhow::{Context, Result, bail};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -24,8 +26,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::ingest::{self, Format, native, otlp};
-use crate::store::{EventStore, Ingested};
+use crate::ingest::{self, Format, Refused, native, otlp};
+use crate::store::{EventStore, Full, Ingested};
 
 /// Where native batches are posted.
 pub const BATCH_PATH: &str = native::PATH;
@@ -47,7 +49,17 @@ pub struct CollectorOptions {
     pub max_connections: usize,
     /// Run on every batch body before it is parsed and stored.
     pub check: Option<BatchCheck>,
+    /// Bodies inflated, decoded and stored at once; the others wait their turn. Each may take
+    /// up to its 16 MiB inflated plus what decoding one record at a time takes.
+    pub max_decoders: usize,
+    /// Events older than this are deleted when the collector starts, then every hour.
+    pub retain: Option<Duration>,
 }
+
+/// How long a sender is asked to wait when the database is full.
+pub const FULL_RETRY_AFTER_SECS: u64 = 60;
+/// How often retention runs after the first time.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
 impl std::fmt::Debug for CollectorOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -56,6 +68,8 @@ impl std::fmt::Debug for CollectorOptions {
             .field("body_timeout", &self.body_timeout)
             .field("max_connections", &self.max_connections)
             .field("check", &self.check.is_some())
+            .field("max_decoders", &self.max_decoders)
+            .field("retain", &self.retain)
             .finish()
     }
 }
@@ -67,6 +81,8 @@ impl Default for CollectorOptions {
             body_timeout: Duration::from_secs(30),
             max_connections: 64,
             check: None,
+            max_decoders: 2,
+            retain: None,
         }
     }
 }
@@ -78,6 +94,7 @@ pub struct Collector {
     refused_connections: Arc<AtomicU64>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    retention: Option<JoinHandle<()>>,
 }
 
 #[derive(Clone)]
@@ -85,6 +102,7 @@ struct Shared {
     store: Arc<EventStore>,
     body_timeout: Duration,
     check: Option<BatchCheck>,
+    decoders: Arc<Semaphore>,
 }
 
 impl Collector {
@@ -106,6 +124,29 @@ impl Collector {
             .with_context(|| format!("cannot listen on {bind}"))?;
         let addr = listener.local_addr()?;
         let store = Arc::new(store);
+        let retention = match options.retain {
+            Some(age) => {
+                // Once before the first request, so that what is served is already within it.
+                let first = store.clone();
+                tokio::task::spawn_blocking(move || retain(&first, age))
+                    .await
+                    .context("retention failed")??;
+                let store = store.clone();
+                Some(tokio::spawn(async move {
+                    let mut every = tokio::time::interval(RETENTION_EVERY);
+                    every.tick().await;
+                    loop {
+                        every.tick().await;
+                        let store = store.clone();
+                        let done = tokio::task::spawn_blocking(move || retain(&store, age)).await;
+                        if let Ok(Err(e)) = done {
+                            tracing::error!(error = %e, "collector retention failed");
+                        }
+                    }
+                }))
+            }
+            None => None,
+        };
         let app = Format::ALL
             .into_iter()
             .fold(Router::new(), |router, format| {
@@ -118,6 +159,7 @@ impl Collector {
                 store: store.clone(),
                 body_timeout: options.body_timeout,
                 check: options.check.clone(),
+                decoders: Arc::new(Semaphore::new(options.max_decoders.max(1))),
             });
         let header_timeout = options.header_timeout;
         let refused_connections = Arc::new(AtomicU64::new(0));
@@ -163,6 +205,7 @@ impl Collector {
             refused_connections,
             shutdown: Some(shutdown),
             task: Some(task),
+            retention,
         })
     }
 
@@ -190,6 +233,9 @@ impl Collector {
     }
 
     pub async fn stop(mut self) {
+        if let Some(retention) = self.retention.take() {
+            retention.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -204,7 +250,23 @@ impl Drop for Collector {
         if let Some(task) = &self.task {
             task.abort();
         }
+        if let Some(retention) = &self.retention {
+            retention.abort();
+        }
     }
+}
+
+/// Deletes what is older than `age`.
+fn retain(store: &EventStore, age: Duration) -> Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let cutoff = i64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(i64::MAX);
+    let deleted = store.delete_before(cutoff)?;
+    if deleted > 0 {
+        tracing::info!(deleted, "collector retention deleted older events");
+    }
+    Ok(())
 }
 
 fn refuse(status: StatusCode, why: &str) -> Response {
@@ -223,14 +285,15 @@ fn media_type(headers: &HeaderMap) -> String {
 
 /// A gzip body inflated, up to [`MAX_BODY_BYTES`] (a small body must not expand into a
 /// large one).
-fn gunzip(body: &[u8]) -> Result<Vec<u8>, &'static str> {
+fn gunzip(body: &[u8]) -> Result<Vec<u8>, Refused> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(body)
         .take(MAX_BODY_BYTES as u64 + 1)
         .read_to_end(&mut out)
-        .map_err(|_| "the body is not valid gzip")?;
+        .map_err(|_| Refused::new("the body is not valid gzip"))?;
     if out.len() > MAX_BODY_BYTES {
-        return Err("the body is too large once inflated");
+        // A 400, as before: a bomb, not a batch a sender could split.
+        return Err(Refused::new("the body is too large once inflated"));
     }
     Ok(out)
 }
@@ -273,15 +336,9 @@ async fn receive(
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.trim().to_ascii_lowercase());
-    let body: Bytes = match encoding.as_deref() {
-        None | Some("identity") => body,
-        Some("gzip") => match gunzip(&body) {
-            Ok(inflated) => inflated.into(),
-            Err(why) => {
-                shared.store.note_rejected();
-                return refuse(StatusCode::BAD_REQUEST, why);
-            }
-        },
+    let gzipped = match encoding.as_deref() {
+        None | Some("identity") => false,
+        Some("gzip") => true,
         Some(_) => {
             return refuse(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -289,45 +346,120 @@ async fn receive(
             );
         }
     };
-    if format == Format::Native
-        && let Some(check) = &shared.check
-        && let Err(why) = check(&body)
-    {
-        shared.store.note_rejected();
-        tracing::warn!(reason = %why, "a batch failed the collector's check");
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "the batch failed the collector's check",
-        );
+    // Full: said before any work is spent on the body.
+    if matches!(shared.store.is_full(), Ok(true)) {
+        return full();
     }
-    let received = match ingest::parse(format, &body, &media) {
-        Ok(received) => received,
-        Err(why) => {
-            shared.store.note_rejected();
-            return refuse(StatusCode::BAD_REQUEST, &why.0);
-        }
+    // A few bodies at a time: each may inflate to 16 MiB and take as much again to decode.
+    let Ok(permit) = shared.decoders.clone().acquire_owned().await else {
+        return refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed");
     };
     let store = shared.store.clone();
-    // SQLite blocks: off the async threads.
-    match tokio::task::spawn_blocking(move || store.store(format, &received)).await {
-        Ok(Ok(Ingested {
-            accepted,
-            duplicates,
-        })) => match format {
+    let check = shared.check.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        let outcome = ingest_body(format, &media, &body, gzipped, check.as_ref(), &store);
+        drop(permit);
+        (outcome, media)
+    })
+    .await;
+    let (outcome, media) = match outcome {
+        Ok(done) => done,
+        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed"),
+    };
+    match outcome {
+        Outcome::Stored(
+            Ingested {
+                accepted,
+                duplicates,
+            },
+            dropped,
+        ) => match format {
             // OTLP's answer is an ExportLogsServiceResponse: all taken, so empty.
             Format::Otlp if media == otlp::PROTOBUF => {
                 (StatusCode::OK, [(header::CONTENT_TYPE, otlp::PROTOBUF)], "").into_response()
             }
             Format::Otlp => (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
             _ => {
-                let body = serde_json::json!({ "accepted": accepted, "duplicates": duplicates });
+                let body = serde_json::json!({
+                    "accepted": accepted,
+                    "duplicates": duplicates,
+                    "dropped_properties": dropped,
+                });
                 (StatusCode::OK, axum::Json(body)).into_response()
             }
         },
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "collector could not store a batch");
-            refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")
+        Outcome::Refused(why) => {
+            shared.store.note_rejected();
+            let status = if why.is_too_large() {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            refuse(status, why.reason())
         }
-        Err(_) => refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed"),
+        Outcome::Full => full(),
+        Outcome::Failed => refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed"),
     }
+}
+
+/// What became of a body.
+enum Outcome {
+    /// Stored, with the properties dropped.
+    Stored(Ingested, u64),
+    Refused(Refused),
+    Full,
+    Failed,
+}
+
+/// Inflates, checks, decodes and stores one body: blocking, and bounded by `ingest`.
+fn ingest_body(
+    format: Format,
+    media: &str,
+    body: &[u8],
+    gzipped: bool,
+    check: Option<&BatchCheck>,
+    store: &EventStore,
+) -> Outcome {
+    let inflated;
+    let body = if gzipped {
+        match gunzip(body) {
+            Ok(b) => {
+                inflated = b;
+                &inflated[..]
+            }
+            Err(why) => return Outcome::Refused(why),
+        }
+    } else {
+        body
+    };
+    if format == Format::Native
+        && let Some(check) = check
+        && let Err(why) = check(body)
+    {
+        tracing::warn!(reason = %why, "a batch failed the collector's check");
+        return Outcome::Refused(Refused::new("the batch failed the collector's check"));
+    }
+    let received = match ingest::parse(format, body, media) {
+        Ok(received) => received,
+        Err(why) => return Outcome::Refused(why),
+    };
+    match store.store(format, &received) {
+        Ok(ingested) => Outcome::Stored(ingested, received.dropped_properties),
+        Err(e) if e.downcast_ref::<Full>().is_some() => Outcome::Full,
+        Err(e) => {
+            tracing::error!(error = %e, "collector could not store a batch");
+            Outcome::Failed
+        }
+    }
+}
+
+/// The database is full: `503` with a `Retry-After`, which a sender retries later (a 4xx it
+/// would drop the batch for).
+fn full() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, FULL_RETRY_AFTER_SECS.to_string())],
+        "the database is full; try again later\n",
+    )
+        .into_response()
 }

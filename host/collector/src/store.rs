@@ -21,7 +21,16 @@ const LAYOUT: i64 = 3;
 pub struct EventStore {
     conn: Mutex<Connection>,
     rejected_batches: AtomicU64,
+    dropped_properties: AtomicU64,
+    /// The most the database may hold, in bytes (0: no bound).
+    max_bytes: AtomicU64,
 }
+
+/// The database holds [`EventStore::set_max_bytes`] already: a body is refused until
+/// retention (or the user) makes room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the database is full")]
+pub struct Full;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {
@@ -37,6 +46,8 @@ pub struct CollectorCounts {
     pub rejected_batches: u64,
     /// Sum of the `dropped_events` the senders reported.
     pub reported_drops: u64,
+    /// Properties or attributes over the bounds, dropped rather than stored.
+    pub dropped_properties: u64,
 }
 
 /// A stored event in the report's columns, with the format it came in.
@@ -103,7 +114,43 @@ impl EventStore {
         Ok(EventStore {
             conn: Mutex::new(conn),
             rejected_batches: AtomicU64::new(0),
+            dropped_properties: AtomicU64::new(0),
+            max_bytes: AtomicU64::new(0),
         })
+    }
+
+    /// Bounds the database: once the pages in use reach `max` bytes, [`EventStore::store`]
+    /// refuses with [`Full`]. `None`: no bound.
+    pub fn set_max_bytes(&self, max: Option<u64>) {
+        self.max_bytes
+            .store(max.map_or(0, |m| m.max(1)), Ordering::Relaxed);
+    }
+
+    /// Bytes in use: the pages that hold something (a page freed by a deletion is reused
+    /// before the file grows). The write-ahead log is not counted: it is folded into the file
+    /// at each checkpoint.
+    fn used_bytes(conn: &Connection) -> rusqlite::Result<u64> {
+        let pages: i64 = conn.query_row(
+            "SELECT (SELECT page_count FROM pragma_page_count())
+                  - (SELECT freelist_count FROM pragma_freelist_count())",
+            [],
+            |r| r.get(0),
+        )?;
+        let size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+        Ok(pages.max(0) as u64 * size.max(0) as u64)
+    }
+
+    /// Whether the database has reached its bound.
+    pub fn is_full(&self) -> Result<bool> {
+        let max = self.max_bytes.load(Ordering::Relaxed);
+        Ok(max > 0 && Self::used_bytes(&self.conn())? >= max)
+    }
+
+    /// Deletes the events that occurred before `ms` (Unix milliseconds); returns how many.
+    pub fn delete_before(&self, ms: i64) -> Result<usize> {
+        Ok(self
+            .conn()
+            .execute("DELETE FROM events WHERE occurred_ms < ?1", params![ms])?)
     }
 
     /// Counts a body refused as invalid.
@@ -129,6 +176,7 @@ impl EventStore {
             &Received {
                 facts,
                 reported_drops: batch.dropped_events,
+                dropped_properties: 0,
             },
         )
     }
@@ -138,6 +186,10 @@ impl EventStore {
         let dropped = i64::try_from(received.reported_drops)
             .map_err(|_| anyhow::anyhow!("dropped_events is out of range"))?;
         let mut conn = self.conn();
+        let max = self.max_bytes.load(Ordering::Relaxed);
+        if max > 0 && Self::used_bytes(&conn)? >= max {
+            return Err(Full.into());
+        }
         let tx = conn.transaction()?;
         let mut accepted = 0;
         {
@@ -158,6 +210,8 @@ impl EventStore {
             ],
         )?;
         tx.commit()?;
+        self.dropped_properties
+            .fetch_add(received.dropped_properties, Ordering::Relaxed);
         Ok(Ingested {
             accepted,
             duplicates,
@@ -230,6 +284,7 @@ impl EventStore {
             rejected_batches: self.rejected_batches.load(Ordering::Relaxed),
             // `as` saturates a float that does not fit.
             reported_drops: reported_drops as u64,
+            dropped_properties: self.dropped_properties.load(Ordering::Relaxed),
         })
     }
 }

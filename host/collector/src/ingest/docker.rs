@@ -2,47 +2,80 @@
 //! "source","properties"}]}`, with its event names (`command`, `tool`, `token`, `session`)
 //! and property names. A record has no id: it is deduplicated by the hash of its content.
 
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use super::{Fact, Props, Received, Refused, count, success, with_content_id};
+use super::bounded::{Each, Stop, walk};
+use super::{Fact, Props, Received, Refused, admit, count, keep, success, text, with_content_id};
 
 pub const PATH: &str = "/events/v1/track";
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Body {
-    records: Vec<Value>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Record {
     event: String,
     event_timestamp: u64,
-    #[allow(dead_code)]
     source: String,
     properties: Map<String, Value>,
 }
 
-pub fn parse(body: &[u8]) -> Result<Received, Refused> {
-    let body: Body = serde_json::from_slice(body)
-        .map_err(|_| Refused::new("not a docker-agent body ({\"records\":[...]})"))?;
-    let facts = body
-        .records
-        .iter()
-        .enumerate()
-        .map(|(i, r)| fact(r).map_err(|e| Refused::new(format!("record {i}: {e}"))))
-        .collect::<Result<_, _>>()?;
-    Ok(Received {
-        facts,
-        reported_drops: 0,
-    })
+/// The body's one field, `records`, walked a record at a time.
+struct Body<'r> {
+    received: &'r mut Received,
+    stop: &'r mut Stop,
 }
 
-fn fact(value: &Value) -> Result<Fact, Refused> {
-    let record =
-        Record::deserialize(value).map_err(|_| Refused::new("not a docker-agent record"))?;
+impl<'de> Visitor<'de> for Body<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a docker-agent body")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut records = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != "records" || records {
+                return Err(de::Error::custom("not a docker-agent body"));
+            }
+            records = true;
+            let received = &mut *self.received;
+            map.next_value_seed(Each {
+                each: |raw: &serde_json::value::RawValue| {
+                    let i = received.facts.len();
+                    admit(i, "record", raw.get().len())?;
+                    let f = fact(raw.get(), &mut received.dropped_properties)
+                        .map_err(|e| e.at("record", i))?;
+                    received.facts.push(f);
+                    Ok(())
+                },
+                stop: &mut *self.stop,
+            })?;
+        }
+        Ok(records)
+    }
+}
+
+pub fn parse(body_in: &[u8]) -> Result<Received, Refused> {
+    let mut received = Received::default();
+    let mut stop = Stop::default();
+    let body = Body {
+        received: &mut received,
+        stop: &mut stop,
+    };
+    if walk(body_in, body) {
+        Ok(received)
+    } else {
+        Err(stop.or("not a docker-agent body ({\"records\":[...]})"))
+    }
+}
+
+fn fact(raw: &str, dropped: &mut u64) -> Result<Fact, Refused> {
+    let record: Record =
+        serde_json::from_str(raw).map_err(|_| Refused::new("not a docker-agent record"))?;
     // The name first: a record of another kind is told so, not that it lacks a field.
     let kind = match record.event.as_str() {
         "command" => "command",
@@ -51,17 +84,14 @@ fn fact(value: &Value) -> Result<Fact, Refused> {
         "session" => "session_start",
         _ => return Err(Refused::new("not a docker-agent event name")),
     };
-    let p = Props(&record.properties);
+    let p = Props::new(&record.properties);
     let occurred_ms = count(record.event_timestamp)?;
-    let (id, body) = with_content_id(value, occurred_ms);
     let mut f = Fact {
-        id,
         occurred_ms,
         kind,
         installation: p.required("user_uuid")?,
         version: p.required("version")?,
         os: p.required("os")?,
-        body,
         ..Fact::default()
     };
     let outcome = success(p.bool("is_success")?);
@@ -99,5 +129,18 @@ fn fact(value: &Value) -> Result<Fact, Refused> {
             }
         }
     }
+    f.check()?;
+    // What is stored: the record as it came, less what is over the bounds (counted), so the
+    // same record hashes to the same id as before.
+    let read = p.read();
+    let (properties, dropped_here) = keep(record.properties, &read);
+    *dropped += dropped_here;
+    let value = serde_json::json!({
+        "event": record.event,
+        "event_timestamp": record.event_timestamp,
+        "source": text(&record.source)?,
+        "properties": properties,
+    });
+    (f.id, f.body) = with_content_id(&value, occurred_ms);
     Ok(f)
 }

@@ -1,28 +1,120 @@
 //! This project's batch (`POST /v1/batch`), checked against its schema: unknown fields and
 //! other schema versions are refused.
 
-use agent_telemetry_contract::batch::{self, BatchError};
-use agent_telemetry_contract::wire::{Data, Event, Outcome, name};
+use std::fmt;
 
-use super::{Fact, Received, Refused, cost, count, millis};
+use agent_telemetry_contract::wire::{Data, Event, Outcome, READABLE_VERSIONS, SCHEMA, name};
+use serde::Deserialize;
+use serde::de::{self, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::bounded::{Each, Stop, walk};
+use super::{Fact, Received, Refused, admit, cost, count, millis};
 
 pub const PATH: &str = "/v1/batch";
 
+/// Read as `agent_telemetry_contract::batch::parse` reads a batch (its head first, then its
+/// fields, unknown ones refused), but an event at a time: each is decoded only once it is
+/// known to be within the bounds.
 pub fn parse(body: &[u8]) -> Result<Received, Refused> {
-    let batch = batch::parse(body).map_err(|e| {
-        Refused::new(match e {
-            BatchError::Malformed(_) => "not a valid batch".to_string(),
-            BatchError::WrongSchema(_) => "not an agent-telemetry batch".to_string(),
-            BatchError::OtherVersion(v) => format!("schema_version {v} is not supported"),
-            BatchError::EventVersion { .. } => "an event has another schema_version".to_string(),
-        })
-    })?;
-    count(batch.dropped_events).map_err(|_| Refused::new("dropped_events is out of range"))?;
-    let facts = batch.events.iter().map(fact).collect::<Result<_, _>>()?;
-    Ok(Received {
-        facts,
-        reported_drops: batch.dropped_events,
-    })
+    // The head first: a newer batch may well have fields this build would call unknown.
+    #[derive(Deserialize)]
+    struct Head {
+        schema: String,
+        schema_version: u32,
+    }
+    let head: Head = serde_json::from_slice(body).map_err(|_| Refused::new("not a valid batch"))?;
+    if head.schema != SCHEMA {
+        return Err(Refused::new("not an agent-telemetry batch"));
+    }
+    if !READABLE_VERSIONS.contains(&head.schema_version) {
+        return Err(Refused::new(format!(
+            "schema_version {} is not supported",
+            head.schema_version
+        )));
+    }
+    let mut received = Received::default();
+    let mut stop = Stop::default();
+    let batch = Batch {
+        received: &mut received,
+        stop: &mut stop,
+    };
+    if walk(body, batch) {
+        Ok(received)
+    } else {
+        Err(stop.or("not a valid batch"))
+    }
+}
+
+/// The batch's fields, its events walked one at a time.
+struct Batch<'r> {
+    received: &'r mut Received,
+    stop: &'r mut Stop,
+}
+
+const FIELDS: [&str; 6] = [
+    "schema",
+    "schema_version",
+    "batch_id",
+    "sent_at",
+    "dropped_events",
+    "events",
+];
+
+impl<'de> Visitor<'de> for Batch<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a batch")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut seen = [false; FIELDS.len()];
+        while let Some(key) = map.next_key::<String>()? {
+            let Some(i) = FIELDS.iter().position(|f| *f == key) else {
+                return Err(de::Error::custom("an unknown field"));
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(de::Error::custom("a field twice"));
+            }
+            match FIELDS[i] {
+                "schema" | "batch_id" | "sent_at" => {
+                    map.next_value::<String>()?;
+                }
+                "schema_version" => {
+                    map.next_value::<u32>()?;
+                }
+                "dropped_events" => {
+                    let n = map.next_value::<u64>()?;
+                    count(n).map_err(|_| {
+                        self.stop
+                            .set::<A::Error>(Refused::new("dropped_events is out of range"))
+                    })?;
+                    self.received.reported_drops = n;
+                }
+                _ => {
+                    let received = &mut *self.received;
+                    map.next_value_seed(Each {
+                        each: |raw: &RawValue| {
+                            let i = received.facts.len();
+                            admit(i, "event", raw.get().len())?;
+                            let e: Event = serde_json::from_str(raw.get())
+                                .map_err(|_| Refused::new("not a valid batch"))?;
+                            if !READABLE_VERSIONS.contains(&e.schema_version) {
+                                return Err(Refused::new("an event has another schema_version"));
+                            }
+                            let f = fact(&e)?;
+                            f.check().map_err(|e| e.at("event", i))?;
+                            received.facts.push(f);
+                            Ok(())
+                        },
+                        stop: &mut *self.stop,
+                    })?;
+                }
+            }
+        }
+        Ok(seen.iter().all(|s| *s))
+    }
 }
 
 /// The report's columns of one native event.

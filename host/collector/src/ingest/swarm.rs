@@ -5,13 +5,14 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Fact, Props, Received, Refused, millis, success, text, with_content_id};
+use super::{
+    Fact, MAX_RECORD_BYTES, Props, Received, Refused, keep, millis, success, text, with_content_id,
+};
 
 pub const PATH: &str = "/v1/events";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
 struct Envelope {
     product: String,
     event: String,
@@ -24,27 +25,33 @@ struct Envelope {
 }
 
 #[derive(Deserialize)]
-#[allow(dead_code)]
 struct Metadata {
     transport: String,
     schema_version: u32,
     environment: String,
+    /// Fields Agent Swarm may add: not stored, counted.
+    #[serde(flatten)]
+    other: Map<String, Value>,
 }
 
 pub fn parse(body: &[u8]) -> Result<Received, Refused> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| Refused::new("not JSON"))?;
-    let e = Envelope::deserialize(&value)
+    // One event a body: the body is the record, bounded as one before it is decoded.
+    if body.len() > MAX_RECORD_BYTES {
+        return Err(Refused::too_large(format!(
+            "the event is larger than {} KiB",
+            MAX_RECORD_BYTES >> 10
+        )));
+    }
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|_| Refused::new("not JSON"))?;
+    let e: Envelope = serde_json::from_slice(body)
         .map_err(|_| Refused::new("not an Agent Swarm event envelope"))?;
-    let p = Props(&e.properties);
+    let p = Props::new(&e.properties);
     let occurred_ms = millis(&e.occurred_at)?;
-    let (id, body) = with_content_id(&value, occurred_ms);
     let mut f = Fact {
-        id,
         occurred_ms,
         installation: text(&e.actor_anonymous_id)?,
         product: text(&e.product)?,
         version: p.text("swarmVersion")?.unwrap_or_default(),
-        body,
         ..Fact::default()
     };
     let (family, what) = e.event.split_once('.').unwrap_or((&e.event, ""));
@@ -105,9 +112,36 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
         }
         _ => return Err(Refused::new("not an Agent Swarm event name")),
     };
+    f.check()?;
+    // What is stored: the envelope as it came, less what is over the bounds (counted), so the
+    // same event hashes to the same id as before.
+    let read = p.read();
+    let (properties, mut dropped) = keep(e.properties, &read);
+    dropped += e.metadata.other.len() as u64;
+    for s in [&e.event, &e.occurred_at, &e.source, &e.actor_mode] {
+        text(s)?;
+    }
+    text(&e.metadata.transport)?;
+    text(&e.metadata.environment)?;
+    let value = serde_json::json!({
+        "product": e.product,
+        "event": e.event,
+        "occurred_at": e.occurred_at,
+        "source": e.source,
+        "actor_mode": e.actor_mode,
+        "actor_anonymous_id": e.actor_anonymous_id,
+        "properties": properties,
+        "metadata": {
+            "transport": e.metadata.transport,
+            "schema_version": e.metadata.schema_version,
+            "environment": e.metadata.environment,
+        },
+    });
+    (f.id, f.body) = with_content_id(&value, occurred_ms);
     Ok(Received {
         facts: vec![f],
         reported_drops: 0,
+        dropped_properties: dropped,
     })
 }
 

@@ -4,7 +4,7 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use super::Report;
+use super::{Report, printable};
 
 pub const SUCCESS: &str = "#2f9e44";
 pub const FAILURE: &str = "#e03131";
@@ -71,7 +71,12 @@ fn bar_chart(name: &str, bars: &[Bar]) -> Markup {
         .iter()
         .map(|b| b.parts.iter().map(|p| p.0).sum::<f64>())
         .fold(0.0, f64::max);
-    let scale = if max > 0.0 { BAR_W / max } else { 0.0 };
+    // A sum past any float (a cost can be) draws a full bar, not NaN.
+    let scale = if max > 0.0 && max.is_finite() {
+        BAR_W / max
+    } else {
+        0.0
+    };
     let width = LABEL_W + BAR_W + NOTE_W;
     let height = ROW_H * bars.len() as f64;
     html! {
@@ -82,7 +87,7 @@ fn bar_chart(name: &str, bars: &[Bar]) -> Markup {
                 text x=(LABEL_W - 8.0) y=(y + 16.0) text-anchor="end" { (clip(&bar.label)) }
                 @let mut x = LABEL_W;
                 @for (value, colour) in &bar.parts {
-                    @let w = value * scale;
+                    @let w = if value.is_finite() { value * scale } else { BAR_W };
                     rect x=(format!("{x:.1}")) y=(y + 4.0) width=(format!("{w:.1}")) height=(ROW_H - 8.0)
                         fill=(colour) {}
                     ({ x += w; "" })
@@ -128,8 +133,10 @@ fn day_chart(name: &str, days: &[(String, Series)]) -> Markup {
     }
 }
 
-/// A label short enough for its column.
+/// A label short enough for its column, its control characters shown as escapes.
 fn clip(label: &str) -> String {
+    let label = printable(label);
+    let label = label.as_ref();
     const MAX: usize = 24;
     if label.chars().count() <= MAX {
         label.to_string()
@@ -138,6 +145,16 @@ fn clip(label: &str) -> String {
         s.push('…');
         s
     }
+}
+
+/// A name in a table cell: escaped by maud, its control characters shown as escapes.
+fn shown(name: &str) -> String {
+    printable(name).into_owned()
+}
+
+/// The note under a chart that left rows out.
+fn more(n: u64, what: &str) -> Markup {
+    html! { @if n > 0 { p.empty { "and " (n) " more " (what) } } }
 }
 
 fn pct(rate: f64) -> String {
@@ -221,14 +238,16 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Commands (succeeded, failed)" }
                         (bar_chart("commands", &commands))
+                        (more(r.more.commands, "commands"))
                     }
                     section {
                         h2 { "Tool calls (succeeded, failed)" }
                         (bar_chart("tools", &tools))
+                        (more(r.more.tools, "tools"))
                         table {
                             tr { th { "tool" } th { "calls" } th { "success" } th { "p50" } th { "p95" } }
                             @for t in &r.tools {
-                                tr { td { (t.rate.name) } td { (t.rate.count) } td { (pct(t.rate.success_rate)) }
+                                tr { td { (shown(&t.rate.name)) } td { (t.rate.count) } td { (pct(t.rate.success_rate)) }
                                      td { (ms(t.p50_ms)) } td { (ms(t.p95_ms)) } }
                             }
                         }
@@ -236,10 +255,11 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Cost by model" }
                         (bar_chart("models", &models))
+                        (more(r.more.models, "models"))
                         table {
                             tr { th { "model" } th { "events" } th { "input tokens" } th { "output tokens" } th { "cost" } }
                             @for m in &r.models {
-                                tr { td { (m.model) } td { (m.events) } td { (m.input_tokens) } td { (m.output_tokens) }
+                                tr { td { (shown(&m.model)) } td { (m.events) } td { (m.input_tokens) } td { (m.output_tokens) }
                                      td { (format!("${:.4}", m.cost_usd)) } }
                             }
                         }
@@ -247,6 +267,7 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Sessions by outcome" }
                         (bar_chart("sessions", &sessions))
+                        (more(r.more.outcomes, "outcomes"))
                         p {
                             (s.started) " started, " (s.ended) " ended; duration p50 " (ms(s.p50_ms))
                             ", p95 " (ms(s.p95_ms)) "; cost " (format!("${:.4}", s.cost_usd))
@@ -256,13 +277,15 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Task outcomes" }
                         (bar_chart("tasks", &tasks))
+                        (more(r.more.tasks, "task states"))
                     }
                     section {
                         h2 { "Installations by day and version" }
                         (day_chart("versions", &days))
+                        @if r.more.days > 0 { p.empty { "and " (r.more.days) " earlier days" } }
                         p.legend {
                             @for (label, colour) in &legend {
-                                span { i style=(format!("background:{colour}")) {} (label) }
+                                span { i style=(format!("background:{colour}")) {} (shown(label)) }
                             }
                         }
                     }

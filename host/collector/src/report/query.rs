@@ -7,12 +7,38 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, params};
 
-use super::{Count, Model, Range, Rate, Report, Sessions, Tool, VersionDay};
+use super::{
+    Count, DEFAULT_TOP, MAX_DAYS, Model, More, OTHER_VERSIONS, Range, Rate, Report, Sessions, Tool,
+    VersionDay,
+};
 use crate::EventStore;
+use crate::ingest::{LAST_MS, MAX_TEXT};
 
 impl Report {
-    /// The report of what `store` holds in `range`.
+    /// The report of what `store` holds in `range`, [`DEFAULT_TOP`] rows a section.
     pub fn build(store: &EventStore, range: Range) -> Result<Report> {
+        Report::build_top(store, range, DEFAULT_TOP)
+    }
+
+    /// The report of what `store` holds in `range`, `top` rows a section (the rest counted in
+    /// [`Report::more`]).
+    pub fn build_top(store: &EventStore, range: Range, top: usize) -> Result<Report> {
+        let mut r = Report::build_all(store, range)?;
+        let top = top.max(1);
+        let mut more = More {
+            commands: cut(&mut r.commands, top),
+            tools: cut(&mut r.tools, top),
+            models: cut(&mut r.models, top),
+            outcomes: cut(&mut r.sessions.outcomes, top),
+            tasks: cut(&mut r.tasks, top),
+            ..More::default()
+        };
+        (more.versions, more.days) = fold_versions(&mut r.versions, top);
+        r.more = more;
+        Ok(r)
+    }
+
+    fn build_all(store: &EventStore, range: Range) -> Result<Report> {
         let conn = store.conn();
         let q = Query {
             conn: &conn,
@@ -32,6 +58,7 @@ impl Report {
             sessions: q.sessions()?,
             tasks: q.counts("task")?,
             versions: population.versions,
+            more: More::default(),
         })
     }
 }
@@ -60,7 +87,7 @@ impl Query<'_> {
         let mut p = Population::default();
         let mut rows = stmt.query(params![self.since, self.until])?;
         while let Some(r) = rows.next()? {
-            let ms: i64 = r.get(0)?;
+            let ms = clamp(r.get(0)?);
             let installation = intern(&mut installations, r.get_ref(1)?.as_str()?);
             let (product, version) = (r.get_ref(2)?.as_str()?, r.get_ref(3)?.as_str()?);
             let label = match versions.get(product).and_then(|v| v.get(version)) {
@@ -93,8 +120,8 @@ impl Query<'_> {
                 let (product, version) = labels[label as usize].clone();
                 VersionDay {
                     day: rfc3339(day * DAY_MS)[..10].to_string(),
-                    product,
-                    version,
+                    product: clip(product),
+                    version: clip(version),
                     installations: installations.len() as u64,
                     events,
                 }
@@ -105,12 +132,12 @@ impl Query<'_> {
 
     fn commands(&self) -> Result<Vec<Rate>> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT COALESCE(subject, '?'), COUNT(*), SUM(outcome = 'success') FROM events
+            "SELECT COALESCE(subject, '?'), COUNT(*), COALESCE(SUM(outcome = 'success'), 0) FROM events
              WHERE kind = 'command' AND {IN_RANGE} GROUP BY 1 ORDER BY 2 DESC, 1"
         ))?;
         let rows = stmt.query_map(params![self.since, self.until], |r| {
             Ok(Rate::new(
-                r.get(0)?,
+                clip(r.get(0)?),
                 r.get::<_, i64>(1)? as u64,
                 r.get::<_, i64>(2)? as u64,
             ))
@@ -142,7 +169,7 @@ impl Query<'_> {
         let mut tools: Vec<Tool> = by_tool
             .into_iter()
             .map(|(name, (count, succeeded, mut durations))| Tool {
-                rate: Rate::new(name, count, succeeded),
+                rate: Rate::new(clip(name), count, succeeded),
                 p50_ms: percentile(&mut durations, 50),
                 p95_ms: percentile(&mut durations, 95),
             })
@@ -169,7 +196,7 @@ impl Query<'_> {
         ))?;
         let rows = stmt.query_map(params![self.since, self.until], |r| {
             Ok(Model {
-                model: r.get(0)?,
+                model: clip(r.get(0)?),
                 events: r.get::<_, i64>(1)? as u64,
                 // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
                 input_tokens: r.get::<_, f64>(2)? as i64,
@@ -205,7 +232,10 @@ impl Query<'_> {
         }
         let mut outcomes: Vec<Count> = outcomes
             .into_iter()
-            .map(|(name, count)| Count { name, count })
+            .map(|(name, count)| Count {
+                name: clip(name),
+                count,
+            })
             .collect();
         outcomes.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
         Ok(Sessions {
@@ -226,7 +256,7 @@ impl Query<'_> {
         ))?;
         let rows = stmt.query_map(params![self.since, self.until, kind], |r| {
             Ok(Count {
-                name: r.get(0)?,
+                name: clip(r.get(0)?),
                 count: r.get::<_, i64>(1)? as u64,
             })
         })?;
@@ -264,10 +294,84 @@ fn percentile(values: &mut [i64], p: usize) -> Option<i64> {
     Some(*values.select_nth_unstable(rank).1)
 }
 
+/// A stored time within what RFC 3339 can write: the ingest refuses others, but the database
+/// may have been written by anything.
+fn clamp(ms: i64) -> i64 {
+    ms.clamp(0, LAST_MS)
+}
+
 fn rfc3339(ms: i64) -> String {
-    // Stored times are from 1970 on (the ingest refuses earlier ones).
-    let at = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    let at = UNIX_EPOCH + Duration::from_millis(clamp(ms) as u64);
     humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A stored name as the report shows it: at most [`MAX_TEXT`] bytes, cut at a character.
+fn clip(mut name: String) -> String {
+    if name.len() > MAX_TEXT {
+        let mut end = MAX_TEXT;
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        name.truncate(end);
+        name.push('…');
+    }
+    name
+}
+
+/// Keeps the first `top` rows; returns how many it cut.
+fn cut<T>(rows: &mut Vec<T>, top: usize) -> u64 {
+    let more = rows.len().saturating_sub(top);
+    rows.truncate(top);
+    more as u64
+}
+
+/// Keeps each day's rows of the `top` versions with most events, folds the others into one
+/// [`OTHER_VERSIONS`] row a day, and keeps the latest [`MAX_DAYS`] days; returns the versions
+/// folded and the days cut. (A day's installations in the folded row may count one
+/// installation twice if it ran two of the folded versions that day.)
+fn fold_versions(rows: &mut Vec<VersionDay>, top: usize) -> (u64, u64) {
+    let mut totals: HashMap<(&str, &str), u64> = HashMap::new();
+    for v in rows.iter() {
+        *totals.entry((&v.product, &v.version)).or_default() += v.events;
+    }
+    let folded = totals.len().saturating_sub(top) as u64;
+    let mut ranked: Vec<_> = totals.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let kept: HashSet<(String, String)> = ranked
+        .into_iter()
+        .take(top)
+        .map(|((p, v), _)| (p.to_string(), v.to_string()))
+        .collect();
+    let mut out: Vec<VersionDay> = Vec::new();
+    let mut other: Option<VersionDay> = None;
+    for v in rows.drain(..) {
+        if other.as_ref().is_some_and(|o| o.day != v.day) {
+            out.extend(other.take());
+        }
+        if kept.contains(&(v.product.clone(), v.version.clone())) {
+            out.push(v);
+        } else {
+            let o = other.get_or_insert_with(|| VersionDay {
+                day: v.day.clone(),
+                product: String::new(),
+                version: OTHER_VERSIONS.to_string(),
+                installations: 0,
+                events: 0,
+            });
+            o.installations += v.installations;
+            o.events += v.events;
+        }
+    }
+    out.extend(other);
+    let mut days: Vec<&str> = out.iter().map(|v| v.day.as_str()).collect();
+    days.dedup();
+    let cut_days = days.len().saturating_sub(MAX_DAYS);
+    let first_kept = days.get(cut_days).map(|d| d.to_string());
+    if let Some(first) = first_kept {
+        out.retain(|v| v.day >= first);
+    }
+    *rows = out;
+    (folded, cut_days as u64)
 }
 
 /// A `--since`/`--until` value as Unix milliseconds: an RFC 3339 time

@@ -4,7 +4,19 @@ use std::fmt::Write;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
-use super::Report;
+use super::{Report, printable};
+
+/// A name as the terminal is given it.
+fn name(s: &str) -> String {
+    printable(s).into_owned()
+}
+
+/// The line under a table that cut rows.
+fn more(out: &mut String, n: u64, what: &str) {
+    if n > 0 {
+        let _ = writeln!(out, "… and {n} more {what}");
+    }
+}
 
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
@@ -39,19 +51,21 @@ pub fn render(r: &Report) -> String {
     let mut t = table(&["command", "runs", "succeeded", "success rate"]);
     for c in &r.commands {
         t.add_row([
-            c.name.clone(),
+            name(&c.name),
             c.count.to_string(),
             c.succeeded.to_string(),
             percent(c.success_rate),
         ]);
     }
-    let _ = writeln!(out, "Commands\n{t}\n");
+    let _ = writeln!(out, "Commands\n{t}");
+    more(&mut out, r.more.commands, "commands");
+    out.push('\n');
 
     let mut t = table(&["tool", "calls", "succeeded", "success rate", "p50", "p95"]);
     for tool in &r.tools {
         let c = &tool.rate;
         t.add_row([
-            c.name.clone(),
+            name(&c.name),
             c.count.to_string(),
             c.succeeded.to_string(),
             percent(c.success_rate),
@@ -59,19 +73,23 @@ pub fn render(r: &Report) -> String {
             ms(tool.p95_ms),
         ]);
     }
-    let _ = writeln!(out, "Tool calls\n{t}\n");
+    let _ = writeln!(out, "Tool calls\n{t}");
+    more(&mut out, r.more.tools, "tools");
+    out.push('\n');
 
     let mut t = table(&["model", "events", "input tokens", "output tokens", "cost"]);
     for m in &r.models {
         t.add_row([
-            m.model.clone(),
+            name(&m.model),
             m.events.to_string(),
             m.input_tokens.to_string(),
             m.output_tokens.to_string(),
             format!("${:.4}", m.cost_usd),
         ]);
     }
-    let _ = writeln!(out, "Tokens and cost by model\n{t}\n");
+    let _ = writeln!(out, "Tokens and cost by model\n{t}");
+    more(&mut out, r.more.models, "models");
+    out.push('\n');
 
     let s = &r.sessions;
     let mut t = table(&[
@@ -86,7 +104,8 @@ pub fn render(r: &Report) -> String {
     let outcomes: Vec<String> = s
         .outcomes
         .iter()
-        .map(|o| format!("{} {}", o.count, o.name))
+        .map(|o| format!("{} {}", o.count, name(&o.name)))
+        .chain((r.more.outcomes > 0).then(|| format!("{} more outcomes", r.more.outcomes)))
         .collect();
     t.add_row([
         s.started.to_string(),
@@ -102,20 +121,32 @@ pub fn render(r: &Report) -> String {
 
     let mut t = table(&["task state", "events"]);
     for c in &r.tasks {
-        t.add_row([c.name.clone(), c.count.to_string()]);
+        t.add_row([name(&c.name), c.count.to_string()]);
     }
-    let _ = writeln!(out, "Task outcomes\n{t}\n");
+    let _ = writeln!(out, "Task outcomes\n{t}");
+    more(&mut out, r.more.tasks, "task states");
+    out.push('\n');
 
     let mut t = table(&["day", "product", "version", "installations", "events"]);
     for v in &r.versions {
         t.add_row([
             v.day.clone(),
-            v.product.clone(),
-            v.version.clone(),
+            name(&v.product),
+            name(&v.version),
             v.installations.to_string(),
             v.events.to_string(),
         ]);
     }
     let _ = write!(out, "Installations and versions by day\n{t}");
+    if r.more.versions > 0 {
+        let _ = write!(
+            out,
+            "\n… {} more versions counted as `other versions`",
+            r.more.versions
+        );
+    }
+    if r.more.days > 0 {
+        let _ = write!(out, "\n… and {} earlier days", r.more.days);
+    }
     out
 }
