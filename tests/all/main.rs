@@ -25,6 +25,7 @@
 
 mod audit;
 mod collector;
+mod collector_hostile;
 mod end_to_end;
 mod faulty_collector;
 mod formats;
