@@ -70,7 +70,7 @@ fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let engine = shared_engine().unwrap();
     let cache_dir = tempfile::tempdir().unwrap();
-    let cache = CodeCache::new(cache_dir.path());
+    let cache = CodeCache::new(cache_dir.path().join("code"), cache_dir.path().join("key"));
 
     let mut group = c.benchmark_group("component");
     group.sample_size(10);

@@ -4,21 +4,34 @@
 //! An entry is the output of `Component::serialize` for one component and one engine
 //! configuration: its file name is the SHA-256 of the component's bytes and a hash of
 //! everything wasmtime needs to be the same for compiled code to be usable
-//! (`Engine::precompile_compatibility_hash`: wasmtime's version, target and settings). Each
-//! file starts with a magic line and the SHA-256 of what follows, so a truncated or altered
-//! file is noticed before wasmtime reads it; wasmtime itself refuses code from another version
-//! or configuration. Either way the component is compiled again and the entry replaced.
+//! (`Engine::precompile_compatibility_hash`: wasmtime's version, target and settings).
 //!
-//! Why loading code from here is safe: compiled code is run as it is, so whoever can write
-//! this directory could make this process run anything. The directory is therefore private:
-//! created `0700`, and used only if it is owned by this user and not writable by anyone else;
-//! entries are `0600` regular files owned by this user, opened without following links. Anyone
-//! who can still write there is this user, who can run code as this user anyway. The checksum
-//! is against damage (a full disk, a crash mid-write), not against that user.
+//! # Threat model
+//! An entry is native machine code that this process runs as it is, with the user's rights,
+//! outside any sandbox: `Component::deserialize` checks only that the code was made by a
+//! compatible engine, not who made it. So an entry is loaded only when it carries a valid
+//! HMAC-SHA256 tag, made with a per-user secret key over the entry's name and its code:
+//!
+//! - Whoever can write the cache directory but cannot read the key (an agent given the
+//!   directory with `run --dir`, a cache restored from another machine or user, a shared
+//!   volume) cannot make an entry that is loaded: a planted or altered entry, a checksum
+//!   recomputed over it, and a valid entry of another program copied over this one's name all
+//!   fail the tag, and the component is compiled again and the entry replaced.
+//! - The key lives apart from the entries, in a private directory of its own
+//!   (`AGENT_TELEMETRY_KEY_DIR`, else `~/.local/share/agent-telemetry/code-cache-key` on
+//!   Linux), created `0700` with the key `0600`, and never in the cache directory itself:
+//!   reading the entries does not give the key. A key file that others could read is not
+//!   trusted: a fresh key replaces it. Agents are refused both directories, always (see
+//!   [`crate::agent::state_dirs`]).
+//! - Both directories are used only if they are owned by this user and writable by no one
+//!   else, and files there are opened without following links. Anyone who can still read the
+//!   key is this user, who can run code as this user anyway.
+//! - The tag also catches damage (a full disk, a crash mid-write).
 //!
 //! The directory is `AGENT_TELEMETRY_CACHE_DIR`, else the platform's cache directory
-//! (`~/.cache/agent-telemetry/code` on Linux); `AGENT_TELEMETRY_CACHE=off` turns the cache off.
-//! It is bounded in bytes: past [`DEFAULT_MAX_BYTES`] the entries used longest ago go first.
+//! (`~/.cache/agent-telemetry/code` on Linux); `AGENT_TELEMETRY_CACHE=off` turns the cache off
+//! (a value that is not an on/off spelling turns it off too, with a warning). It is bounded in
+//! bytes: past [`DEFAULT_MAX_BYTES`] the entries used longest ago go first.
 
 use std::fs;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -26,27 +39,39 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use anyhow::Result;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use crate::trust::consent::Switch;
 use crate::trust::private_files::{
-    check_private_dir, create_private_dir, read_private, replace_private, touch,
+    check_private_dir, create_private_dir, create_private_once, read_private, replace_private,
+    touch,
 };
 
 /// Where compiled code is kept, if not in the platform's cache directory.
 pub const CACHE_DIR_VAR: &str = "AGENT_TELEMETRY_CACHE_DIR";
 /// `off` (or `0`, `false`, `no`): compile every time, keep nothing.
 pub const CACHE_SWITCH_VAR: &str = "AGENT_TELEMETRY_CACHE";
+/// Where the cache's key is kept, if not in the platform's data directory.
+pub const KEY_DIR_VAR: &str = "AGENT_TELEMETRY_KEY_DIR";
+/// The key's file in its directory.
+pub const KEY_FILE: &str = "key";
 /// The bound on the cache's total size.
 pub const DEFAULT_MAX_BYTES: u64 = 1 << 30;
 
-/// Opens every entry; changing it makes every older entry unreadable, as it should.
-const MAGIC: &[u8] = b"agent-telemetry compiled code, format 1\n";
-const DIGEST_LEN: usize = 32;
+/// Opens every entry; changing it makes every older entry unreadable, as it should (format 1
+/// carried a plain checksum, which proves nothing about who wrote the file).
+const MAGIC: &[u8] = b"agent-telemetry compiled code, format 2\n";
+const TAG_LEN: usize = 32;
 /// A file larger than this is not read as an entry.
 const MAX_ENTRY_BYTES: u64 = 1 << 30;
 const ENTRY_EXTENSION: &str = "cwasm";
+/// The key is 64 hex digits and a newline; a larger file is not one.
+const KEY_FILE_MAX_BYTES: u64 = 256;
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// How a component was had.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,23 +80,27 @@ pub enum Lookup {
     Hit,
     /// No entry: compiled, and stored.
     Miss,
-    /// An entry was there but could not be used (damaged, not ours, from another wasmtime or
-    /// configuration): compiled, and the entry replaced.
+    /// An entry was there but could not be used (damaged, planted, another program's, from
+    /// another wasmtime or configuration): compiled, and the entry replaced.
     Replaced,
-    /// The cache directory cannot be used safely: compiled, nothing stored.
+    /// The cache directory or its key cannot be used safely: compiled, nothing stored.
     Uncached,
 }
 
 #[derive(Debug, Clone)]
 pub struct CodeCache {
     dir: PathBuf,
+    key_dir: PathBuf,
     max_bytes: u64,
 }
 
 impl CodeCache {
-    pub fn new(dir: impl Into<PathBuf>) -> CodeCache {
+    /// A cache of entries in `dir`, tagged with the key kept in `key_dir` (made there on first
+    /// use). The two must differ: the key is never beside the entries it vouches for.
+    pub fn new(dir: impl Into<PathBuf>, key_dir: impl Into<PathBuf>) -> CodeCache {
         CodeCache {
             dir: dir.into(),
+            key_dir: key_dir.into(),
             max_bytes: DEFAULT_MAX_BYTES,
         }
     }
@@ -82,31 +111,35 @@ impl CodeCache {
     }
 
     /// The cache the environment asks for (see the module docs); `None` when it is off or
-    /// there is no cache directory.
+    /// there is no cache or data directory.
     pub fn from_env() -> Option<CodeCache> {
-        CodeCache::from_vars(|name| std::env::var_os(name), dirs::cache_dir())
+        CodeCache::from_vars(
+            |name| std::env::var_os(name),
+            dirs::cache_dir(),
+            dirs::data_local_dir(),
+        )
     }
 
-    /// [`from_env`](Self::from_env) with the environment and the platform's cache directory
-    /// given.
+    /// [`from_env`](Self::from_env) with the environment and the platform's cache and data
+    /// directories given.
     pub fn from_vars(
         get: impl Fn(&str) -> Option<std::ffi::OsString>,
         platform_cache: Option<PathBuf>,
+        platform_data: Option<PathBuf>,
     ) -> Option<CodeCache> {
-        let switch = get(CACHE_SWITCH_VAR).unwrap_or_default();
-        if crate::trust::consent::parse_bool(&switch.to_string_lossy()) == Some(false) {
+        if !switch(&get).on {
             return None;
         }
-        // Like every path setting here: empty or relative means unset.
-        let dir = get(CACHE_DIR_VAR)
-            .map(PathBuf::from)
-            .filter(|d| d.is_absolute())
-            .or_else(|| platform_cache.map(|d| d.join("agent-telemetry").join("code")))?;
-        Some(CodeCache::new(dir))
+        let (dir, key_dir) = dirs_from_vars(&get, platform_cache, platform_data);
+        Some(CodeCache::new(dir?, key_dir?))
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    pub fn key_dir(&self) -> &Path {
+        &self.key_dir
     }
 
     /// `wasm` compiled for `engine`: through `cache` when there is one, else compiled.
@@ -124,18 +157,21 @@ impl CodeCache {
     /// `wasm` compiled for `engine`: from the cache when a valid entry is there, else compiled
     /// and stored.
     pub fn component(&self, engine: &Engine, wasm: &[u8]) -> Result<(Component, Lookup)> {
-        if let Err(why) = self.ensure_private_dir() {
-            tracing::warn!(dir = %self.dir.display(), why, "the code cache cannot be used; compiling without it");
-            return Ok((compile(engine, wasm)?, Lookup::Uncached));
-        }
+        let key = match self.ensure_private_dir().and_then(|()| self.key()) {
+            Ok(key) => key,
+            Err(why) => {
+                tracing::warn!(dir = %self.dir.display(), why, "the code cache cannot be used; compiling without it");
+                return Ok((compile(engine, wasm)?, Lookup::Uncached));
+            }
+        };
         let path = self.entry_path(engine, wasm);
         let mut lookup = Lookup::Miss;
-        match read_entry(&path) {
+        match read_entry(&path, &key) {
             Ok(None) => {}
             Ok(Some(code)) => {
-                // SAFETY: the code is this user's own compiler output, read from a directory
-                // only this user can write (see the module docs) and checked against its
-                // checksum; wasmtime checks that it is for this engine.
+                // SAFETY: the code carries a tag that only a holder of this user's cache key
+                // can make, over this entry's name (see the module docs: the threat model);
+                // wasmtime checks that it is for this engine.
                 match unsafe { Component::deserialize(engine, &code) } {
                     Ok(component) => {
                         // Marks the entry as just used, so the bound evicts others first.
@@ -156,7 +192,7 @@ impl CodeCache {
         let component = compile(engine, wasm)?;
         match component.serialize() {
             Ok(code) => {
-                if let Err(e) = self.store(&path, &code) {
+                if let Err(e) = self.store(&path, &key, &code) {
                     tracing::warn!(path = %path.display(), error = %e, "compiled code cannot be cached");
                 }
             }
@@ -184,10 +220,24 @@ impl CodeCache {
         check_private_dir(&self.dir)
     }
 
-    fn store(&self, path: &Path, code: &[u8]) -> std::io::Result<()> {
-        let mut entry = Vec::with_capacity(MAGIC.len() + DIGEST_LEN + code.len());
+    /// The key, made on first use; `Err` with the reason when its directory is not this
+    /// user's alone, or is the cache directory itself.
+    fn key(&self) -> Result<CacheKey, String> {
+        let resolve = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+        create_private_dir(&self.key_dir)
+            .map_err(|e| format!("cannot create the key's directory: {e}"))?;
+        let (dir, key_dir) = (resolve(&self.dir), resolve(&self.key_dir));
+        if dir.starts_with(&key_dir) || key_dir.starts_with(&dir) {
+            return Err("the key's directory and the cache's must not hold one another".into());
+        }
+        check_private_dir(&self.key_dir).map_err(|why| format!("the key's directory: {why}"))?;
+        CacheKey::load_or_create(&self.key_dir.join(KEY_FILE))
+    }
+
+    fn store(&self, path: &Path, key: &CacheKey, code: &[u8]) -> std::io::Result<()> {
+        let mut entry = Vec::with_capacity(MAGIC.len() + TAG_LEN + code.len());
         entry.extend_from_slice(MAGIC);
-        entry.extend_from_slice(&Sha256::digest(code));
+        entry.extend_from_slice(&key.tag(path, code).finalize().into_bytes());
         entry.extend_from_slice(code);
         replace_private(path, &entry)?;
         self.evict_beyond_bound(path);
@@ -221,19 +271,105 @@ impl CodeCache {
     }
 }
 
+/// `AGENT_TELEMETRY_CACHE`, read as every switch is: on unless it says off, and off (with a
+/// warning) when it says something that is not an on/off spelling.
+pub fn switch(get: impl Fn(&str) -> Option<std::ffi::OsString>) -> Switch {
+    let value = get(CACHE_SWITCH_VAR).map(|v| v.to_string_lossy().into_owned());
+    Switch::read(CACHE_SWITCH_VAR, value.as_deref(), true, false)
+}
+
+/// Where the cache and its key are (or would be): the cache directory and the key's, whether
+/// or not the cache is on (agents are refused both either way).
+pub fn dirs_from_vars(
+    get: impl Fn(&str) -> Option<std::ffi::OsString>,
+    platform_cache: Option<PathBuf>,
+    platform_data: Option<PathBuf>,
+) -> (Option<PathBuf>, Option<PathBuf>) {
+    // Like every path setting here: empty or relative means unset.
+    let absolute = |name: &str| get(name).map(PathBuf::from).filter(|d| d.is_absolute());
+    (
+        absolute(CACHE_DIR_VAR)
+            .or_else(|| platform_cache.map(|d| d.join("agent-telemetry").join("code"))),
+        // A directory of its own: on Windows the data and cache directories are one.
+        absolute(KEY_DIR_VAR)
+            .or_else(|| platform_data.map(|d| d.join("agent-telemetry").join("code-cache-key"))),
+    )
+}
+
+/// The secret that tags entries: 32 random bytes, kept as 64 hex digits.
+struct CacheKey([u8; 32]);
+
+impl CacheKey {
+    /// The key in `path`; a fresh one written there when there is none, or when the file there
+    /// is not a key (planted, cut short, a link, another user's, one others can read).
+    fn load_or_create(path: &Path) -> Result<CacheKey, String> {
+        let read = || {
+            let bytes = read_private(path, KEY_FILE_MAX_BYTES).ok().flatten()?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = fs::symlink_metadata(path).ok()?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    return None;
+                }
+            }
+            CacheKey::parse(&bytes)
+        };
+        let unwritable = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+        if let Some(key) = read() {
+            return Ok(key);
+        }
+        let fresh = format!("{}\n", crate::trust::identity::random_hex(32));
+        if path.symlink_metadata().is_ok() {
+            // Something that is not a key is there: replaced, and every entry it tagged (none
+            // of ours) is compiled again.
+            replace_private(path, fresh.as_bytes()).map_err(unwritable)?;
+        } else {
+            // Two processes starting at once agree on one key.
+            create_private_once(path, fresh.as_bytes()).map_err(unwritable)?;
+        }
+        read().ok_or_else(|| format!("{} cannot be read back", path.display()))
+    }
+
+    fn parse(bytes: &[u8]) -> Option<CacheKey> {
+        let text = std::str::from_utf8(bytes).ok()?.trim_end_matches('\n');
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(text, &mut key).ok()?;
+        Some(CacheKey(key))
+    }
+
+    /// The MAC over the entry's file name and its code: a tag made for one entry does not
+    /// vouch for another program's code copied under its name.
+    fn tag(&self, path: &Path, code: &[u8]) -> HmacSha256 {
+        let name = path
+            .file_name()
+            .map(|n| n.as_encoded_bytes())
+            .unwrap_or_default();
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes a key of any length");
+        mac.update(name);
+        mac.update(&[0]);
+        mac.update(code);
+        mac
+    }
+}
+
 /// The compiled code in the entry at `path`: `Ok(None)` when there is none, `Err` with the
 /// reason when there is a file that cannot be used.
-fn read_entry(path: &Path) -> Result<Option<Vec<u8>>, String> {
+fn read_entry(path: &Path, key: &CacheKey) -> Result<Option<Vec<u8>>, String> {
     let Some(mut entry) = read_private(path, MAX_ENTRY_BYTES).map_err(|e| e.to_string())? else {
         return Ok(None);
     };
-    let head = MAGIC.len() + DIGEST_LEN;
+    let head = MAGIC.len() + TAG_LEN;
     if entry.len() < head || !entry.starts_with(MAGIC) {
         return Err("it is not an entry of this cache (or it was cut short)".to_string());
     }
-    if Sha256::digest(&entry[head..])[..] != entry[MAGIC.len()..head] {
-        return Err("its checksum does not match (cut short or altered)".to_string());
-    }
+    key.tag(path, &entry[head..])
+        .verify_slice(&entry[MAGIC.len()..head])
+        .map_err(|_| {
+            "its tag does not match: not made with this user's key for this entry (planted, \
+             copied from another entry, cut short or altered)"
+                .to_string()
+        })?;
     Ok(Some(entry.split_off(head)))
 }
 
@@ -265,7 +401,7 @@ mod tests {
     #[test]
     fn a_miss_compiles_and_stores_and_the_next_lookup_is_a_hit() {
         let root = tempfile::tempdir().unwrap();
-        let cache = CodeCache::new(root.path().join("code"));
+        let cache = CodeCache::new(root.path().join("code"), root.path().join("key"));
         let engine = engine();
         assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Miss);
         let stored = entries(cache.dir());
@@ -284,7 +420,7 @@ mod tests {
     #[test]
     fn a_truncated_or_altered_entry_is_compiled_again_and_replaced() {
         let root = tempfile::tempdir().unwrap();
-        let cache = CodeCache::new(root.path());
+        let cache = CodeCache::new(root.path().join("code"), root.path().join("key"));
         let engine = engine();
         cache.component(&engine, EMPTY).unwrap();
         let path = entries(cache.dir()).remove(0);
@@ -308,7 +444,7 @@ mod tests {
     #[test]
     fn code_from_another_engine_configuration_is_not_used() {
         let root = tempfile::tempdir().unwrap();
-        let cache = CodeCache::new(root.path());
+        let cache = CodeCache::new(root.path().join("code"), root.path().join("key"));
         let ours = engine();
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
@@ -334,12 +470,12 @@ mod tests {
         let open = root.path().join("open");
         fs::create_dir(&open).unwrap();
         fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
-        let cache = CodeCache::new(&open);
+        let cache = CodeCache::new(&open, root.path().join("key"));
         let engine = engine();
         assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Uncached);
         assert!(entries(&open).is_empty(), "nothing is stored there");
 
-        let cache = CodeCache::new(root.path().join("private"));
+        let cache = CodeCache::new(root.path().join("private"), root.path().join("key"));
         cache.component(&engine, EMPTY).unwrap();
         let path = entries(cache.dir()).remove(0);
         let elsewhere = root.path().join("elsewhere.cwasm");
@@ -352,7 +488,8 @@ mod tests {
     #[test]
     fn the_entries_used_longest_ago_go_first_beyond_the_bound() {
         let root = tempfile::tempdir().unwrap();
-        let cache = CodeCache::new(root.path()).with_max_bytes(1);
+        let cache =
+            CodeCache::new(root.path().join("code"), root.path().join("key")).with_max_bytes(1);
         let engine = engine();
         cache.component(&engine, EMPTY).unwrap();
         cache.component(&engine, OTHER).unwrap();
@@ -374,34 +511,136 @@ mod tests {
                     .map(|(_, v)| std::ffi::OsString::from(v))
             }
         };
-        let platform = Some(PathBuf::from("/home/u/.cache"));
-        let dir = |c: Option<CodeCache>| c.map(|c| c.dir().to_path_buf());
-        assert_eq!(
-            dir(CodeCache::from_vars(vars(&[]), platform.clone())),
-            Some(PathBuf::from("/home/u/.cache/agent-telemetry/code"))
+        let platform = || {
+            (
+                Some(PathBuf::from("/home/u/.cache")),
+                Some(PathBuf::from("/home/u/.local/share")),
+            )
+        };
+        let from = |pairs: &'static [(&'static str, &'static str)]| {
+            let (cache, data) = platform();
+            CodeCache::from_vars(vars(pairs), cache, data)
+                .map(|c| (c.dir().to_path_buf(), c.key_dir().to_path_buf()))
+        };
+        let default = (
+            PathBuf::from("/home/u/.cache/agent-telemetry/code"),
+            PathBuf::from("/home/u/.local/share/agent-telemetry/code-cache-key"),
         );
+        assert_eq!(from(&[]), Some(default.clone()));
         assert_eq!(
-            dir(CodeCache::from_vars(
-                vars(&[(CACHE_DIR_VAR, "/srv/cache")]),
-                platform.clone()
-            )),
-            Some(PathBuf::from("/srv/cache"))
+            from(&[(CACHE_DIR_VAR, "/srv/cache"), (KEY_DIR_VAR, "/srv/key")]),
+            Some((PathBuf::from("/srv/cache"), PathBuf::from("/srv/key")))
         );
-        for unset in ["", "relative/dir"] {
-            let set: &'static [(&str, &str)] = if unset.is_empty() {
-                &[(CACHE_DIR_VAR, "")]
-            } else {
-                &[(CACHE_DIR_VAR, "relative/dir")]
-            };
+        for set in [
+            &[(CACHE_DIR_VAR, ""), (KEY_DIR_VAR, "")],
+            &[
+                (CACHE_DIR_VAR, "relative/dir"),
+                (KEY_DIR_VAR, "relative/key"),
+            ],
+        ] {
+            assert_eq!(from(set), Some(default.clone()), "{set:?} counts as unset");
+        }
+        assert_eq!(from(&[(CACHE_SWITCH_VAR, "on")]), Some(default.clone()));
+        assert!(from(&[(CACHE_SWITCH_VAR, "off")]).is_none());
+        // A value that is not an on/off spelling turns the cache off, and says so.
+        assert!(from(&[(CACHE_SWITCH_VAR, "disable")]).is_none());
+        assert!(
+            switch(vars(&[(CACHE_SWITCH_VAR, "disable")]))
+                .warning
+                .is_some()
+        );
+        assert!(CodeCache::from_vars(vars(&[]), None, None).is_none());
+    }
+
+    /// The attack of issue 20: an agent that could write the cache copied its own entry over
+    /// another program's, and the next run of that program ran the agent's code.
+    #[test]
+    fn a_valid_entry_copied_under_another_programs_name_is_not_loaded() {
+        let root = tempfile::tempdir().unwrap();
+        let cache = CodeCache::new(root.path().join("code"), root.path().join("key"));
+        let engine = engine();
+        cache.component(&engine, EMPTY).unwrap();
+        cache.component(&engine, OTHER).unwrap();
+        let (victim, planted) = (
+            cache.entry_path(&engine, EMPTY),
+            cache.entry_path(&engine, OTHER),
+        );
+        fs::copy(&planted, &victim).unwrap();
+        assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Replaced);
+        assert_ne!(
+            fs::read(&victim).unwrap(),
+            fs::read(&planted).unwrap(),
+            "the planted entry is replaced by the program's own"
+        );
+        assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Hit);
+    }
+
+    /// Whoever can write the cache but not read the key cannot make an entry that is loaded:
+    /// not with a checksum (format 1), not with a tag made under another key.
+    #[test]
+    fn an_entry_not_tagged_with_this_users_key_is_not_loaded() {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let ours = CodeCache::new(root.path().join("code"), root.path().join("key"));
+        let theirs = CodeCache::new(root.path().join("code"), root.path().join("other-key"));
+        let path = ours.entry_path(&engine, EMPTY);
+
+        // An entry of the format before, with its checksum recomputed over the code.
+        theirs.component(&engine, EMPTY).unwrap();
+        let code = fs::read(&path).unwrap()[MAGIC.len() + TAG_LEN..].to_vec();
+        let mut old = b"agent-telemetry compiled code, format 1\n".to_vec();
+        old.extend_from_slice(&Sha256::digest(&code));
+        old.extend_from_slice(&code);
+        fs::write(&path, &old).unwrap();
+        assert_eq!(ours.component(&engine, EMPTY).unwrap().1, Lookup::Replaced);
+
+        // The same code, tagged under another key.
+        theirs.component(&engine, EMPTY).unwrap();
+        assert_eq!(ours.component(&engine, EMPTY).unwrap().1, Lookup::Replaced);
+        assert_eq!(ours.component(&engine, EMPTY).unwrap().1, Lookup::Hit);
+    }
+
+    #[test]
+    fn a_key_file_that_is_not_a_key_is_replaced_and_the_key_never_sits_with_the_entries() {
+        let root = tempfile::tempdir().unwrap();
+        let engine = engine();
+        let cache = CodeCache::new(root.path().join("code"), root.path().join("key"));
+        let key_file = cache.key_dir().join(KEY_FILE);
+        assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Miss);
+        let first = fs::read_to_string(&key_file).unwrap();
+        fs::write(&key_file, "0000").unwrap();
+        // A fresh key, so the entry the old one tagged is compiled again.
+        assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Replaced);
+        let key = fs::read_to_string(&key_file).unwrap();
+        assert_eq!(key.trim().len(), 64, "a fresh key: {key:?}");
+        assert_ne!(key, first);
+        #[cfg(unix)]
+        {
+            // A key others could have read vouches for nothing: replaced too.
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(&key_file, fs::Permissions::from_mode(0o644)).unwrap();
+            assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Replaced);
+            assert_ne!(fs::read_to_string(&key_file).unwrap(), key);
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!((mode(cache.key_dir()), mode(&key_file)), (0o700, 0o600));
+        }
+        assert_eq!(cache.component(&engine, EMPTY).unwrap().1, Lookup::Hit);
+
+        for (dir, key_dir) in [
+            ("code", "code"),
+            ("code", "code/key"),
+            ("both/code", "both"),
+        ] {
+            let cache = CodeCache::new(root.path().join(dir), root.path().join(key_dir));
             assert_eq!(
-                dir(CodeCache::from_vars(vars(set), platform.clone())),
-                Some(PathBuf::from("/home/u/.cache/agent-telemetry/code")),
-                "{unset:?} counts as unset"
+                cache.component(&engine, EMPTY).unwrap().1,
+                Lookup::Uncached,
+                "{dir} with its key in {key_dir}"
             );
         }
-        assert!(
-            CodeCache::from_vars(vars(&[(CACHE_SWITCH_VAR, "off")]), platform.clone()).is_none()
-        );
-        assert!(CodeCache::from_vars(vars(&[]), None).is_none());
     }
 }
