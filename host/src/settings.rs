@@ -35,7 +35,7 @@ use agent_telemetry_contract::config::{
 };
 
 use crate::delivery::spool::SpoolLimits;
-use crate::trust::consent::{self, Consent};
+use crate::trust::consent::{self, Consent, Switch};
 use crate::trust::identity::Identity;
 use crate::trust::private_files::check_private_dir;
 
@@ -98,6 +98,9 @@ pub struct TelemetrySettings {
     /// Custom tags on every event (docker-agent's `TELEMETRY_TAGS`): keys and values are held
     /// to the name rule, and the envelope's own keys win over them.
     pub tags: Vec<(String, String)>,
+    /// Environment values that were not understood, each with the side taken (see
+    /// [`Switch`]): shown by `telemetry status` and printed by `run`.
+    pub warnings: Vec<String>,
     /// Raw `wasi:config` pairs given to the component after (and so over) the ones above: for
     /// custom component builds and tests. The host's own checks (the allowed endpoint, the
     /// timeout cap) do not read these, so they cannot widen what the component may reach.
@@ -107,6 +110,20 @@ pub struct TelemetrySettings {
 impl TelemetrySettings {
     /// Defaults for `product` at `version`: consent and CI from the environment, no endpoint.
     pub fn new(product: impl Into<String>, version: impl Into<String>) -> TelemetrySettings {
+        let mut warnings = Vec::new();
+        // Each switch falls on its safe side when misspelt: debug mode (nothing sent), off in
+        // CI, the notice shown.
+        let mut switch = |name: &str, safe: bool| {
+            let value = std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+            let read = Switch::read(name, value.as_deref(), false, safe);
+            warnings.extend(read.warning);
+            read.on
+        };
+        let off_in_ci = switch(consent::OFF_IN_CI_VAR, true);
+        let debug = switch(DEBUG_VAR, true);
+        let hide_notice = switch(NO_NOTICE_VAR, false);
+        let format = format_from_env(&mut warnings);
+        warnings.extend(crate::runtime::cache::switch(|name| std::env::var_os(name)).warning);
         TelemetrySettings {
             endpoint: None,
             consent: Consent::from_env(),
@@ -123,23 +140,26 @@ impl TelemetrySettings {
             flush_interval: Duration::from_secs(10),
             agent_allowlist: Vec::new(),
             flag_allowlist: Vec::new(),
-            ci: consent::detect_ci(|name| std::env::var(name).ok()),
-            off_in_ci: env_flag(consent::OFF_IN_CI_VAR),
-            debug: env_flag(DEBUG_VAR),
+            ci: consent::detect_ci(|name| {
+                std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+            }),
+            off_in_ci,
+            debug,
             debug_log: None,
-            show_notice: !env_flag(NO_NOTICE_VAR),
+            show_notice: !hide_notice,
             ledger_max_bytes: 4 << 20,
             spool_limits: SpoolLimits::default(),
             redact_words: local_user_names(),
             handoff_capacity: 65_536,
             handoff_max_bytes: 64 << 20,
-            format: format_from_env(),
+            format,
             otlp_protocol: OtlpProtocol::default(),
             compression: Compression::default(),
             headers: RequestHeaders::default(),
             context_properties: Vec::new(),
             os_language: os_language(|name| std::env::var(name).ok()),
             tags: Vec::new(),
+            warnings,
             component_config: Vec::new(),
         }
     }
@@ -191,6 +211,7 @@ impl TelemetrySettings {
     /// The consent as given, then the persisted choice and the CI rule (see `consent`).
     pub fn effective_consent(&self) -> Consent {
         let mut consent = self.consent.clone();
+        consent.warnings.extend(self.warnings.iter().cloned());
         // The identity directory must be this user's alone before anything is read from it.
         if let Some(dir) = &self.identity_dir {
             consent = consent.with_private_dir(check_private_dir(dir));
@@ -224,6 +245,18 @@ impl TelemetrySettings {
     pub fn decision(&self) -> Consent {
         self.effective_consent()
             .with_endpoint(self.endpoint.is_some())
+    }
+
+    /// Every place these settings keep state: the identity directory, the user's choice, and
+    /// the debug log (the file itself: its directory may be one an agent is meant to have).
+    /// Agents are refused them (see [`crate::agent::state_dirs`]).
+    pub fn state_dirs(&self) -> Vec<PathBuf> {
+        self.identity_dir
+            .iter()
+            .chain(&self.user_choice_dir)
+            .cloned()
+            .chain(self.debug_log_path())
+            .collect()
     }
 
     /// Where debug mode writes the requests it captures.
@@ -314,16 +347,18 @@ pub const DEBUG_LOG_FILE: &str = "debug.log";
 /// The wire format, when the program sets none (`native`, `docker`, `swarm`, `otlp`).
 pub const FORMAT_VAR: &str = "AGENT_TELEMETRY_FORMAT";
 
-/// `AGENT_TELEMETRY_FORMAT`, or the default; a value that is not a format is said, and ignored.
-fn format_from_env() -> Format {
-    let Ok(value) = std::env::var(FORMAT_VAR) else {
+/// `AGENT_TELEMETRY_FORMAT`, or the default; a value that is not a format is a warning, and
+/// ignored.
+fn format_from_env(warnings: &mut Vec<String>) -> Format {
+    let Some(value) = std::env::var_os(FORMAT_VAR) else {
         return Format::default();
     };
+    let value = value.to_string_lossy();
     Format::parse(value.trim()).unwrap_or_else(|| {
-        tracing::warn!(
-            value,
-            "{FORMAT_VAR} is not native, docker, swarm or otlp; ignored"
-        );
+        warnings.push(format!(
+            "{FORMAT_VAR}=`{}` is not native, docker, swarm or otlp, so it is ignored",
+            value.escape_debug()
+        ));
         Format::default()
     })
 }
@@ -381,10 +416,6 @@ pub(crate) fn os_language(var: impl Fn(&str) -> Option<String>) -> Option<String
         && region.is_none_or(|r| r.len() == 2 && r.chars().all(|c| c.is_ascii_uppercase()))
         && parts.next().is_none();
     ok.then_some(tag)
-}
-
-fn env_flag(name: &str) -> bool {
-    std::env::var(name).is_ok_and(|v| consent::parse_bool(&v) == Some(true))
 }
 
 /// Account names shared by every machine of a kind: not a person.

@@ -58,7 +58,9 @@ impl Consent {
     }
 
     pub fn from_env() -> Consent {
-        Consent::from_vars(|name| std::env::var(name).ok())
+        // A value that is not UTF-8 is read as the text it best resembles, never skipped as if
+        // unset: it is then not understood, and so it means off.
+        Consent::from_vars(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
     }
 
     /// The environment's part of the decision (inputs 1 to 3).
@@ -176,11 +178,52 @@ pub fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
     })
 }
 
+/// The documented spellings of on and off, in any case with surrounding spaces ignored:
+/// `1 true yes on` and `0 false no off`. Anything else (`y`, `2`, `disabled`, an empty value)
+/// is `None`: not understood.
 pub fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),
         _ => None,
+    }
+}
+
+/// An on/off environment variable, read strictly: the one parser every switch of this host
+/// goes through (`AGENT_TELEMETRY_DEBUG`, `_OFF_IN_CI`, `_NO_NOTICE`, `_CACHE`; the consent
+/// inputs above apply the same spellings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Switch {
+    /// What the switch says: its value when understood, `unset` when absent, else `safe`.
+    pub on: bool,
+    /// Set when the value was not understood: the variable, its value, and which side was
+    /// taken. `telemetry status` shows it, and `run` prints it.
+    pub warning: Option<String>,
+}
+
+impl Switch {
+    /// `name` whose value is `value`: `unset` when it is absent, the value when it is one of
+    /// [`parse_bool`]'s spellings, and otherwise `safe`, the side on which a misspelling can
+    /// do no harm (debug mode for `AGENT_TELEMETRY_DEBUG`: nothing sent), with a warning.
+    pub fn read(name: &str, value: Option<&str>, unset: bool, safe: bool) -> Switch {
+        let Some(value) = value else {
+            return Switch {
+                on: unset,
+                warning: None,
+            };
+        };
+        match parse_bool(value) {
+            Some(on) => Switch { on, warning: None },
+            None => Switch {
+                on: safe,
+                warning: Some(format!(
+                    "{name}=`{}` is not one of true/false/1/0/yes/no/on/off, so it is taken as \
+                     {}",
+                    value.escape_debug(),
+                    if safe { "on" } else { "off" }
+                )),
+            },
+        }
     }
 }
 
@@ -347,6 +390,29 @@ mod tests {
         let opted_out = consent(&[("DO_NOT_TRACK", "1")]).with_endpoint(false);
         assert_eq!(opted_out.reason, "DO_NOT_TRACK=1");
         assert!(consent(&[]).with_endpoint(true).enabled);
+    }
+
+    /// Issue 20: `AGENT_TELEMETRY_DEBUG=y` sent for real and `AGENT_TELEMETRY_OFF_IN_CI=2`
+    /// left telemetry on; a switch now takes the documented spellings only, and anything
+    /// else is its safe side, with a warning.
+    #[test]
+    fn a_switch_reads_the_documented_spellings_and_falls_on_its_safe_side() {
+        for (value, on) in [("1", true), (" YES ", true), ("On", true), ("false", false)] {
+            for safe in [true, false] {
+                let read = Switch::read("X", Some(value), !on, safe);
+                assert_eq!((read.on, read.warning), (on, None), "{value:?}");
+            }
+        }
+        for value in ["y", "2", "enabled", "", "\u{feff}1"] {
+            for safe in [true, false] {
+                let read = Switch::read("AGENT_TELEMETRY_DEBUG", Some(value), false, safe);
+                assert_eq!(read.on, safe, "{value:?}");
+                let warning = read.warning.expect("a warning");
+                assert!(warning.contains("AGENT_TELEMETRY_DEBUG"), "{warning}");
+            }
+        }
+        assert_eq!(Switch::read("X", None, true, false).on, true);
+        assert_eq!(Switch::read("X", None, false, true).on, false);
     }
 
     #[test]
