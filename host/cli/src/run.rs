@@ -5,17 +5,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_telemetry::agent::{AgentLimits, AgentOptions, run_agent};
-use agent_telemetry::runtime::cache::CodeCache;
 use agent_telemetry::runtime::engine::shared_engine;
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use anyhow::{Context, Result, bail};
 
-use crate::settings::{WireArgs, identity_dir};
+use crate::settings::{ENDPOINT_VAR, WireArgs, identity_dir};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// Where telemetry goes (also AGENT_TELEMETRY_ENDPOINT). Without one, telemetry is off.
-    #[arg(long, env = "AGENT_TELEMETRY_ENDPOINT")]
+    #[arg(long, env = ENDPOINT_VAR)]
     pub endpoint: Option<String>,
     /// How long to wait for telemetry after the agent exits, in milliseconds.
     #[arg(long, default_value_t = 2000)]
@@ -49,6 +48,10 @@ pub struct RunArgs {
     /// Stop the agent after this long (`30s`, `5m`) and exit with 124.
     #[arg(long, value_parser = humantime::parse_duration)]
     pub timeout: Option<Duration>,
+    /// The least time between two of the agent's flushes that send (`1s`, `500ms`, `0s`):
+    /// sooner ones return the current report and send nothing.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub min_flush_interval: Duration,
     #[command(flatten)]
     pub wire: WireArgs,
     /// The agent component (.wasm).
@@ -61,7 +64,7 @@ pub struct RunArgs {
 #[derive(clap::Args, Debug)]
 pub struct FlushArgs {
     /// Where telemetry goes (also AGENT_TELEMETRY_ENDPOINT).
-    #[arg(long, env = "AGENT_TELEMETRY_ENDPOINT")]
+    #[arg(long, env = ENDPOINT_VAR)]
     pub endpoint: Option<String>,
     /// Give up after this many milliseconds; what is left stays spooled.
     #[arg(long, default_value_t = 10_000)]
@@ -112,15 +115,13 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
             .iter()
             .map(|d| split_pair(d, "::").map(|(h, g)| (PathBuf::from(h), g)))
             .collect::<Result<_>>()?,
-        // An agent must reach neither telemetry's identity (its key, its spool) nor the code
-        // this host runs natively.
-        protected: identity_dir()
-            .into_iter()
-            .chain(CodeCache::from_env().map(|c| c.dir().to_path_buf()))
-            .collect(),
+        // An agent reaches neither telemetry's identity (its key, its spool) nor the code this
+        // host runs natively: `run_agent` refuses those directories always.
+        protected: Vec::new(),
         limits: AgentLimits {
             memory_bytes: args.max_memory,
             timeout: args.timeout,
+            min_flush_interval: args.min_flush_interval,
             ..AgentLimits::default()
         },
         capture_output: false,
@@ -195,11 +196,27 @@ fn parse_size(value: &str) -> Result<usize, String> {
 }
 
 /// Starts `agent-telemetry flush` detached from this process, which is about to exit: it
-/// delivers the spool while the user gets on with their work.
+/// delivers the spool while the user gets on with their work. The endpoint and the headers
+/// reach it through its environment, never its command line, which any user can read (`ps`).
 fn spawn_background_flush(endpoint: Option<&str>, wire: &WireArgs) {
     let Ok(exe) = std::env::current_exe() else {
         return;
     };
+    let mut command = background_flush_command(&exe, endpoint, wire);
+    match command.spawn() {
+        Ok(child) => tracing::info!(pid = child.id(), "delivering the spool in the background"),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start a background flush; the spool waits for the next run")
+        }
+    }
+}
+
+/// The command [`spawn_background_flush`] starts.
+fn background_flush_command(
+    exe: &std::path::Path,
+    endpoint: Option<&str>,
+    wire: &WireArgs,
+) -> std::process::Command {
     let mut command = std::process::Command::new(exe);
     command
         .args(["flush", "--max-wait-ms", "60000", "--quiet"])
@@ -207,19 +224,15 @@ fn spawn_background_flush(endpoint: Option<&str>, wire: &WireArgs) {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    if let Some(endpoint) = endpoint {
-        command.args(["--endpoint", endpoint]);
-    }
+    match endpoint {
+        Some(endpoint) => command.env(ENDPOINT_VAR, endpoint),
+        None => command.env_remove(ENDPOINT_VAR),
+    };
     wire.to_args(&mut command);
     // Its own process group: a Ctrl-C meant for the terminal's job does not stop it.
     #[cfg(unix)]
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    match command.spawn() {
-        Ok(child) => tracing::info!(pid = child.id(), "delivering the spool in the background"),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot start a background flush; the spool waits for the next run")
-        }
-    }
+    command
 }
 
 pub(crate) async fn flush(args: FlushArgs) -> Result<i32> {
@@ -287,6 +300,44 @@ mod tests {
             parsed(&["agent-telemetry", "run", "--max-memory", "512M", "a.wasm"]),
             512 << 20
         );
+    }
+
+    /// Issue 20: the background flush put `--endpoint` on its command line, which any user
+    /// can read in `ps`; the endpoint and the headers go through its environment instead.
+    #[test]
+    fn no_endpoint_or_header_on_the_background_flushs_command_line() {
+        let wire = WireArgs {
+            headers: Some("x-api-key=k3y".to_string()),
+            tags: Some("team=a".to_string()),
+            ..Default::default()
+        };
+        let command = background_flush_command(
+            std::path::Path::new("/bin/agent-telemetry"),
+            Some("http://127.0.0.1:1/v1/batch?token=s3cr3t"),
+            &wire,
+        );
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.iter()
+                .all(|a| !a.contains("s3cr3t") && !a.contains("k3y")),
+            "{args:?}"
+        );
+        assert!(args.iter().any(|a| a == "flush"), "{args:?}");
+        let env: Vec<(String, String)> = command
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_str()?.to_string(), v?.to_str()?.to_string())))
+            .collect();
+        assert!(
+            env.contains(&(
+                ENDPOINT_VAR.to_string(),
+                "http://127.0.0.1:1/v1/batch?token=s3cr3t".to_string()
+            )),
+            "{env:?}"
+        );
+        assert!(env.iter().any(|(_, v)| v.contains("k3y")), "{env:?}");
     }
 
     #[test]

@@ -13,10 +13,13 @@ pub fn identity_dir() -> Option<PathBuf> {
     agent_telemetry::settings::user_identity_dir()
 }
 
+/// Where telemetry goes, when `--endpoint` does not say.
+pub const ENDPOINT_VAR: &str = "AGENT_TELEMETRY_ENDPOINT";
+
 /// Settings as `run` would build them, for `telemetry status`.
 pub fn cli_settings() -> TelemetrySettings {
     let mut settings = TelemetrySettings::new("agent", "0.0.0");
-    settings.endpoint = std::env::var("AGENT_TELEMETRY_ENDPOINT").ok();
+    settings.endpoint = std::env::var(ENDPOINT_VAR).ok();
     settings.identity_dir = identity_dir();
     settings
 }

@@ -12,6 +12,6 @@ mod run;
 
 pub use recorder::Recorder;
 pub use run::{
-    AgentExit, AgentLimits, AgentOptions, RECORDER_INTERFACE, TIMEOUT_EXIT_CODE, run_agent,
-    run_agent_component,
+    AgentExit, AgentLimits, AgentOptions, RECORDER_INTERFACE, TABLE_ELEMENT_BYTES,
+    TIMEOUT_EXIT_CODE, run_agent, run_agent_component, state_dirs,
 };

@@ -10,7 +10,7 @@
 //! carried over.
 
 use std::pin::Pin;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -28,6 +28,10 @@ pub trait Recorder: Send + Sync + 'static {
         deadline: Duration,
     ) -> Pin<Box<dyn Future<Output = to::FlushReport> + Send + '_>>;
     fn status(&self) -> to::StatusReport;
+    /// Where this recorder keeps state (its identity directory, spool, debug log): an agent
+    /// it serves is never given them, on top of the user's own (see [`super::state_dirs`]).
+    /// No default: a recorder that wraps another forwards its places.
+    fn state_dirs(&self) -> Vec<std::path::PathBuf>;
 }
 
 /// Events one `record-many` call may hand over; the rest are dropped and counted (the bytes
@@ -37,13 +41,46 @@ pub const MAX_EVENTS_PER_CALL: usize = 10_000;
 /// The import's side of an agent's store: the [`Recorder`] its calls go to.
 pub struct RecorderImport {
     recorder: Box<dyn Recorder>,
+    /// See [`AgentLimits::min_flush_interval`](super::AgentLimits::min_flush_interval).
+    min_flush_interval: Duration,
+    last_flush: Option<Instant>,
 }
 
 impl RecorderImport {
     pub fn new(recorder: impl Recorder) -> RecorderImport {
         RecorderImport {
             recorder: Box::new(recorder),
+            min_flush_interval: super::AgentLimits::default().min_flush_interval,
+            last_flush: None,
         }
+    }
+
+    pub fn with_min_flush_interval(mut self, interval: Duration) -> RecorderImport {
+        self.min_flush_interval = interval;
+        self
+    }
+
+    /// The agent's `flush`, coalesced: within `min_flush_interval` of the last one that was
+    /// let through, nothing is sent and the report says what is pending and, as
+    /// `retry-after-ms`, when the next flush will be let through. The events are not lost:
+    /// the component sends them with its next batch, and the host flushes after the agent
+    /// exits.
+    async fn flush_coalesced(&mut self, deadline: Duration) -> to::FlushReport {
+        let now = Instant::now();
+        if let Some(wait) = self
+            .last_flush
+            .map(|last| self.min_flush_interval.saturating_sub(now - last))
+            .filter(|wait| !wait.is_zero())
+        {
+            let status = self.recorder.status();
+            return to::FlushReport {
+                pending: status.queued,
+                retry_after_ms: u32::try_from(wait.as_millis().max(1)).unwrap_or(u32::MAX),
+                ..crate::delivery::sender::nothing_flushed()
+            };
+        }
+        self.last_flush = Some(now);
+        self.recorder.flush(deadline).await
     }
 }
 
@@ -84,7 +121,7 @@ impl from::Host for RecorderImport {
 
     async fn flush(&mut self, deadline_ms: u32) -> from::FlushReport {
         let deadline = Duration::from_millis(deadline_ms.into());
-        self.recorder.flush(deadline).await.into()
+        self.flush_coalesced(deadline).await.into()
     }
 
     fn status(&mut self) -> from::StatusReport {

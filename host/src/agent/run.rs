@@ -32,8 +32,10 @@ pub struct AgentOptions {
     pub env: Vec<(String, String)>,
     /// Host directory, and where the agent sees it.
     pub dirs: Vec<(PathBuf, String)>,
-    /// Host paths no directory in `dirs` may be, contain or lie inside: the identity
-    /// directory (its key, its spool) and the code cache (code this host runs natively).
+    /// Host paths no directory in `dirs` may be, contain or lie inside, on top of those that
+    /// are refused always: [`state_dirs`] (this user's identity, code cache and its key) and
+    /// the recorder's own ([`Recorder::state_dirs`]). So even `AgentOptions::default()`
+    /// protects them.
     pub protected: Vec<PathBuf>,
     /// What the agent may use.
     pub limits: AgentLimits,
@@ -45,7 +47,8 @@ pub struct AgentOptions {
 /// What an agent may use: it is untrusted code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgentLimits {
-    /// Linear memory in all, in bytes.
+    /// Memory in all, in bytes: the sum of every linear memory of every instance, and of every
+    /// table (each element counted as [`TABLE_ELEMENT_BYTES`]).
     pub memory_bytes: usize,
     /// Wall time for the whole run; `None`: as long as it takes.
     pub timeout: Option<Duration>,
@@ -57,7 +60,15 @@ pub struct AgentLimits {
     pub tables: usize,
     pub memories: usize,
     pub table_elements: usize,
+    /// The least time between two flushes that reach the network: a `flush` sooner than this
+    /// after the last one returns the current report and sends nothing, so an agent cannot
+    /// decide when each request leaves (nor make a spool write and fsync per call).
+    pub min_flush_interval: Duration,
 }
+
+/// What one table element is counted as in [`AgentLimits::memory_bytes`]: wasmtime keeps a
+/// pointer per element.
+pub const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
 
 impl Default for AgentLimits {
     fn default() -> Self {
@@ -69,6 +80,7 @@ impl Default for AgentLimits {
             tables: 256,
             memories: 16,
             table_elements: 1 << 20,
+            min_flush_interval: Duration::from_secs(1),
         }
     }
 }
@@ -94,11 +106,35 @@ struct AgentState {
     limits: AgentLimiter,
 }
 
-/// wasmtime's [`StoreLimits`], remembering whether it refused the agent memory: a trap after
-/// that is most likely the agent's allocator giving up, and the error says so.
+/// One budget for all of an agent's memory. wasmtime's [`StoreLimits`] bounds each linear
+/// memory on its own, and tables not at all: an agent with 16 memories (multi-memory is on)
+/// and large tables would get many times its limit. This keeps a running total of every
+/// memory and table the store grows, and refuses growth past the budget. It also remembers
+/// whether it refused: a trap after that is most likely the agent's allocator giving up, and
+/// the error says so.
 struct AgentLimiter {
+    /// Counts (instances, tables, memories) and bounds per memory and per table.
     limits: StoreLimits,
+    budget: usize,
+    /// Bytes granted so far. Memories and tables never shrink, and they live as long as the
+    /// store. A growth granted here that then fails in wasmtime (the OS refusing memory)
+    /// stays counted: the error is on the safe side.
+    used: usize,
     memory_refused: bool,
+}
+
+impl AgentLimiter {
+    /// Grants `current` → `desired` bytes of one memory or table, within its own maximum
+    /// and the budget in all.
+    fn grant(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> bool {
+        let growth = desired.saturating_sub(current);
+        let total = self.used.saturating_add(growth);
+        if maximum.is_some_and(|max| desired > max) || total > self.budget {
+            return false;
+        }
+        self.used = total;
+        true
+    }
 }
 
 impl ResourceLimiter for AgentLimiter {
@@ -108,7 +144,8 @@ impl ResourceLimiter for AgentLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        let allowed = self.limits.memory_growing(current, desired, maximum)?
+            && self.grant(current, desired, maximum);
         self.memory_refused |= !allowed;
         Ok(allowed)
     }
@@ -119,7 +156,11 @@ impl ResourceLimiter for AgentLimiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.limits.table_growing(current, desired, maximum)
+        let bytes = |elements: usize| elements.saturating_mul(TABLE_ELEMENT_BYTES);
+        let allowed = self.limits.table_growing(current, desired, maximum)?
+            && self.grant(bytes(current), bytes(desired), maximum.map(bytes));
+        self.memory_refused |= !allowed;
+        Ok(allowed)
     }
 
     fn instances(&self) -> usize {
@@ -178,7 +219,12 @@ pub async fn run_agent_component(
     options: &AgentOptions,
 ) -> Result<AgentExit> {
     refuse_network_imports(engine, component)?;
-    refuse_protected_dirs(&options.dirs, &options.protected)?;
+    let protected: Vec<PathBuf> = state_dirs()
+        .into_iter()
+        .chain(recorder.state_dirs())
+        .chain(options.protected.iter().cloned())
+        .collect();
+    refuse_protected_dirs(&options.dirs, &protected)?;
     let pre = linker(engine)?.instantiate_pre(component).context(
         "the agent imports something this host does not provide (agents get WASI without \
          network, and agent:telemetry/recorder)",
@@ -216,7 +262,8 @@ pub async fn run_agent_component(
     let state = AgentState {
         wasi: wasi.build(),
         table: ResourceTable::new(),
-        recorder: RecorderImport::new(recorder.clone()),
+        recorder: RecorderImport::new(recorder.clone())
+            .with_min_flush_interval(limits.min_flush_interval),
         limits: AgentLimiter {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)
@@ -225,6 +272,8 @@ pub async fn run_agent_component(
                 .memories(limits.memories)
                 .table_elements(limits.table_elements)
                 .build(),
+            budget: limits.memory_bytes,
+            used: 0,
             memory_refused: false,
         },
     };
@@ -300,10 +349,98 @@ fn explain_trap(error: anyhow::Error, limits: &AgentLimits, memory_refused: bool
     error.context(why)
 }
 
+/// Every directory where this user's telemetry keeps state, whatever this run's environment
+/// says: the identity directory of the `agent-telemetry` command (`AGENT_TELEMETRY_HOME`) and
+/// the default one, the code cache and its key (as configured, and the defaults), whether or
+/// not telemetry or the cache is on in this run. The defaults are found from the environment
+/// (`HOME`, `XDG_*`) and, on Unix, again from the user's entry in the password database, so
+/// that no variable set for one run hides them.
+pub fn state_dirs() -> Vec<PathBuf> {
+    const NAME: &str = "agent-telemetry";
+    let (cache, key) = crate::runtime::cache::dirs_from_vars(
+        |name| std::env::var_os(name),
+        dirs::cache_dir(),
+        dirs::data_local_dir(),
+    );
+    let platform = [
+        dirs::config_dir(),
+        dirs::cache_dir(),
+        dirs::data_local_dir(),
+    ];
+    let account = account_home()
+        .map(|home| [".config", ".cache", ".local/share"].map(|d| Some(home.join(d))))
+        .unwrap_or_default();
+    platform
+        .into_iter()
+        .chain(account)
+        .flatten()
+        .map(|d| d.join(NAME))
+        .chain(crate::settings::user_identity_dir())
+        .chain(cache)
+        .chain(key)
+        .collect()
+}
+
+/// This user's home directory as the password database has it, not as `HOME` says.
+#[cfg(unix)]
+fn account_home() -> Option<PathBuf> {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt;
+    let mut entry = std::mem::MaybeUninit::<libc::passwd>::zeroed();
+    let mut buffer = vec![0 as libc::c_char; 16 << 10];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r writes only into `entry` and `buffer` (whose length it is given),
+    // and sets `found` to `entry` or to null.
+    let status = unsafe {
+        libc::getpwuid_r(
+            libc::getuid(),
+            entry.as_mut_ptr(),
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if status != 0 || found.is_null() {
+        return None;
+    }
+    // SAFETY: `found` is non-null, so the entry is filled, and its `pw_dir` points into
+    // `buffer`, which outlives this read.
+    let dir = unsafe { (*found).pw_dir };
+    if dir.is_null() {
+        return None;
+    }
+    // SAFETY: as above: a NUL-terminated string inside `buffer`.
+    let dir = unsafe { CStr::from_ptr(dir) };
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()))).filter(|d| d.is_absolute())
+}
+
+#[cfg(not(unix))]
+fn account_home() -> Option<PathBuf> {
+    None
+}
+
+/// `path` with links resolved as far as it exists: a protected directory not made yet is
+/// still found under the real name of its parent.
+fn resolve(path: &std::path::Path) -> PathBuf {
+    let mut existing = path;
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(real, |p, part| p.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
 /// Refuses a directory for the agent that is, contains or lies inside a protected path.
 fn refuse_protected_dirs(dirs: &[(PathBuf, String)], protected: &[PathBuf]) -> Result<()> {
-    let resolve = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
-    let protected: Vec<PathBuf> = protected.iter().map(resolve).collect();
+    let protected: Vec<PathBuf> = protected.iter().map(|p| resolve(p)).collect();
     for (host, _) in dirs {
         let host = resolve(host);
         if let Some(p) = protected
@@ -341,4 +478,86 @@ fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<()> 
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The user's own places are found without trusting `HOME`: the password database names
+    /// the same home whatever one run's environment says.
+    #[cfg(unix)]
+    #[test]
+    fn state_dirs_include_the_accounts_own_places() {
+        // A container's user may have no entry in the password database: nothing to check.
+        let Some(home) = account_home() else { return };
+        let dirs = state_dirs();
+        for place in [".config", ".cache", ".local/share"] {
+            let expected = home.join(place).join("agent-telemetry");
+            assert!(
+                dirs.contains(&expected),
+                "{} not in {dirs:?}",
+                expected.display()
+            );
+        }
+    }
+
+    #[test]
+    fn a_dir_is_refused_when_it_is_holds_or_lies_in_a_protected_one() {
+        let root = tempfile::tempdir().unwrap();
+        let protected = root.path().join("state/agent-telemetry");
+        let given = |p: PathBuf| vec![(p, "/x".to_string())];
+        for refused in [
+            protected.clone(),
+            protected.join("spool"),
+            root.path().join("state"),
+            // Through a link to a parent that exists, to a directory not made yet.
+            root.path().join("link/agent-telemetry"),
+        ] {
+            std::fs::create_dir_all(root.path().join("state")).unwrap();
+            if !root.path().join("link").exists() {
+                #[cfg(unix)]
+                std::os::unix::fs::symlink(root.path().join("state"), root.path().join("link"))
+                    .unwrap();
+            }
+            assert!(
+                refuse_protected_dirs(&given(refused.clone()), std::slice::from_ref(&protected))
+                    .is_err(),
+                "{}",
+                refused.display()
+            );
+        }
+        let other = root.path().join("work");
+        assert!(refuse_protected_dirs(&given(other), &[protected]).is_ok());
+    }
+
+    #[test]
+    fn the_budget_counts_every_memory_and_table() {
+        let mut limiter = AgentLimiter {
+            limits: StoreLimitsBuilder::new().build(),
+            budget: 100,
+            used: 0,
+            memory_refused: false,
+        };
+        assert!(limiter.memory_growing(0, 60, None).unwrap());
+        assert!(
+            !limiter.memory_growing(0, 60, None).unwrap(),
+            "a second memory of 60"
+        );
+        assert!(limiter.memory_refused);
+        assert!(limiter.memory_growing(0, 30, None).unwrap());
+        // 10 bytes left: one table element more than fits is refused.
+        let fits = 10 / TABLE_ELEMENT_BYTES;
+        assert!(!limiter.table_growing(0, fits + 1, None).unwrap());
+        assert!(limiter.table_growing(0, fits, None).unwrap());
+        assert!(
+            !limiter.memory_growing(60, 63, Some(1000)).unwrap(),
+            "3 over 2 left"
+        );
+        assert!(
+            limiter.memory_growing(60, 62, Some(1000)).unwrap(),
+            "the last 2"
+        );
+        assert_eq!(limiter.used, 100);
+    }
 }

@@ -36,6 +36,8 @@ pub struct Telemetry {
     /// Where debug mode writes; `None` when requests are really sent.
     pub(super) debug_log: Option<Arc<PathBuf>>,
     pub(super) worker: Option<Arc<WorkerHandle>>,
+    /// Where these settings keep state (identity, choice, debug log): refused to agents.
+    pub(super) state_dirs: Arc<[PathBuf]>,
 }
 
 /// The caller's end of one worker.
@@ -67,6 +69,7 @@ impl Telemetry {
             spool: None,
             debug_log: None,
             worker: None,
+            state_dirs: Arc::new([]),
         }
     }
 
@@ -102,7 +105,10 @@ impl Telemetry {
                     );
                 }
             }
-            return Ok(Telemetry::disabled(consent));
+            return Ok(Telemetry {
+                state_dirs: settings.state_dirs().into(),
+                ..Telemetry::disabled(consent)
+            });
         };
         let endpoint = Arc::new(AllowedEndpoint::parse(url)?);
         settings.check()?;
@@ -172,6 +178,7 @@ impl Telemetry {
         });
         Ok(Telemetry {
             consent,
+            state_dirs: settings.state_dirs().into(),
             endpoint: settings.endpoint,
             identity: Some(identity),
             egress,
@@ -328,5 +335,9 @@ impl Recorder for Telemetry {
 
     fn status(&self) -> StatusReport {
         self.component_status()
+    }
+
+    fn state_dirs(&self) -> Vec<PathBuf> {
+        self.state_dirs.to_vec()
     }
 }

@@ -190,6 +190,21 @@ fn main() {
         }
         return;
     }
+    // `--flushes N`: record the tool-call event and flush, N times in a row, as an agent that
+    // would decide when each request leaves; prints how many flushes were let through.
+    if let Some(n) = flag_value::<usize>(&args, "--flushes") {
+        let mut through = 0;
+        for _ in 0..n {
+            record(&events[4]);
+            let report = r::flush(2000);
+            // A coalesced flush sends nothing and says when the next one will be let through.
+            if report.retry_after_ms == 0 || report.sent > 0 {
+                through += 1;
+            }
+        }
+        println!("every-event: {n} flushes, {through} let through");
+        return;
+    }
     // The session's start, its token use and its end come from the kit; they are the same
     // events as in the list. The first event alone, the others in calls of several: both
     // import functions get exercised.
