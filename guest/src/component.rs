@@ -172,9 +172,10 @@ impl State {
             left_out: 0,
             rest: None,
         };
-        // The one time a spooled batch is read between the component and the collector: the
-        // wire format is written from this reading too.
-        let batch = match batch::parse(body) {
+        // The one time a spooled batch is read between the component and the collector, and
+        // read strictly: the wire format, the native one included, is written from this
+        // reading, never from the file's bytes (see `batch::parse_strict`).
+        let batch = match batch::parse_strict(body) {
             Ok(batch) => {
                 let (rules, installation) =
                     (self.pipeline.anonymizer(), self.pipeline.installation_id());
@@ -199,11 +200,14 @@ impl State {
         let timeout = settings
             .timeout
             .min(Duration::from_millis(u64::from(deadline_ms)));
+        let Ok(checked) = encode::native::encode(&batch) else {
+            return report(DeliveryOutcome::Malformed, 0, Duration::ZERO);
+        };
         let mut progress = Progress::default();
         let sent = send::send(
             self.pipeline.wire(),
             &endpoint,
-            body,
+            &checked,
             events,
             Some(&batch),
             &mut progress,
@@ -241,7 +245,7 @@ impl State {
                 // Sent in part: the host keeps what is left in its place, so nothing is sent
                 // twice.
                 if progress.through > 0
-                    && let Some(rest) = encode::native::rest(body, progress.through)
+                    && let Some(rest) = encode::native::rest(&checked, progress.through)
                 {
                     let left_out = progress.through - progress.events;
                     self.pipeline.note_left_out(left_out as u64);

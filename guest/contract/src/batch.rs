@@ -20,6 +20,10 @@ pub enum BatchError {
     OtherVersion(u32),
     #[error("event {event_id} has schema_version {version}")]
     EventVersion { event_id: String, version: u32 },
+    /// Read strictly ([`parse_strict`]): JSON that a lenient reader takes but this project never
+    /// writes (a key twice in one object, a number or a space written otherwise).
+    #[error("not written as this project writes a batch: {0}")]
+    NotCanonical(&'static str),
 }
 
 /// The batch in `body`, checked against the native schema.
@@ -49,6 +53,81 @@ pub fn parse(body: &[u8]) -> Result<Batch, BatchError> {
         });
     }
     Ok(batch)
+}
+
+/// The batch in `body`, read as strictly as a file that anything can write must be: a batch the
+/// host kept on disk, before the component sends it again.
+///
+/// A lenient reader and the bytes can disagree: with `"tags":{"note":"<free text>","note":"ok"}`
+/// serde keeps the last value, so a check of the parsed batch passes while the bytes still hold
+/// the first. So a key twice in any object refuses the batch, and a batch of the current
+/// version must be byte for byte what [`serde_json::to_vec`] makes of what was read (this
+/// project's own writer makes exactly that): no other spelling of a number, no other spacing,
+/// order or escape. A batch of an older version is read with the duplicate-key rule only.
+/// Either way the caller sends what it re-serializes from the value it checked, never `body`.
+pub fn parse_strict(body: &[u8]) -> Result<Batch, BatchError> {
+    serde_json::from_slice::<NoDuplicateKeys>(body)?;
+    let batch = parse(body)?;
+    if batch.schema_version == SCHEMA_VERSION
+        && serde_json::to_vec(&batch).ok().as_deref() != Some(body)
+    {
+        return Err(BatchError::NotCanonical(
+            "it differs from what this project writes for the same batch",
+        ));
+    }
+    Ok(batch)
+}
+
+/// Any JSON value, read only to refuse an object that has a key twice (at any depth).
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeys)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeys {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(self)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key) {
+                return Err(serde::de::Error::custom("an object has a key twice"));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(self)
+    }
 }
 
 #[cfg(test)]
@@ -94,11 +173,51 @@ mod tests {
         ));
     }
 
+    /// Issue 20, case 7: a duplicate key smuggled free text past the spool's check.
+    #[test]
+    fn strictly_read_a_key_twice_or_another_spelling_is_refused() {
+        let current = OK.replace(
+            "\"schema_version\":1",
+            &format!("\"schema_version\":{SCHEMA_VERSION}"),
+        );
+        let batch = parse_strict(current.as_bytes()).unwrap();
+        assert_eq!(serde_json::to_vec(&batch).unwrap(), current.as_bytes());
+        // The case as it was found: a map (the tags) with a key twice. Read leniently, the
+        // last value wins and the first would still be in the bytes.
+        let v1 = r#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[{"event_id":"e","occurred_at":"t","schema_version":1,"source":"s","environment":"e","installation_id":"i","product":"p","product_version":"1","os":"linux","arch":"x86_64","ci":false,"tags":{"note":"my free text","note":"ok"},"data":{"type":"session_failure","session_id":"s","error":"timeout"}}]}"#;
+        assert_eq!(parse(v1.as_bytes()).unwrap().events[0].tags["note"], "ok");
+        assert!(matches!(
+            parse_strict(v1.as_bytes()),
+            Err(BatchError::Malformed(_))
+        ));
+        let nested = r#"{"a":[{"k":1,"k":2}]}"#;
+        assert!(serde_json::from_str::<NoDuplicateKeys>(nested).is_err());
+        assert!(serde_json::from_str::<NoDuplicateKeys>(r#"{"a":[{"k":1},{"k":2}]}"#).is_ok());
+        for other in [
+            current.replace("\"dropped_events\":0", "\"dropped_events\": 0"),
+            current.replace("\"dropped_events\":0", "\"dropped_events\":0e0"),
+            current.replace("\"b\"", "\"\\u0062\""),
+            format!("{current} "),
+            format!("{current}\n"),
+        ] {
+            assert!(parse_strict(other.as_bytes()).is_err(), "{other}");
+        }
+        assert!(
+            parse_strict(format!("{current}{{}}").as_bytes()).is_err(),
+            "trailing data"
+        );
+    }
+
     #[test]
     fn a_version_1_batch_reads_as_the_current_version() {
         // As an older build spooled it: an event of 0.1.0's shape, without 0.2.0's fields.
         let v1 = r#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[{"event_id":"e","occurred_at":"t","schema_version":1,"source":"s","environment":"e","installation_id":"i","product":"p","product_version":"1","os":"linux","arch":"x86_64","ci":false,"data":{"type":"session_failure","session_id":"s","error":"timeout"}}]}"#;
         let batch = parse(v1.as_bytes()).unwrap();
+        assert_eq!(
+            parse_strict(v1.as_bytes()).unwrap(),
+            batch,
+            "older: no canonical rule"
+        );
         assert!(batch.events[0].tags.is_empty());
         assert!(matches!(
             batch.events[0].data,
