@@ -29,8 +29,13 @@ pub(crate) fn log(args: &LogArgs) -> Result<()> {
     }
     if args.json {
         for mut entry in entries {
-            if !args.body {
-                entry.body = None;
+            if args.body {
+                // An OTLP protobuf body, as its OTLP/JSON mapping (the bytes stay in base64).
+                if entry.body.is_none() {
+                    entry.body = readable_body(&entry);
+                }
+            } else {
+                (entry.body, entry.body_base64) = (None, None);
             }
             println!("{}", serde_json::to_string(&entry)?);
         }
@@ -43,17 +48,51 @@ pub(crate) fn log(args: &LogArgs) -> Result<()> {
     println!("{}", ledger_table(&entries));
     if args.body {
         for entry in &entries {
+            let encoding = match &entry.content_encoding {
+                Some(encoding) => format!(" (sent with {encoding}, shown decompressed)"),
+                None => String::new(),
+            };
             println!(
-                "--- {} {} sha256 {}",
+                "--- {} {} sha256 {}{encoding}",
                 entry.at, entry.endpoint, entry.sha256
             );
             println!(
                 "{}",
-                entry.body.as_deref().unwrap_or("(not UTF-8; not kept)")
+                readable_body(entry).unwrap_or_else(|| "(no body kept)".to_string())
             );
         }
     }
     Ok(())
+}
+
+/// The body a person can read: the text the ledger kept, or an OTLP protobuf body decoded
+/// into its OTLP/JSON mapping (anything else binary in base64, as kept).
+fn readable_body(entry: &LedgerEntry) -> Option<String> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use prost::Message;
+    if let Some(text) = &entry.body {
+        // The file is untrusted: no terminal control sequence is printed from it.
+        return Some(
+            text.chars()
+                .filter(|c| !c.is_control() || *c == '\n')
+                .collect(),
+        );
+    }
+    let bytes = entry.decoded_body()?;
+    let protobuf = entry
+        .content_type
+        .as_deref()
+        .is_some_and(|t| t.starts_with("application/x-protobuf"));
+    let decoded = protobuf
+        .then(|| ExportLogsServiceRequest::decode(&bytes[..]).ok())
+        .flatten()
+        .and_then(|request| serde_json::to_string_pretty(&request).ok());
+    Some(decoded.unwrap_or_else(|| {
+        format!(
+            "(binary, base64) {}",
+            entry.body_base64.as_deref().unwrap_or_default()
+        )
+    }))
 }
 
 /// The egress ledger, one request a row.

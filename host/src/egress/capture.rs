@@ -50,7 +50,11 @@ pub(super) async fn send_recorded(
     let body = tokio::time::timeout(cap, read_body(body))
         .await
         .map_err(|_| HttpError::ConnectionWriteTimeout)??;
-    let mut entry = LedgerEntry::new(parts.uri.to_string(), &body, events);
+    let encoding = parts
+        .headers
+        .get(http::header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let mut entry = LedgerEntry::encoded(parts.uri.to_string(), &body, events, encoding);
     entry.left_out = left_out;
     entry.content_type = content_type;
     if let Some(path) = debug_log {

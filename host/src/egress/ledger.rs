@@ -51,15 +51,35 @@ pub struct LedgerEntry {
     /// Captured by debug mode: it did not leave the machine.
     #[serde(default)]
     pub debug: bool,
-    /// The exact body, when it is UTF-8 (batches are JSON).
+    /// `gzip` when the body was sent compressed; `body` and `body_base64` hold it decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    /// The body (decompressed when it was sent gzipped), when it is UTF-8: the JSON formats.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// Otherwise the body (decompressed) in base64: OTLP protobuf, which `log --body` shows
+    /// decoded as OTLP/JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
 }
+
+/// The most a gzipped body is decompressed to for the ledger: far beyond any batch.
+const DECODED_MAX_BYTES: u64 = 64 << 20;
 
 impl LedgerEntry {
     /// An entry for `body` (a batch of `events` events, if known) sent to `endpoint`;
     /// `status` and `error` are filled in later.
     pub fn new(endpoint: String, body: &[u8], events: Option<u64>) -> LedgerEntry {
+        LedgerEntry::encoded(endpoint, body, events, None)
+    }
+
+    /// [`new`](Self::new) for a body sent with `content_encoding` (`gzip`).
+    pub fn encoded(
+        endpoint: String,
+        body: &[u8],
+        events: Option<u64>,
+        content_encoding: Option<&str>,
+    ) -> LedgerEntry {
         use sha2::Digest;
         LedgerEntry {
             at: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
@@ -72,7 +92,56 @@ impl LedgerEntry {
             left_out: None,
             content_type: None,
             debug: false,
-            body: String::from_utf8(body.to_vec()).ok(),
+            content_encoding: None,
+            body: None,
+            body_base64: None,
+        }
+        .keeping(body, content_encoding)
+    }
+
+    /// Keeps `body`, sent with `content_encoding`, in a form a person can audit: decompressed,
+    /// as text when it is UTF-8 and in base64 otherwise. A body that does not decompress is
+    /// kept as it was sent, and the entry says so in `error`.
+    fn keeping(mut self, body: &[u8], content_encoding: Option<&str>) -> LedgerEntry {
+        use base64::Engine as _;
+        use std::io::Read;
+        let mut decoded = Vec::new();
+        let body = match content_encoding {
+            Some(encoding) if encoding.eq_ignore_ascii_case("gzip") => {
+                self.content_encoding = Some("gzip".to_string());
+                let mut reader = flate2::read::GzDecoder::new(body).take(DECODED_MAX_BYTES + 1);
+                match reader.read_to_end(&mut decoded) {
+                    Ok(_) if decoded.len() as u64 > DECODED_MAX_BYTES => {
+                        self.error = Some(format!(
+                            "the gzip body decompresses past {DECODED_MAX_BYTES} bytes: kept as sent"
+                        ));
+                        body
+                    }
+                    Ok(_) => &decoded[..],
+                    Err(e) => {
+                        self.error = Some(format!("the gzip body does not decompress: {e}"));
+                        body
+                    }
+                }
+            }
+            _ => body,
+        };
+        match std::str::from_utf8(body) {
+            Ok(text) => self.body = Some(text.to_string()),
+            Err(_) => {
+                self.body_base64 = Some(base64::engine::general_purpose::STANDARD.encode(body))
+            }
+        }
+        self
+    }
+
+    /// The body as it was before any compression, whether kept as text or in base64.
+    pub fn decoded_body(&self) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        match (&self.body, &self.body_base64) {
+            (Some(text), _) => Some(text.clone().into_bytes()),
+            (None, Some(b64)) => base64::engine::general_purpose::STANDARD.decode(b64).ok(),
+            (None, None) => None,
         }
     }
 }
@@ -228,5 +297,45 @@ mod tests {
         let (again, unreadable) = read(&path).unwrap();
         assert_eq!((again.len(), unreadable), (entries.len(), 1));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 20: with gzip or OTLP protobuf the ledger kept no body, so there was nothing to
+    /// audit.
+    #[test]
+    fn gzip_and_binary_bodies_are_kept_decoded() {
+        let json = br#"{"events":[{"type":"tool_call"}]}"#;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(json).unwrap();
+        let gzipped = gz.finish().unwrap();
+        let entry = LedgerEntry::encoded(
+            "http://127.0.0.1:1/".into(),
+            &gzipped,
+            Some(1),
+            Some("gzip"),
+        );
+        assert_eq!(
+            entry.body.as_deref(),
+            Some(std::str::from_utf8(json).unwrap())
+        );
+        assert_eq!(
+            entry.bytes,
+            gzipped.len() as u64,
+            "the size and hash are of what left"
+        );
+        assert_eq!(entry.content_encoding.as_deref(), Some("gzip"));
+
+        let protobuf = [0x0a, 0x03, 0xff, 0x00, 0x80];
+        let entry = LedgerEntry::new("http://127.0.0.1:1/".into(), &protobuf, None);
+        assert_eq!(entry.body, None);
+        assert_eq!(entry.decoded_body().as_deref(), Some(&protobuf[..]));
+
+        let broken = LedgerEntry::encoded(
+            "http://127.0.0.1:1/".into(),
+            b"not gzip",
+            None,
+            Some("gzip"),
+        );
+        assert_eq!(broken.body.as_deref(), Some("not gzip"));
+        assert!(broken.error.is_some());
     }
 }
