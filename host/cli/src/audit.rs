@@ -1,5 +1,12 @@
 //! `audit COMPONENT.wasm`: what a component imports and exports, and which imports fall
-//! outside what the telemetry component is allowed to use.
+//! outside what it is allowed to use. A component that exports `agent:telemetry/recorder`, and
+//! neither exports `wasi:cli/run` nor imports `recorder`, is judged as a telemetry component
+//! ([`ALLOWED_IMPORTS`]); any other as an agent (so an agent cannot pass as the component by
+//! exporting a recorder of its own), which may
+//! use WASI but never `wasi:http`, `wasi:config` or `wasi:sockets` ([`judge_agent_import`]):
+//! composed with the telemetry component (`wac plug`) and run by a stock host that grants
+//! those (`wasmtime run -S http -S config`), an agent importing them would share the
+//! component's network and read its configuration, the pseudonymization key included.
 //!
 //! The component is read with wasmtime itself (compiled, never instantiated), so the audit
 //! sees the same import names the runtime's linker would have to satisfy. The allowed set is
@@ -128,6 +135,71 @@ const FLAGGED_PACKAGES: &[(&str, &str)] = &[
 
 const FLAGGED_OTHER: &str = "not in the allowed set of imports";
 
+/// Why an agent may not import a package, by package.
+const AGENT_FLAGGED_PACKAGES: &[(&str, &str)] = &[
+    (
+        "wasi:http",
+        "an agent's own network: `run` refuses it, and composed with the telemetry component \
+         under a stock host (`wasmtime run -S http`, which has no allowlist) it could send \
+         anything anywhere",
+    ),
+    (
+        "wasi:config",
+        "unsafe to compose with the telemetry component: under a stock host \
+         (`wasmtime run -S config`) the agent reads the same keys the component gets, its \
+         pseudonymization key and endpoint among them",
+    ),
+    (
+        "wasi:sockets",
+        "raw network access: `run` gives agents none",
+    ),
+];
+
+const AGENT_RECORDER: &str = "how an agent reports its usage: the telemetry component serves it";
+const AGENT_WASI: &str =
+    "WASI an agent may use: `run` grants no network, and only the files given with --dir";
+
+/// Judges one import of an agent: any WASI but [`AGENT_FLAGGED_PACKAGES`], and `recorder`.
+pub fn judge_agent_import(name: &str) -> Verdict {
+    let interface = name
+        .split_once('@')
+        .map_or(name, |(interface, _)| interface);
+    let package = interface
+        .split_once('/')
+        .map_or(interface, |(package, _)| package);
+    if let Some((_, why)) = AGENT_FLAGGED_PACKAGES.iter().find(|(p, _)| *p == package) {
+        return Verdict {
+            allowed: false,
+            why,
+        };
+    }
+    match package {
+        "agent:telemetry" => Verdict {
+            allowed: true,
+            why: AGENT_RECORDER,
+        },
+        _ if package.starts_with("wasi:") => Verdict {
+            allowed: true,
+            why: AGENT_WASI,
+        },
+        _ => Verdict {
+            allowed: false,
+            why: FLAGGED_OTHER,
+        },
+    }
+}
+
+/// What the audited component is, which decides the rules its imports are judged by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// It exports `agent:telemetry/recorder`, and neither exports `wasi:cli/run` nor imports
+    /// `recorder`: [`ALLOWED_IMPORTS`].
+    TelemetryComponent,
+    /// Anything else: [`judge_agent_import`].
+    Agent,
+}
+
 /// Whether an import may be used, and the reason either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
@@ -181,6 +253,7 @@ pub struct ComponentExport {
 /// What a component imports and exports, with a verdict on each import.
 #[derive(Debug, Clone, Serialize)]
 pub struct Audit {
+    pub role: Role,
     pub imports: Vec<AuditedImport>,
     pub exports: Vec<ComponentExport>,
 }
@@ -233,10 +306,32 @@ pub fn audit(bytes: &[u8]) -> Result<Audit, AuditError> {
         .map_err(|e| AuditError::InvalidComponent(format!("{e:#}")))?;
     let ty = component.component_type();
 
+    let exports: Vec<ComponentExport> = ty
+        .exports(&engine)
+        .map(|(name, item)| ComponentExport {
+            name: name.to_string(),
+            kind: kind_of(&item.ty),
+        })
+        .collect();
+    let exports_any = |prefix: &str| exports.iter().any(|e| e.name.starts_with(prefix));
+    let imports_recorder = ty
+        .imports(&engine)
+        .any(|(name, _)| name.starts_with("agent:telemetry/recorder@"));
+    let role = if exports_any("agent:telemetry/recorder@")
+        && !exports_any("wasi:cli/run@")
+        && !imports_recorder
+    {
+        Role::TelemetryComponent
+    } else {
+        Role::Agent
+    };
     let imports = ty
         .imports(&engine)
         .map(|(name, item)| {
-            let verdict = judge_import(name);
+            let verdict = match role {
+                Role::TelemetryComponent => judge_import(name),
+                Role::Agent => judge_agent_import(name),
+            };
             AuditedImport {
                 name: name.to_string(),
                 kind: kind_of(&item.ty),
@@ -245,14 +340,11 @@ pub fn audit(bytes: &[u8]) -> Result<Audit, AuditError> {
             }
         })
         .collect();
-    let exports = ty
-        .exports(&engine)
-        .map(|(name, item)| ComponentExport {
-            name: name.to_string(),
-            kind: kind_of(&item.ty),
-        })
-        .collect();
-    Ok(Audit { imports, exports })
+    Ok(Audit {
+        role,
+        imports,
+        exports,
+    })
 }
 
 fn kind_of(item: &ComponentItem) -> &'static str {
@@ -271,6 +363,7 @@ fn kind_of(item: &ComponentItem) -> &'static str {
 #[derive(Serialize)]
 struct JsonReport<'a> {
     component: String,
+    role: Role,
     imports: &'a [AuditedImport],
     exports: &'a [ComponentExport],
     flagged: usize,
@@ -287,6 +380,7 @@ pub fn run(args: &AuditArgs) -> Result<i32> {
     if args.json {
         let report = JsonReport {
             component: path.to_string(),
+            role: audit.role,
             imports: &audit.imports,
             exports: &audit.exports,
             flagged,
@@ -310,6 +404,14 @@ fn text_report(component: &str, audit: &Audit) -> String {
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(out, "component: {component}");
+    let _ = writeln!(
+        out,
+        "role: {}",
+        match audit.role {
+            Role::TelemetryComponent => "telemetry component (it exports agent:telemetry/recorder)",
+            Role::Agent => "agent (judged by the rules for agents)",
+        }
+    );
     let _ = writeln!(out, "imports ({}):", audit.imports.len());
     for import in &audit.imports {
         let mark = if import.allowed { "ok     " } else { "FLAGGED" };
