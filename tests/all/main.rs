@@ -37,6 +37,7 @@ mod privacy;
 mod reliability;
 mod schema;
 mod stock_wasmtime;
+mod trust;
 
 mod support {
     use std::path::PathBuf;
@@ -120,11 +121,17 @@ mod support {
         {
             cmd.env_remove(var);
         }
-        // Compiled code goes to the build's directory, not the user's cache.
-        cmd.env_remove("AGENT_TELEMETRY_CACHE").env(
-            "AGENT_TELEMETRY_CACHE_DIR",
-            target_dir().join("test-code-cache"),
-        );
+        // Compiled code, and the key that vouches for it, go to the build's directory, not
+        // the user's.
+        cmd.env_remove("AGENT_TELEMETRY_CACHE")
+            .env(
+                "AGENT_TELEMETRY_CACHE_DIR",
+                target_dir().join("test-code-cache"),
+            )
+            .env(
+                "AGENT_TELEMETRY_KEY_DIR",
+                target_dir().join("test-code-cache-key"),
+            );
         // Nor does anything go to the user's identity directory: a test that names none gets
         // a fresh one of its own.
         if !env.iter().any(|(k, _)| *k == "AGENT_TELEMETRY_HOME") {
