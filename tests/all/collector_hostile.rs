@@ -55,7 +55,7 @@ fn varint(mut n: u64, out: &mut Vec<u8>) {
 /// An OTLP export request of one resource, one scope and as many empty log records as fit:
 /// two bytes each on the wire, a whole `LogRecord` each once decoded.
 fn otlp_bomb() -> Vec<u8> {
-    let records = vec![0x12u8, 0x00].repeat((INFLATED - 16) / 2);
+    let records = [0x12u8, 0x00].repeat((INFLATED - 16) / 2);
     let mut scope = vec![0x12];
     varint(records.len() as u64, &mut scope);
     scope.extend_from_slice(&records);
@@ -65,8 +65,11 @@ fn otlp_bomb() -> Vec<u8> {
     request
 }
 
+/// A request's headers: (name, value).
+type Headers = Vec<(&'static str, &'static str)>;
+
 /// The hostile bodies: each a gzip of 16 to 25 KB that inflates to nearly 16 MiB.
-fn bombs() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, Vec<u8>)> {
+fn bombs() -> Vec<(&'static str, Headers, Vec<u8>)> {
     vec![
         ("/v1/logs", vec![PROTOBUF, GZIP], gzip(&otlp_bomb())),
         (

@@ -1,12 +1,15 @@
 //! Trust, round three (issue 20), the cases outside the collector: each was reproduced by
 //! running the built CLI on the main branch before the fix, and each test here fails there.
 //!
-//! 1. planted compiled code; 2. the identity and the cache reachable under another
-//! environment, and `AgentOptions::default()`; 6. switches that failed open; 7. duplicate
-//! JSON keys in a spooled batch; 8. `--max-memory` per memory instead of in all; 9. flushes an
-//! agent could time, a ledger with nothing to audit for gzip or protobuf, and agents that
-//! import what the component imports (the endpoint on a child's command line: a unit test of
-//! `host/cli/src/run.rs`).
+//! - 1: planted compiled code;
+//! - 2: the identity and the cache reachable under another environment, and
+//!   `AgentOptions::default()`;
+//! - 6: switches that failed open;
+//! - 7: duplicate JSON keys in a spooled batch;
+//! - 8: `--max-memory` per memory instead of in all;
+//! - 9: flushes an agent could time, a ledger with nothing to audit for gzip or protobuf, and
+//!   agents that import what the component imports (the endpoint on a child's command line: a
+//!   unit test of `host/cli/src/run.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

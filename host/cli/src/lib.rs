@@ -37,7 +37,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum CliCommand {
     /// Run an agent component with no network; its `recorder` import reports telemetry.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Run a local collector on loopback that takes every wire format and stores it in SQLite.
     Collect(CollectArgs),
     /// Summarize what a collector stored: text tables, JSON, or an HTML page with charts.
@@ -61,7 +61,7 @@ pub enum CliCommand {
 
 pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        CliCommand::Run(args) => run::run(args).await,
+        CliCommand::Run(args) => run::run(*args).await,
         CliCommand::Collect(args) => collect::collect(args).await.map(|()| 0),
         CliCommand::Report(args) => collect::report(args).map(|()| 0),
         CliCommand::Demo => collect::demo().await.map(|()| 0),

@@ -411,8 +411,8 @@ mod tests {
                 assert!(warning.contains("AGENT_TELEMETRY_DEBUG"), "{warning}");
             }
         }
-        assert_eq!(Switch::read("X", None, true, false).on, true);
-        assert_eq!(Switch::read("X", None, false, true).on, false);
+        assert!(Switch::read("X", None, true, false).on, "unset: its default");
+        assert!(!Switch::read("X", None, false, true).on, "unset: its default");
     }
 
     #[test]
