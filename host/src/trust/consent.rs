@@ -411,8 +411,14 @@ mod tests {
                 assert!(warning.contains("AGENT_TELEMETRY_DEBUG"), "{warning}");
             }
         }
-        assert!(Switch::read("X", None, true, false).on, "unset: its default");
-        assert!(!Switch::read("X", None, false, true).on, "unset: its default");
+        assert!(
+            Switch::read("X", None, true, false).on,
+            "unset: its default"
+        );
+        assert!(
+            !Switch::read("X", None, false, true).on,
+            "unset: its default"
+        );
     }
 
     #[test]
