@@ -209,6 +209,39 @@ async fn sixty_four_hostile_bodies_at_once_keep_the_collector_under_256_mib() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Issue 20, case 3, without gzip: 64 bodies of 8 MiB at once are 512 MiB, which the collector
+/// once held all together before decoding any; now the bodies it holds at once are bounded
+/// (`CollectorOptions::max_body_bytes_held`), the others wait their turn, and each is still
+/// answered.
+#[tokio::test]
+async fn sixty_four_large_plain_bodies_at_once_are_held_a_few_at_a_time() {
+    let dir = temp_dir("plain-rss");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (addr, child) = collect(&dir.join("c.sqlite3"), &[]).await;
+    let pid = child.id().unwrap();
+    let body = format!(
+        r#"{{"records":[{{"event":"tool","event_timestamp":1767225600000,"source":"test","properties":{{"x":"{}"}}}}]}}"#,
+        "a".repeat(8 << 20)
+    );
+    let body = std::sync::Arc::new(body.into_bytes());
+    let mut sent = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let body = body.clone();
+        sent.spawn(async move { try_post(addr, "/events/v1/track", &[JSON], &body).await });
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = sent.join_next().await {
+        statuses.push(done.unwrap());
+    }
+    let peak = peak_resident(pid);
+    eprintln!("collect's peak resident memory: {} MiB", peak >> 20);
+    // Each refused for its record's size, none lost to a dead or stuck collector.
+    assert!(statuses.iter().all(|s| *s == 413), "{statuses:?}");
+    assert!(peak < 256 << 20, "peak resident {} MiB", peak >> 20);
+    drop(child);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A docker-agent body of one record with `extra` more properties of `value`.
 fn padded_docker(extra: usize, value: &str) -> String {
     let mut props = String::from(

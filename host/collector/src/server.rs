@@ -4,8 +4,12 @@
 //! site can post into it, only each path's media type is taken (JSON, or protobuf for OTLP;
 //! gzip or not), an error never echoes the request back, and what a body costs is bounded:
 //! inflating, decoding and storing run off the async threads, a few bodies at a time
-//! ([`CollectorOptions::max_decoders`]), each within the bounds `ingest` sets. A database at its
-//! size gets `503` with a `Retry-After`, which senders retry, so nothing is lost.
+//! ([`CollectorOptions::max_decoders`]), each within the bounds `ingest` sets, and the bodies
+//! held in memory at once, across every connection, within
+//! [`CollectorOptions::max_body_bytes_held`]: a request takes its share (its `Content-Length`,
+//! else the most a body may be) before its body is read. A database at its size, or a body
+//! that cannot get its share in time, gets `503` with a `Retry-After`, which senders retry, so
+//! nothing is lost.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -54,6 +58,10 @@ pub struct CollectorOptions {
     pub max_decoders: usize,
     /// Events older than this are deleted when the collector starts, then every hour.
     pub retain: Option<Duration>,
+    /// Request bodies held in memory at once, in bytes, across every connection (each body
+    /// counts its `Content-Length`, or [`MAX_BODY_BYTES`] when it declares none). Without it,
+    /// 64 connections of 16 MiB each would hold a gigabyte before any decoding began.
+    pub max_body_bytes_held: usize,
 }
 
 /// How long a sender is asked to wait when the database is full.
@@ -70,6 +78,7 @@ impl std::fmt::Debug for CollectorOptions {
             .field("check", &self.check.is_some())
             .field("max_decoders", &self.max_decoders)
             .field("retain", &self.retain)
+            .field("max_body_bytes_held", &self.max_body_bytes_held)
             .finish()
     }
 }
@@ -83,6 +92,7 @@ impl Default for CollectorOptions {
             check: None,
             max_decoders: 2,
             retain: None,
+            max_body_bytes_held: 4 * MAX_BODY_BYTES,
         }
     }
 }
@@ -103,6 +113,8 @@ struct Shared {
     body_timeout: Duration,
     check: Option<BatchCheck>,
     decoders: Arc<Semaphore>,
+    /// [`CollectorOptions::max_body_bytes_held`], one permit a KiB.
+    body_budget: Arc<Semaphore>,
 }
 
 impl Collector {
@@ -160,6 +172,10 @@ impl Collector {
                 body_timeout: options.body_timeout,
                 check: options.check.clone(),
                 decoders: Arc::new(Semaphore::new(options.max_decoders.max(1))),
+                body_budget: Arc::new(Semaphore::new(kib(options
+                    .max_body_bytes_held
+                    .max(MAX_BODY_BYTES))
+                    as usize)),
             });
         let header_timeout = options.header_timeout;
         let refused_connections = Arc::new(AtomicU64::new(0));
@@ -322,11 +338,35 @@ async fn receive(
             },
         );
     }
-    let body = match tokio::time::timeout(
+    // The body's share of what all bodies may hold at once, taken before it is read: its
+    // declared length, or the most a body may be. Taken whole, so that no two requests each
+    // holding a part can wait on each other.
+    let declared = match headers
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()))
+    {
+        None => MAX_BODY_BYTES,
+        Some(Some(length)) if length <= MAX_BODY_BYTES => length,
+        Some(Some(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"),
+        Some(None) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "the Content-Length is not a length",
+            );
+        }
+    };
+    let held = match tokio::time::timeout(
         shared.body_timeout,
-        axum::body::to_bytes(body, MAX_BODY_BYTES),
+        shared.body_budget.clone().acquire_many_owned(kib(declared)),
     )
     .await
+    {
+        Ok(Ok(held)) => held,
+        Ok(Err(_)) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed"),
+        Err(_) => return busy(),
+    };
+    let body = match tokio::time::timeout(shared.body_timeout, axum::body::to_bytes(body, declared))
+        .await
     {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => return refuse(StatusCode::PAYLOAD_TOO_LARGE, "the body is too large"),
@@ -359,6 +399,8 @@ async fn receive(
     let outcome = tokio::task::spawn_blocking(move || {
         let outcome = ingest_body(format, &media, &body, gzipped, check.as_ref(), &store);
         drop(permit);
+        drop(body);
+        drop(held);
         (outcome, media)
     })
     .await;
@@ -455,6 +497,24 @@ fn ingest_body(
 
 /// The database is full: `503` with a `Retry-After`, which a sender retries later (a 4xx it
 /// would drop the batch for).
+/// Too many bodies held at once to take this one within its time: the sender retries later.
+fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, BUSY_RETRY_AFTER_SECS.to_string())],
+        "the collector is busy; try again later\n",
+    )
+        .into_response()
+}
+
+/// How long a sender is asked to wait when too many bodies are held at once.
+const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+/// `bytes` in permits of a KiB, rounded up (at least one, so every body takes its turn).
+fn kib(bytes: usize) -> u32 {
+    u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
+}
+
 fn full() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,
