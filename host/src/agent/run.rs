@@ -368,18 +368,30 @@ pub fn state_dirs() -> Vec<PathBuf> {
         dirs::data_local_dir(),
     ];
     let account = account_home()
-        .map(|home| [".config", ".cache", ".local/share"].map(|d| Some(home.join(d))))
+        .map(|home| {
+            ACCOUNT_PLACES
+                .iter()
+                .map(|d| home.join(d))
+                .collect::<Vec<PathBuf>>()
+        })
         .unwrap_or_default();
     platform
         .into_iter()
-        .chain(account)
         .flatten()
+        .chain(account)
         .map(|d| d.join(NAME))
         .chain(crate::settings::user_identity_dir())
         .chain(cache)
         .chain(key)
         .collect()
 }
+
+/// Where the platform keeps a user's config, cache and data, under the home directory: what
+/// `dirs` finds from the environment, found again from the account.
+#[cfg(target_os = "macos")]
+const ACCOUNT_PLACES: &[&str] = &["Library/Application Support", "Library/Caches"];
+#[cfg(not(target_os = "macos"))]
+const ACCOUNT_PLACES: &[&str] = &[".config", ".cache", ".local/share"];
 
 /// This user's home directory as the password database has it, not as `HOME` says.
 #[cfg(unix)]
@@ -492,7 +504,7 @@ mod tests {
         // A container's user may have no entry in the password database: nothing to check.
         let Some(home) = account_home() else { return };
         let dirs = state_dirs();
-        for place in [".config", ".cache", ".local/share"] {
+        for place in ACCOUNT_PLACES {
             let expected = home.join(place).join("agent-telemetry");
             assert!(
                 dirs.contains(&expected),
