@@ -223,11 +223,13 @@ async fn sixty_four_large_plain_bodies_at_once_are_held_a_few_at_a_time() {
         r#"{{"records":[{{"event":"tool","event_timestamp":1767225600000,"source":"test","properties":{{"x":"{}"}}}}]}}"#,
         "a".repeat(8 << 20)
     );
-    let body = std::sync::Arc::new(body.into_bytes());
+    // One body shared by every request (a copy each would put half a gigabyte in this test
+    // process, and every process the other tests start at the same time would inherit it).
+    let body = bytes::Bytes::from(body);
     let mut sent = tokio::task::JoinSet::new();
     for _ in 0..64 {
         let body = body.clone();
-        sent.spawn(async move { try_post(addr, "/events/v1/track", &[JSON], &body).await });
+        sent.spawn(async move { post_shared(addr, "/events/v1/track", body).await });
     }
     let mut statuses = Vec::new();
     while let Some(done) = sent.join_next().await {
@@ -240,6 +242,32 @@ async fn sixty_four_large_plain_bodies_at_once_are_held_a_few_at_a_time() {
     assert!(peak < 256 << 20, "peak resident {} MiB", peak >> 20);
     drop(child);
     std::fs::remove_dir_all(&dir).ok();
+}
+
+/// POSTs `body` as JSON without copying it; the status, or 0 when the connection broke.
+async fn post_shared(addr: SocketAddr, path: &str, body: bytes::Bytes) -> u16 {
+    use http_body_util::Full;
+    let Ok(stream) = tokio::net::TcpStream::connect(addr).await else {
+        return 0;
+    };
+    let Ok((mut sender, connection)) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await
+    else {
+        return 0;
+    };
+    let connection = tokio::spawn(connection);
+    let request = http::Request::post(path)
+        .header(http::header::HOST, addr.to_string())
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(body))
+        .unwrap();
+    let status = match sender.send_request(request).await {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 0,
+    };
+    drop(sender);
+    let _ = connection.await;
+    status
 }
 
 /// A docker-agent body of one record with `extra` more properties of `value`.
@@ -350,6 +378,85 @@ async fn stored_bytes_are_bounded_per_record_and_per_database() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// What the report reads is bounded as well as what it does not: an OTLP attribute the report
+/// reads cannot be a map that stores far more than it weighs; a native event's tags and flags
+/// are held to the name rule; and two docker-agent records that differ only in what the bounds
+/// drop stay two.
+#[tokio::test]
+async fn what_the_report_reads_is_bounded_too() {
+    let dir = temp_dir("hostile-read");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("c.sqlite3");
+    let (addr, child) = collect(&db, &[]).await;
+
+    // `gen_ai.conversation.id` is read for every kind; here it is a map of 2,000 entries.
+    let entries = vec![r#"{"key":"","value":{}}"#; 2000].join(",");
+    let otlp = format!(
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[
+            {{"key":"service.name","value":{{"stringValue":"p"}}}},
+            {{"key":"service.version","value":{{"stringValue":"1.0"}}}},
+            {{"key":"service.instance.id","value":{{"stringValue":"i1"}}}}]}},
+          "scopeLogs":[{{"logRecords":[{{"timeUnixNano":"1767225600000000000","eventName":"agent_telemetry.command",
+            "attributes":[{{"key":"log.record.uid","value":{{"stringValue":"u-1"}}}},
+              {{"key":"agent_telemetry.command.action","value":{{"stringValue":"run"}}}},
+              {{"key":"agent_telemetry.outcome","value":{{"stringValue":"success"}}}},
+              {{"key":"gen_ai.conversation.id","value":{{"kvlistValue":{{"values":[{entries}]}}}}}}]}}]}}]}}]}}"#
+    );
+    let (status, response) = post_with(addr, "/v1/logs", &[JSON], otlp.as_bytes()).await;
+    assert_eq!(status, 200, "{response}");
+    let stored = largest_body(&db);
+    assert!(stored <= 4 << 10, "one OTLP record stored {stored} bytes");
+
+    // A tag value or a list of flags past the rule, in a native event.
+    let mut tagged = batch(1);
+    tagged.events[0]
+        .tags
+        .insert("note".to_string(), "t".repeat(300));
+    let (status, response) = post_with(
+        addr,
+        "/v1/batch",
+        &[JSON],
+        &serde_json::to_vec(&tagged).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{response}");
+    let mut flagged = batch(1);
+    flagged.events[0].data = agent_telemetry::wire::Data::Command {
+        action: "run".to_string(),
+        outcome: agent_telemetry::wire::Outcome::Success,
+        error: None,
+        arg_count: 0,
+        flags: vec!["--x".to_string(); 100],
+    };
+    let (status, response) = post_with(
+        addr,
+        "/v1/batch",
+        &[JSON],
+        &serde_json::to_vec(&flagged).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{response}");
+
+    // Two records, the same but for properties past the bound: both stored.
+    // `zzz` sorts after the 200 extra properties, so it is among those dropped.
+    let a = padded_docker(200, "aaaa");
+    let b = a.replacen(r#""os":"linux""#, r#""os":"linux","zzz":"b""#, 1);
+    assert_ne!(a, b);
+    let records = |body: &str| {
+        body.trim_start_matches(r#"{"records":["#)
+            .trim_end_matches("]}")
+            .to_string()
+    };
+    let both = format!(r#"{{"records":[{},{}]}}"#, records(&a), records(&b));
+    let (status, response) = post_with(addr, "/events/v1/track", &[JSON], both.as_bytes()).await;
+    assert_eq!(status, 200, "{response}");
+    let answer: serde_json::Value =
+        serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(answer["accepted"], 2, "{answer}");
+    drop(child);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// `--retain DAYS` deletes what is older when the collector starts.
 #[tokio::test]
 async fn retain_deletes_older_events_at_start() {
@@ -362,10 +469,16 @@ async fn retain_deletes_older_events_at_start() {
         .as_millis() as i64;
     {
         let store = EventStore::open(Some(&db)).unwrap();
-        let facts = [now_ms - 40 * 86_400_000, now_ms - 86_400_000]
-            .iter()
-            .map(|&at| fact(&format!("t{at}"), at, "command", "run"))
-            .collect();
+        // Older than 30 days, a day old, and dated in the year 9000 (a sender's clock, or a
+        // record meant never to age out).
+        let facts = [
+            now_ms - 40 * 86_400_000,
+            now_ms - 86_400_000,
+            221_845_392_000_000,
+        ]
+        .iter()
+        .map(|&at| fact(&format!("t{at}"), at, "command", "run"))
+        .collect();
         store
             .store(
                 Format::Docker,

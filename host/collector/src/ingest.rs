@@ -214,6 +214,35 @@ fn with_content_id(value: &serde_json::Value, occurred_ms: i64) -> (String, Stri
     (id, body)
 }
 
+/// [`with_content_id`] for a record that may hold more than is stored: the id is made from all
+/// of it, so two records that differ only in what the bounds drop stay two, and one sent again
+/// is a duplicate whatever the bounds; the text stored is the record after `trim` (which says
+/// how many values it dropped), written again only when it dropped any.
+fn trimmed_with_content_id(
+    mut value: serde_json::Value,
+    occurred_ms: i64,
+    trim: impl FnOnce(&mut serde_json::Value) -> u64,
+) -> (String, String, u64) {
+    let (id, whole) = with_content_id(&value, occurred_ms);
+    let dropped = trim(&mut value);
+    let body = if dropped == 0 {
+        whole
+    } else {
+        value.to_string()
+    };
+    (id, body, dropped)
+}
+
+/// [`keep`] on the object under `key` in `value`: what a trim of one record's properties does.
+fn keep_under(value: &mut serde_json::Value, key: &str, read: &[&str]) -> u64 {
+    let Some(serde_json::Value::Object(map)) = value.get_mut(key).map(std::mem::take) else {
+        return 0;
+    };
+    let (kept, dropped) = keep(map, read);
+    value[key] = serde_json::Value::Object(kept);
+    dropped
+}
+
 /// RFC 3339 to Unix milliseconds.
 fn millis(rfc3339: &str) -> Result<i64, Refused> {
     let at = humantime::parse_rfc3339_weak(rfc3339)

@@ -51,7 +51,10 @@ pub struct CollectorOptions {
     pub body_timeout: Duration,
     /// Connections served at once; more are closed as they come.
     pub max_connections: usize,
-    /// Run on every batch body before it is parsed and stored.
+    /// Run on every (inflated) native batch body before it is parsed and stored. It sees the
+    /// whole body at once, outside the record-at-a-time bounds: a check that decodes it whole
+    /// (a JSON Schema, as the tests use) costs what the body inflates to, so `collect` sets
+    /// none.
     pub check: Option<BatchCheck>,
     /// Bodies inflated, decoded and stored at once; the others wait their turn. Each may take
     /// up to its 16 MiB inflated plus what decoding one record at a time takes.
@@ -66,6 +69,8 @@ pub struct CollectorOptions {
 
 /// How long a sender is asked to wait when the database is full.
 pub const FULL_RETRY_AFTER_SECS: u64 = 60;
+/// How far ahead of now an event may be dated and still be kept by retention.
+const RETAIN_AHEAD: Duration = Duration::from_secs(86_400);
 /// How often retention runs after the first time.
 const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
@@ -272,13 +277,17 @@ impl Drop for Collector {
     }
 }
 
-/// Deletes what is older than `age`.
+/// Deletes what is older than `age`, and what is dated more than [`RETAIN_AHEAD`] from now (a
+/// sender's clock may be off by that much, but an event dated years ahead would never age out,
+/// and could keep a full database full for good).
 fn retain(store: &EventStore, age: Duration) -> Result<()> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let cutoff = i64::try_from(now.saturating_sub(age).as_millis()).unwrap_or(i64::MAX);
-    let deleted = store.delete_before(cutoff)?;
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let before = millis(now.saturating_sub(age));
+    let after = millis(now.saturating_add(RETAIN_AHEAD));
+    let deleted = store.delete_outside(before, after)?;
     if deleted > 0 {
         tracing::info!(deleted, "collector retention deleted older events");
     }
@@ -387,7 +396,7 @@ async fn receive(
         }
     };
     // Full: said before any work is spent on the body.
-    if matches!(shared.store.is_full(), Ok(true)) {
+    if shared.store.is_full() {
         return full();
     }
     // A few bodies at a time: each may inflate to 16 MiB and take as much again to decode.
@@ -495,8 +504,6 @@ fn ingest_body(
     }
 }
 
-/// The database is full: `503` with a `Retry-After`, which a sender retries later (a 4xx it
-/// would drop the batch for).
 /// Too many bodies held at once to take this one within its time: the sender retries later.
 fn busy() -> Response {
     (
@@ -515,6 +522,8 @@ fn kib(bytes: usize) -> u32 {
     u32::try_from(bytes.div_ceil(1024).max(1)).unwrap_or(u32::MAX)
 }
 
+/// The database is full: `503` with a `Retry-After`, which a sender retries later (a 4xx it
+/// would drop the batch for).
 fn full() -> Response {
     (
         StatusCode::SERVICE_UNAVAILABLE,

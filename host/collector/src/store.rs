@@ -24,6 +24,8 @@ pub struct EventStore {
     dropped_properties: AtomicU64,
     /// The most the database may hold, in bytes (0: no bound).
     max_bytes: AtomicU64,
+    /// Whether it held that much when last written or pruned.
+    full: std::sync::atomic::AtomicBool,
 }
 
 /// The database holds [`EventStore::set_max_bytes`] already: a body is refused until
@@ -116,6 +118,7 @@ impl EventStore {
             rejected_batches: AtomicU64::new(0),
             dropped_properties: AtomicU64::new(0),
             max_bytes: AtomicU64::new(0),
+            full: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -140,17 +143,31 @@ impl EventStore {
         Ok(pages.max(0) as u64 * size.max(0) as u64)
     }
 
-    /// Whether the database has reached its bound.
-    pub fn is_full(&self) -> Result<bool> {
-        let max = self.max_bytes.load(Ordering::Relaxed);
-        Ok(max > 0 && Self::used_bytes(&self.conn())? >= max)
+    /// Whether the database had reached its bound when it was last written or pruned: a flag,
+    /// so that asking never waits on the database (the async threads ask).
+    pub fn is_full(&self) -> bool {
+        self.full.load(Ordering::Relaxed)
     }
 
-    /// Deletes the events that occurred before `ms` (Unix milliseconds); returns how many.
-    pub fn delete_before(&self, ms: i64) -> Result<usize> {
-        Ok(self
-            .conn()
-            .execute("DELETE FROM events WHERE occurred_ms < ?1", params![ms])?)
+    /// Sets the flag [`is_full`](Self::is_full) reads, from the pages in use now.
+    fn note_fullness(&self, conn: &Connection) -> Result<bool> {
+        let max = self.max_bytes.load(Ordering::Relaxed);
+        let full = max > 0 && Self::used_bytes(conn)? >= max;
+        self.full.store(full, Ordering::Relaxed);
+        Ok(full)
+    }
+
+    /// Deletes the events that occurred before `before` or after `after` (Unix milliseconds);
+    /// returns how many. The times are the senders' own: an event dated far ahead would never
+    /// age out by its date alone, so retention takes those too.
+    pub fn delete_outside(&self, before: i64, after: i64) -> Result<usize> {
+        let conn = self.conn();
+        let deleted = conn.execute(
+            "DELETE FROM events WHERE occurred_ms < ?1 OR occurred_ms > ?2",
+            params![before, after],
+        )?;
+        self.note_fullness(&conn)?;
+        Ok(deleted)
     }
 
     /// Counts a body refused as invalid.
@@ -186,8 +203,7 @@ impl EventStore {
         let dropped = i64::try_from(received.reported_drops)
             .map_err(|_| anyhow::anyhow!("dropped_events is out of range"))?;
         let mut conn = self.conn();
-        let max = self.max_bytes.load(Ordering::Relaxed);
-        if max > 0 && Self::used_bytes(&conn)? >= max {
+        if self.note_fullness(&conn)? {
             return Err(Full.into());
         }
         let tx = conn.transaction()?;

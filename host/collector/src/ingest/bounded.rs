@@ -72,3 +72,70 @@ where
         Ok(())
     }
 }
+
+/// Any JSON value whose every string is at most [`super::MAX_TEXT`] bytes, every list at most
+/// [`MAX_ITEMS`] long and every object at most [`MAX_ITEMS`] wide: what the native format's
+/// events are (names, ids, times, lists of at most 16 names, at most a few tags), checked
+/// without building anything, before an event is decoded and stored.
+pub(crate) struct Names;
+
+/// The most items of a list or entries of an object in a native event.
+pub(crate) const MAX_ITEMS: usize = 64;
+
+impl<'de> de::Deserialize<'de> for Names {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Names)
+    }
+}
+
+impl<'de> Visitor<'de> for Names {
+    type Value = Names;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("names, numbers and short lists")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_unit<E>(self) -> Result<Self, E> {
+        Ok(self)
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self, E> {
+        if s.len() > super::MAX_TEXT {
+            return Err(E::custom("a name is too long"));
+        }
+        Ok(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self, A::Error> {
+        let mut n = 0;
+        while seq.next_element::<Names>()?.is_some() {
+            n += 1;
+            if n > MAX_ITEMS {
+                return Err(de::Error::custom("a list is too long"));
+            }
+        }
+        Ok(self)
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<Self, A::Error> {
+        let mut n = 0;
+        while let Some((Names, Names)) = map.next_entry::<Names, Names>()? {
+            n += 1;
+            if n > MAX_ITEMS {
+                return Err(de::Error::custom("an object is too wide"));
+            }
+        }
+        Ok(self)
+    }
+}

@@ -9,7 +9,10 @@ use serde::de::{self, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::bounded::{Each, Stop, walk};
-use super::{Fact, Props, Received, Refused, admit, count, keep, success, text, with_content_id};
+use super::{
+    Fact, Props, Received, Refused, admit, count, keep_under, success, text,
+    trimmed_with_content_id,
+};
 
 pub const PATH: &str = "/events/v1/track";
 
@@ -130,17 +133,18 @@ fn fact(raw: &str, dropped: &mut u64) -> Result<Fact, Refused> {
         }
     }
     f.check()?;
-    // What is stored: the record as it came, less what is over the bounds (counted), so the
-    // same record hashes to the same id as before.
+    // What is stored: the record as it came, less what is over the bounds (counted); its id
+    // is made from all of it, as it always was.
     let read = p.read();
-    let (properties, dropped_here) = keep(record.properties, &read);
-    *dropped += dropped_here;
     let value = serde_json::json!({
         "event": record.event,
         "event_timestamp": record.event_timestamp,
         "source": text(&record.source)?,
-        "properties": properties,
+        "properties": record.properties,
     });
-    (f.id, f.body) = with_content_id(&value, occurred_ms);
+    let dropped_here;
+    (f.id, f.body, dropped_here) =
+        trimmed_with_content_id(value, occurred_ms, |v| keep_under(v, "properties", &read));
+    *dropped += dropped_here;
     Ok(f)
 }

@@ -8,8 +8,8 @@ use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::bounded::{Each, Stop, walk};
-use super::{Fact, Received, Refused, admit, cost, count, millis};
+use super::bounded::{Each, MAX_ITEMS, Names, Stop, walk};
+use super::{Fact, MAX_TEXT, Received, Refused, admit, cost, count, millis};
 
 pub const PATH: &str = "/v1/batch";
 
@@ -98,6 +98,13 @@ impl<'de> Visitor<'de> for Batch<'_> {
                         each: |raw: &RawValue| {
                             let i = received.facts.len();
                             admit(i, "event", raw.get().len())?;
+                            // Every name in it (tags, flags, labels too) within the name rule.
+                            serde_json::from_str::<Names>(raw.get()).map_err(|_| {
+                                Refused::new(format!(
+                                    "event {i}: a name is longer than {MAX_TEXT} bytes, or a \
+                                     list or object longer than {MAX_ITEMS}"
+                                ))
+                            })?;
                             let e: Event = serde_json::from_str(raw.get())
                                 .map_err(|_| Refused::new("not a valid batch"))?;
                             if !READABLE_VERSIONS.contains(&e.schema_version) {

@@ -412,7 +412,10 @@ fn bound(record: &mut LogRecord, read: &[&str]) -> u64 {
     let mut kept: Vec<KeyValue> = Vec::new();
     for kv in std::mem::take(&mut record.attributes).into_iter().rev() {
         if let Some(name) = read.iter().find(|r| **r == kv.key) {
-            if !seen.contains(name) {
+            // Read by the report, it is kept whole, so it must be a storable value: a map or
+            // bytes under a name the report reads (which it takes as missing) could otherwise
+            // carry far more than its wire size.
+            if !seen.contains(name) && storable_any(kv.value.as_ref()) {
                 seen.push(name);
                 kept.push(kv);
             } else {

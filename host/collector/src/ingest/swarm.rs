@@ -6,7 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{
-    Fact, MAX_RECORD_BYTES, Props, Received, Refused, keep, millis, success, text, with_content_id,
+    Fact, MAX_RECORD_BYTES, Props, Received, Refused, keep_under, millis, success, text,
+    trimmed_with_content_id,
 };
 
 pub const PATH: &str = "/v1/events";
@@ -113,16 +114,19 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
         _ => return Err(Refused::new("not an Agent Swarm event name")),
     };
     f.check()?;
-    // What is stored: the envelope as it came, less what is over the bounds (counted), so the
-    // same event hashes to the same id as before.
+    // What is stored: the envelope as it came, less what is over the bounds (counted); its id
+    // is made from all of it.
     let read = p.read();
-    let (properties, mut dropped) = keep(e.properties, &read);
-    dropped += e.metadata.other.len() as u64;
     for s in [&e.event, &e.occurred_at, &e.source, &e.actor_mode] {
         text(s)?;
     }
     text(&e.metadata.transport)?;
     text(&e.metadata.environment)?;
+    let mut metadata = e.metadata.other;
+    let known = ["transport", "schema_version", "environment"];
+    metadata.insert("transport".into(), e.metadata.transport.into());
+    metadata.insert("schema_version".into(), e.metadata.schema_version.into());
+    metadata.insert("environment".into(), e.metadata.environment.into());
     let value = serde_json::json!({
         "product": e.product,
         "event": e.event,
@@ -130,14 +134,20 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
         "source": e.source,
         "actor_mode": e.actor_mode,
         "actor_anonymous_id": e.actor_anonymous_id,
-        "properties": properties,
-        "metadata": {
-            "transport": e.metadata.transport,
-            "schema_version": e.metadata.schema_version,
-            "environment": e.metadata.environment,
-        },
+        "properties": e.properties,
+        "metadata": metadata,
     });
-    (f.id, f.body) = with_content_id(&value, occurred_ms);
+    let dropped;
+    (f.id, f.body, dropped) = trimmed_with_content_id(value, occurred_ms, |v| {
+        // Fields Agent Swarm may add to the metadata are not stored: counted.
+        let mut dropped = 0;
+        if let Some(serde_json::Value::Object(m)) = v.get_mut("metadata") {
+            let before = m.len();
+            m.retain(|k, _| known.contains(&k.as_str()));
+            dropped += (before - m.len()) as u64;
+        }
+        dropped + keep_under(v, "properties", &read)
+    });
     Ok(Received {
         facts: vec![f],
         reported_drops: 0,
