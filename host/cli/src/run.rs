@@ -159,7 +159,21 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
 }
 
 /// This process's peak resident memory, in KiB (0 where it cannot be told).
+///
+/// On Linux it is `VmHWM`, the peak of this program's own address space. `getrusage`'s
+/// `ru_maxrss` is kept across `exec`: a process started by a large parent reports the parent's
+/// size at the fork (everything it had resident was mapped in the child until the exec).
 fn peak_memory_kib() -> u64 {
+    #[cfg(target_os = "linux")]
+    if let Some(kib) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+            line.trim().trim_end_matches("kB").trim().parse().ok()
+        })
+    {
+        return kib;
+    }
     #[cfg(unix)]
     {
         let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
