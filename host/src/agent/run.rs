@@ -434,6 +434,22 @@ fn account_home() -> Option<PathBuf> {
 /// `path` with links resolved as far as it exists: a protected directory not made yet is
 /// still found under the real name of its parent.
 fn resolve(path: &std::path::Path) -> PathBuf {
+    if let Ok(real) = std::fs::canonicalize(path) {
+        return real;
+    }
+    // Some of it does not exist: `.` and `..` are taken lexically (there is nothing for the
+    // system to follow there either), then links resolved up to where it stops existing.
+    let mut clean = PathBuf::new();
+    for part in path.components() {
+        match part {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                clean.pop();
+            }
+            other => clean.push(other),
+        }
+    }
+    let path = clean.as_path();
     let mut existing = path;
     let mut rest = Vec::new();
     loop {
@@ -525,6 +541,8 @@ mod tests {
             root.path().join("state"),
             // Through a link to a parent that exists, to a directory not made yet.
             root.path().join("link/agent-telemetry"),
+            // And with `..` on the way to it.
+            root.path().join("state/missing/../agent-telemetry/./spool"),
         ] {
             std::fs::create_dir_all(root.path().join("state")).unwrap();
             if !root.path().join("link").exists() {
