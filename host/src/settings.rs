@@ -249,7 +249,7 @@ impl TelemetrySettings {
 
     /// Every place these settings keep state: the identity directory, the user's choice, and
     /// the debug log (the file itself: its directory may be one an agent is meant to have).
-    /// Agents are refused them (see [`crate::agent::state_dirs`]).
+    /// Agents are refused them (see `agent::state_dirs`).
     pub fn state_dirs(&self) -> Vec<PathBuf> {
         self.identity_dir
             .iter()

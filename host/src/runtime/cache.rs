@@ -22,7 +22,7 @@
 //!   Linux), created `0700` with the key `0600`, and never in the cache directory itself:
 //!   reading the entries does not give the key. A key file that others could read is not
 //!   trusted: a fresh key replaces it. Agents are refused both directories, always (see
-//!   [`crate::agent::state_dirs`]).
+//!   `agent::state_dirs`).
 //! - Both directories are used only if they are owned by this user and writable by no one
 //!   else, and files there are opened without following links. Anyone who can still read the
 //!   key is this user, who can run code as this user anyway.
