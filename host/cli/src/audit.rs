@@ -161,12 +161,7 @@ const AGENT_WASI: &str =
 
 /// Judges one import of an agent: any WASI but [`AGENT_FLAGGED_PACKAGES`], and `recorder`.
 pub fn judge_agent_import(name: &str) -> Verdict {
-    let interface = name
-        .split_once('@')
-        .map_or(name, |(interface, _)| interface);
-    let package = interface
-        .split_once('/')
-        .map_or(interface, |(package, _)| package);
+    let (_, package) = interface_and_package(name);
     if let Some((_, why)) = AGENT_FLAGGED_PACKAGES.iter().find(|(p, _)| *p == package) {
         return Verdict {
             allowed: false,
@@ -210,18 +205,13 @@ pub struct Verdict {
 /// Judges one import name (`wasi:http/types@0.2.12`) against [`ALLOWED_IMPORTS`], ignoring
 /// the version.
 pub fn judge_import(name: &str) -> Verdict {
-    let interface = name
-        .split_once('@')
-        .map_or(name, |(interface, _)| interface);
+    let (interface, package) = interface_and_package(name);
     if let Some(entry) = ALLOWED_IMPORTS.iter().find(|a| a.interface == interface) {
         return Verdict {
             allowed: true,
             why: entry.why,
         };
     }
-    let package = interface
-        .split_once('/')
-        .map_or(interface, |(package, _)| package);
     let why = FLAGGED_PACKAGES
         .iter()
         .find(|(flagged, _)| *flagged == package)
@@ -230,6 +220,17 @@ pub fn judge_import(name: &str) -> Verdict {
         allowed: false,
         why,
     }
+}
+
+/// `wasi:http/types@0.2.12` as `wasi:http/types` and `wasi:http`: the version is ignored.
+fn interface_and_package(name: &str) -> (&str, &str) {
+    let interface = name
+        .split_once('@')
+        .map_or(name, |(interface, _)| interface);
+    let package = interface
+        .split_once('/')
+        .map_or(interface, |(package, _)| package);
+    (interface, package)
 }
 
 /// One import of the audited component.
