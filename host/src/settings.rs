@@ -114,8 +114,7 @@ impl TelemetrySettings {
         // Each switch falls on its safe side when misspelt: debug mode (nothing sent), off in
         // CI, the notice shown.
         let mut switch = |name: &str, safe: bool| {
-            let value = std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
-            let read = Switch::read(name, value.as_deref(), false, safe);
+            let read = Switch::read(name, consent::env_text(name).as_deref(), false, safe);
             warnings.extend(read.warning);
             read.on
         };
@@ -140,9 +139,7 @@ impl TelemetrySettings {
             flush_interval: Duration::from_secs(10),
             agent_allowlist: Vec::new(),
             flag_allowlist: Vec::new(),
-            ci: consent::detect_ci(|name| {
-                std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-            }),
+            ci: consent::detect_ci(consent::env_text),
             off_in_ci,
             debug,
             debug_log: None,

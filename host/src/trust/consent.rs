@@ -58,9 +58,7 @@ impl Consent {
     }
 
     pub fn from_env() -> Consent {
-        // A value that is not UTF-8 is read as the text it best resembles, never skipped as if
-        // unset: it is then not understood, and so it means off.
-        Consent::from_vars(|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()))
+        Consent::from_vars(env_text)
     }
 
     /// The environment's part of the decision (inputs 1 to 3).
@@ -176,6 +174,13 @@ pub fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
     CI_VARIABLES.iter().any(|name| {
         get(name).is_some_and(|v| parse_bool(&v) != Some(false) && !v.trim().is_empty())
     })
+}
+
+/// The environment variable `name` as text. A value that is not UTF-8 is read as the text it
+/// best resembles, never skipped as if unset: it is then not understood, and a switch falls on
+/// its safe side.
+pub fn env_text(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 /// The documented spellings of on and off, in any case with surrounding spaces ignored:
