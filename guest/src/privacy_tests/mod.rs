@@ -437,6 +437,7 @@ fn leak(body: &[u8], needle: &str) -> Option<String> {
 mod kinds;
 
 use kinds::Kind;
+mod catalogue;
 mod formats;
 mod properties;
 mod rules;
