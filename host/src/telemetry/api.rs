@@ -54,6 +54,7 @@ impl Telemetry {
             error,
             arg_count: u32::try_from(args.len()).unwrap_or(u32::MAX),
             flags,
+            ..Default::default()
         }));
     }
 
@@ -73,6 +74,7 @@ impl Telemetry {
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             outcome,
             error,
+            ..Default::default()
         }));
     }
 
@@ -94,6 +96,7 @@ impl Telemetry {
             cached_tokens: tokens.cached,
             reasoning_tokens: tokens.reasoning,
             cost_usd,
+            ..Default::default()
         }));
     }
 
@@ -102,6 +105,7 @@ impl Telemetry {
             session_id: session_id.to_string(),
             agent: owned(agent),
             task_id: owned(task_id),
+            ..Default::default()
         }));
     }
 
@@ -120,15 +124,14 @@ impl Telemetry {
             task_id: owned(task_id),
             outcome,
             error,
-            tasks_processed: None,
+            ..Default::default()
         }));
     }
 
     pub fn server_started(&self) {
         self.record(Event::Server(Server {
             state: ServerState::Started,
-            uptime_ms: None,
-            sessions_processed: None,
+            ..Default::default()
         }));
     }
 
@@ -136,8 +139,7 @@ impl Telemetry {
     pub fn server_shutdown(&self) {
         self.record(Event::Server(Server {
             state: ServerState::Shutdown,
-            uptime_ms: None,
-            sessions_processed: None,
+            ..Default::default()
         }));
     }
 
@@ -145,9 +147,7 @@ impl Telemetry {
     pub fn agent_registered(&self, agent: &str) {
         self.record(Event::AgentRegistered(AgentRegistered {
             agent: agent.to_string(),
-            role: None,
-            capabilities: Vec::new(),
-            is_reconnect: false,
+            ..Default::default()
         }));
     }
 
