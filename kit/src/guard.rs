@@ -38,6 +38,7 @@ impl Open {
                 outcome,
                 error,
                 tasks_processed,
+                ..Default::default()
             }),
             Open::Tool {
                 tool,
@@ -51,6 +52,7 @@ impl Open {
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 outcome,
                 error,
+                ..Default::default()
             }),
         }
     }
@@ -171,6 +173,7 @@ impl SessionBuilder {
             session_id: self.id.clone(),
             agent: self.agent.clone(),
             task_id: self.task_id.clone(),
+            ..Default::default()
         })]);
         let slot = open(Open::Session {
             id: self.id.clone(),
@@ -309,13 +312,7 @@ impl Tokens {
         Tokens {
             usage: e::TokenUsage {
                 model: model.into(),
-                session_id: None,
-                agent: None,
-                input_tokens: 0,
-                output_tokens: 0,
-                cached_tokens: 0,
-                reasoning_tokens: 0,
-                cost_usd: None,
+                ..Default::default()
             },
         }
     }

@@ -43,6 +43,16 @@ mod bindings {
 
 /// The event types of `agent:telemetry/recorder`, and its functions.
 pub use bindings::agent::telemetry::recorder as events;
+
+// Each event record has a `Default` from the event catalogue, so the guards name only the
+// fields they set.
+mod defaults {
+    use crate::events as records;
+    use agent_telemetry_contract::{enum_not_said, record_defaults};
+
+    agent_telemetry_contract::for_each_enum!(enum_not_said);
+    agent_telemetry_contract::for_each_event!(record_defaults);
+}
 pub use events::{ErrorKind, Event, FlushReport, Outcome, StatusReport, flush, status};
 
 /// Records one event (the import's `record`).

@@ -176,6 +176,64 @@ impl<T: FieldValue> FieldValue for Option<T> {
     }
 }
 
+/// The value of a field no caller set: absent, zero, empty or false (and, through
+/// [`enum_not_said!`], an enum's first case). It gives each record of a crate's WIT bindings a
+/// `Default` ([`record_defaults!`]), so that code building events names only the fields it
+/// sets, and a field the catalogue adds needs nothing there. A required field is always given
+/// by whoever records the event; its "not said" value only fills the struct.
+pub trait NotSaid {
+    /// The value when nothing was said.
+    fn not_said() -> Self;
+}
+
+macro_rules! not_said_as_default {
+    ($($t:ty),*) => {$(
+        impl NotSaid for $t {
+            fn not_said() -> $t {
+                <$t>::default()
+            }
+        }
+    )*};
+}
+not_said_as_default!(String, Vec<String>, bool, u8, u32, u64, i32, f64);
+
+impl<T> NotSaid for Option<T> {
+    fn not_said() -> Option<T> {
+        None
+    }
+}
+
+/// A [`for_each_enum!`] callback: [`NotSaid`] for each enum of the WIT bindings' `recorder`
+/// module, which must be in scope as `records`.
+#[macro_export]
+macro_rules! enum_not_said {
+    ($( $(#[$doc:meta])* $Enum:ident { $First:ident = $first:literal $(, $Variant:ident = $name:literal)* $(,)? } )*) => {$(
+        impl $crate::catalogue::NotSaid for records::$Enum {
+            fn not_said() -> records::$Enum {
+                records::$Enum::$First
+            }
+        }
+    )*};
+}
+
+/// A [`for_each_event!`] callback: `Default` for each event record of the WIT bindings'
+/// `recorder` module, which must be in scope as `records` (with [`enum_not_said!`] applied).
+#[macro_export]
+macro_rules! record_defaults {
+    ($(
+        $(#[$kind_attr:meta])*
+        $Kind:ident = $kind:literal {
+            $( $(#[$attr:meta])* $field:ident : $ty:ty => $rule:ident $(($ns:literal))? ),* $(,)?
+        } $(+ computed { $( $cfield:ident : $cty:ty ),* $(,)? })?
+    )*) => {$(
+        impl Default for records::$Kind {
+            fn default() -> records::$Kind {
+                records::$Kind { $( $field: $crate::catalogue::NotSaid::not_said(), )* }
+            }
+        }
+    )*};
+}
+
 /// Hands the whole event catalogue to `$callback!`, as
 /// `Kind = "wire_name" { field: Type => Rule, ... } ...`, each kind and field with its doc
 /// and serde attributes; a kind may end with `+ computed { field: Type, ... }`, the fields the

@@ -198,57 +198,15 @@ macro_rules! enums {
 }
 agent_telemetry_contract::for_each_enum!(enums);
 
-/// The value of a field no caller set: absent, zero, empty or false, and an enum's first case.
-/// With it each component-side record has a [`Default`], so the convenience calls of the
-/// library (`telemetry/api.rs`) name only what they set and a field the catalogue adds needs
-/// nothing there. No record is sent as it is: a required field is always given.
-trait NotSaid {
-    fn not_said() -> Self;
-}
+// Each component-side record has a `Default` from the catalogue, so the library's convenience
+// calls (`telemetry/api.rs`) name only what they set.
+mod defaults {
+    use crate::runtime::bindings::recorder as records;
+    use agent_telemetry_contract::{enum_not_said, record_defaults};
 
-macro_rules! not_said_as_default {
-    ($($t:ty),*) => {$(
-        impl NotSaid for $t {
-            fn not_said() -> $t {
-                <$t>::default()
-            }
-        }
-    )*};
+    agent_telemetry_contract::for_each_enum!(enum_not_said);
+    agent_telemetry_contract::for_each_event!(record_defaults);
 }
-not_said_as_default!(String, Vec<String>, bool, u8, u32, u64, i32, f64);
-
-impl<T> NotSaid for Option<T> {
-    fn not_said() -> Option<T> {
-        None
-    }
-}
-
-macro_rules! first_case {
-    ($( $(#[$doc:meta])* $Enum:ident { $First:ident = $first:literal $(, $Variant:ident = $name:literal)* $(,)? } )*) => {$(
-        impl NotSaid for to::$Enum {
-            fn not_said() -> to::$Enum {
-                to::$Enum::$First
-            }
-        }
-    )*};
-}
-agent_telemetry_contract::for_each_enum!(first_case);
-
-macro_rules! record_defaults {
-    ($(
-        $(#[$kind_attr:meta])*
-        $Kind:ident = $kind:literal {
-            $( $(#[$attr:meta])* $field:ident : $ty:ty => $rule:ident $(($ns:literal))? ),* $(,)?
-        } $(+ computed { $( $cfield:ident : $cty:ty ),* $(,)? })?
-    )*) => {$(
-        impl Default for to::$Kind {
-            fn default() -> to::$Kind {
-                to::$Kind { $( $field: NotSaid::not_said(), )* }
-            }
-        }
-    )*};
-}
-agent_telemetry_contract::for_each_event!(record_defaults);
 
 impl From<to::FlushReport> for from::FlushReport {
     fn from(r: to::FlushReport) -> from::FlushReport {
