@@ -46,6 +46,8 @@
 pub mod agent;
 mod counter;
 pub mod delivery;
+#[cfg(test)]
+mod docs_layout;
 pub mod egress;
 mod error;
 pub mod runtime;

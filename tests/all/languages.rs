@@ -32,7 +32,7 @@ async fn build(mut command: tokio::process::Command, out: &Path) {
     );
 }
 
-/// Builds tests/agents/python with componentize-py, the README's one build command.
+/// Builds tests/agents/python with componentize-py, the build command in docs/languages.md.
 async fn python_agent() -> PathBuf {
     let tool = tokio::task::spawn_blocking(|| installed_tool("componentize-py", "componentize_py"))
         .await
@@ -52,7 +52,7 @@ async fn python_agent() -> PathBuf {
     out
 }
 
-/// Builds tests/agents/javascript with componentize-js, the README's one build command.
+/// Builds tests/agents/javascript with componentize-js, the build command in docs/languages.md.
 async fn javascript_agent() -> PathBuf {
     let tool = tokio::task::spawn_blocking(|| {
         installed_tool("node", "node_modules/@bytecodealliance/componentize-js")

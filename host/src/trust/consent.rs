@@ -263,8 +263,8 @@ mod tests {
     }
 
     /// Every combination of the five inputs, each unset, on, off or unreadable, against the
-    /// rule as the README states it: off if any input says off or cannot be read; the first
-    /// such input named.
+    /// rule as docs/privacy.md ("Turning it off") states it: off if any input says off or
+    /// cannot be read; the first such input named.
     #[test]
     fn the_whole_matrix_follows_the_documented_precedence() {
         #[derive(Clone, Copy, Debug, PartialEq)]
