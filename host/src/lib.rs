@@ -49,6 +49,7 @@ pub mod delivery;
 #[cfg(test)]
 mod docs_layout;
 pub mod egress;
+pub mod environment;
 mod error;
 pub mod runtime;
 pub mod settings;

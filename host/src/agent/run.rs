@@ -358,7 +358,7 @@ fn explain_trap(error: anyhow::Error, limits: &AgentLimits, memory_refused: bool
 pub fn state_dirs() -> Vec<PathBuf> {
     const NAME: &str = "agent-telemetry";
     let (cache, key) = crate::runtime::cache::dirs_from_vars(
-        |name| std::env::var_os(name),
+        crate::environment::var,
         dirs::cache_dir(),
         dirs::data_local_dir(),
     );

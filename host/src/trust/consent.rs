@@ -18,25 +18,13 @@
 use std::path::Path;
 
 /// Environment variables that mean "running in CI" (the first match labels the run).
-pub const CI_VARIABLES: &[&str] = &[
-    "CI",
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "CIRCLECI",
-    "JENKINS_URL",
-    "TF_BUILD",
-    "TRAVIS",
-    "TEAMCITY_VERSION",
-    "BITBUCKET_BUILD_NUMBER",
-    "CODEBUILD_BUILD_ID",
-];
+pub use crate::environment::CI_VARIABLES;
 
 /// The file, in the identity directory, that remembers `telemetry on|off`.
 pub const CHOICE_FILE: &str = "consent";
 
 /// Turns telemetry off in CI when set to a true value.
-pub const OFF_IN_CI_VAR: &str = "AGENT_TELEMETRY_OFF_IN_CI";
+pub const OFF_IN_CI_VAR: &str = crate::environment::OFF_IN_CI;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {
@@ -66,9 +54,9 @@ impl Consent {
         let mut consent = Consent::explicit(true, "enabled by default");
         // Each input, and the value of it that means "off" (DO_NOT_TRACK's true is off).
         for (name, off) in [
-            ("DO_NOT_TRACK", true),
-            ("TELEMETRY_ENABLED", false),
-            ("ANONYMIZED_TELEMETRY", false),
+            (crate::environment::DO_NOT_TRACK, true),
+            (crate::environment::TELEMETRY_ENABLED, false),
+            (crate::environment::ANONYMIZED_TELEMETRY, false),
         ] {
             let Some(raw) = get(name) else { continue };
             let value = raw.trim();
@@ -180,7 +168,7 @@ pub fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
 /// best resembles, never skipped as if unset: it is then not understood, and a switch falls on
 /// its safe side.
 pub fn env_text(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+    crate::environment::text(name)
 }
 
 /// The documented spellings of on and off, in any case with surrounding spaces ignored:
