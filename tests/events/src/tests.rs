@@ -120,7 +120,10 @@ fn the_wit_s_names_are_read_as_the_binding_s() {
 #[test]
 fn a_field_left_out_or_unknown_or_a_case_unknown_is_refused() {
     let mut left_out = tool_call();
-    left_out["tool-call"].as_object_mut().unwrap().remove("session-id");
+    left_out["tool-call"]
+        .as_object_mut()
+        .unwrap()
+        .remove("session-id");
     let mut unknown = tool_call();
     unknown["tool-call"]["sesion-id"] = json!(null);
     let mut case = tool_call();
