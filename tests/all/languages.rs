@@ -46,7 +46,8 @@ async fn python_agent() -> PathBuf {
             "import sys; from componentize_py import script; sys.exit(script())",
         ])
         .args(["-d", "wit", "-w", "agent-command", "componentize"])
-        .args(["-p", "tests/agents/python", "-p", "tests/events", "app", "-o"])
+        .args(["-p", "tests/agents/python", "-p", "tests/events"])
+        .args(["app", "-o"])
         .arg(&out)
         .env("PYTHONPATH", &tool);
     build(command, &out).await;
