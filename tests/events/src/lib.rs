@@ -1,8 +1,8 @@
 //! One event of every kind of `wit/telemetry.wit`, as data: `tests/events/every-kind.json`.
-//! Everything that wants an event of each kind reads it: the golden files and the privacy
-//! tests of the component, the every-event and hostile fixture agents (through this crate),
-//! and the Python and JavaScript agents and the Node script (in their own languages). A new
-//! kind is added to the WIT and to that file.
+//! The tests that want an event of each kind read it: the golden files and the privacy tests
+//! of the component and the every-event and hostile fixture agents through this crate; the
+//! Node script (tests/node), and for their session's events the Python and JavaScript agents,
+//! in their own languages. A new kind is added to the WIT and to that file.
 //!
 //! The file is a JSON array. Each event is an object with one key, the name of its case of
 //! the WIT's `event` variant (`tool-call`), whose value is the case's record: every field by
