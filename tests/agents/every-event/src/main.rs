@@ -7,15 +7,13 @@
 //! Its events are those of tests/events/every-kind.json (built in), and around them a tool
 //! call that succeeds, the task's whole lifecycle, the workflow's creation and the server's
 //! shutdown. It records through the agent kit (`agent-telemetry-kit`): its session by the
-//! kit's session guard, its token use by the kit's helper (both with the file's values), the
-//! other events through the import itself.
+//! kit's session guard, its token use by the kit's helper (with the file's values, but for
+//! the session's outcome: it succeeds), the other events through the import itself.
 
 use agent_telemetry_kit::events::{self as r, Event};
 use agent_telemetry_kit::{Session, record, record_many};
 
-/// How many events `main` records; the tests check the collector against it.
-const EVENTS: usize = 22;
-
+/// What `main` records: 22 events (the tests count on it), 14 of them the file's.
 fn events() -> Vec<Event> {
     let mut events = Vec::new();
     for event in agent_telemetry_test_events::every_kind::<Event>() {
@@ -76,7 +74,6 @@ fn main() {
     let exit_code: u8 = flag_value(&args, "--exit").unwrap_or(0);
 
     let events = events();
-    assert_eq!(events.len(), EVENTS);
     let at = |kind: fn(&Event) -> bool| events.iter().position(kind).expect("in the list");
     let call = at(|e| matches!(e, Event::ToolCall(_)));
     // `--repeat N`: record the tool-call event N more times, one `record` call each (with
@@ -154,7 +151,8 @@ fn main() {
     record_many(&events[end + 1..]);
     let status = r::status();
     println!(
-        "every-event: recorded {EVENTS} events (telemetry enabled: {})",
+        "every-event: recorded {} events (telemetry enabled: {})",
+        events.len(),
         status.enabled
     );
     // An agent flushes before it exits: under a stock WASI host nobody else will.
