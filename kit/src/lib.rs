@@ -7,7 +7,8 @@
 //! - [`ToolTimer`] records a `tool-call` with its duration when it ends, the same way.
 //! - [`Tokens`] records one model call's `token-usage`.
 //! - [`record`], [`record_many`], [`flush`], [`status`] and every event type ([`events`])
-//!   are the import itself, for everything else.
+//!   are the import itself, for everything else. With the feature `serde`, the event types
+//!   derive `serde::Deserialize`.
 //!
 //! ```ignore
 //! use agent_telemetry_kit::{ErrorKind, Session};
@@ -38,7 +39,15 @@ mod guard;
 pub use guard::{Session, Tokens, ToolTimer};
 
 mod bindings {
+    #[cfg(not(feature = "serde"))]
     wit_bindgen::generate!({ world: "agent", path: "../wit" });
+    // The same, with event types that can be read from data.
+    #[cfg(feature = "serde")]
+    wit_bindgen::generate!({
+        world: "agent",
+        path: "../wit",
+        additional_derives: [serde::Deserialize],
+    });
 }
 
 /// The event types of `agent:telemetry/recorder`, and its functions.
