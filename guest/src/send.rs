@@ -63,13 +63,12 @@ pub fn send(
             &request.body
         };
         let headers = Headers {
-            left_out: request.left_out,
             content_type,
             gzip,
             extra: &options.headers,
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        let verdict = transport::post(endpoint, &headers, body, request.events, left);
+        let verdict = transport::post(endpoint, &headers, body, left);
         if !matches!(verdict, Verdict::Delivered) {
             return Sent {
                 verdict,

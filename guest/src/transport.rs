@@ -16,12 +16,12 @@ use crate::bindings::wasi::http::types::{
 use crate::bindings::wasi::io::poll::{self, Pollable};
 use crate::bindings::wasi::io::streams::OutputStream;
 use crate::config::Endpoint;
-use crate::{retry, wire};
+use crate::retry;
 
-/// The headers of one request, besides the event count the component always adds.
+/// The headers of one request. Nothing in them is the component's own bookkeeping: counts go
+/// back to the host in the flush and delivery reports, so no header of ours can reach a
+/// collector under any host.
 pub struct Headers<'a> {
-    /// Events of the batch the format left out, counted with this request.
-    pub left_out: usize,
     pub content_type: &'static str,
     /// The body is gzipped.
     pub gzip: bool,
@@ -42,16 +42,10 @@ pub enum Verdict {
 
 const CHUNK: u64 = 4096;
 
-/// POSTs a body of `events` events and says what came of it, within `timeout`.
-pub fn post(
-    endpoint: &Endpoint,
-    headers: &Headers,
-    body: &[u8],
-    events: usize,
-    timeout: Duration,
-) -> Verdict {
+/// POSTs a body and says what came of it, within `timeout`.
+pub fn post(endpoint: &Endpoint, headers: &Headers, body: &[u8], timeout: Duration) -> Verdict {
     let deadline = Instant::now() + timeout;
-    match send(endpoint, headers, body, events, timeout, deadline) {
+    match send(endpoint, headers, body, timeout, deadline) {
         Some((status, _)) if (200..300).contains(&status) => Verdict::Delivered,
         Some((408 | 429, retry_after)) => Verdict::Failed { retry_after },
         // Redirects are not followed (the host allows one endpoint), and a 4xx will not change.
@@ -66,26 +60,13 @@ fn send(
     endpoint: &Endpoint,
     headers: &Headers,
     body: &[u8],
-    events: usize,
     timeout: Duration,
     deadline: Instant,
 ) -> Option<(u16, Option<Duration>)> {
-    let mut fields = vec![
-        (
-            "content-type".to_string(),
-            headers.content_type.as_bytes().to_vec(),
-        ),
-        (
-            wire::EVENTS_HEADER.to_string(),
-            events.to_string().into_bytes(),
-        ),
-    ];
-    if headers.left_out > 0 {
-        fields.push((
-            wire::LEFT_OUT_HEADER.to_string(),
-            headers.left_out.to_string().into_bytes(),
-        ));
-    }
+    let mut fields = vec![(
+        "content-type".to_string(),
+        headers.content_type.as_bytes().to_vec(),
+    )];
     if headers.gzip {
         fields.push(("content-encoding".to_string(), b"gzip".to_vec()));
     }

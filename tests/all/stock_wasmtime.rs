@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::capture::CaptureServer;
 use crate::support::*;
 
 fn on_path(tool: &str) -> Option<PathBuf> {
@@ -39,11 +40,10 @@ fn tools() -> (PathBuf, PathBuf) {
     (wasmtime, wac)
 }
 
-#[tokio::test]
-async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
+/// The every-event fixture composed with the telemetry component, in `work`; and `wasmtime`.
+async fn composed(work: &std::path::Path) -> (PathBuf, PathBuf) {
     let (wasmtime, wac) = tokio::task::spawn_blocking(tools).await.unwrap();
-    let work = temp_dir("stock");
-    std::fs::create_dir_all(&work).unwrap();
+    std::fs::create_dir_all(work).unwrap();
     let composed = work.join("composed.wasm");
     let plug = Command::new(&wac)
         .args(["plug", "--plug"])
@@ -58,6 +58,76 @@ async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
         "wac plug failed: {}",
         String::from_utf8_lossy(&plug.stderr)
     );
+    (wasmtime, composed)
+}
+
+/// `wasmtime run` of `composed` with the component's configuration `config`.
+async fn run_stock(
+    wasmtime: &PathBuf,
+    composed: &PathBuf,
+    config: &[String],
+) -> std::process::Output {
+    let mut cmd = tokio::process::Command::new(wasmtime);
+    cmd.args(["run", "-S", "http", "-S", "config"]);
+    for var in config {
+        cmd.args(["-S", &format!("config-var={var}")]);
+    }
+    cmd.arg(composed).kill_on_drop(true);
+    tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("wasmtime hung")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn under_a_stock_host_no_request_carries_a_header_of_the_components_own() {
+    let work = temp_dir("stock-headers");
+    let (wasmtime, composed) = composed(&work).await;
+    let server = CaptureServer::start().await;
+    // Agent Swarm's format leaves commands, tool calls and token use out: the count of them
+    // once went in a header of ours, which a stock host does not take off.
+    let config = [
+        "enabled=true".to_string(),
+        format!("endpoint={}", server.url("/events/v1/track")),
+        "format=swarm".to_string(),
+    ];
+    let out = run_stock(&wasmtime, &composed, &config).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recorded: usize = stdout
+        .split("recorded ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("the fixture says how many it recorded: {stdout}"));
+    let requests = server.accepted();
+    assert!(
+        !requests.is_empty() && requests.len() < recorded,
+        "one request per event the format has a name for, and some it has none for: {} of {recorded}",
+        requests.len()
+    );
+    for request in &requests {
+        let ours: Vec<&str> = request
+            .headers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .filter(|name| name.starts_with("agent-telemetry"))
+            .collect();
+        assert!(
+            ours.is_empty(),
+            "headers of ours reached the collector: {ours:?}"
+        );
+    }
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[tokio::test]
+async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
+    let work = temp_dir("stock");
+    let (wasmtime, composed) = composed(&work).await;
 
     let collector = collector().await;
     let config = [
@@ -67,16 +137,7 @@ async fn stock_wasmtime_runs_an_agent_composed_with_the_component() {
         "product=stock-test".to_string(),
         "product-version=9.9.9".to_string(),
     ];
-    let mut cmd = tokio::process::Command::new(&wasmtime);
-    cmd.args(["run", "-S", "http", "-S", "config"]);
-    for var in &config {
-        cmd.args(["-S", &format!("config-var={var}")]);
-    }
-    cmd.arg(&composed).kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("wasmtime hung")
-        .unwrap();
+    let out = run_stock(&wasmtime, &composed, &config).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

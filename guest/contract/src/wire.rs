@@ -26,12 +26,12 @@ pub const SCHEMA_VERSION: u32 = 2;
 pub const READABLE_VERSIONS: std::ops::RangeInclusive<u32> = 1..=SCHEMA_VERSION;
 /// The media type the component sends.
 pub const CONTENT_TYPE: &str = "application/json";
-/// A request header the component adds with the batch's event count, so that the host's
-/// egress ledger need not parse the body to count them. The host's policy takes it off before
-/// the request leaves; under a stock host it reaches the collector, which ignores it.
+/// A request header that builds before 0.2 added with the batch's event count. The component
+/// sends no header of its own any more (the host counts a request's events from its body, and
+/// the reports carry what a format left out), so none can reach a collector under a stock host;
+/// the name stays reserved, so that no configured header can pass for one.
 pub const EVENTS_HEADER: &str = "agent-telemetry-events";
-/// Beside it, when the wire format has no type for some of the batch's events: how many were
-/// left out (taken off by the host's policy in the same way).
+/// Beside it, formerly: how many events the wire format left out. Reserved in the same way.
 pub const LEFT_OUT_HEADER: &str = "agent-telemetry-left-out";
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]

@@ -39,6 +39,7 @@ fn policy() -> EgressPolicy {
         Arc::new(EgressCounters::default()),
         Ledger::open(None, 1 << 20),
         None,
+        Default::default(),
     )
 }
 

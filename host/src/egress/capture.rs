@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_telemetry_contract::wire;
+use agent_telemetry_contract::config::Format;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, default_send_request};
@@ -30,18 +30,9 @@ pub(super) async fn send_recorded(
     cap: Duration,
     ledger: Arc<Ledger>,
     debug_log: Option<Arc<PathBuf>>,
+    format: Format,
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
-    let (mut parts, body) = request.into_parts();
-    // The component says how many events the batch holds; the header is ours, not the
-    // collector's, and goes no further.
-    let events = parts
-        .headers
-        .remove(wire::EVENTS_HEADER)
-        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    let left_out = parts
-        .headers
-        .remove(wire::LEFT_OUT_HEADER)
-        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
+    let (parts, body) = request.into_parts();
     let content_type = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -54,8 +45,10 @@ pub(super) async fn send_recorded(
         .headers
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let mut entry = LedgerEntry::encoded(parts.uri.to_string(), &body, events, encoding);
-    entry.left_out = left_out;
+    let mut entry = LedgerEntry::encoded(parts.uri.to_string(), &body, None, encoding);
+    entry.events = entry
+        .decoded_body()
+        .and_then(|decoded| events_in(format, content_type.as_deref(), &decoded));
     entry.content_type = content_type;
     if let Some(path) = debug_log {
         entry.debug = true;
@@ -97,6 +90,46 @@ pub(super) async fn send_recorded(
             entry.error = Some(e.to_string());
             ledger.append(entry);
             Err(e)
+        }
+    }
+}
+
+/// How many events a request of the wire format `format` carries, read from its (decoded)
+/// body: the ledger's count, which no header of the component's has to say. `None` for a body
+/// that is not one of the format's.
+pub(crate) fn events_in(format: Format, content_type: Option<&str>, body: &[u8]) -> Option<u64> {
+    use serde::de::IgnoredAny;
+    #[derive(serde::Deserialize)]
+    struct Native {
+        events: Vec<IgnoredAny>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Docker {
+        records: Vec<IgnoredAny>,
+    }
+    let count = |n: usize| Some(n as u64);
+    match format {
+        Format::Native => count(serde_json::from_slice::<Native>(body).ok()?.events.len()),
+        Format::Docker => count(serde_json::from_slice::<Docker>(body).ok()?.records.len()),
+        // One event per request: its envelope.
+        Format::Swarm => serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+            .ok()
+            .map(|_| 1),
+        Format::Otlp => {
+            use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+            use prost::Message;
+            let request = if content_type.is_some_and(|t| t.starts_with("application/json")) {
+                serde_json::from_slice::<ExportLogsServiceRequest>(body).ok()?
+            } else {
+                ExportLogsServiceRequest::decode(body).ok()?
+            };
+            let records = request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum();
+            count(records)
         }
     }
 }
@@ -150,4 +183,53 @@ impl Drop for Unanswered {
 
 fn empty_body() -> WasiBody {
     Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use prost::Message;
+
+    #[test]
+    fn the_ledger_counts_a_requests_events_from_its_body_in_every_format() {
+        let native = br#"{"schema":"agent-telemetry/batch","events":[{},{},{}]}"#;
+        assert_eq!(events_in(Format::Native, None, native), Some(3));
+        let docker = br#"{"records":[{"event":"tool"},{"event":"token"}]}"#;
+        assert_eq!(events_in(Format::Docker, None, docker), Some(2));
+        assert_eq!(
+            events_in(Format::Swarm, None, br#"{"event":"session.started"}"#),
+            Some(1)
+        );
+        let scope = |n| ScopeLogs {
+            log_records: vec![LogRecord::default(); n],
+            ..Default::default()
+        };
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![
+                ResourceLogs {
+                    scope_logs: vec![scope(2)],
+                    ..Default::default()
+                },
+                ResourceLogs {
+                    scope_logs: vec![scope(1), scope(4)],
+                    ..Default::default()
+                },
+            ],
+        };
+        let protobuf = request.encode_to_vec();
+        let json = serde_json::to_vec(&request).unwrap();
+        assert_eq!(
+            events_in(Format::Otlp, Some("application/x-protobuf"), &protobuf),
+            Some(7)
+        );
+        assert_eq!(
+            events_in(Format::Otlp, Some("application/json"), &json),
+            Some(7)
+        );
+        // A body that is not one of the format's is not counted.
+        assert_eq!(events_in(Format::Native, None, b"not json"), None);
+        assert_eq!(events_in(Format::Docker, None, native), None);
+    }
 }

@@ -42,9 +42,13 @@ pub struct LedgerEntry {
     pub sha256: String,
     /// Events in the batch, when the body is a batch.
     pub events: Option<u64>,
-    /// Events of the batch the wire format had no type for, and so did not carry.
+    /// On a note (see [`LedgerEntry::left_out`]): events the wire format had no type for, and
+    /// so did not carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_out: Option<u64>,
+    /// Set on an entry that records no request: what it notes instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// The body's media type (`application/json`, `application/x-protobuf`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_type: Option<String>,
@@ -90,6 +94,7 @@ impl LedgerEntry {
             sha256: hex::encode(sha2::Sha256::digest(body)),
             events,
             left_out: None,
+            note: None,
             content_type: None,
             debug: false,
             content_encoding: None,
@@ -133,6 +138,17 @@ impl LedgerEntry {
             }
         }
         self
+    }
+
+    /// A note, not a request: `events` of what was just sent to `endpoint` had no type in the
+    /// wire format, and were left out (the component says so in its flush and delivery
+    /// reports; nothing on the wire does).
+    pub fn left_out(endpoint: String, events: u64) -> LedgerEntry {
+        let mut note = LedgerEntry::new(endpoint, &[], Some(0));
+        note.body = None;
+        note.left_out = Some(events);
+        note.note = Some("left out: the wire format has no type for these events".to_string());
+        note
     }
 
     /// The body as it was before any compression, whether kept as text or in base64.

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use agent_telemetry_contract::config::Format;
 use agent_telemetry_contract::endpoint::Endpoint;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -95,6 +96,8 @@ pub struct EgressPolicy {
     ledger: Arc<Ledger>,
     /// Debug mode: requests are written here and answered by the host; nothing is sent.
     debug_log: Option<Arc<PathBuf>>,
+    /// The wire format the component sends, so the ledger can count a request's events.
+    format: Format,
 }
 
 impl EgressPolicy {
@@ -104,6 +107,7 @@ impl EgressPolicy {
         counters: Arc<EgressCounters>,
         ledger: Arc<Ledger>,
         debug_log: Option<Arc<PathBuf>>,
+        format: Format,
     ) -> Self {
         EgressPolicy {
             endpoint,
@@ -111,6 +115,7 @@ impl EgressPolicy {
             counters,
             ledger,
             debug_log,
+            format,
         }
     }
 }
@@ -143,6 +148,7 @@ impl WasiHttpHooks for EgressPolicy {
             cap,
             self.ledger.clone(),
             self.debug_log.clone(),
+            self.format,
         ))
     }
 }

@@ -146,6 +146,7 @@ impl Telemetry {
             egress.clone(),
             ledger.clone(),
             debug_log.clone(),
+            settings.format,
         );
         let stats = Arc::new(InstanceStats::default());
         let config = settings.config_vars(&identity);
@@ -158,6 +159,7 @@ impl Telemetry {
         let (timeout, interval) = (settings.request_timeout, settings.flush_interval);
         let batch_max = settings.batch_max_events.max(1) as usize;
         let worker_stats = stats.clone();
+        let notes = (ledger.clone(), url.to_string());
         tokio::spawn(async move {
             let instance = async {
                 let runtime = match runtime {
@@ -169,7 +171,7 @@ impl Telemetry {
             };
             match instance.await {
                 Ok(instance) => {
-                    Worker::new(instance, sender, timeout, batch_max)
+                    Worker::new(instance, sender, timeout, batch_max, notes)
                         .run(commands, interval)
                         .await
                 }

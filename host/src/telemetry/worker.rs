@@ -3,6 +3,7 @@
 //! go to the component together, in one `record-many` call; a batch's worth of them, the
 //! flush timer, an explicit flush and the shutdown each make a flush.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use agent_telemetry_contract::retry;
@@ -11,6 +12,7 @@ use tokio::time::Instant;
 
 use super::handoff::{Command, Room, until};
 use crate::delivery::sender::{SpoolSender, nothing_flushed};
+use crate::egress::ledger::{Ledger, LedgerEntry};
 use crate::runtime::bindings::recorder::{Event, FlushReport};
 use crate::runtime::supervisor::{InstanceStats, Supervised};
 
@@ -30,6 +32,9 @@ pub(super) struct Worker {
     /// A flush follows once this many events have been handed to the component since the last.
     batch_max: usize,
     since_flush: usize,
+    /// Where a flush notes the events its wire format left out, and the endpoint it names.
+    ledger: Arc<Ledger>,
+    endpoint: String,
     /// What the worker's own flushes (timer, full batch, start-up) did since a caller last
     /// asked: the next flush report a caller gets includes it, so every delivery is reported
     /// once, to someone.
@@ -42,6 +47,7 @@ impl Worker {
         sender: Option<SpoolSender>,
         timeout: Duration,
         batch_max: usize,
+        (ledger, endpoint): (Arc<Ledger>, String),
     ) -> Worker {
         Worker {
             instance,
@@ -49,6 +55,8 @@ impl Worker {
             timeout,
             batch_max,
             since_flush: 0,
+            ledger,
+            endpoint,
             unreported: nothing_flushed(),
         }
     }
@@ -178,20 +186,32 @@ impl Worker {
     /// one a caller waits for; the shutdown's own flush is not).
     async fn flush(&mut self, until: Instant, interruptible: bool) -> FlushReport {
         self.since_flush = 0;
-        let Some(sender) = &mut self.sender else {
-            let left = until.saturating_duration_since(Instant::now());
-            return self
-                .instance
-                .flush(left)
-                .await
-                .unwrap_or_else(nothing_flushed);
+        let report = match &mut self.sender {
+            None => {
+                let left = until.saturating_duration_since(Instant::now());
+                self.instance
+                    .flush(left)
+                    .await
+                    .unwrap_or_else(nothing_flushed)
+            }
+            Some(sender) => {
+                sender.move_to_spool(&mut self.instance).await;
+                let mut report = sender
+                    .deliver(&mut self.instance, until, interruptible)
+                    .await;
+                // Everything the component held is in the spool now.
+                report.pending = u32::try_from(sender.spool().pending_events()).unwrap_or(u32::MAX);
+                report
+            }
         };
-        sender.move_to_spool(&mut self.instance).await;
-        let mut report = sender
-            .deliver(&mut self.instance, until, interruptible)
-            .await;
-        // Everything the component held is in the spool now.
-        report.pending = u32::try_from(sender.spool().pending_events()).unwrap_or(u32::MAX);
+        // The report says what the wire format left out; the ledger keeps it beside the
+        // requests that went.
+        if report.left_out > 0 {
+            self.ledger.append(LedgerEntry::left_out(
+                self.endpoint.clone(),
+                report.left_out.into(),
+            ));
+        }
         report
     }
 
