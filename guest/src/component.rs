@@ -21,7 +21,7 @@ use crate::bindings::wasi::config::store;
 use crate::bindings::wasi::random::random;
 use crate::config::Settings;
 use crate::contract::batch::{self, BatchError};
-use crate::contract::retry::{RetryState, Step};
+use crate::contract::retry::{self, Attempt, Driven, RetryState};
 use crate::encode;
 use crate::pipeline::{Counters, Entropy, Pipeline, Progress};
 use crate::send;
@@ -95,58 +95,21 @@ impl State {
             origin,
             ..
         } = self;
-        let now = || origin.elapsed();
-        let start = now();
-        let mut flush = retry.begin(
+        let start = origin.elapsed();
+        let flush = retry.begin(
             start,
             start + Duration::from_millis(deadline_ms.into()),
             false,
         );
-        loop {
-            let left = match flush.next(now()) {
-                Step::Send { left } => left,
-                Step::Wait(wait) => {
-                    sleep(wait);
-                    continue;
-                }
-                Step::Stop => break,
-            };
-            let Some(mut batch) = pipeline.take_batch(SystemTime::now(), entropy) else {
-                break;
-            };
-            let settings = pipeline.settings();
-            let Some(endpoint) = settings.endpoint.clone() else {
-                pipeline.failed(batch);
-                break;
-            };
-            let timeout = settings.timeout.min(left);
-            let (body, events) = (&batch.body, batch.len());
-            let sent = send::send(
-                pipeline.wire(),
-                &endpoint,
-                body,
-                events,
-                None,
-                &mut batch.progress,
-                timeout,
-            );
-            pipeline.note_sent(sent.delivered as u64);
-            match sent.verdict {
-                Verdict::Delivered => {
-                    pipeline.delivered(batch, sent.left_out);
-                    flush.delivered();
-                }
-                Verdict::Rejected => pipeline.rejected(batch, sent.left_out),
-                Verdict::Failed { retry_after } => {
-                    // A retry is always of this same batch: the schedule counts it once.
-                    let random = random_u32(entropy);
-                    flush.failed(now(), batch.seq, batch.len() as u64, retry_after, random);
-                    pipeline.failed(batch);
-                }
-            }
-        }
-        let failed = flush.failed_events();
-        let retry_after = flush.retry_after(now());
+        let mut courier = Queue {
+            pipeline,
+            entropy,
+            origin: *origin,
+        };
+        let Driven {
+            failed_events: failed,
+            retry_after,
+        } = retry::block_on(retry::drive(flush, &mut courier));
         let now = self.pipeline.counters();
         let before = std::mem::replace(&mut self.at_last_flush, now);
         let delta = |a: u64, b: u64| count(a.saturating_sub(b));
@@ -279,6 +242,71 @@ impl State {
             failed: c.failed,
             left_out: c.left_out,
         }
+    }
+}
+
+/// The component's own courier for the shared delivery loop ([`retry::drive`]): batches from
+/// its queue, sent by `send` (blocking, so every step of the loop is ready at once).
+struct Queue<'a> {
+    pipeline: &'a mut Pipeline,
+    entropy: &'a mut WasiEntropy,
+    origin: Instant,
+}
+
+impl retry::Courier for Queue<'_> {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn random(&mut self) -> u32 {
+        random_u32(self.entropy)
+    }
+
+    async fn wait(&mut self, wait: Duration) -> bool {
+        sleep(wait);
+        true
+    }
+
+    async fn send_next(&mut self, left: Duration) -> Option<Attempt> {
+        let pipeline = &mut *self.pipeline;
+        let mut batch = pipeline.take_batch(SystemTime::now(), self.entropy)?;
+        let settings = pipeline.settings();
+        let Some(endpoint) = settings.endpoint.clone() else {
+            pipeline.failed(batch);
+            return None;
+        };
+        let timeout = settings.timeout.min(left);
+        let (body, events) = (&batch.body, batch.len());
+        let sent = send::send(
+            pipeline.wire(),
+            &endpoint,
+            body,
+            events,
+            None,
+            &mut batch.progress,
+            timeout,
+        );
+        pipeline.note_sent(sent.delivered as u64);
+        Some(match sent.verdict {
+            Verdict::Delivered => {
+                pipeline.delivered(batch, sent.left_out);
+                Attempt::Delivered
+            }
+            Verdict::Rejected => {
+                pipeline.rejected(batch, sent.left_out);
+                Attempt::Settled
+            }
+            Verdict::Failed { retry_after } => {
+                // A retry is always of this same batch: the schedule counts it once.
+                let failed = Attempt::Failed {
+                    batch: batch.seq,
+                    events: batch.len() as u64,
+                    retry_after,
+                };
+                pipeline.failed(batch);
+                failed
+            }
+        })
     }
 }
 

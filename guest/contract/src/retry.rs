@@ -183,9 +183,174 @@ impl Flush<'_> {
     }
 }
 
+/// What one attempt of a [`Courier`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// A 2xx: the backoff starts over.
+    Delivered,
+    /// The collector refused it for good, or it was not a batch to send: settled either way.
+    Settled,
+    /// Worth another try later: batch `batch` (any number that tells it from the others) of
+    /// `events` events, with the collector's `Retry-After` if it gave one.
+    Failed {
+        /// Tells this batch from the others, so that it counts as failed once per flush.
+        batch: u64,
+        /// Its events.
+        events: u64,
+        /// The collector's `Retry-After`, if it gave one.
+        retry_after: Option<Duration>,
+    },
+}
+
+/// Whoever sends batches: the component from its queue (under any WASI host), or the host
+/// from its spool. [`drive`] is the one loop over them both.
+pub trait Courier {
+    /// The time, since the origin the flush began with.
+    fn now(&self) -> Duration;
+    /// Randomness for the backoff's jitter.
+    fn random(&mut self) -> u32;
+    /// Sends the next batch, in at most `left`; `None` when there is none (or the courier is
+    /// told to stop).
+    fn send_next(&mut self, left: Duration) -> impl Future<Output = Option<Attempt>>;
+    /// Waits `wait` before the next attempt; false when told to stop instead.
+    fn wait(&mut self, wait: Duration) -> impl Future<Output = bool>;
+}
+
+/// What a flush driven by [`drive`] leaves to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Driven {
+    /// Events whose delivery failed, each batch counted once.
+    pub failed_events: u64,
+    /// How long until the next attempt may start (zero when nothing waits).
+    pub retry_after: Duration,
+}
+
+/// The one delivery loop: sends batch after batch through `courier` as `flush` allows, waits
+/// where it says, and stops when it says, when the courier has nothing more, or when a wait
+/// is cut short. Both the component's own flush and the host's delivery from its spool run
+/// it, each with its own courier.
+pub async fn drive(mut flush: Flush<'_>, courier: &mut impl Courier) -> Driven {
+    loop {
+        let left = match flush.next(courier.now()) {
+            Step::Send { left } => left,
+            Step::Wait(wait) => {
+                if courier.wait(wait).await {
+                    continue;
+                }
+                break;
+            }
+            Step::Stop => break,
+        };
+        match courier.send_next(left).await {
+            None => break,
+            Some(Attempt::Delivered) => flush.delivered(),
+            Some(Attempt::Settled) => {}
+            Some(Attempt::Failed {
+                batch,
+                events,
+                retry_after,
+            }) => {
+                let random = courier.random();
+                flush.failed(courier.now(), batch, events, retry_after, random);
+            }
+        }
+    }
+    Driven {
+        failed_events: flush.failed_events(),
+        retry_after: flush.retry_after(courier.now()),
+    }
+}
+
+/// Runs a future whose every step is ready at once (the component's courier, whose sending
+/// and sleeping block): for [`drive`] where there is no async runtime.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A courier on a clock of its own: each send takes 10 ms, each wait what it is asked.
+    struct Scripted {
+        now: Duration,
+        attempts: Vec<Option<Attempt>>,
+        log: Vec<String>,
+    }
+
+    impl Courier for Scripted {
+        fn now(&self) -> Duration {
+            self.now
+        }
+        fn random(&mut self) -> u32 {
+            0
+        }
+        async fn send_next(&mut self, left: Duration) -> Option<Attempt> {
+            self.now += Duration::from_millis(10);
+            self.log.push(format!("send with {}ms", left.as_millis()));
+            if self.attempts.is_empty() {
+                return None;
+            }
+            self.attempts.remove(0)
+        }
+        async fn wait(&mut self, wait: Duration) -> bool {
+            self.now += wait;
+            self.log.push(format!("wait {}ms", wait.as_millis()));
+            true
+        }
+    }
+
+    #[test]
+    fn the_one_loop_retries_a_failed_batch_after_its_wait_and_stops_when_there_is_nothing_left() {
+        let failed = |retry_after| {
+            Some(Attempt::Failed {
+                batch: 1,
+                events: 5,
+                retry_after,
+            })
+        };
+        let mut courier = Scripted {
+            now: Duration::ZERO,
+            attempts: vec![
+                failed(Some(Duration::from_millis(300))),
+                failed(None),
+                Some(Attempt::Delivered),
+                Some(Attempt::Settled),
+            ],
+            log: Vec::new(),
+        };
+        let mut state = RetryState::default();
+        let flush = state.begin(Duration::ZERO, Duration::from_secs(10), false);
+        let driven = block_on(drive(flush, &mut courier));
+        assert_eq!(
+            courier.log,
+            [
+                "send with 10000ms",
+                "wait 300ms",
+                "send with 9690ms",
+                // The second failure's backoff, with no jitter: half of 2 · BASE_DELAY.
+                "wait 200ms",
+                "send with 9480ms",
+                "send with 9470ms",
+                "send with 9460ms",
+            ]
+        );
+        // The batch failed twice and counts once; it got through, so nothing waits.
+        assert_eq!(
+            driven,
+            Driven {
+                failed_events: 5,
+                retry_after: Duration::ZERO
+            }
+        );
+        assert_eq!(state.failures(), 0);
+    }
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {

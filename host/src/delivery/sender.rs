@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_telemetry_contract::retry::{RetryState, Step};
+use agent_telemetry_contract::retry::{self, Attempt, RetryState};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -82,98 +82,138 @@ impl SpoolSender {
 
     /// Sends spooled batches, oldest first, until the spool is empty or `until` is near. An
     /// `interruptible` flush (the worker's own, or one a caller waits for) gives way when
-    /// `shutdown` is called; the shutdown's own flush is not, and is the last one.
+    /// `shutdown` is called; the shutdown's own flush is not, and is the last one. The loop is
+    /// the shared one ([`retry::drive`]); this courier takes batches from the spool.
     pub async fn deliver(
         &mut self,
         instance: &mut Supervised,
         until: Instant,
         interruptible: bool,
     ) -> FlushReport {
-        let mut report = nothing_flushed();
         let origin = self.origin;
-        let now = move || origin.elapsed();
         let deadline = until.saturating_duration_since(origin);
-        let mut flush = self.retry.begin(now(), deadline, !interruptible);
-        let mut stopping = self.stopping.clone();
-        // Batches of another schema version: left for a build that reads them.
-        let mut skip: Vec<PathBuf> = Vec::new();
-        loop {
-            if interruptible && *stopping.borrow() {
-                break;
-            }
-            let left = match flush.next(now()) {
-                Step::Send { left } => left,
-                Step::Wait(wait) => {
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => continue,
-                        _ = stopping.wait_for(|s| *s), if interruptible => break,
-                    }
-                }
-                Step::Stop => break,
-            };
-            let Some(mut claimed) = self.spool.claim_next(&skip) else {
-                break;
-            };
-            // An unsettled claim goes back to the spool when dropped.
-            let Some(delivery) =
-                deliver_once(instance, &claimed.body, left, interruptible, &mut stopping).await
-            else {
-                break;
-            };
-            let events = delivery.events;
-            match delivery.outcome {
-                DeliveryOutcome::Delivered => {
-                    // The component read the batch: its count is the true one.
-                    claimed.events = events.into();
-                    self.spool.delivered(claimed);
-                    report.sent += events;
-                    report.left_out = report.left_out.saturating_add(delivery.left_out);
-                    flush.delivered();
-                }
-                DeliveryOutcome::Rejected => {
-                    claimed.events = events.into();
-                    self.spool.discard(claimed);
-                    report.rejected += events;
-                    report.dropped += events;
-                    report.left_out = report.left_out.saturating_add(delivery.left_out);
-                    instance.note_dropped(events.into()).await;
-                }
-                DeliveryOutcome::Failed => {
-                    let retry_after = match delivery.retry_after_ms {
-                        0 => None,
-                        ms => Some(Duration::from_millis(ms.into())),
-                    };
-                    let batch = key(claimed.id());
-                    flush.failed(now(), batch, claimed.events, retry_after, random_u32());
-                    match &delivery.rest {
-                        // Sent in part (a request per event): what is left takes its place.
-                        Some(rest) => {
-                            let done = claimed.events.saturating_sub(events.into());
-                            let sent = done.saturating_sub(delivery.left_out.into());
-                            report.sent = report
-                                .sent
-                                .saturating_add(u32::try_from(sent).unwrap_or(u32::MAX));
-                            report.left_out = report.left_out.saturating_add(delivery.left_out);
-                            self.spool.keep_rest(claimed, rest, events.into());
-                        }
-                        None => self.spool.release(claimed),
-                    }
-                }
-                DeliveryOutcome::Malformed => self.spool.set_aside(claimed),
-                DeliveryOutcome::Refused => {
-                    let why = delivery.problem.as_deref().unwrap_or("no reason given");
-                    self.spool.refuse(claimed, why);
-                }
-                DeliveryOutcome::OtherVersion => {
-                    skip.push(claimed.id().to_path_buf());
-                    self.spool.release(claimed);
-                }
-            }
-        }
-        report.failed = u32::try_from(flush.failed_events()).unwrap_or(u32::MAX);
-        report.retry_after_ms =
-            u32::try_from(flush.retry_after(now()).as_millis()).unwrap_or(u32::MAX);
+        let flush = self.retry.begin(origin.elapsed(), deadline, !interruptible);
+        let mut courier = FromSpool {
+            spool: &self.spool,
+            instance,
+            origin,
+            interruptible,
+            stopping: self.stopping.clone(),
+            skip: Vec::new(),
+            report: nothing_flushed(),
+        };
+        let driven = retry::drive(flush, &mut courier).await;
+        let mut report = courier.report;
+        report.failed = u32::try_from(driven.failed_events).unwrap_or(u32::MAX);
+        report.retry_after_ms = u32::try_from(driven.retry_after.as_millis()).unwrap_or(u32::MAX);
         report
+    }
+}
+
+/// The host's courier for the shared delivery loop: batches from the spool, oldest first,
+/// each settled in the spool as its delivery report says.
+struct FromSpool<'a> {
+    spool: &'a Arc<Spool>,
+    instance: &'a mut Supervised,
+    origin: Instant,
+    interruptible: bool,
+    stopping: watch::Receiver<bool>,
+    /// Batches of another schema version: left for a build that reads them.
+    skip: Vec<PathBuf>,
+    report: FlushReport,
+}
+
+impl retry::Courier for FromSpool<'_> {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn random(&mut self) -> u32 {
+        random_u32()
+    }
+
+    async fn wait(&mut self, wait: Duration) -> bool {
+        let interruptible = self.interruptible;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = self.stopping.wait_for(|s| *s), if interruptible => false,
+        }
+    }
+
+    async fn send_next(&mut self, left: Duration) -> Option<Attempt> {
+        if self.interruptible && *self.stopping.borrow() {
+            return None;
+        }
+        let mut claimed = self.spool.claim_next(&self.skip)?;
+        // An unsettled claim goes back to the spool when dropped.
+        let delivery = deliver_once(
+            self.instance,
+            &claimed.body,
+            left,
+            self.interruptible,
+            &mut self.stopping,
+        )
+        .await?;
+        let report = &mut self.report;
+        let events = delivery.events;
+        Some(match delivery.outcome {
+            DeliveryOutcome::Delivered => {
+                // The component read the batch: its count is the true one.
+                claimed.events = events.into();
+                self.spool.delivered(claimed);
+                report.sent += events;
+                report.left_out = report.left_out.saturating_add(delivery.left_out);
+                Attempt::Delivered
+            }
+            DeliveryOutcome::Rejected => {
+                claimed.events = events.into();
+                self.spool.discard(claimed);
+                report.rejected += events;
+                report.dropped += events;
+                report.left_out = report.left_out.saturating_add(delivery.left_out);
+                self.instance.note_dropped(events.into()).await;
+                Attempt::Settled
+            }
+            DeliveryOutcome::Failed => {
+                let retry_after = match delivery.retry_after_ms {
+                    0 => None,
+                    ms => Some(Duration::from_millis(ms.into())),
+                };
+                let failed = Attempt::Failed {
+                    batch: key(claimed.id()),
+                    events: claimed.events,
+                    retry_after,
+                };
+                match &delivery.rest {
+                    // Sent in part (a request per event): what is left takes its place.
+                    Some(rest) => {
+                        let done = claimed.events.saturating_sub(events.into());
+                        let sent = done.saturating_sub(delivery.left_out.into());
+                        report.sent = report
+                            .sent
+                            .saturating_add(u32::try_from(sent).unwrap_or(u32::MAX));
+                        report.left_out = report.left_out.saturating_add(delivery.left_out);
+                        self.spool.keep_rest(claimed, rest, events.into());
+                    }
+                    None => self.spool.release(claimed),
+                }
+                failed
+            }
+            DeliveryOutcome::Malformed => {
+                self.spool.set_aside(claimed);
+                Attempt::Settled
+            }
+            DeliveryOutcome::Refused => {
+                let why = delivery.problem.as_deref().unwrap_or("no reason given");
+                self.spool.refuse(claimed, why);
+                Attempt::Settled
+            }
+            DeliveryOutcome::OtherVersion => {
+                self.skip.push(claimed.id().to_path_buf());
+                self.spool.release(claimed);
+                Attempt::Settled
+            }
+        })
     }
 }
 
