@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::error::Context as _;
 use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -15,6 +13,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::compat;
 use super::recorder::{self, Recorder, RecorderImport};
+use crate::error::Error;
 
 /// The interface agents import, as named in the WIT package.
 pub const RECORDER_INTERFACE: &str = "agent:telemetry/recorder@0.2.0";
@@ -187,7 +186,7 @@ impl WasiView for AgentState {
 
 /// The linker for agents: WASI plus `recorder` (the current version, and every earlier one
 /// adapted to it), forwarded to the store's [`Recorder`].
-fn linker(engine: &Engine) -> Result<Linker<AgentState>> {
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<AgentState>> {
     let mut linker = Linker::<AgentState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     recorder::add_to_linker(&mut linker, |state: &mut AgentState| &mut state.recorder)?;
@@ -204,9 +203,9 @@ pub async fn run_agent(
     recorder: &(impl Recorder + Clone),
     wasm: &[u8],
     options: &AgentOptions,
-) -> Result<AgentExit> {
-    let component = crate::runtime::load_component(engine, wasm)
-        .map_err(|e| e.context("the agent is not a valid wasm component"))?;
+) -> Result<AgentExit, Error> {
+    let component =
+        crate::runtime::load_component(engine, wasm).map_err(|e| Error::InvalidAgent(e.into()))?;
     run_agent_component(engine, recorder, &component, options).await
 }
 
@@ -217,7 +216,7 @@ pub async fn run_agent_component(
     recorder: &(impl Recorder + Clone),
     component: &Component,
     options: &AgentOptions,
-) -> Result<AgentExit> {
+) -> Result<AgentExit, Error> {
     refuse_network_imports(engine, component)?;
     let protected: Vec<PathBuf> = state_dirs()
         .into_iter()
@@ -225,11 +224,11 @@ pub async fn run_agent_component(
         .chain(options.protected.iter().cloned())
         .collect();
     refuse_protected_dirs(&options.dirs, &protected)?;
-    let pre = linker(engine)?.instantiate_pre(component).context(
-        "the agent imports something this host does not provide (agents get WASI without \
-         network, and agent:telemetry/recorder)",
-    )?;
-    let command = CommandPre::new(pre).context("the agent does not export wasi:cli/run")?;
+    let pre = linker(engine)
+        .map_err(|e| Error::Internal(e.into()))?
+        .instantiate_pre(component)
+        .map_err(|e| Error::UnsupportedImport(e.into()))?;
+    let command = CommandPre::new(pre).map_err(|e| Error::NotACommand(e.into()))?;
 
     let mut wasi = WasiCtx::builder();
     let name = if options.program_name.is_empty() {
@@ -240,7 +239,10 @@ pub async fn run_agent_component(
     wasi.arg(name).args(&options.args).envs(&options.env);
     for (host, guest) in &options.dirs {
         wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
-            .with_context(|| format!("cannot give the agent {}", host.display()))?;
+            .map_err(|e| Error::AgentDir {
+                dir: host.clone(),
+                source: e.into(),
+            })?;
     }
     let captured = options.capture_output.then(|| {
         let (out, err) = (
@@ -309,12 +311,10 @@ pub async fn run_agent_component(
     let (code, timed_out) = match outcome {
         None => (TIMEOUT_EXIT_CODE, true),
         Some(Ok(code)) => (code, false),
-        Some(Err((false, e))) => {
-            return Err(anyhow::Error::from(e).context("the agent could not be instantiated"));
-        }
+        Some(Err((false, e))) => return Err(Error::AgentInstantiation(e.into())),
         Some(Err((true, e))) => {
             let memory_refused = store.data().limits.memory_refused;
-            return Err(explain_trap(anyhow::Error::from(e), limits, memory_refused));
+            return Err(explain_trap(e, limits, memory_refused));
         }
     };
     let (stdout, stderr) = match captured {
@@ -330,7 +330,7 @@ pub async fn run_agent_component(
 }
 
 /// A trap, with what limit it probably hit said plainly.
-fn explain_trap(error: anyhow::Error, limits: &AgentLimits, memory_refused: bool) -> anyhow::Error {
+fn explain_trap(error: wasmtime::Error, limits: &AgentLimits, memory_refused: bool) -> Error {
     let text = format!("{error:#}");
     let why = if text.contains("hostcalls") || text.contains("too much data") {
         format!(
@@ -346,7 +346,10 @@ fn explain_trap(error: anyhow::Error, limits: &AgentLimits, memory_refused: bool
     } else {
         "the agent trapped".to_string()
     };
-    error.context(why)
+    Error::AgentTrap {
+        why,
+        source: error.into(),
+    }
 }
 
 /// Every directory where this user's telemetry keeps state, whatever this run's environment
@@ -467,7 +470,7 @@ fn resolve(path: &std::path::Path) -> PathBuf {
 }
 
 /// Refuses a directory for the agent that is, contains or lies inside a protected path.
-fn refuse_protected_dirs(dirs: &[(PathBuf, String)], protected: &[PathBuf]) -> Result<()> {
+fn refuse_protected_dirs(dirs: &[(PathBuf, String)], protected: &[PathBuf]) -> Result<(), Error> {
     let protected: Vec<PathBuf> = protected.iter().map(|p| resolve(p)).collect();
     for (host, _) in dirs {
         let host = resolve(host);
@@ -475,20 +478,18 @@ fn refuse_protected_dirs(dirs: &[(PathBuf, String)], protected: &[PathBuf]) -> R
             .iter()
             .find(|p| host == **p || host.starts_with(p) || p.starts_with(&host))
         {
-            bail!(
-                "{} cannot be given to the agent: it is, holds or lies in {}, which agents may \
-                 not reach (telemetry keeps its identity, key, spool and compiled code there)",
-                host.display(),
-                p.display()
-            );
+            return Err(Error::ProtectedDir {
+                dir: host,
+                protected: p.clone(),
+            });
         }
     }
     Ok(())
 }
 
-fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<()> {
+fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<(), Error> {
     let component_type = component.component_type();
-    let forbidden: Vec<&str> = component_type
+    let forbidden: Vec<String> = component_type
         .imports(engine)
         .map(|(name, _)| name)
         .filter(|name| {
@@ -496,14 +497,10 @@ fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<()> 
                 .iter()
                 .any(|p| name.starts_with(p))
         })
+        .map(str::to_string)
         .collect();
     if !forbidden.is_empty() {
-        bail!(
-            "the agent imports {}: agents run without network access. Report usage through \
-             `{RECORDER_INTERFACE}` instead; only the telemetry component may send, and only \
-             to its configured endpoint",
-            forbidden.join(", ")
-        );
+        return Err(Error::NetworkImport { imports: forbidden });
     }
     Ok(())
 }

@@ -8,20 +8,21 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::Result;
 use wasmtime::{Config, Engine};
+
+use crate::error::Error;
 
 /// How often the engine's epoch advances: the grain of every CPU budget.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The process's engine, built on first use: the telemetry component and every agent run on
 /// it, so it is configured (and its ticker started) once.
-pub fn shared_engine() -> Result<Engine> {
+pub fn shared_engine() -> Result<Engine, Error> {
     static SHARED: OnceLock<Engine> = OnceLock::new();
     if let Some(engine) = SHARED.get() {
         return Ok(engine.clone());
     }
-    let engine = new_engine()?;
+    let engine = new_engine().map_err(|e| Error::Engine(e.into()))?;
     // Two threads may race here; the engine that loses is dropped, and its ticker with it.
     Ok(SHARED.get_or_init(|| engine).clone())
 }
@@ -31,7 +32,7 @@ pub fn shared_engine() -> Result<Engine> {
 pub const PROFILE_ENV: &str = "AGENT_TELEMETRY_PROFILE";
 
 /// An engine for components, with epoch interruption and its ticker running.
-pub fn new_engine() -> Result<Engine> {
+pub fn new_engine() -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
