@@ -45,23 +45,36 @@
 
 pub mod agent;
 mod counter;
-pub mod delivery;
-pub mod egress;
+mod delivery;
+mod egress;
 mod error;
-pub mod runtime;
+mod runtime;
 pub mod settings;
-pub mod telemetry;
-pub mod trust;
+mod telemetry;
+#[doc(hidden)]
+pub mod testing;
+mod trust;
 
-/// The WIT event types, as Rust values.
+/// The WIT event types, as Rust values: what [`Telemetry::record`] takes, and the reports
+/// [`Telemetry::flush`] and [`Telemetry::component_status`] return.
 pub mod event {
     pub use crate::runtime::bindings::recorder::*;
 }
 
+/// What is collected, as users are told: the field table the README's "Privacy" section and
+/// `agent-telemetry telemetry fields` show, and what is never collected.
+pub mod privacy {
+    pub use crate::trust::privacy::{ENVELOPE, FIELDS, NEVER, Treatment, markdown, summary};
+}
+
 pub use agent_telemetry_contract::config::{Compression, Format, OtlpProtocol};
 pub use agent_telemetry_contract::{self as contract, wire};
+pub use delivery::spool::{SPOOL_DIR, Spool, SpoolLimits};
+pub use egress::ledger;
 pub use error::Error;
-pub use runtime::TelemetryRuntime;
-pub use settings::TelemetrySettings;
+pub use runtime::engine::shared_engine;
+pub use runtime::{TELEMETRY_COMPONENT, TelemetryRuntime};
+pub use settings::{RequestHeaders, TelemetrySettings};
 pub use telemetry::{Status, Telemetry, Tokens};
-pub use trust::consent::Consent;
+pub use trust::consent::{self, Consent};
+pub use trust::identity;

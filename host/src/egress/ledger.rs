@@ -67,14 +67,15 @@ pub struct LedgerEntry {
 const DECODED_MAX_BYTES: u64 = 64 << 20;
 
 impl LedgerEntry {
-    /// An entry for `body` (a batch of `events` events, if known) sent to `endpoint`;
-    /// `status` and `error` are filled in later.
-    pub fn new(endpoint: String, body: &[u8], events: Option<u64>) -> LedgerEntry {
+    /// [`encoded`](Self::encoded) for a body sent as it is.
+    #[cfg(test)]
+    pub(crate) fn new(endpoint: String, body: &[u8], events: Option<u64>) -> LedgerEntry {
         LedgerEntry::encoded(endpoint, body, events, None)
     }
 
-    /// [`new`](Self::new) for a body sent with `content_encoding` (`gzip`).
-    pub fn encoded(
+    /// An entry for `body` (a batch of `events` events, if known) sent to `endpoint` with
+    /// `content_encoding` (`gzip`, or `None`); `status` and `error` are filled in later.
+    pub(crate) fn encoded(
         endpoint: String,
         body: &[u8],
         events: Option<u64>,
@@ -146,7 +147,7 @@ impl LedgerEntry {
     }
 }
 
-pub struct Ledger {
+pub(crate) struct Ledger {
     path: Option<PathBuf>,
     max_bytes: u64,
     recent: Mutex<VecDeque<LedgerEntry>>,
@@ -155,7 +156,7 @@ pub struct Ledger {
 impl Ledger {
     /// The ledger at `path` (shared with every other handle to it in this process), or an
     /// in-memory one.
-    pub fn open(path: Option<PathBuf>, max_bytes: u64) -> Arc<Ledger> {
+    pub(crate) fn open(path: Option<PathBuf>, max_bytes: u64) -> Arc<Ledger> {
         static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<Ledger>>>> = OnceLock::new();
         let make = |path| {
             Arc::new(Ledger {
@@ -180,12 +181,12 @@ impl Ledger {
         ledger
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
     /// Adds an entry. A file that cannot be written costs a warning, never the request.
-    pub fn append(&self, entry: LedgerEntry) {
+    pub(crate) fn append(&self, entry: LedgerEntry) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(path) = &self.path
             && let Err(e) = self.append_to_file(path, &entry)
@@ -199,7 +200,7 @@ impl Ledger {
     }
 
     /// The newest entries this process recorded, oldest first.
-    pub fn recent(&self) -> Vec<LedgerEntry> {
+    pub(crate) fn recent(&self) -> Vec<LedgerEntry> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.iter().cloned().collect()
     }

@@ -13,7 +13,7 @@ use wasmtime::{Config, Engine};
 use crate::error::Error;
 
 /// How often the engine's epoch advances: the grain of every CPU budget.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The process's engine, built on first use: the telemetry component and every agent run on
 /// it, so it is configured (and its ticker started) once.
@@ -29,10 +29,10 @@ pub fn shared_engine() -> Result<Engine, Error> {
 
 /// Set to `perfmap` to have `perf` name the wasm functions it samples (a `/tmp/perf-<pid>.map`
 /// is written): how BENCHMARKS.md profiles the code inside the component.
-pub const PROFILE_ENV: &str = "AGENT_TELEMETRY_PROFILE";
+pub(crate) const PROFILE_ENV: &str = "AGENT_TELEMETRY_PROFILE";
 
 /// An engine for components, with epoch interruption and its ticker running.
-pub fn new_engine() -> wasmtime::Result<Engine> {
+pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -64,6 +64,6 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// Epoch ticks for a CPU budget of `budget`, at least one.
-pub fn epoch_ticks(budget: Duration) -> u64 {
+pub(crate) fn epoch_ticks(budget: Duration) -> u64 {
     (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }

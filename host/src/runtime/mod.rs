@@ -4,11 +4,11 @@
 //! (`instance`), and the instance of one `Telemetry` handle, started again when it fails
 //! (`supervisor`).
 
-pub mod bindings;
-pub mod cache;
-pub mod engine;
-pub mod instance;
-pub mod supervisor;
+pub(crate) mod bindings;
+pub(crate) mod cache;
+pub(crate) mod engine;
+pub(crate) mod instance;
+pub(crate) mod supervisor;
 
 use std::sync::{Arc, Mutex};
 
@@ -56,7 +56,7 @@ impl TelemetryRuntime {
 
     /// Loads `wasm` on `engine`, from `cache` if given, and links it; says how the code was
     /// had.
-    pub fn load(
+    pub(crate) fn load(
         engine: &Engine,
         wasm: &[u8],
         cache: Option<&CodeCache>,
@@ -84,7 +84,7 @@ impl TelemetryRuntime {
     }
 
     /// A fresh telemetry instance in its own store.
-    pub async fn instantiate(
+    pub(crate) async fn instantiate(
         &self,
         config: Vec<(String, String)>,
         egress: EgressPolicy,
@@ -94,6 +94,6 @@ impl TelemetryRuntime {
 }
 
 /// `wasm` compiled for `engine`, through the code cache the environment names (if any).
-pub fn load_component(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
+pub(crate) fn load_component(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
     Ok(CodeCache::load(CodeCache::from_env().as_ref(), engine, wasm)?.0)
 }
