@@ -31,6 +31,16 @@
 //! what the component is told is `settings`. Without an identity directory there is no spool:
 //! the component's own flush sends and retries.
 //!
+//! # What a program uses
+//!
+//! [`Telemetry`] (started from [`TelemetrySettings`]) to record, flush and shut down;
+//! [`agent::run_agent`] to run an agent component without network, its `recorder` import
+//! feeding a `Telemetry` handle; [`event`] for the event types; [`consent`], [`identity`],
+//! [`ledger`], [`Spool`] and [`privacy`] to show a user what telemetry decided, keeps, sent
+//! and collects. Every fallible call returns [`Error`], whose variants say which step failed.
+//! The rest (the runtime, the worker, the spool's sender, the egress policy) is
+//! implementation.
+//!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use std::time::Duration;
@@ -42,6 +52,8 @@
 //! telemetry.shutdown(Duration::from_secs(2)).await;
 //! # Ok(()) }
 //! ```
+
+#![warn(missing_docs)]
 
 pub mod agent;
 mod counter;

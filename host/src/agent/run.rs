@@ -24,10 +24,14 @@ const FORBIDDEN_IMPORT_PREFIXES: &[&str] = &["wasi:http/"];
 /// Largest output kept when an agent's output is captured rather than inherited.
 const CAPTURE_LIMIT: usize = 16 << 20;
 
+/// How one agent runs: what it is given (arguments, environment, directories), what it may
+/// use, and where its output goes. The default gives it nothing and the default limits.
 #[derive(Debug, Clone, Default)]
 pub struct AgentOptions {
-    /// argv[1..]; argv[0] is the component's file name.
+    /// argv[1..]; argv[0] is [`program_name`](Self::program_name).
     pub args: Vec<String>,
+    /// The agent's whole environment, as (name, value) pairs: nothing of the host's is
+    /// passed on unless it is here.
     pub env: Vec<(String, String)>,
     /// Host directory, and where the agent sees it.
     pub dirs: Vec<(PathBuf, String)>,
@@ -40,6 +44,7 @@ pub struct AgentOptions {
     pub limits: AgentLimits,
     /// Capture stdout/stderr into [`AgentExit`] instead of inheriting the host's.
     pub capture_output: bool,
+    /// The agent's argv[0]; `agent` when empty.
     pub program_name: String,
 }
 
@@ -54,10 +59,13 @@ pub struct AgentLimits {
     /// Bytes one call of an import may hand over (strings and lists, aliased ones counted
     /// each time): more traps the call.
     pub bytes_per_call: usize,
-    /// Core and component instances, tables, memories, and table elements.
+    /// Core and component instances the agent may create.
     pub instances: usize,
+    /// Tables the agent may create.
     pub tables: usize,
+    /// Linear memories the agent may create (multi-memory is on).
     pub memories: usize,
+    /// Elements of any one table.
     pub table_elements: usize,
     /// The least time between two flushes that reach the network: a `flush` sooner than this
     /// after the last one returns the current report and sends nothing, so an agent cannot
@@ -87,14 +95,19 @@ impl Default for AgentLimits {
 /// What `run` exits with when an agent runs past its timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
 
+/// How an agent's run ended.
 #[derive(Debug, Clone)]
 pub struct AgentExit {
+    /// Its exit code: the one it exited with, 0 or 1 when `wasi:cli/run` returned `ok` or
+    /// `err`, or [`TIMEOUT_EXIT_CODE`].
     pub code: i32,
     /// The agent ran past [`AgentLimits::timeout`] and was stopped; `code` is then
     /// [`TIMEOUT_EXIT_CODE`].
     pub timed_out: bool,
-    /// Empty unless `capture_output` was set.
+    /// What the agent wrote to stdout (up to 16 MiB); empty unless
+    /// [`AgentOptions::capture_output`] was set.
     pub stdout: Vec<u8>,
+    /// What the agent wrote to stderr, the same way.
     pub stderr: Vec<u8>,
 }
 
@@ -198,6 +211,12 @@ fn linker(engine: &Engine) -> wasmtime::Result<Linker<AgentState>> {
 /// returns its exit code; its compiled code comes from the code cache when there is one. Its
 /// `recorder` calls go to `recorder`. Telemetry is not flushed here: the caller decides the
 /// flush deadline.
+///
+/// Give it [`shared_engine`](crate::shared_engine) (or
+/// [`TelemetryRuntime::engine`](crate::TelemetryRuntime::engine)): its epoch ticker makes a
+/// busy agent yield to the executor, so it never starves the telemetry worker. An agent that cannot run is an [`Error`] saying why (not a component, a network
+/// import, a protected directory, ...); one that traps is [`Error::AgentTrap`]; one that runs
+/// past its timeout is not an error but an [`AgentExit`] with `timed_out` set.
 pub async fn run_agent(
     engine: &Engine,
     recorder: &(impl Recorder + Clone),

@@ -31,9 +31,13 @@ const REFUSED: &str = "refused";
 /// request timeout (5 s by default, capped by the host).
 pub(crate) const STALE_CLAIM: Duration = Duration::from_secs(120);
 
+/// The bounds of a spool: past them the oldest batches go first, and every event in them is
+/// counted as dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpoolLimits {
+    /// Total bytes of the batches waiting (16 MiB by default).
     pub max_bytes: u64,
+    /// How long a batch may wait (7 days by default).
     pub max_age: Duration,
     /// A file larger than any batch the component makes (16 MiB at most, and a little for
     /// the one event that always fits) is set aside unread.
@@ -65,6 +69,9 @@ pub(crate) struct SpoolCounters {
     pub(crate) refused_files: AtomicU64,
 }
 
+/// The batches waiting on disk in one identity directory (in its [`SPOOL_DIR`]) until a
+/// collector takes them. A program can count what waits there and discard it; writing and
+/// sending are the `Telemetry` handle's.
 pub struct Spool {
     dir: PathBuf,
     limits: SpoolLimits,
@@ -102,6 +109,8 @@ impl Claimed {
 }
 
 impl Spool {
+    /// The spool kept in `dir` (an identity directory's [`SPOOL_DIR`]), bounded by `limits`.
+    /// Nothing is created until a batch is written.
     pub fn new(dir: PathBuf, limits: SpoolLimits) -> Spool {
         Spool {
             dir,
@@ -111,6 +120,7 @@ impl Spool {
         }
     }
 
+    /// The spool's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }

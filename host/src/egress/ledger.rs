@@ -26,6 +26,8 @@ const READ_MAX_BYTES: u64 = 64 << 20;
 /// Entries kept in memory per ledger.
 const MEMORY_ENTRIES: usize = 256;
 
+/// One request the telemetry component made (or debug mode captured): one line of the ledger
+/// file, as `agent-telemetry log` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// When the request was made (RFC 3339, UTC).
@@ -34,6 +36,8 @@ pub struct LedgerEntry {
     pub endpoint: String,
     /// The collector's answer; `None` when there was none (see `error`) or in debug mode.
     pub status: Option<u16>,
+    /// Why there was no answer (a network error, a timeout, the sender giving up), or that
+    /// a gzip body which did not decompress is kept as it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Size of the body, in bytes.

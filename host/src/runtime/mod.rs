@@ -26,6 +26,9 @@ use crate::error::Error;
 /// The telemetry component, built from `guest/` by `build.rs` and carried in this library.
 pub const TELEMETRY_COMPONENT: &[u8] = include_bytes!(env!("AGENT_TELEMETRY_COMPONENT"));
 
+/// The telemetry component compiled and linked, ready to be instantiated: loaded once per
+/// process ([`shared`](Self::shared)) and shared by every [`Telemetry`](crate::Telemetry)
+/// handle, each of which gets its own instance in its own store.
 pub struct TelemetryRuntime {
     engine: Engine,
     telemetry: RecorderHostPre<TelemetryState>,

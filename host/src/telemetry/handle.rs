@@ -193,15 +193,19 @@ impl Telemetry {
         })
     }
 
+    /// Whether this handle records: consent was given, an endpoint set, and a worker started.
     pub fn is_enabled(&self) -> bool {
         self.worker.is_some()
     }
 
-    /// Records one event. Returns at once; see the module docs.
+    /// Records one event. Returns at once: the event is handed to the worker, or, when the
+    /// hand-off is full (the component is stalled), dropped and counted; it never waits on
+    /// the component or the network.
     pub fn record(&self, event: Event) {
         self.record_many(vec![event]);
     }
 
+    /// Records several events at once, as [`record`](Self::record) does one.
     pub fn record_many(&self, events: Vec<Event>) {
         let Some(worker) = &self.worker else { return };
         if events.is_empty() {

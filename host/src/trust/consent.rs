@@ -38,8 +38,10 @@ pub const CHOICE_FILE: &str = "consent";
 /// Turns telemetry off in CI when set to a true value.
 pub const OFF_IN_CI_VAR: &str = "AGENT_TELEMETRY_OFF_IN_CI";
 
+/// Whether telemetry may run, and why: the first input that said "off", or why it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {
+    /// Whether telemetry may run.
     pub enabled: bool,
     /// The input that decided, e.g. `DO_NOT_TRACK=1` or `enabled by default`.
     pub reason: String,
@@ -57,11 +59,14 @@ impl Consent {
         }
     }
 
+    /// The environment's part of the decision (inputs 1 to 3), read from this process's
+    /// environment.
     pub fn from_env() -> Consent {
         Consent::from_vars(env_text)
     }
 
-    /// The environment's part of the decision (inputs 1 to 3).
+    /// The environment's part of the decision (inputs 1 to 3), each variable read through
+    /// `get`.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Consent {
         let mut consent = Consent::explicit(true, "enabled by default");
         // Each input, and the value of it that means "off" (DO_NOT_TRACK's true is off).

@@ -16,6 +16,7 @@ use super::private_files::{create_private_dir, create_private_once, read_private
 /// An id or a key is a line of at most 64 hex digits; a larger file is not one.
 const IDENTITY_FILE_MAX_BYTES: u64 = 256;
 
+/// The installation id's file in the identity directory.
 pub const ID_FILE: &str = "installation-id";
 const KEY_FILE: &str = "hash-key";
 
