@@ -120,8 +120,8 @@ pub struct TelemetrySettings {
     /// Custom tags on every event (docker-agent's `TELEMETRY_TAGS`): keys and values are held
     /// to the name rule, and the envelope's own keys win over them.
     pub tags: Vec<(String, String)>,
-    /// Environment values that were not understood, each with the side taken (see
-    /// [`Switch`]): shown by `telemetry status` and printed by `run`.
+    /// Environment values that were not understood, each with the side taken (a misspelt
+    /// switch falls on its safe side): shown by `telemetry status` and printed by `run`.
     pub warnings: Vec<String>,
     /// Raw `wasi:config` pairs given to the component after (and so over) the ones above: for
     /// custom component builds and tests. The host's own checks (the allowed endpoint, the

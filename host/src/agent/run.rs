@@ -28,7 +28,8 @@ const CAPTURE_LIMIT: usize = 16 << 20;
 /// use, and where its output goes. The default gives it nothing and the default limits.
 #[derive(Debug, Clone, Default)]
 pub struct AgentOptions {
-    /// argv[1..]; argv[0] is [`program_name`](Self::program_name).
+    /// The agent's arguments after its name (`argv[1..]`); the name (`argv[0]`) is
+    /// [`program_name`](Self::program_name).
     pub args: Vec<String>,
     /// The agent's whole environment, as (name, value) pairs: nothing of the host's is
     /// passed on unless it is here.
@@ -44,7 +45,7 @@ pub struct AgentOptions {
     pub limits: AgentLimits,
     /// Capture stdout/stderr into [`AgentExit`] instead of inheriting the host's.
     pub capture_output: bool,
-    /// The agent's argv[0]; `agent` when empty.
+    /// The agent's name as its `argv[0]`; `agent` when empty.
     pub program_name: String,
 }
 
