@@ -7,7 +7,8 @@
 //! coarse. Anything else refuses the whole batch: it is never sent.
 
 use crate::anonymize::{self, Anonymizer, MAX_LIST_ITEMS, coarse_duration_ms};
-use crate::wire::{Batch, Data, Event};
+use crate::contract::catalogue::{Field, Rule, Value, Visitor};
+use crate::wire::{Batch, Event};
 
 /// Why a batch may not be sent: where the problem is, never the value.
 pub type Refusal = String;
@@ -50,164 +51,52 @@ fn admit_event(e: &Event, a: &Anonymizer, installation_id: &str) -> Result<(), R
     ] {
         check(a.is_name_form(value), what)?;
     }
-    let name = |v: &str, what| check(a.is_name_form(v), what);
-    let id = |kind, v: &str, what| check(a.is_pseudonym_form(kind, v), what);
-    let agent = |v: &Option<String>| {
-        v.as_deref()
-            .map_or(Ok(()), |v| check(a.is_agent_form(v), "agent"))
-    };
-    let session = |v: &Option<String>| {
-        v.as_deref()
-            .map_or(Ok(()), |v| id("session", v, "session_id"))
-    };
-    let task = |v: &Option<String>| v.as_deref().map_or(Ok(()), |v| id("task", v, "task_id"));
-    let duration = |ms: u64| check(coarse_duration_ms(ms) == ms, "duration_ms");
-    let opt_name = |v: &Option<String>, what| v.as_deref().map_or(Ok(()), |v| name(v, what));
-    let names = |v: &[String], what| {
-        check(
-            v.len() <= MAX_LIST_ITEMS && v.iter().all(|t| a.is_name_form(t)),
-            what,
-        )
-    };
-    // What `anonymize::cost` would send.
-    let cost = |c: Option<f64>, what| check(c.is_none_or(|c| anonymize::cost(c).is_some()), what);
-    match &e.data {
-        Data::Command { action, flags, .. } => {
-            name(action, "action")?;
-            check(
-                flags.len() <= MAX_LIST_ITEMS && flags.iter().all(|f| a.is_flag_form(f)),
-                "flags",
-            )
+    let mut fields = Fields { a, refusal: None };
+    e.data.visit(&mut fields);
+    fields.refusal.map_or(Ok(()), Err)
+}
+
+/// Checks each field of an event against its rule in the catalogue, keeping the first refusal.
+struct Fields<'a> {
+    a: &'a Anonymizer,
+    refusal: Option<Refusal>,
+}
+
+impl Visitor for Fields<'_> {
+    fn field(&mut self, field: &'static Field, value: Value<'_>) {
+        if self.refusal.is_some() {
+            return;
         }
-        Data::ToolCall {
-            tool,
-            session_id,
-            agent: who,
-            duration_ms,
-            ..
-        } => {
-            name(tool, "tool")?;
-            session(session_id)?;
-            agent(who)?;
-            duration(*duration_ms)
-        }
-        Data::TokenUsage {
-            model,
-            session_id,
-            agent: who,
-            cost_usd,
-            ..
-        } => {
-            name(model, "model")?;
-            session(session_id)?;
-            agent(who)?;
-            cost(*cost_usd, "cost_usd")
-        }
-        Data::SessionStart {
-            session_id,
-            agent: who,
-            task_id,
-        } => {
-            id("session", session_id, "session_id")?;
-            agent(who)?;
-            task(task_id)
-        }
-        Data::SessionEnd {
-            session_id,
-            agent: who,
-            task_id,
-            totals,
-            ..
-        } => {
-            id("session", session_id, "session_id")?;
-            agent(who)?;
-            task(task_id)?;
-            totals.duration_ms.map_or(Ok(()), duration)?;
-            cost(Some(totals.cost_usd), "totals.cost_usd")
-        }
-        Data::SessionCost {
-            session_id,
-            agent: who,
-            model,
-            cost_usd,
-            ..
-        } => {
-            id("session", session_id, "session_id")?;
-            agent(who)?;
-            model.as_deref().map_or(Ok(()), |m| name(m, "model"))?;
-            cost(*cost_usd, "cost_usd")
-        }
-        Data::SessionFailure {
-            session_id,
-            agent: who,
-            provider,
-            ..
-        } => {
-            id("session", session_id, "session_id")?;
-            agent(who)?;
-            opt_name(provider, "provider")
-        }
-        Data::Server { uptime_ms, .. } => uptime_ms.map_or(Ok(()), duration),
-        Data::AgentRegistered {
-            agent: who,
-            role,
-            capabilities,
-            ..
-        } => {
-            check(a.is_agent_form(who), "agent")?;
-            opt_name(role, "role")?;
-            names(capabilities, "capabilities")
-        }
-        Data::TaskSessionCompleted {
-            task_id,
-            agent: who,
-            duration_ms,
-            provider,
-            harness,
-            model,
-            ..
-        } => {
-            id("task", task_id, "task_id")?;
-            agent(who)?;
-            duration_ms.map_or(Ok(()), duration)?;
-            opt_name(provider, "provider")?;
-            opt_name(harness, "harness")?;
-            opt_name(model, "model")
-        }
-        Data::Workflow {
-            workflow_id,
-            source,
-            trigger,
-            duration_ms,
-            ..
-        } => {
-            id("workflow", workflow_id, "workflow_id")?;
-            opt_name(source, "source")?;
-            opt_name(trigger, "trigger")?;
-            duration_ms.map_or(Ok(()), duration)
-        }
-        Data::Schedule { schedule_type, .. } => opt_name(schedule_type, "schedule_type"),
-        Data::Compaction {
-            session_id,
-            agent: who,
-            ..
-        } => {
-            session(session_id)?;
-            agent(who)
-        }
-        Data::Task {
-            task_id,
-            agent: who,
-            source,
-            tags,
-            duration_ms,
-            ..
-        } => {
-            id("task", task_id, "task_id")?;
-            agent(who)?;
-            opt_name(source, "source")?;
-            names(tags, "tags")?;
-            duration_ms.map_or(Ok(()), duration)
+        let a = self.a;
+        let names = |v: &[String], ok: &dyn Fn(&str) -> bool| {
+            v.len() <= MAX_LIST_ITEMS && v.iter().all(|t| ok(t))
+        };
+        let duration = |ms: u64| coarse_duration_ms(ms) == ms;
+        // What `anonymize::cost` would send.
+        let cost = |c: f64| anonymize::cost(c).is_some();
+        let (ok, what) = match (field.rule, value) {
+            (Rule::Name, Value::Str(v)) => (a.is_name_form(v), field.name),
+            (Rule::Names, Value::Strs(v)) => (names(v, &|t| a.is_name_form(t)), field.name),
+            (Rule::Flags, Value::Strs(v)) => (names(v, &|t| a.is_flag_form(t)), field.name),
+            (Rule::Pseudonym(kind), Value::Str(v)) => (a.is_pseudonym_form(kind, v), field.name),
+            (Rule::Agent, Value::Str(v)) => (a.is_agent_form(v), field.name),
+            (Rule::Duration, Value::UInt(ms)) => (duration(ms), "duration_ms"),
+            (Rule::Cost, Value::Float(c)) => (cost(c), field.name),
+            (Rule::Computed, Value::Totals(totals)) => {
+                if !totals.duration_ms.is_none_or(duration) {
+                    (false, "duration_ms")
+                } else {
+                    (cost(totals.cost_usd), "totals.cost_usd")
+                }
+            }
+            (Rule::Enum, Value::Enum(_))
+            | (Rule::Number, Value::UInt(_) | Value::Int(_))
+            | (Rule::Flag, Value::Bool(_)) => (true, field.name),
+            // A rule the catalogue gives a type it cannot hold: refused, not guessed at.
+            _ => (false, field.name),
+        };
+        if !ok {
+            self.refusal = Some(format!("`{what}` is not what this component sends"));
         }
     }
 }

@@ -87,107 +87,113 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The settings the host's `wasi:config` pairs give: read into the one configuration type
+    /// ([`ComponentConfig`]), then each value checked. A value that cannot be used keeps its
+    /// default and is kept in `problems`; nothing here can trap.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Settings {
-        let mut s = Settings::default();
-        let mut enabled_value = None;
+        let (config, unreadable) = ComponentConfig::from_pairs(pairs);
+        let mut s = Settings {
+            enabled: config.enabled,
+            reason: config.consent_reason,
+            installation_id: config.installation_id,
+            source: config.source,
+            environment: config.environment,
+            product: config.product,
+            product_version: config.product_version,
+            os: config.os,
+            arch: config.arch,
+            ci: config.ci,
+            agent_allowlist: config.agent_allowlist,
+            flag_allowlist: config.flag_allowlist,
+            redact_words: config.redact_words,
+            format: config.format,
+            otlp_protocol: config.otlp_protocol,
+            compression: config.compression,
+            os_language: config.os_language,
+            tags: parse_tags(&config.tags.0),
+            ..Settings::default()
+        };
         let mut bad_format = None;
-        for (key, value) in pairs {
-            let value = value.trim();
-            match key {
-                keys::ENABLED => enabled_value = Some(value.to_string()),
-                keys::CONSENT_REASON => s.reason = value.to_string(),
-                keys::ENDPOINT => match Endpoint::parse(value) {
-                    Ok(e) => s.endpoint = Some(e),
-                    Err(e) => s
-                        .problems
-                        .push(format!("endpoint `{value}` cannot be used: {e}")),
-                },
-                keys::INSTALLATION_ID if !value.is_empty() => {
-                    s.installation_id = Some(value.to_string())
+        for Unreadable { key, value } in unreadable {
+            match key.as_str() {
+                keys::ENABLED => {
+                    s.enabled = false;
+                    s.reason =
+                        format!("the host sent enabled=`{value}`, which is not true or false");
                 }
-                keys::HASH_KEY => match hex::decode(value) {
-                    Ok(k) if k.len() >= ids::MIN_HASH_KEY_BYTES => s.hash_key = Some(k),
-                    _ => s
-                        .problems
-                        .push("hash-key must be at least 32 hex digits".to_string()),
-                },
-                keys::SOURCE => s.source = value.to_string(),
-                keys::ENVIRONMENT => s.environment = value.to_string(),
-                keys::PRODUCT => s.product = value.to_string(),
-                keys::PRODUCT_VERSION => s.product_version = value.to_string(),
-                keys::OS => s.os = value.to_string(),
-                keys::ARCH => s.arch = value.to_string(),
-                keys::CI => s.ci = value.eq_ignore_ascii_case("true"),
-                keys::BATCH_MAX_EVENTS => parse_count(
-                    key,
-                    value,
-                    BATCH_MAX_EVENTS_RANGE,
-                    &mut s.batch_max_events,
-                    &mut s.problems,
-                ),
-                keys::BATCH_MAX_BYTES => parse_count(
-                    key,
-                    value,
-                    BATCH_MAX_BYTES_RANGE,
-                    &mut s.batch_max_bytes,
-                    &mut s.problems,
-                ),
-                keys::QUEUE_MAX_EVENTS => parse_count(
-                    key,
-                    value,
-                    QUEUE_MAX_EVENTS_RANGE,
-                    &mut s.queue_max_events,
-                    &mut s.problems,
-                ),
-                keys::TIMEOUT_MS => {
-                    let mut ms = DEFAULT_TIMEOUT.as_millis() as usize;
-                    parse_count(key, value, TIMEOUT_MS_RANGE, &mut ms, &mut s.problems);
-                    s.timeout = Duration::from_millis(ms as u64);
-                }
-                keys::AGENT_ALLOWLIST => s.agent_allowlist = split_list(value),
-                keys::FLAG_ALLOWLIST => s.flag_allowlist = split_list(value),
-                keys::REDACT_WORDS => s.redact_words = split_list(value),
-                keys::FORMAT => match Format::parse(value) {
-                    Some(format) => s.format = format,
-                    None => bad_format = Some(value.to_string()),
-                },
-                keys::OTLP_PROTOCOL => match OtlpProtocol::parse(value) {
-                    Some(protocol) => s.otlp_protocol = protocol,
-                    None => s.problems.push(format!(
-                        "otlp-protocol `{value}` is not http/protobuf or http/json; kept {}",
-                        s.otlp_protocol.as_str()
-                    )),
-                },
-                keys::COMPRESSION => match Compression::parse(value) {
-                    Some(compression) => s.compression = compression,
-                    None => s.problems.push(format!(
-                        "compression `{value}` is not none or gzip; kept {}",
-                        s.compression.as_str()
-                    )),
-                },
-                keys::HEADERS => match parse_headers(value) {
-                    Ok(headers) => s.headers = headers,
-                    Err(why) => s.problems.push(format!("headers not used: {why}")),
-                },
-                keys::CONTEXT_PROPERTIES => match parse_context_properties(value) {
-                    Ok(properties) => s.context_properties = properties,
-                    Err(why) => s
-                        .problems
-                        .push(format!("context-properties not used: {why}")),
-                },
-                keys::OS_LANGUAGE if !value.is_empty() => s.os_language = Some(value.to_string()),
-                keys::TAGS => s.tags = parse_tags(value),
-                _ => {}
+                keys::FORMAT => bad_format = Some(value),
+                keys::OTLP_PROTOCOL => s.problems.push(format!(
+                    "otlp-protocol `{value}` is not http/protobuf or http/json; kept {}",
+                    s.otlp_protocol.as_str()
+                )),
+                keys::COMPRESSION => s.problems.push(format!(
+                    "compression `{value}` is not none or gzip; kept {}",
+                    s.compression.as_str()
+                )),
+                _ => s
+                    .problems
+                    .push(format!("{key}=`{value}` cannot be used; kept the default")),
             }
         }
-        match enabled_value.as_deref() {
-            Some("true") => s.enabled = true,
-            Some("false") => s.enabled = false,
-            Some(other) => {
-                s.enabled = false;
-                s.reason = format!("the host sent enabled=`{other}`, which is not true or false");
+        if let Some(value) = config.endpoint {
+            match Endpoint::parse(&value) {
+                Ok(e) => s.endpoint = Some(e),
+                Err(e) => s
+                    .problems
+                    .push(format!("endpoint `{value}` cannot be used: {e}")),
             }
-            None => {}
+        }
+        if let Some(value) = config.hash_key {
+            match hex::decode(&value) {
+                Ok(k) if k.len() >= ids::MIN_HASH_KEY_BYTES => s.hash_key = Some(k),
+                _ => s
+                    .problems
+                    .push("hash-key must be at least 32 hex digits".to_string()),
+            }
+        }
+        let mut count =
+            |key, n: usize, range, into: &mut usize| in_range(key, n, range, into, &mut s.problems);
+        let mut batch_max_events = DEFAULT_BATCH_MAX_EVENTS;
+        let mut batch_max_bytes = DEFAULT_BATCH_MAX_BYTES;
+        let mut queue_max_events = DEFAULT_QUEUE_MAX_EVENTS;
+        let mut timeout_ms = DEFAULT_TIMEOUT.as_millis() as usize;
+        count(
+            keys::BATCH_MAX_EVENTS,
+            config.batch_max_events,
+            BATCH_MAX_EVENTS_RANGE,
+            &mut batch_max_events,
+        );
+        count(
+            keys::BATCH_MAX_BYTES,
+            config.batch_max_bytes,
+            BATCH_MAX_BYTES_RANGE,
+            &mut batch_max_bytes,
+        );
+        count(
+            keys::QUEUE_MAX_EVENTS,
+            config.queue_max_events,
+            QUEUE_MAX_EVENTS_RANGE,
+            &mut queue_max_events,
+        );
+        count(
+            keys::TIMEOUT_MS,
+            config.timeout_ms,
+            TIMEOUT_MS_RANGE,
+            &mut timeout_ms,
+        );
+        s.batch_max_events = batch_max_events;
+        s.batch_max_bytes = batch_max_bytes;
+        s.queue_max_events = queue_max_events;
+        s.timeout = Duration::from_millis(timeout_ms as u64);
+        match parse_headers(&config.headers.0) {
+            Ok(headers) => s.headers = headers,
+            Err(why) => s.problems.push(format!("headers not used: {why}")),
+        }
+        match parse_context_properties(&config.context_properties.0) {
+            Ok(properties) => s.context_properties = properties,
+            Err(why) => s
+                .problems
+                .push(format!("context-properties not used: {why}")),
         }
         // Sending one format to an endpoint that speaks another loses every batch: an unknown
         // format turns telemetry off, and says so.
@@ -204,30 +210,23 @@ impl Settings {
     }
 }
 
-fn parse_count(
+/// `n` into `into` if `range` holds it, else a problem (and `into` kept).
+fn in_range(
     key: &str,
-    value: &str,
+    n: usize,
     range: std::ops::RangeInclusive<usize>,
     into: &mut usize,
     problems: &mut Vec<String>,
 ) {
-    match value.parse::<usize>() {
-        Ok(n) if range.contains(&n) => *into = n,
-        _ => problems.push(format!(
-            "{key}=`{value}` is not a number from {} to {}; kept {into}",
+    if range.contains(&n) {
+        *into = n;
+    } else {
+        problems.push(format!(
+            "{key}=`{n}` is not a number from {} to {}; kept {into}",
             range.start(),
             range.end()
-        )),
+        ));
     }
-}
-
-fn split_list(value: &str) -> Vec<String> {
-    value
-        .split(LIST_SEPARATOR)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 #[cfg(test)]

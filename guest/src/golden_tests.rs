@@ -1,5 +1,6 @@
-//! Golden files: one batch with an event of every kind, as the native format and every other
-//! format writes it, checked in under `guest/golden/` and reviewed by hand. A change to any
+//! Golden files: one batch with an event of every kind (those of tests/events/every-kind.json),
+//! as the native format and every other format writes it, checked in under `guest/golden/` and
+//! reviewed by hand. A change to any
 //! format shows here as a diff to review; `UPDATE_GOLDEN=1 cargo test -p agent-telemetry-guest
 //! golden` writes the files again from the code.
 //!
@@ -31,132 +32,16 @@ fn at(seconds: u64) -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_780_000_000 + seconds)
 }
 
-/// One event of every kind, as an agent would record them.
+/// One event of every kind, as an agent would record them (tests/events/every-kind.json),
+/// and the server's shutdown last.
 fn events() -> Vec<wit::Event> {
-    let session = || Some("session-42".to_string());
-    let agent = || Some("planner".to_string());
-    vec![
-        wit::Event::Server(wit::Server {
-            state: wit::ServerState::Started,
-            uptime_ms: None,
-            sessions_processed: None,
-        }),
-        wit::Event::AgentRegistered(wit::AgentRegistered {
-            agent: "planner".into(),
-            role: Some("lead".into()),
-            capabilities: vec!["code".into(), "review".into()],
-            is_reconnect: true,
-        }),
-        wit::Event::Command(wit::Command {
-            action: "run".into(),
-            outcome: wit::Outcome::Success,
-            error: None,
-            arg_count: 2,
-            flags: vec!["--debug".into()],
-        }),
-        wit::Event::SessionStart(wit::SessionStart {
-            session_id: "session-42".into(),
-            agent: agent(),
-            task_id: Some("task-7".into()),
-        }),
-        wit::Event::ToolCall(wit::ToolCall {
-            tool: "shell".into(),
-            session_id: session(),
-            agent: agent(),
-            duration_ms: 250,
-            outcome: wit::Outcome::Failure,
-            error: Some(wit::ErrorKind::PermissionDenied),
-        }),
-        wit::Event::TokenUsage(wit::TokenUsage {
-            model: "gpt-4o".into(),
-            session_id: session(),
-            agent: agent(),
-            input_tokens: 1200,
-            output_tokens: 300,
-            cached_tokens: 800,
-            reasoning_tokens: 40,
-            cost_usd: Some(0.0105),
-        }),
-        wit::Event::SessionCost(wit::SessionCost {
-            session_id: "session-42".into(),
-            agent: agent(),
-            model: Some("gpt-4o".into()),
-            cost_usd: 0.0105,
-            input_tokens: 1200,
-            output_tokens: 300,
-            cache_read_tokens: 900,
-            cache_write_tokens: 120,
-            reasoning_tokens: 40,
-            thinking_tokens: 15,
-            turns: Some(6),
-            is_error: false,
-        }),
-        wit::Event::SessionFailure(wit::SessionFailure {
-            session_id: "session-42".into(),
-            agent: agent(),
-            error: wit::ErrorKind::RateLimited,
-            was_rate_limited: true,
-            provider: Some("claude".into()),
-        }),
-        wit::Event::SessionEnd(wit::SessionEnd {
-            session_id: "session-42".into(),
-            agent: agent(),
-            task_id: Some("task-7".into()),
-            outcome: wit::Outcome::Failure,
-            error: Some(wit::ErrorKind::Tool),
-            tasks_processed: Some(1),
-        }),
-        wit::Event::Task(wit::Task {
-            task_id: "task-7".into(),
-            state: wit::TaskState::Completed,
-            previous_state: Some(wit::TaskState::Started),
-            agent: agent(),
-            source: Some("api".into()),
-            tags: vec!["nightly".into()],
-            has_parent: true,
-            priority: Some(5),
-            duration_ms: Some(900),
-        }),
-        wit::Event::TaskSessionCompleted(wit::TaskSessionCompleted {
-            task_id: "task-7".into(),
-            agent: agent(),
-            exit_code: 0,
-            is_error: false,
-            duration_ms: Some(48_213),
-            provider: Some("claude".into()),
-            harness: Some("default".into()),
-            model: Some("claude-sonnet-4-5".into()),
-        }),
-        wit::Event::Workflow(wit::Workflow {
-            workflow_id: "wf-3".into(),
-            state: wit::WorkflowState::Completed,
-            node_count: Some(4),
-            source: Some("api".into()),
-            trigger: Some("schedule".into()),
-            duration_ms: Some(61_000),
-            steps_completed: Some(4),
-            steps_failed: Some(0),
-        }),
-        wit::Event::Schedule(wit::Schedule {
-            state: wit::ScheduleState::Executed,
-            schedule_type: Some("recurring".into()),
-            triggered_workflows: true,
-            was_recovered: false,
-            consecutive_errors: None,
-        }),
-        wit::Event::Compaction(wit::Compaction {
-            session_id: session(),
-            agent: agent(),
-            trigger: wit::CompactionTrigger::AutoInferred,
-            pre_compact_tokens: 150_000,
-            context_total_tokens: 200_000,
-        }),
-        wit::Event::Server(wit::Server {
-            state: wit::ServerState::Shutdown,
-            uptime_ms: Some(3_600_000),
-            sessions_processed: Some(12),
-        }),
-    ]
+    let mut events: Vec<wit::Event> = agent_telemetry_test_events::every_kind();
+    events.push(wit::Event::Server(wit::Server {
+        state: wit::ServerState::Shutdown,
+        uptime_ms: Some(3_600_000),
+        sessions_processed: Some(12),
+    }));
+    events
 }
 
 /// The golden batch's pipeline and native bytes.

@@ -42,5 +42,10 @@ pub mod bindings {
         world: "telemetry",
         path: "../wit",
         generate_all,
+        // For the tests, which read their events from tests/events/every-kind.json. A derive
+        // costs nothing where it is not used.
+        additional_derives: [serde::Deserialize],
+        // It carries a resource, which has no such derive.
+        additional_derives_ignore: ["stream-error"],
     });
 }

@@ -8,7 +8,7 @@ mod wasm_build;
 fn main() {
     let dir = wasm_build::build(
         &["fixture-every-event"],
-        &["wit", "kit", "tests/agents/every-event"],
+        &["wit", "kit", "tests/agents/every-event", "tests/events"],
     );
     println!(
         "cargo:rustc-env=AGENT_TELEMETRY_DEMO_AGENT={}",

@@ -58,7 +58,10 @@
 pub mod agent;
 mod counter;
 mod delivery;
+#[cfg(test)]
+mod docs_layout;
 mod egress;
+pub mod environment;
 mod error;
 mod runtime;
 pub mod settings;
@@ -76,7 +79,7 @@ pub mod event {
 /// What is collected, as users are told: the field table the README's "Privacy" section and
 /// `agent-telemetry telemetry fields` show, and what is never collected.
 pub mod privacy {
-    pub use crate::trust::privacy::{ENVELOPE, FIELDS, NEVER, Treatment, markdown, summary};
+    pub use crate::trust::privacy::{ENVELOPE, FIELDS, NEVER, Published, Rule, markdown, summary};
 }
 
 pub use agent_telemetry_contract::config::{Compression, Format, OtlpProtocol};

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_telemetry_contract::config::{
-    self as defaults, Compression, Format, LIST_SEPARATOR, OtlpProtocol, keys,
+    self as defaults, ComponentConfig, Compression, Format, OtlpProtocol, Pairs, keys,
 };
 
 use crate::delivery::spool::SpoolLimits;
@@ -144,7 +144,7 @@ impl TelemetrySettings {
         let debug = switch(DEBUG_VAR, true);
         let hide_notice = switch(NO_NOTICE_VAR, false);
         let format = format_from_env(&mut warnings);
-        warnings.extend(crate::runtime::cache::switch(|name| std::env::var_os(name)).warning);
+        warnings.extend(crate::runtime::cache::switch(crate::environment::var).warning);
         TelemetrySettings {
             endpoint: None,
             consent: Consent::from_env(),
@@ -176,7 +176,7 @@ impl TelemetrySettings {
             compression: Compression::default(),
             headers: RequestHeaders::default(),
             context_properties: Vec::new(),
-            os_language: os_language(|name| std::env::var(name).ok()),
+            os_language: os_language(crate::environment::text),
             tags: Vec::new(),
             warnings,
             component_config: Vec::new(),
@@ -199,16 +199,16 @@ impl TelemetrySettings {
     /// the context properties, whose errors would cost every batch.
     pub fn check(&self) -> Result<(), crate::error::Error> {
         use crate::error::Error::InvalidSetting;
-        defaults::parse_headers(&self.headers.joined()).map_err(|why| InvalidSetting {
+        defaults::parse_headers(&Pairs::join(&self.headers.0).0).map_err(|why| InvalidSetting {
             key: keys::HEADERS,
             why,
         })?;
-        defaults::parse_context_properties(&pairs(&self.context_properties)).map_err(|why| {
-            InvalidSetting {
+        defaults::parse_context_properties(&Pairs::join(&self.context_properties).0).map_err(
+            |why| InvalidSetting {
                 key: keys::CONTEXT_PROPERTIES,
                 why,
-            }
-        })?;
+            },
+        )?;
         Ok(())
     }
 
@@ -293,54 +293,40 @@ impl TelemetrySettings {
         })
     }
 
-    /// The `wasi:config` variables the component reads (see the table above).
+    /// The `wasi:config` variables the component reads: this configuration as the one type
+    /// the component reads back ([`ComponentConfig`]), then the extra pairs given.
     pub(crate) fn config_vars(&self, identity: &Identity) -> Vec<(String, String)> {
-        let list = |items: &[String]| items.join(&LIST_SEPARATOR.to_string());
-        let mut vars = vec![
-            (keys::ENABLED, self.consent.enabled.to_string()),
-            (keys::CONSENT_REASON, self.consent.reason.clone()),
-            (keys::HASH_KEY, identity.hash_key.clone()),
-            (keys::SOURCE, self.source.clone()),
-            (keys::ENVIRONMENT, self.environment.clone()),
-            (keys::PRODUCT, self.product.clone()),
-            (keys::PRODUCT_VERSION, self.product_version.clone()),
-            (keys::OS, std::env::consts::OS.to_string()),
-            (keys::ARCH, std::env::consts::ARCH.to_string()),
-            (keys::CI, self.ci.to_string()),
-            (keys::BATCH_MAX_EVENTS, self.batch_max_events.to_string()),
-            (keys::BATCH_MAX_BYTES, self.batch_max_bytes.to_string()),
-            (keys::QUEUE_MAX_EVENTS, self.queue_max_events.to_string()),
-            (
-                keys::TIMEOUT_MS,
-                self.request_timeout.as_millis().to_string(),
-            ),
-            (keys::AGENT_ALLOWLIST, list(&self.agent_allowlist)),
-            (keys::FLAG_ALLOWLIST, list(&self.flag_allowlist)),
-            (keys::REDACT_WORDS, list(&self.redact_words)),
-            (keys::FORMAT, self.format.as_str().to_string()),
-            (keys::OTLP_PROTOCOL, self.otlp_protocol.as_str().to_string()),
-            (keys::COMPRESSION, self.compression.as_str().to_string()),
-        ];
-        if !self.headers.0.is_empty() {
-            vars.push((keys::HEADERS, self.headers.joined()));
-        }
-        if !self.context_properties.is_empty() {
-            vars.push((keys::CONTEXT_PROPERTIES, pairs(&self.context_properties)));
-        }
-        if !self.tags.is_empty() {
-            vars.push((keys::TAGS, pairs(&self.tags)));
-        }
-        if let Some(language) = &self.os_language {
-            vars.push((keys::OS_LANGUAGE, language.clone()));
-        }
-        if let Some(endpoint) = &self.endpoint {
-            vars.push((keys::ENDPOINT, endpoint.clone()));
-        }
-        if let Some(id) = &identity.installation_id {
-            vars.push((keys::INSTALLATION_ID, id.clone()));
-        }
-        vars.into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+        let config = ComponentConfig {
+            enabled: self.consent.enabled,
+            consent_reason: self.consent.reason.clone(),
+            endpoint: self.endpoint.clone(),
+            installation_id: identity.installation_id.clone(),
+            hash_key: Some(identity.hash_key.clone()),
+            source: self.source.clone(),
+            environment: self.environment.clone(),
+            product: self.product.clone(),
+            product_version: self.product_version.clone(),
+            os: std::env::consts::OS.to_string(),
+            arch: std::env::consts::ARCH.to_string(),
+            ci: self.ci,
+            batch_max_events: self.batch_max_events as usize,
+            batch_max_bytes: self.batch_max_bytes as usize,
+            queue_max_events: self.queue_max_events as usize,
+            timeout_ms: usize::try_from(self.request_timeout.as_millis()).unwrap_or(usize::MAX),
+            agent_allowlist: self.agent_allowlist.clone(),
+            flag_allowlist: self.flag_allowlist.clone(),
+            redact_words: self.redact_words.clone(),
+            format: self.format,
+            otlp_protocol: self.otlp_protocol,
+            compression: self.compression,
+            headers: Pairs::join(&self.headers.0),
+            context_properties: Pairs::join(&self.context_properties),
+            os_language: self.os_language.clone(),
+            tags: Pairs::join(&self.tags),
+        };
+        config
+            .to_pairs()
+            .into_iter()
             .chain(self.component_config.iter().cloned())
             .collect()
     }
@@ -351,28 +337,28 @@ impl TelemetrySettings {
 /// (`~/.config/agent-telemetry` on Linux). An empty or relative `AGENT_TELEMETRY_HOME` counts
 /// as unset.
 pub fn user_identity_dir() -> Option<PathBuf> {
-    std::env::var_os(HOME_VAR)
+    crate::environment::var(HOME_VAR)
         .map(PathBuf::from)
         .filter(|d| d.is_absolute())
         .or_else(|| dirs::config_dir().map(|d| d.join("agent-telemetry")))
 }
 
 /// Names the identity directory of the `agent-telemetry` command.
-pub const HOME_VAR: &str = "AGENT_TELEMETRY_HOME";
+pub const HOME_VAR: &str = crate::environment::HOME;
 
 /// Debug mode: capture requests instead of sending them.
-pub const DEBUG_VAR: &str = "AGENT_TELEMETRY_DEBUG";
+pub const DEBUG_VAR: &str = crate::environment::DEBUG;
 /// Hides the first-run notice.
-pub const NO_NOTICE_VAR: &str = "AGENT_TELEMETRY_NO_NOTICE";
+pub const NO_NOTICE_VAR: &str = crate::environment::NO_NOTICE;
 /// The debug log's name in the identity directory.
 pub const DEBUG_LOG_FILE: &str = "debug.log";
 /// The wire format, when the program sets none (`native`, `docker`, `swarm`, `otlp`).
-pub const FORMAT_VAR: &str = "AGENT_TELEMETRY_FORMAT";
+pub const FORMAT_VAR: &str = crate::environment::FORMAT;
 
 /// `AGENT_TELEMETRY_FORMAT`, or the default; a value that is not a format is a warning, and
 /// ignored.
 fn format_from_env(warnings: &mut Vec<String>) -> Format {
-    let Some(value) = std::env::var_os(FORMAT_VAR) else {
+    let Some(value) = crate::environment::var(FORMAT_VAR) else {
         return Format::default();
     };
     let value = value.to_string_lossy();
@@ -399,10 +385,6 @@ impl RequestHeaders {
                 why,
             })
     }
-
-    fn joined(&self) -> String {
-        pairs(&self.0)
-    }
 }
 
 impl std::fmt::Debug for RequestHeaders {
@@ -413,19 +395,10 @@ impl std::fmt::Debug for RequestHeaders {
     }
 }
 
-/// `key=value` pairs joined as the component reads them.
-fn pairs(items: &[(String, String)]) -> String {
-    items
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(&LIST_SEPARATOR.to_string())
-}
-
 /// The user's language as docker-agent reports it (`en-US`), from `LC_ALL` or `LANG`
 /// (`en_US.UTF-8`); `None` for `C`, `POSIX`, or anything that is not a language tag.
 pub(crate) fn os_language(var: impl Fn(&str) -> Option<String>) -> Option<String> {
-    let value = ["LC_ALL", "LANG"]
+    let value = crate::environment::LANGUAGE
         .iter()
         .filter_map(|name| var(name))
         .find(|v| !v.trim().is_empty())?;
@@ -467,9 +440,9 @@ const GENERIC_ACCOUNTS: &[&str] = &[
 
 /// The names the local user goes by, so they are hashed if an agent puts them in a name.
 fn local_user_names() -> Vec<String> {
-    let mut names: Vec<String> = ["USER", "USERNAME", "LOGNAME"]
+    let mut names: Vec<String> = crate::environment::USER_NAMES
         .iter()
-        .filter_map(|v| std::env::var(v).ok())
+        .filter_map(|v| crate::environment::text(v))
         .chain(
             dirs::home_dir().and_then(|h| h.file_name().map(|n| n.to_string_lossy().into_owned())),
         )
@@ -478,7 +451,7 @@ fn local_user_names() -> Vec<String> {
         // particular (hashing every name with `runner` in it would help nobody).
         .filter(|n| {
             n.len() >= 3
-                && !n.contains(LIST_SEPARATOR)
+                && !n.contains(defaults::LIST_SEPARATOR)
                 && !GENERIC_ACCOUNTS.contains(&n.to_ascii_lowercase().as_str())
         })
         .collect();

@@ -1,4 +1,9 @@
 //! The guards, and the list of those open in this thread that the panic hook ends.
+//!
+//! The events built here name only the fields they set; `..Default::default()` fills the rest,
+//! also where today every field is named, so that a field the event catalogue adds needs
+//! nothing here.
+#![allow(clippy::needless_update)]
 
 use std::cell::{Cell, RefCell};
 use std::sync::Once;
@@ -38,6 +43,7 @@ impl Open {
                 outcome,
                 error,
                 tasks_processed,
+                ..Default::default()
             }),
             Open::Tool {
                 tool,
@@ -51,6 +57,7 @@ impl Open {
                 duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                 outcome,
                 error,
+                ..Default::default()
             }),
         }
     }
@@ -177,6 +184,7 @@ impl SessionBuilder {
             session_id: self.id.clone(),
             agent: self.agent.clone(),
             task_id: self.task_id.clone(),
+            ..Default::default()
         })]);
         let slot = open(Open::Session {
             id: self.id.clone(),
@@ -316,13 +324,7 @@ impl Tokens {
         Tokens {
             usage: e::TokenUsage {
                 model: model.into(),
-                session_id: None,
-                agent: None,
-                input_tokens: 0,
-                output_tokens: 0,
-                cached_tokens: 0,
-                reasoning_tokens: 0,
-                cost_usd: None,
+                ..Default::default()
             },
         }
     }

@@ -7,7 +7,8 @@
 //! - [`ToolTimer`] records a `tool-call` with its duration when it ends, the same way.
 //! - [`Tokens`] records one model call's `token-usage`.
 //! - [`record`], [`record_many`], [`flush`], [`status`] and every event type ([`events`])
-//!   are the import itself, for everything else.
+//!   are the import itself, for everything else. With the feature `serde`, the event types
+//!   derive `serde::Deserialize`.
 //!
 //! ```ignore
 //! use agent_telemetry_kit::{ErrorKind, Session};
@@ -43,11 +44,29 @@ pub use guard::{Session, Tokens, ToolTimer};
 // explained by its record's comment.
 #[allow(missing_docs)]
 mod bindings {
+    #[cfg(not(feature = "serde"))]
     wit_bindgen::generate!({ world: "agent", path: "../wit" });
+    // The same, with event types that can be read from data.
+    #[cfg(feature = "serde")]
+    wit_bindgen::generate!({
+        world: "agent",
+        path: "../wit",
+        additional_derives: [serde::Deserialize],
+    });
 }
 
 /// The event types of `agent:telemetry/recorder`, and its functions.
 pub use bindings::agent::telemetry::recorder as events;
+
+// Each event record has a `Default` from the event catalogue, so the guards name only the
+// fields they set.
+mod defaults {
+    use crate::events as records;
+    use agent_telemetry_contract::{enum_not_said, record_defaults};
+
+    agent_telemetry_contract::for_each_enum!(enum_not_said);
+    agent_telemetry_contract::for_each_event!(record_defaults);
+}
 pub use events::{ErrorKind, Event, FlushReport, Outcome, StatusReport, flush, status};
 
 /// Records one event (the import's `record`).

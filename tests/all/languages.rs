@@ -32,7 +32,8 @@ async fn build(mut command: tokio::process::Command, out: &Path) {
     );
 }
 
-/// Builds tests/agents/python with componentize-py, the README's one build command.
+/// Builds tests/agents/python with componentize-py, the build command in docs/languages.md
+/// (with tests/events on the module path: the agent reads every-kind.json as it is built).
 async fn python_agent() -> PathBuf {
     let tool = tokio::task::spawn_blocking(|| installed_tool("componentize-py", "componentize_py"))
         .await
@@ -45,14 +46,15 @@ async fn python_agent() -> PathBuf {
             "import sys; from componentize_py import script; sys.exit(script())",
         ])
         .args(["-d", "wit", "-w", "agent-command", "componentize"])
-        .args(["-p", "tests/agents/python", "app", "-o"])
+        .args(["-p", "tests/agents/python", "-p", "tests/events"])
+        .args(["app", "-o"])
         .arg(&out)
         .env("PYTHONPATH", &tool);
     build(command, &out).await;
     out
 }
 
-/// Builds tests/agents/javascript with componentize-js, the README's one build command.
+/// Builds tests/agents/javascript with componentize-js, the build command in docs/languages.md.
 async fn javascript_agent() -> PathBuf {
     let tool = tokio::task::spawn_blocking(|| {
         installed_tool("node", "node_modules/@bytecodealliance/componentize-js")

@@ -15,7 +15,8 @@ use agent_telemetry_collector::ingest::KINDS;
 
 use crate::support::*;
 
-/// The component as the library ships it, transpiled, with tests/node's two files beside it.
+/// The component as the library ships it, transpiled, with tests/node's two files and
+/// tests/events/every-kind.json beside it.
 async fn transpiled() -> PathBuf {
     let modules = tokio::task::spawn_blocking(|| {
         installed_tool("node", "node_modules/@bytecodealliance/preview2-shim")
@@ -44,9 +45,14 @@ async fn transpiled() -> PathBuf {
         "jco transpile failed: {}",
         String::from_utf8_lossy(&transpile.stderr)
     );
-    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
-    for file in ["wasi-config.js", "record-every-kind.mjs"] {
-        std::fs::copy(here.join(file), out.join(file)).unwrap();
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
+    for file in [
+        "node/wasi-config.js",
+        "node/record-every-kind.mjs",
+        "events/every-kind.json",
+    ] {
+        let from = tests.join(file);
+        std::fs::copy(&from, out.join(from.file_name().unwrap())).unwrap();
     }
     // What jco wrote is ES modules, and it imports preview2-shim by its package name.
     std::fs::write(out.join("package.json"), r#"{"type":"module"}"#).unwrap();

@@ -3,7 +3,7 @@
 //! delivered while the program ran, left in the spool at exit, refused, delivered by the next
 //! run, duplicated and lost, and how long the program waited at exit; it asserts that nothing
 //! within the spool's quota is lost and that the wait stays within the flush deadline, and it
-//! prints the table the README's "Reliability" section shows:
+//! prints the table docs/reliability.md shows:
 //!
 //! ```sh
 //! cargo test -p agent-telemetry-cli --test all reliability -- --nocapture

@@ -17,7 +17,7 @@ fn main() {
             "fixture-flood",
             "fixture-legacy-v0-1",
         ],
-        &["wit", "kit", "tests/agents"],
+        &["wit", "kit", "tests/agents", "tests/events"],
     );
     println!("cargo:rustc-env=AGENT_TELEMETRY_WASM_DIR={}", dir.display());
 }

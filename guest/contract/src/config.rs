@@ -5,6 +5,9 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
 /// Every key the component reads.
 pub mod keys {
     /// `true` or `false`: the host's consent decision.
@@ -100,7 +103,8 @@ pub const DEFAULT_ARCH: &str = "unknown";
 pub const LIST_SEPARATOR: char = ',';
 
 /// The wire format batches are sent in (key [`keys::FORMAT`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Format {
     /// This project's batch (`agent-telemetry/batch`, its JSON Schema published).
     #[default]
@@ -135,12 +139,14 @@ impl Format {
 
 /// How OTLP requests are written (key [`keys::OTLP_PROTOCOL`]), named as
 /// `OTEL_EXPORTER_OTLP_PROTOCOL` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum OtlpProtocol {
     /// `application/x-protobuf`.
     #[default]
+    #[serde(rename = "http/protobuf")]
     Protobuf,
     /// `application/json`, the OTLP/JSON mapping.
+    #[serde(rename = "http/json")]
     Json,
 }
 
@@ -163,7 +169,8 @@ impl OtlpProtocol {
 }
 
 /// Request body compression (key [`keys::COMPRESSION`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// Bodies sent as they are.
     #[default]
@@ -188,6 +195,382 @@ impl Compression {
     pub fn parse(value: &str) -> Option<Compression> {
         Compression::ALL.into_iter().find(|c| c.as_str() == value)
     }
+}
+
+/// Everything the component is configured with, in one type: the host fills it in and writes
+/// it as `wasi:config` pairs ([`ComponentConfig::to_pairs`]); the component reads the pairs back
+/// ([`ComponentConfig::from_pairs`]) and then checks each value (ranges, the endpoint's form,
+/// header names: `guest/src/config.rs`). A field's name in kebab case is its key; a stock host
+/// sets the same keys with `-S config-var=KEY=VALUE`. Lists are written comma-separated,
+/// `name=value` lists ([`Pairs`]) as written.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+pub struct ComponentConfig {
+    /// The host's consent decision.
+    pub enabled: bool,
+    /// What decided `enabled`, shown by `status`.
+    pub consent_reason: String,
+    /// Where batches are POSTed.
+    pub endpoint: Option<String>,
+    /// `install_` + 16 hex digits; without it the component makes an `ephemeral_` one.
+    pub installation_id: Option<String>,
+    /// The pseudonymization key, hex; without it a random key for this instance only.
+    pub hash_key: Option<String>,
+    /// Envelope label.
+    pub source: String,
+    /// Envelope label.
+    pub environment: String,
+    /// Envelope label.
+    pub product: String,
+    /// Envelope label.
+    pub product_version: String,
+    /// Envelope label.
+    pub os: String,
+    /// Envelope label.
+    pub arch: String,
+    /// Envelope label: whether a CI environment was detected.
+    pub ci: bool,
+    /// Events per request.
+    pub batch_max_events: usize,
+    /// Bytes per request.
+    pub batch_max_bytes: usize,
+    /// The queue's bound.
+    pub queue_max_events: usize,
+    /// Per request, in milliseconds.
+    pub timeout_ms: usize,
+    /// Agent names sent as written.
+    pub agent_allowlist: Vec<String>,
+    /// Command flag names that may be sent.
+    pub flag_allowlist: Vec<String>,
+    /// The local user's names: any identifier containing one is hashed.
+    pub redact_words: Vec<String>,
+    /// The wire format.
+    pub format: Format,
+    /// For `otlp`: how requests are written.
+    pub otlp_protocol: OtlpProtocol,
+    /// Request body compression.
+    pub compression: Compression,
+    /// Static request headers (see [`parse_headers`]).
+    pub headers: Pairs,
+    /// For `swarm`: properties added to every event (see [`parse_context_properties`]).
+    pub context_properties: Pairs,
+    /// For `docker`: the user's language tag.
+    pub os_language: Option<String>,
+    /// Custom tags on every event (see [`parse_tags`]).
+    pub tags: Pairs,
+}
+
+impl Default for ComponentConfig {
+    fn default() -> Self {
+        ComponentConfig {
+            enabled: false,
+            consent_reason: "no configuration".to_string(),
+            endpoint: None,
+            installation_id: None,
+            hash_key: None,
+            source: DEFAULT_SOURCE.to_string(),
+            environment: DEFAULT_ENVIRONMENT.to_string(),
+            product: DEFAULT_PRODUCT.to_string(),
+            product_version: DEFAULT_PRODUCT_VERSION.to_string(),
+            os: DEFAULT_OS.to_string(),
+            arch: DEFAULT_ARCH.to_string(),
+            ci: false,
+            batch_max_events: DEFAULT_BATCH_MAX_EVENTS,
+            batch_max_bytes: DEFAULT_BATCH_MAX_BYTES,
+            queue_max_events: DEFAULT_QUEUE_MAX_EVENTS,
+            timeout_ms: DEFAULT_TIMEOUT.as_millis() as usize,
+            agent_allowlist: Vec::new(),
+            flag_allowlist: Vec::new(),
+            redact_words: Vec::new(),
+            format: Format::default(),
+            otlp_protocol: OtlpProtocol::default(),
+            compression: Compression::default(),
+            headers: Pairs::default(),
+            context_properties: Pairs::default(),
+            os_language: None,
+            tags: Pairs::default(),
+        }
+    }
+}
+
+/// `name=value` pairs, kept as written (`a=1,b=2`): the component parses and checks them
+/// ([`parse_headers`], [`parse_tags`], [`parse_context_properties`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+#[serde(transparent)]
+pub struct Pairs(pub String);
+
+impl Pairs {
+    /// The pairs written `name=value,...`.
+    pub fn join(pairs: &[(String, String)]) -> Pairs {
+        let written: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Pairs(written.join(&LIST_SEPARATOR.to_string()))
+    }
+}
+
+/// A pair [`ComponentConfig::from_pairs`] could not read into its field: kept at its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The key.
+    pub key: String,
+    /// The value as given.
+    pub value: String,
+}
+
+impl ComponentConfig {
+    /// The `wasi:config` pairs: every field that has a value, under its key (in key order).
+    pub fn to_pairs(&self) -> Vec<(String, String)> {
+        let Ok(Value::Object(fields)) = serde_json::to_value(self) else {
+            return Vec::new();
+        };
+        fields
+            .into_iter()
+            .filter_map(|(key, value)| Some((key, written(value)?)))
+            .collect()
+    }
+
+    /// Reads pairs back: each known key's value into its field, by the field's shape (values
+    /// trimmed; an empty value of an optional field leaves it unset). Unknown keys are ignored;
+    /// a value that does not fit its field leaves the default and is returned.
+    pub fn from_pairs<'a>(
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> (ComponentConfig, Vec<Unreadable>) {
+        let Ok(Value::Object(mut fields)) = serde_json::to_value(ComponentConfig::default()) else {
+            return (ComponentConfig::default(), Vec::new());
+        };
+        let mut unreadable = Vec::new();
+        let mut given = Vec::new();
+        for (key, value) in pairs {
+            let value = value.trim();
+            let Some(field) = fields.get_mut(key) else {
+                continue;
+            };
+            match read(field, value) {
+                Some(read) => {
+                    *field = read;
+                    given.push(key);
+                }
+                None => unreadable.push(Unreadable {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                }),
+            }
+        }
+        let all = Value::Object(fields.clone());
+        if let Ok(config) = serde_json::from_value(all) {
+            return (config, unreadable);
+        }
+        // A value of the right shape that its field still refuses (a format no one has): back
+        // to the default, key by key, and said.
+        let defaults = serde_json::to_value(ComponentConfig::default()).unwrap_or(Value::Null);
+        for key in given {
+            let mut alone = defaults.clone();
+            alone[key] = fields[key].clone();
+            if serde_json::from_value::<ComponentConfig>(alone).is_err() {
+                unreadable.push(Unreadable {
+                    key: key.to_string(),
+                    value: written(fields[key].clone()).unwrap_or_default(),
+                });
+                fields[key] = defaults[key].clone();
+            }
+        }
+        let config = serde_json::from_value(Value::Object(fields)).unwrap_or_default();
+        (config, unreadable)
+    }
+}
+
+/// A field's value as a `wasi:config` string; `None` for an unset optional field.
+fn written(value: Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s),
+        Value::Array(items) => {
+            let items: Vec<String> = items.into_iter().filter_map(written).collect();
+            Some(items.join(&LIST_SEPARATOR.to_string()))
+        }
+        other => Some(other.to_string()),
+    }
+}
+
+/// `value` in the shape of `field` (its default), or `None` if it does not fit.
+fn read(field: &Value, value: &str) -> Option<Value> {
+    Some(match field {
+        Value::Bool(_) => match value.to_ascii_lowercase().as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return None,
+        },
+        Value::Number(_) => Value::Number(value.parse::<u64>().ok()?.into()),
+        Value::Array(_) => Value::Array(
+            value
+                .split(LIST_SEPARATOR)
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| Value::String(v.to_string()))
+                .collect(),
+        ),
+        Value::Null if value.is_empty() => Value::Null,
+        _ => Value::String(value.to_string()),
+    })
+}
+
+/// One configuration key as the docs describe it: generated into `docs/configuration.md`
+/// (a test holds the page to it, and it to [`ComponentConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyDoc {
+    /// The key.
+    pub key: &'static str,
+    /// What it sets.
+    pub meaning: &'static str,
+    /// Its default, in words where a value does not say it.
+    pub default: &'static str,
+}
+
+/// Every key of [`ComponentConfig`], described, in the order the docs list them.
+pub const KEY_DOCS: &[KeyDoc] = &[
+    KeyDoc {
+        key: "enabled",
+        meaning: "`true` or `false` (the host's consent decision)",
+        default: "`false`",
+    },
+    KeyDoc {
+        key: "consent-reason",
+        meaning: "what decided it, shown by `status`",
+        default: "`no configuration`",
+    },
+    KeyDoc {
+        key: "endpoint",
+        meaning: "`http(s)://host[:port]/path` that batches are POSTed to",
+        default: "none (telemetry stays off)",
+    },
+    KeyDoc {
+        key: "installation-id",
+        meaning: "`install_` + 16 hex digits",
+        default: "`ephemeral_` + 16 hex, per instance",
+    },
+    KeyDoc {
+        key: "hash-key",
+        meaning: "hex key (≥ 32 digits) for pseudonyms; never sent",
+        default: "random, per instance",
+    },
+    KeyDoc {
+        key: "source",
+        meaning: "envelope label",
+        default: "`unknown`",
+    },
+    KeyDoc {
+        key: "environment",
+        meaning: "envelope label",
+        default: "`production`",
+    },
+    KeyDoc {
+        key: "product",
+        meaning: "envelope label",
+        default: "`unknown`",
+    },
+    KeyDoc {
+        key: "product-version",
+        meaning: "envelope label",
+        default: "`0.0.0`",
+    },
+    KeyDoc {
+        key: "os",
+        meaning: "envelope label",
+        default: "`unknown`",
+    },
+    KeyDoc {
+        key: "arch",
+        meaning: "envelope label",
+        default: "`unknown`",
+    },
+    KeyDoc {
+        key: "ci",
+        meaning: "envelope label: whether a CI environment was detected",
+        default: "`false`",
+    },
+    KeyDoc {
+        key: "batch-max-events",
+        meaning: "events per request (1 to 10000)",
+        default: "`100`",
+    },
+    KeyDoc {
+        key: "batch-max-bytes",
+        meaning: "bytes per request, one event always fits (1024 to 16777216)",
+        default: "`524288`",
+    },
+    KeyDoc {
+        key: "queue-max-events",
+        meaning: "queue bound; beyond it events are dropped and counted (1 to 1000000)",
+        default: "`10000`",
+    },
+    KeyDoc {
+        key: "timeout-ms",
+        meaning: "per request, the host caps it too (1 to 600000)",
+        default: "`5000`",
+    },
+    KeyDoc {
+        key: "agent-allowlist",
+        meaning: "agent names sent as written (comma-separated)",
+        default: "none: all hashed",
+    },
+    KeyDoc {
+        key: "flag-allowlist",
+        meaning: "command flag names that may be sent (comma-separated)",
+        default: "none",
+    },
+    KeyDoc {
+        key: "redact-words",
+        meaning: "words hashed wherever they appear in a name (the host sends the local user's names)",
+        default: "none",
+    },
+    KeyDoc {
+        key: "format",
+        meaning: "`native`, `docker`, `swarm` or `otlp` (see [Wire formats](formats.md)); another value turns telemetry off, and says why",
+        default: "`native`",
+    },
+    KeyDoc {
+        key: "otlp-protocol",
+        meaning: "`http/protobuf` or `http/json`",
+        default: "`http/protobuf`",
+    },
+    KeyDoc {
+        key: "compression",
+        meaning: "`none` or `gzip`",
+        default: "`none`",
+    },
+    KeyDoc {
+        key: "headers",
+        meaning: "static request headers, `name=value,...` (names the component sets itself are refused)",
+        default: "none",
+    },
+    KeyDoc {
+        key: "context-properties",
+        meaning: "`swarm`: `key=value,...` added to every event's properties",
+        default: "none",
+    },
+    KeyDoc {
+        key: "os-language",
+        meaning: "`docker`: the user's language tag",
+        default: "none (the CLI sends `LC_ALL`/`LANG`'s)",
+    },
+    KeyDoc {
+        key: "tags",
+        meaning: "custom tags on every event, `key=value,...` (as docker-agent's `TELEMETRY_TAGS`; keys and values held to the name rule; the envelope's own keys win)",
+        default: "none",
+    },
+];
+
+/// The configuration table of `docs/configuration.md`, generated from [`KEY_DOCS`].
+pub fn markdown() -> String {
+    let mut out = String::from("| key | meaning | default |\n|---|---|---|\n");
+    for KeyDoc {
+        key,
+        meaning,
+        default,
+    } in KEY_DOCS
+    {
+        out.push_str(&format!("| `{key}` | {meaning} | {default} |\n"));
+    }
+    out
 }
 
 /// Request headers the component sets itself, or that only the transport may set (wasmtime's
@@ -289,6 +672,123 @@ pub fn parse_context_properties(value: &str) -> Result<Vec<(String, String)>, St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A configuration with no field at its default.
+    fn everything_set() -> ComponentConfig {
+        ComponentConfig {
+            enabled: true,
+            consent_reason: "the user said so".into(),
+            endpoint: Some("https://collector.invalid:4318/v1/logs".into()),
+            installation_id: Some("install_0123456789abcdef".into()),
+            hash_key: Some("ab".repeat(32)),
+            source: "cli".into(),
+            environment: "staging".into(),
+            product: "my-tool".into(),
+            product_version: "1.2.3".into(),
+            os: "linux".into(),
+            arch: "aarch64".into(),
+            ci: true,
+            batch_max_events: 7,
+            batch_max_bytes: 2048,
+            queue_max_events: 70,
+            timeout_ms: 700,
+            agent_allowlist: vec!["planner".into(), "coder".into()],
+            flag_allowlist: vec!["--verbose".into()],
+            redact_words: vec!["alice".into()],
+            format: Format::Otlp,
+            otlp_protocol: OtlpProtocol::Json,
+            compression: Compression::Gzip,
+            headers: Pairs("x-api-key=k1".into()),
+            context_properties: Pairs("is_cloud=false".into()),
+            os_language: Some("en-US".into()),
+            tags: Pairs("team=infra,tier=gold".into()),
+        }
+    }
+
+    #[test]
+    fn the_configuration_reads_back_as_it_was_written() {
+        let config = everything_set();
+        let pairs = config.to_pairs();
+        let defaults = ComponentConfig::default().to_pairs();
+        for (key, value) in &pairs {
+            assert!(
+                defaults.iter().all(|(k, v)| k != key || v != value),
+                "`{key}` is at its default in the test's configuration"
+            );
+        }
+        let (read, unreadable) =
+            ComponentConfig::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!(unreadable, []);
+        assert_eq!(read, config);
+        let (read, unreadable) =
+            ComponentConfig::from_pairs(defaults.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        assert_eq!((read, unreadable), (ComponentConfig::default(), vec![]));
+    }
+
+    #[test]
+    fn a_value_that_does_not_fit_keeps_the_default_and_is_returned() {
+        let (read, unreadable) = ComponentConfig::from_pairs([
+            ("batch-max-events", "lots"),
+            ("ci", "maybe"),
+            ("format", "xml"),
+            ("compression", "zstd"),
+            ("product", " my-tool "),
+            ("no-such-key", "x"),
+        ]);
+        let keys: Vec<&str> = unreadable.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(keys, ["batch-max-events", "ci", "format", "compression"]);
+        assert_eq!(read.batch_max_events, DEFAULT_BATCH_MAX_EVENTS);
+        assert_eq!(
+            (read.format, read.compression),
+            (Format::Native, Compression::None)
+        );
+        assert_eq!(read.product, "my-tool");
+        assert_eq!(unreadable[2].value, "xml");
+    }
+
+    #[test]
+    fn every_key_is_a_field_and_every_field_a_documented_key() {
+        let mut fields: Vec<String> = everything_set()
+            .to_pairs()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let mut documented: Vec<&str> = KEY_DOCS.iter().map(|d| d.key).collect();
+        fields.sort();
+        documented.sort();
+        assert_eq!(fields, documented, "KEY_DOCS lists ComponentConfig's keys");
+        // Where the default is a value, the docs say that value.
+        for (key, value) in ComponentConfig::default().to_pairs() {
+            if value.is_empty() {
+                continue;
+            }
+            let doc = KEY_DOCS.iter().find(|d| d.key == key).unwrap();
+            assert!(
+                doc.default.contains(&format!("`{value}`")),
+                "the docs give `{key}` the default {}, the code `{value}`",
+                doc.default
+            );
+        }
+    }
+
+    #[test]
+    fn the_docs_configuration_table_is_the_generated_one() {
+        let page = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md"),
+        )
+        .unwrap();
+        let start = "<!-- config-table:begin (generated from config::KEY_DOCS) -->\n";
+        let table = page
+            .split_once(start)
+            .and_then(|(_, rest)| rest.split_once("<!-- config-table:end -->"))
+            .map(|(table, _)| table)
+            .expect("docs/configuration.md has the table's markers");
+        assert_eq!(
+            table,
+            markdown(),
+            "docs/configuration.md's table is out of date: paste the table `config::markdown()` makes"
+        );
+    }
 
     #[test]
     fn every_format_reads_back_its_own_name_and_nothing_else() {

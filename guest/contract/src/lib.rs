@@ -1,5 +1,6 @@
 //! What the telemetry component (`guest/`) and its host (`host/`) agree on, in one place:
 //!
+//! - [`catalogue`]: every event kind and field, with its privacy rule, declared once;
 //! - [`wire`]: the native batch, as Rust types both sides serialize and read;
 //! - [`batch`]: reading a batch back, with a typed error ([`batch::BatchError`]);
 //! - [`config`]: the `wasi:config` keys the component reads, their defaults and bounds;
@@ -14,6 +15,7 @@
 #![warn(missing_docs)]
 
 pub mod batch;
+pub mod catalogue;
 pub mod config;
 pub mod endpoint;
 pub mod ids;

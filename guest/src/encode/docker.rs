@@ -123,6 +123,7 @@ fn record<'a>(e: &'a Event, os_language: Option<&'a str>) -> Option<Record<'a>> 
             duration_ms,
             outcome,
             error,
+            ..
         } => {
             p.action = Some("call");
             p.session_id = session_id.as_deref();

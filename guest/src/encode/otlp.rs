@@ -10,6 +10,8 @@
 //! `agent_telemetry.*` where they do not. Every value is one the privacy rules let through
 //! already: this only renames.
 
+use std::borrow::Cow;
+
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::common::v1::{
@@ -21,7 +23,8 @@ use prost::Message;
 
 use super::{Encoded, darwin_os, one_request, unix_millis};
 use crate::config::OtlpProtocol;
-use crate::wire::{Batch, Data, Event, name};
+use crate::contract::catalogue::{Field, Value as FieldValue, Visitor};
+use crate::wire::{Batch, Data, Event, SessionTotals};
 
 pub const PROTOBUF: &str = "application/x-protobuf";
 pub const JSON: &str = "application/json";
@@ -123,273 +126,10 @@ fn log_record(e: &Event) -> LogRecord {
     let mut a = Attributes::default();
     a.str("log.record.uid", &e.event_id);
     a.int("agent_telemetry.schema_version", e.schema_version.into());
-    match &e.data {
-        Data::Command {
-            action,
-            outcome,
-            error,
-            arg_count,
-            flags,
-        } => {
-            a.str("agent_telemetry.command.action", action);
-            a.str("agent_telemetry.outcome", &name(outcome));
-            a.opt_str("error.type", error.map(|k| name(&k)).as_deref());
-            a.int("agent_telemetry.command.arg_count", (*arg_count).into());
-            a.strs("agent_telemetry.command.flags", flags);
-        }
-        Data::ToolCall {
-            tool,
-            session_id,
-            agent,
-            duration_ms,
-            outcome,
-            error,
-        } => {
-            a.str("gen_ai.operation.name", "execute_tool");
-            a.str("gen_ai.tool.name", tool);
-            a.opt_str("gen_ai.conversation.id", session_id.as_deref());
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.int("agent_telemetry.duration_ms", *duration_ms);
-            a.str("agent_telemetry.outcome", &name(outcome));
-            a.opt_str("error.type", error.map(|k| name(&k)).as_deref());
-        }
-        Data::TokenUsage {
-            model,
-            session_id,
-            agent,
-            input_tokens,
-            output_tokens,
-            cached_tokens,
-            reasoning_tokens,
-            cost_usd,
-        } => {
-            a.str("gen_ai.request.model", model);
-            a.opt_str("gen_ai.conversation.id", session_id.as_deref());
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.int("gen_ai.usage.input_tokens", *input_tokens);
-            a.int("gen_ai.usage.output_tokens", *output_tokens);
-            a.int("gen_ai.usage.cache_read.input_tokens", *cached_tokens);
-            a.int("agent_telemetry.usage.reasoning_tokens", *reasoning_tokens);
-            a.opt_double("agent_telemetry.cost_usd", *cost_usd);
-        }
-        Data::SessionStart {
-            session_id,
-            agent,
-            task_id,
-        } => {
-            a.str("gen_ai.conversation.id", session_id);
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.opt_str("agent_telemetry.task.id", task_id.as_deref());
-        }
-        Data::SessionEnd {
-            session_id,
-            agent,
-            task_id,
-            outcome,
-            error,
-            tasks_processed,
-            totals,
-        } => {
-            a.str("gen_ai.conversation.id", session_id);
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.opt_str("agent_telemetry.task.id", task_id.as_deref());
-            a.str("agent_telemetry.outcome", &name(outcome));
-            a.opt_str("error.type", error.map(|k| name(&k)).as_deref());
-            a.opt_int(
-                "agent_telemetry.session.tasks_processed",
-                tasks_processed.map(u64::from),
-            );
-            if let Some(ms) = totals.duration_ms {
-                a.int("agent_telemetry.session.duration_ms", ms);
-            }
-            a.int("agent_telemetry.session.tool_calls", totals.tool_calls);
-            a.int(
-                "agent_telemetry.session.tool_failures",
-                totals.tool_failures,
-            );
-            a.int("gen_ai.usage.input_tokens", totals.input_tokens);
-            a.int("gen_ai.usage.output_tokens", totals.output_tokens);
-            a.double("agent_telemetry.cost_usd", totals.cost_usd);
-            a.int("agent_telemetry.session.error_count", totals.error_count);
-        }
-        Data::SessionCost {
-            session_id,
-            agent,
-            model,
-            cost_usd,
-            input_tokens,
-            output_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            reasoning_tokens,
-            thinking_tokens,
-            turns,
-            is_error,
-        } => {
-            a.str("gen_ai.conversation.id", session_id);
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.opt_str("gen_ai.request.model", model.as_deref());
-            a.opt_double("agent_telemetry.cost_usd", *cost_usd);
-            a.int("gen_ai.usage.input_tokens", *input_tokens);
-            a.int("gen_ai.usage.output_tokens", *output_tokens);
-            a.int("gen_ai.usage.cache_read.input_tokens", *cache_read_tokens);
-            a.int(
-                "gen_ai.usage.cache_creation.input_tokens",
-                *cache_write_tokens,
-            );
-            a.int("agent_telemetry.usage.reasoning_tokens", *reasoning_tokens);
-            a.int("agent_telemetry.usage.thinking_tokens", *thinking_tokens);
-            a.opt_int("agent_telemetry.session.turns", turns.map(u64::from));
-            a.bool("agent_telemetry.is_error", *is_error);
-        }
-        Data::SessionFailure {
-            session_id,
-            agent,
-            error,
-            was_rate_limited,
-            provider,
-        } => {
-            a.str("gen_ai.conversation.id", session_id);
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.str("error.type", &name(error));
-            a.bool("agent_telemetry.was_rate_limited", *was_rate_limited);
-            a.opt_str("gen_ai.provider.name", provider.as_deref());
-        }
-        Data::Server {
-            state,
-            uptime_ms,
-            sessions_processed,
-        } => {
-            a.str("agent_telemetry.server.state", &name(state));
-            a.opt_int("agent_telemetry.server.uptime_ms", *uptime_ms);
-            a.opt_int(
-                "agent_telemetry.server.sessions_processed",
-                *sessions_processed,
-            );
-        }
-        Data::AgentRegistered {
-            agent,
-            role,
-            capabilities,
-            is_reconnect,
-        } => {
-            a.str("gen_ai.agent.name", agent);
-            a.opt_str("agent_telemetry.agent.role", role.as_deref());
-            a.strs("agent_telemetry.agent.capabilities", capabilities);
-            a.bool("agent_telemetry.agent.is_reconnect", *is_reconnect);
-        }
-        Data::Task {
-            task_id,
-            state,
-            previous_state,
-            agent,
-            source,
-            tags,
-            has_parent,
-            priority,
-            duration_ms,
-        } => {
-            a.str("agent_telemetry.task.id", task_id);
-            a.str("agent_telemetry.task.state", &name(state));
-            a.opt_str(
-                "agent_telemetry.task.previous_state",
-                previous_state.map(|s| name(&s)).as_deref(),
-            );
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.opt_str("agent_telemetry.task.source", source.as_deref());
-            a.strs("agent_telemetry.task.tags", tags);
-            a.bool("agent_telemetry.task.has_parent", *has_parent);
-            if let Some(p) = priority {
-                a.int("agent_telemetry.task.priority", (*p).into());
-            }
-            if let Some(ms) = duration_ms {
-                a.int("agent_telemetry.duration_ms", *ms);
-            }
-        }
-        Data::TaskSessionCompleted {
-            task_id,
-            agent,
-            exit_code,
-            is_error,
-            duration_ms,
-            provider,
-            harness,
-            model,
-        } => {
-            a.str("agent_telemetry.task.id", task_id);
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.push("process.exit.code", Value::IntValue((*exit_code).into()));
-            a.bool("agent_telemetry.is_error", *is_error);
-            a.opt_int("agent_telemetry.duration_ms", *duration_ms);
-            a.opt_str("gen_ai.provider.name", provider.as_deref());
-            a.opt_str("agent_telemetry.harness", harness.as_deref());
-            a.opt_str("gen_ai.request.model", model.as_deref());
-        }
-        Data::Workflow {
-            workflow_id,
-            state,
-            node_count,
-            source,
-            trigger,
-            duration_ms,
-            steps_completed,
-            steps_failed,
-        } => {
-            a.str("agent_telemetry.workflow.id", workflow_id);
-            a.str("agent_telemetry.workflow.state", &name(state));
-            a.opt_int(
-                "agent_telemetry.workflow.node_count",
-                node_count.map(u64::from),
-            );
-            a.opt_str("agent_telemetry.workflow.source", source.as_deref());
-            a.opt_str("agent_telemetry.workflow.trigger", trigger.as_deref());
-            a.opt_int("agent_telemetry.duration_ms", *duration_ms);
-            let steps = |n: &Option<u32>| n.map(u64::from);
-            a.opt_int(
-                "agent_telemetry.workflow.steps_completed",
-                steps(steps_completed),
-            );
-            a.opt_int("agent_telemetry.workflow.steps_failed", steps(steps_failed));
-        }
-        Data::Schedule {
-            state,
-            schedule_type,
-            triggered_workflows,
-            was_recovered,
-            consecutive_errors,
-        } => {
-            a.str("agent_telemetry.schedule.state", &name(state));
-            a.opt_str("agent_telemetry.schedule.type", schedule_type.as_deref());
-            a.bool(
-                "agent_telemetry.schedule.triggered_workflows",
-                *triggered_workflows,
-            );
-            a.bool("agent_telemetry.schedule.was_recovered", *was_recovered);
-            a.opt_int(
-                "agent_telemetry.schedule.consecutive_errors",
-                consecutive_errors.map(u64::from),
-            );
-        }
-        Data::Compaction {
-            session_id,
-            agent,
-            trigger,
-            pre_compact_tokens,
-            context_total_tokens,
-        } => {
-            a.opt_str("gen_ai.conversation.id", session_id.as_deref());
-            a.opt_str("gen_ai.agent.name", agent.as_deref());
-            a.str("agent_telemetry.compaction.trigger", &name(trigger));
-            a.int(
-                "agent_telemetry.compaction.pre_compact_tokens",
-                *pre_compact_tokens,
-            );
-            a.int(
-                "agent_telemetry.compaction.context_total_tokens",
-                *context_total_tokens,
-            );
-        }
+    if let Data::ToolCall { .. } = e.data {
+        a.str("gen_ai.operation.name", "execute_tool");
     }
+    e.data.visit(&mut a);
     LogRecord {
         time_unix_nano: nanos,
         observed_time_unix_nano: nanos,
@@ -398,6 +138,125 @@ fn log_record(e: &Event) -> LogRecord {
         event_name: format!("agent_telemetry.{}", e.data.kind()),
         attributes: a.0,
         ..Default::default()
+    }
+}
+
+/// The attribute each field is sent under where it is not `agent_telemetry.<kind>.<field>`:
+/// the OpenTelemetry semantic conventions' name where they have one (`gen_ai.*`, `error.type`,
+/// `process.exit.code`), else a name shared by the kinds that carry the field. `*` is any kind.
+const NAMES: &[(&str, &str, &str)] = &[
+    ("*", "session_id", "gen_ai.conversation.id"),
+    ("*", "agent", "gen_ai.agent.name"),
+    ("*", "model", "gen_ai.request.model"),
+    ("*", "provider", "gen_ai.provider.name"),
+    ("*", "input_tokens", "gen_ai.usage.input_tokens"),
+    ("*", "output_tokens", "gen_ai.usage.output_tokens"),
+    (
+        "*",
+        "reasoning_tokens",
+        "agent_telemetry.usage.reasoning_tokens",
+    ),
+    ("*", "cost_usd", "agent_telemetry.cost_usd"),
+    ("*", "outcome", "agent_telemetry.outcome"),
+    ("*", "error", "error.type"),
+    ("*", "duration_ms", "agent_telemetry.duration_ms"),
+    ("*", "task_id", "agent_telemetry.task.id"),
+    ("*", "is_error", "agent_telemetry.is_error"),
+    ("tool_call", "tool", "gen_ai.tool.name"),
+    (
+        "token_usage",
+        "cached_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+    ),
+    (
+        "session_end",
+        "tasks_processed",
+        "agent_telemetry.session.tasks_processed",
+    ),
+    (
+        "session_cost",
+        "cache_read_tokens",
+        "gen_ai.usage.cache_read.input_tokens",
+    ),
+    (
+        "session_cost",
+        "cache_write_tokens",
+        "gen_ai.usage.cache_creation.input_tokens",
+    ),
+    (
+        "session_cost",
+        "thinking_tokens",
+        "agent_telemetry.usage.thinking_tokens",
+    ),
+    ("session_cost", "turns", "agent_telemetry.session.turns"),
+    (
+        "session_failure",
+        "was_rate_limited",
+        "agent_telemetry.was_rate_limited",
+    ),
+    ("agent_registered", "role", "agent_telemetry.agent.role"),
+    (
+        "agent_registered",
+        "capabilities",
+        "agent_telemetry.agent.capabilities",
+    ),
+    (
+        "agent_registered",
+        "is_reconnect",
+        "agent_telemetry.agent.is_reconnect",
+    ),
+    ("task_session_completed", "exit_code", "process.exit.code"),
+    (
+        "task_session_completed",
+        "harness",
+        "agent_telemetry.harness",
+    ),
+    ("workflow", "workflow_id", "agent_telemetry.workflow.id"),
+    ("schedule", "schedule_type", "agent_telemetry.schedule.type"),
+];
+
+/// A field's attribute name: from [`NAMES`], else `agent_telemetry.<kind>.<field>`.
+fn attribute_name(field: &Field) -> Cow<'static, str> {
+    let named = |kind: &str| {
+        NAMES
+            .iter()
+            .find(|(k, f, _)| *k == kind && *f == field.name)
+            .map(|(_, _, name)| Cow::Borrowed(*name))
+    };
+    named(field.kind)
+        .or_else(|| named("*"))
+        .unwrap_or_else(|| Cow::Owned(format!("agent_telemetry.{}.{}", field.kind, field.name)))
+}
+
+impl Visitor for Attributes {
+    fn field(&mut self, field: &'static Field, value: FieldValue<'_>) {
+        match value {
+            FieldValue::Totals(totals) => self.totals(totals),
+            FieldValue::Str(v) | FieldValue::Enum(v) => self.str(&attribute_name(field), v),
+            FieldValue::Strs(v) => self.strs(&attribute_name(field), v),
+            FieldValue::UInt(v) => self.int(&attribute_name(field), v),
+            FieldValue::Int(v) => self.push(&attribute_name(field), Value::IntValue(v)),
+            FieldValue::Float(v) => self.double(&attribute_name(field), v),
+            FieldValue::Bool(v) => self.bool(&attribute_name(field), v),
+        }
+    }
+}
+
+impl Attributes {
+    /// A session's totals, each under its own name.
+    fn totals(&mut self, totals: &SessionTotals) {
+        if let Some(ms) = totals.duration_ms {
+            self.int("agent_telemetry.session.duration_ms", ms);
+        }
+        self.int("agent_telemetry.session.tool_calls", totals.tool_calls);
+        self.int(
+            "agent_telemetry.session.tool_failures",
+            totals.tool_failures,
+        );
+        self.int("gen_ai.usage.input_tokens", totals.input_tokens);
+        self.int("gen_ai.usage.output_tokens", totals.output_tokens);
+        self.double("agent_telemetry.cost_usd", totals.cost_usd);
+        self.int("agent_telemetry.session.error_count", totals.error_count);
     }
 }
 
@@ -429,12 +288,6 @@ impl Attributes {
         self.push(key, Value::StringValue(value.to_string()));
     }
 
-    fn opt_str(&mut self, key: &str, value: Option<&str>) {
-        if let Some(value) = value {
-            self.str(key, value);
-        }
-    }
-
     fn strs(&mut self, key: &str, values: &[String]) {
         let values = values
             .iter()
@@ -452,20 +305,8 @@ impl Attributes {
         );
     }
 
-    fn opt_int(&mut self, key: &str, value: Option<u64>) {
-        if let Some(value) = value {
-            self.int(key, value);
-        }
-    }
-
     fn double(&mut self, key: &str, value: f64) {
         self.push(key, Value::DoubleValue(value));
-    }
-
-    fn opt_double(&mut self, key: &str, value: Option<f64>) {
-        if let Some(value) = value {
-            self.double(key, value);
-        }
     }
 
     fn bool(&mut self, key: &str, value: bool) {

@@ -13,7 +13,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::{Encoded, Request};
-use crate::wire::{Batch, Data, ErrorKind, Event, ServerState, name};
+use crate::contract::catalogue::{Field, Value as FieldValue, Visitor};
+use crate::wire::{Batch, Data, ErrorKind, Event, SessionTotals};
 
 pub const CONTENT_TYPE: &str = "application/json";
 
@@ -103,254 +104,175 @@ fn envelope<'a>(
     }
 }
 
-/// Agent Swarm's event name and its own properties, or `None` for an event it has no name for.
-fn event_of(e: &Event) -> Option<(String, Map<String, Value>)> {
-    let mut p = Props::default();
-    let name = match &e.data {
-        Data::Command { .. } | Data::ToolCall { .. } | Data::TokenUsage { .. } => return None,
-        Data::SessionStart {
-            session_id,
-            agent,
-            task_id,
-        } => {
-            p.str("sessionId", session_id);
-            p.opt_str("agentId", agent.as_deref());
-            p.opt_str("taskId", task_id.as_deref());
-            "session.started".to_string()
-        }
-        Data::SessionEnd {
-            session_id,
-            agent,
-            task_id,
-            outcome,
-            error,
-            tasks_processed,
-            totals,
-        } => {
-            p.str("sessionId", session_id);
-            p.opt_str("agentId", agent.as_deref());
-            p.opt_str("taskId", task_id.as_deref());
-            p.str("outcome", &name(outcome));
-            p.opt_str("errorCategory", error.map(error_category));
-            p.opt_int("durationMs", totals.duration_ms);
-            p.opt_int("tasksProcessed", tasks_processed.map(u64::from));
-            p.int("toolCalls", totals.tool_calls);
-            p.int("toolFailures", totals.tool_failures);
-            p.int("inputTokens", totals.input_tokens);
-            p.int("outputTokens", totals.output_tokens);
-            p.float("totalCostUsd", Some(totals.cost_usd));
-            p.int("errorCount", totals.error_count);
-            "session.ended".to_string()
-        }
-        Data::SessionCost {
-            session_id,
-            agent,
-            model,
-            cost_usd,
-            input_tokens,
-            output_tokens,
-            cache_read_tokens,
-            cache_write_tokens,
-            reasoning_tokens,
-            thinking_tokens,
-            turns,
-            is_error,
-        } => {
-            p.str("sessionId", session_id);
-            p.opt_str("agentId", agent.as_deref());
-            p.opt_str("model", model.as_deref());
-            p.int("inputTokens", *input_tokens);
-            p.int("outputTokens", *output_tokens);
-            p.int("cacheReadTokens", *cache_read_tokens);
-            p.int("cacheWriteTokens", *cache_write_tokens);
-            p.int("reasoningOutputTokens", *reasoning_tokens);
-            p.int("thinkingTokens", *thinking_tokens);
-            p.float("totalCostUsd", *cost_usd);
-            p.opt_int("numTurns", turns.map(u64::from));
-            p.bool("isError", *is_error);
-            "session.cost".to_string()
-        }
-        Data::SessionFailure {
-            session_id,
-            agent,
-            error,
-            was_rate_limited,
-            provider,
-        } => {
-            p.str("sessionId", session_id);
-            p.opt_str("agentId", agent.as_deref());
-            p.str("errorCategory", error_category(*error));
-            p.bool(
-                "wasRateLimited",
-                *was_rate_limited || *error == ErrorKind::RateLimited,
-            );
-            p.opt_str("provider", provider.as_deref());
-            "session.failure".to_string()
-        }
-        Data::Server {
-            state,
-            uptime_ms,
-            sessions_processed,
-        } => {
-            p.opt_int("uptimeMs", *uptime_ms);
-            p.opt_int("sessionsProcessed", *sessions_processed);
-            match state {
-                ServerState::Started => "server.started".to_string(),
-                ServerState::Shutdown => "server.shutdown".to_string(),
-            }
-        }
-        Data::AgentRegistered {
-            agent,
-            role,
-            capabilities,
-            is_reconnect,
-        } => {
-            p.str("agentId", agent);
-            p.opt_str("role", role.as_deref());
-            p.0.insert("capabilities".into(), capabilities.clone().into());
-            p.bool("isReconnect", *is_reconnect);
-            "agent.registered".to_string()
-        }
-        Data::TaskSessionCompleted {
-            task_id,
-            agent,
-            exit_code,
-            is_error,
-            duration_ms,
-            provider,
-            harness,
-            model,
-        } => {
-            p.str("taskId", task_id);
-            p.opt_str("agentId", agent.as_deref());
-            p.0.insert("exitCode".into(), (*exit_code).into());
-            p.bool("isError", *is_error);
-            p.opt_int("durationMs", *duration_ms);
-            p.opt_str("provider", provider.as_deref());
-            p.opt_str("harnessVariant", harness.as_deref());
-            p.opt_str("model", model.as_deref());
-            "task.session_completed".to_string()
-        }
-        Data::Workflow {
-            workflow_id,
-            state,
-            node_count,
-            source,
-            trigger,
-            duration_ms,
-            steps_completed,
-            steps_failed,
-        } => {
-            p.str("workflowId", workflow_id);
-            p.opt_int("nodeCount", node_count.map(u64::from));
-            p.opt_str("source", source.as_deref());
-            p.opt_str("triggerType", trigger.as_deref());
-            p.opt_int("durationMs", *duration_ms);
-            p.opt_int("stepsCompleted", steps_completed.map(u64::from));
-            p.opt_int("stepsFailed", steps_failed.map(u64::from));
-            format!("workflow.{}", name(state))
-        }
-        Data::Schedule {
-            state,
-            schedule_type,
-            triggered_workflows,
-            was_recovered,
-            consecutive_errors,
-        } => {
-            p.opt_str("scheduleType", schedule_type.as_deref());
-            p.bool("triggeredWorkflows", *triggered_workflows);
-            p.bool("wasRecovered", *was_recovered);
-            p.opt_int("consecutiveErrors", consecutive_errors.map(u64::from));
-            format!("schedule.{}", name(state))
-        }
-        Data::Compaction {
-            session_id,
-            agent,
-            trigger,
-            pre_compact_tokens,
-            context_total_tokens,
-        } => {
-            p.opt_str("sessionId", session_id.as_deref());
-            p.opt_str("agentId", agent.as_deref());
-            // Agent Swarm's names: `auto`, `manual`, `auto-inferred`.
-            p.str("compactTrigger", &name(trigger).replace('_', "-"));
-            p.int("preCompactTokens", *pre_compact_tokens);
-            p.int("contextTotalTokens", *context_total_tokens);
-            "compaction.triggered".to_string()
-        }
-        Data::Task {
-            task_id,
-            state,
-            previous_state,
-            agent,
-            source,
-            tags,
-            has_parent,
-            priority,
-            duration_ms,
-        } => {
-            p.str("taskId", task_id);
-            p.opt_str("source", source.as_deref());
-            p.opt_str("agentId", agent.as_deref());
-            p.bool("hasParent", *has_parent);
-            p.opt_int("priority", priority.map(u64::from));
-            p.opt_int("durationMs", *duration_ms);
-            p.opt_str(
-                "previousStatus",
-                previous_state.map(|s| name(&s)).as_deref(),
-            );
-            if !tags.is_empty() {
-                p.0.insert("tags".into(), tags.clone().into());
-            }
-            format!("task.{}", name(state))
-        }
+/// Agent Swarm's event for each kind it has one for: its name, or the prefix that the
+/// event's `state` completes (`task` and `started` make `task.started`).
+const EVENTS: &[(&str, SwarmEvent)] = &[
+    ("session_start", SwarmEvent::Named("session.started")),
+    ("session_end", SwarmEvent::Named("session.ended")),
+    ("session_cost", SwarmEvent::Named("session.cost")),
+    ("session_failure", SwarmEvent::Named("session.failure")),
+    ("server", SwarmEvent::State("server")),
+    ("agent_registered", SwarmEvent::Named("agent.registered")),
+    ("task", SwarmEvent::State("task")),
+    (
+        "task_session_completed",
+        SwarmEvent::Named("task.session_completed"),
+    ),
+    ("workflow", SwarmEvent::State("workflow")),
+    ("schedule", SwarmEvent::State("schedule")),
+    ("compaction", SwarmEvent::Named("compaction.triggered")),
+];
+
+#[derive(Clone, Copy)]
+enum SwarmEvent {
+    Named(&'static str),
+    State(&'static str),
+}
+
+/// The property each field is sent as where Agent Swarm's name is not the field's name in
+/// camelCase (`session_id` is `sessionId`). `*` is any kind.
+const NAMES: &[(&str, &str, &str)] = &[
+    ("*", "agent", "agentId"),
+    ("*", "error", "errorCategory"),
+    ("*", "cost_usd", "totalCostUsd"),
+    ("*", "reasoning_tokens", "reasoningOutputTokens"),
+    ("*", "turns", "numTurns"),
+    ("*", "harness", "harnessVariant"),
+    ("*", "previous_state", "previousStatus"),
+    ("workflow", "trigger", "triggerType"),
+    ("compaction", "trigger", "compactTrigger"),
+];
+
+fn property_name(field: &Field) -> String {
+    let named = |kind: &str| {
+        NAMES
+            .iter()
+            .find(|(k, f, _)| *k == kind && *f == field.name)
+            .map(|(_, _, name)| name.to_string())
     };
-    Some((name, p.0))
+    named(field.kind)
+        .or_else(|| named("*"))
+        .unwrap_or_else(|| camel_case(field.name))
+}
+
+fn camel_case(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Agent Swarm's event name and its own properties, or `None` for an event it has no name for
+/// (commands, tool calls, per-call token use).
+fn event_of(e: &Event) -> Option<(String, Map<String, Value>)> {
+    let kind = e.data.kind();
+    let (_, event) = EVENTS.iter().find(|(k, _)| *k == kind)?;
+    let mut p = Props::default();
+    e.data.visit(&mut p);
+    // Agent Swarm's flag says a rate limit whichever way the agent said it.
+    if let Data::SessionFailure {
+        error: ErrorKind::RateLimited,
+        ..
+    } = e.data
+    {
+        p.bool("wasRateLimited", true);
+    }
+    let name = match event {
+        SwarmEvent::Named(name) => name.to_string(),
+        SwarmEvent::State(prefix) => format!("{prefix}.{}", p.state?),
+    };
+    Some((name, p.map))
 }
 
 /// Agent Swarm's `errorCategory` values where one fits the error kind; `unknown` otherwise.
-fn error_category(kind: ErrorKind) -> &'static str {
+fn error_category(kind: &str) -> &'static str {
     match kind {
-        ErrorKind::RateLimited => "rate_limit",
-        ErrorKind::Timeout => "timeout",
-        ErrorKind::Network | ErrorKind::Unavailable => "api_error",
-        ErrorKind::Model => "provider_error",
+        "rate_limited" => "rate_limit",
+        "timeout" => "timeout",
+        "network" | "unavailable" => "api_error",
+        "model" => "provider_error",
         _ => "unknown",
     }
 }
 
+impl Visitor for Props {
+    fn field(&mut self, field: &'static Field, value: FieldValue<'_>) {
+        if field.name == "state" {
+            if let FieldValue::Enum(state) = value {
+                self.state = Some(state);
+            }
+            return;
+        }
+        let key = property_name(field);
+        match value {
+            FieldValue::Totals(totals) => self.totals(totals),
+            FieldValue::Enum(kind) if field.name == "error" => self.str(&key, error_category(kind)),
+            // Agent Swarm's names: `auto`, `manual`, `auto-inferred`.
+            FieldValue::Enum(v) if field.kind == "compaction" => {
+                self.str(&key, &v.replace('_', "-"))
+            }
+            FieldValue::Str(v) | FieldValue::Enum(v) => self.str(&key, v),
+            // A task's tags only when it has some; an agent's capabilities always.
+            FieldValue::Strs(v) if v.is_empty() && field.kind == "task" => {}
+            FieldValue::Strs(v) => {
+                self.map.insert(key, v.to_vec().into());
+            }
+            FieldValue::UInt(v) => self.int(&key, v),
+            FieldValue::Int(v) => {
+                self.map.insert(key, v.into());
+            }
+            FieldValue::Float(v) => self.float(&key, Some(v)),
+            FieldValue::Bool(v) => self.bool(&key, v),
+        }
+    }
+}
+
 #[derive(Default)]
-struct Props(Map<String, Value>);
+struct Props {
+    map: Map<String, Value>,
+    /// The event's `state`, which completes its name instead of being a property.
+    state: Option<&'static str>,
+}
 
 impl Props {
     fn str(&mut self, key: &str, value: &str) {
-        self.0.insert(key.into(), value.into());
-    }
-
-    fn opt_str(&mut self, key: &str, value: Option<&str>) {
-        if let Some(value) = value {
-            self.str(key, value);
-        }
+        self.map.insert(key.into(), value.into());
     }
 
     fn int(&mut self, key: &str, value: u64) {
-        self.0.insert(key.into(), value.into());
-    }
-
-    fn opt_int(&mut self, key: &str, value: Option<u64>) {
-        if let Some(value) = value {
-            self.int(key, value);
-        }
+        self.map.insert(key.into(), value.into());
     }
 
     /// A cost: finite already (the anonymizer's rule), so it always has a JSON number.
     fn float(&mut self, key: &str, value: Option<f64>) {
         if let Some(number) = value.and_then(serde_json::Number::from_f64) {
-            self.0.insert(key.into(), Value::Number(number));
+            self.map.insert(key.into(), Value::Number(number));
         }
     }
 
     fn bool(&mut self, key: &str, value: bool) {
-        self.0.insert(key.into(), value.into());
+        self.map.insert(key.into(), value.into());
+    }
+
+    /// A session's totals, as Agent Swarm's `session.ended` names them.
+    fn totals(&mut self, totals: &SessionTotals) {
+        if let Some(ms) = totals.duration_ms {
+            self.int("durationMs", ms);
+        }
+        self.int("toolCalls", totals.tool_calls);
+        self.int("toolFailures", totals.tool_failures);
+        self.int("inputTokens", totals.input_tokens);
+        self.int("outputTokens", totals.output_tokens);
+        self.float("totalCostUsd", Some(totals.cost_usd));
+        self.int("errorCount", totals.error_count);
     }
 }

@@ -89,8 +89,8 @@ fn check_config(key: &'static str, prefix: &str, kind: &Kind) {
         pairs.push((key, &value));
         let mut pipeline = Pipeline::new(Settings::from_pairs(pairs), &mut Fixed(0));
         // An event every format sends, and one `docker` sends.
-        pipeline.record(&session_start(SESSION, AGENT, TASK), at(), &mut Fixed(100));
-        pipeline.record(&command("run", &[]), at(), &mut Fixed(100));
+        pipeline.record(&event("session-start"), at(), &mut Fixed(100));
+        pipeline.record(&event("command"), at(), &mut Fixed(100));
         let batch = pipeline.take_batch(at(), &mut Fixed(200)).unwrap();
         for (format, raw, as_json) in bodies(&pipeline, &batch.body) {
             leaks.extend(leaks_in(format, &raw, &as_json, sample, kind));
@@ -122,11 +122,11 @@ fn context_property_values_hold_to_the_name_rule_in_every_format() {
 fn every_format_carries_what_it_can_of_a_plain_batch() {
     let mut pipeline = Pipeline::new(Settings::from_pairs(base_config(HASH_KEY)), &mut Fixed(0));
     pipeline.record(
-        &tool_call("read_file", SESSION, AGENT),
+        &event_with("tool-call", "tool", "read_file"),
         at(),
         &mut Fixed(100),
     );
-    pipeline.record(&task(TASK, AGENT, "api", "nightly"), at(), &mut Fixed(100));
+    pipeline.record(&event("task"), at(), &mut Fixed(100));
     let batch = pipeline.take_batch(at(), &mut Fixed(200)).unwrap();
     let found: Vec<&str> = bodies(&pipeline, &batch.body)
         .iter()

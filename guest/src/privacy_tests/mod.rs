@@ -2,7 +2,8 @@
 //! `wit/telemetry.wit`, and every envelope value the host configures, fed every kind of
 //! forbidden content through the real pipeline (record → take batch → serialized bytes, the
 //! bytes the transport would send). A missing rule fails a case named `<field>::<kind>`, e.g.
-//! `tool_call_session_id::api_keys`.
+//! `tool_call_session_id::api_keys`. Each case puts its value in that kind's event of
+//! tests/events/every-kind.json.
 //!
 //! Then the rest of the contract at the same level: ids are keyed pseudonyms, agent names are
 //! hashed unless allowlisted, numbers are held to their rules, times and durations are coarse;
@@ -60,8 +61,8 @@ enum Rule {
 
 #[derive(Clone, Copy)]
 enum Place {
-    /// A field of an event the agent records.
-    Event(fn(&str) -> wit::Event),
+    /// A field of an event the agent records: of that kind's event in every-kind.json.
+    Event,
     /// A `wasi:config` value the host supplies (the envelope).
     Config(&'static str),
     /// A custom tag's key (`tags` = `<value>=x`) or value (`tags` = `team=<value>`).
@@ -91,167 +92,22 @@ impl Field {
     }
 }
 
-const SESSION: &str = "s-1";
-const TASK: &str = "t-1";
-const AGENT: &str = "planner";
-
-fn command(action: &str, flags: &[&str]) -> wit::Event {
-    wit::Event::Command(wit::Command {
-        action: action.into(),
-        outcome: wit::Outcome::Success,
-        error: None,
-        arg_count: 2,
-        flags: flags.iter().map(|f| f.to_string()).collect(),
-    })
+/// The event of kind `kind` in tests/events/every-kind.json.
+fn event(kind: &str) -> wit::Event {
+    agent_telemetry_test_events::read(agent_telemetry_test_events::kind_json(kind))
 }
 
-fn tool_call(tool: &str, session: &str, agent: &str) -> wit::Event {
-    wit::Event::ToolCall(wit::ToolCall {
-        tool: tool.into(),
-        session_id: Some(session.into()),
-        agent: Some(agent.into()),
-        duration_ms: 1200,
-        outcome: wit::Outcome::Success,
-        error: None,
-    })
-}
-
-fn token_usage(model: &str, session: &str, agent: &str) -> wit::Event {
-    wit::Event::TokenUsage(wit::TokenUsage {
-        model: model.into(),
-        session_id: Some(session.into()),
-        agent: Some(agent.into()),
-        input_tokens: 100,
-        output_tokens: 50,
-        cached_tokens: 0,
-        reasoning_tokens: 0,
-        cost_usd: Some(0.01),
-    })
-}
-
-fn session_start(session: &str, agent: &str, task: &str) -> wit::Event {
-    wit::Event::SessionStart(wit::SessionStart {
-        session_id: session.into(),
-        agent: Some(agent.into()),
-        task_id: Some(task.into()),
-    })
-}
-
-fn session_end(session: &str, agent: &str, task: &str) -> wit::Event {
-    wit::Event::SessionEnd(wit::SessionEnd {
-        session_id: session.into(),
-        agent: Some(agent.into()),
-        task_id: Some(task.into()),
-        outcome: wit::Outcome::Success,
-        error: None,
-        tasks_processed: Some(3),
-    })
-}
-
-fn session_cost(session: &str, agent: &str, model: &str) -> wit::Event {
-    wit::Event::SessionCost(wit::SessionCost {
-        session_id: session.into(),
-        agent: Some(agent.into()),
-        model: Some(model.into()),
-        cost_usd: 0.5,
-        input_tokens: 10,
-        output_tokens: 5,
-        cache_read_tokens: 4,
-        cache_write_tokens: 3,
-        reasoning_tokens: 2,
-        thinking_tokens: 1,
-        turns: Some(7),
-        is_error: false,
-    })
-}
-
-fn session_failure(session: &str, agent: &str, provider: &str) -> wit::Event {
-    wit::Event::SessionFailure(wit::SessionFailure {
-        session_id: session.into(),
-        agent: Some(agent.into()),
-        error: wit::ErrorKind::Timeout,
-        was_rate_limited: true,
-        provider: Some(provider.into()),
-    })
-}
-
-fn task(task_id: &str, agent: &str, source: &str, tag: &str) -> wit::Event {
-    wit::Event::Task(wit::Task {
-        task_id: task_id.into(),
-        state: wit::TaskState::Completed,
-        previous_state: Some(wit::TaskState::Started),
-        agent: Some(agent.into()),
-        source: Some(source.into()),
-        tags: vec![tag.into()],
-        has_parent: false,
-        priority: Some(1),
-        duration_ms: Some(1500),
-    })
-}
-
-fn agent_registered(agent: &str, role: &str, capability: &str) -> wit::Event {
-    wit::Event::AgentRegistered(wit::AgentRegistered {
-        agent: agent.into(),
-        role: Some(role.into()),
-        capabilities: vec![capability.into()],
-        is_reconnect: false,
-    })
-}
-
-/// Fills `task-session-completed`'s string fields: task id, agent, provider, harness, model.
-fn task_session_completed(strings: [&str; 5]) -> wit::Event {
-    let [task_id, agent, provider, harness, model] = strings;
-    wit::Event::TaskSessionCompleted(wit::TaskSessionCompleted {
-        task_id: task_id.into(),
-        agent: Some(agent.into()),
-        exit_code: 1,
-        is_error: true,
-        duration_ms: Some(4200),
-        provider: Some(provider.into()),
-        harness: Some(harness.into()),
-        model: Some(model.into()),
-    })
-}
-
-fn workflow(workflow_id: &str, source: &str, trigger: &str) -> wit::Event {
-    wit::Event::Workflow(wit::Workflow {
-        workflow_id: workflow_id.into(),
-        state: wit::WorkflowState::Completed,
-        node_count: Some(4),
-        source: Some(source.into()),
-        trigger: Some(trigger.into()),
-        duration_ms: Some(61_000),
-        steps_completed: Some(3),
-        steps_failed: Some(1),
-    })
-}
-
-fn schedule(schedule_type: &str) -> wit::Event {
-    wit::Event::Schedule(wit::Schedule {
-        state: wit::ScheduleState::Error,
-        schedule_type: Some(schedule_type.into()),
-        triggered_workflows: true,
-        was_recovered: false,
-        consecutive_errors: Some(2),
-    })
-}
-
-fn compaction(session: &str, agent: &str) -> wit::Event {
-    wit::Event::Compaction(wit::Compaction {
-        session_id: Some(session.into()),
-        agent: Some(agent.into()),
-        trigger: wit::CompactionTrigger::Auto,
-        pre_compact_tokens: 150_000,
-        context_total_tokens: 200_000,
-    })
-}
-
-fn server_started() -> wit::Event {
-    wit::Event::Server(wit::Server {
-        state: wit::ServerState::Started,
-        uptime_ms: None,
-        sessions_processed: None,
-    })
+/// The event of kind `record` in every-kind.json, with `value` in its field `field` (alone in
+/// it, for a list).
+fn event_with(record: &str, field: &str, value: &str) -> wit::Event {
+    let mut event = agent_telemetry_test_events::kind_json(record);
+    let slot = &mut event[record][field];
+    *slot = if slot.is_array() {
+        serde_json::json!([value])
+    } else {
+        serde_json::json!(value)
+    };
+    agent_telemetry_test_events::read(event)
 }
 
 /// Every string field the agent or the host can fill, one row each (kept in step with the WIT
@@ -262,44 +118,44 @@ fn fields() -> Vec<Field> {
     use Rule::*;
     let f = |record, field, rule, place| Field { record, field, rule, place };
     vec![
-        f("command", "action", Name, Event(|v| command(v, &[]))),
-        f("command", "flags", Flag, Event(|v| command("run", &[v]))),
-        f("tool-call", "tool", Name, Event(|v| tool_call(v, SESSION, AGENT))),
-        f("tool-call", "session-id", Id, Event(|v| tool_call("read_file", v, AGENT))),
-        f("tool-call", "agent", Agent, Event(|v| tool_call("read_file", SESSION, v))),
-        f("token-usage", "model", Name, Event(|v| token_usage(v, SESSION, AGENT))),
-        f("token-usage", "session-id", Id, Event(|v| token_usage("gpt-4o", v, AGENT))),
-        f("token-usage", "agent", Agent, Event(|v| token_usage("gpt-4o", SESSION, v))),
-        f("session-start", "session-id", Id, Event(|v| session_start(v, AGENT, TASK))),
-        f("session-start", "agent", Agent, Event(|v| session_start(SESSION, v, TASK))),
-        f("session-start", "task-id", Id, Event(|v| session_start(SESSION, AGENT, v))),
-        f("session-end", "session-id", Id, Event(|v| session_end(v, AGENT, TASK))),
-        f("session-end", "agent", Agent, Event(|v| session_end(SESSION, v, TASK))),
-        f("session-end", "task-id", Id, Event(|v| session_end(SESSION, AGENT, v))),
-        f("session-cost", "session-id", Id, Event(|v| session_cost(v, AGENT, "gpt-4o"))),
-        f("session-cost", "agent", Agent, Event(|v| session_cost(SESSION, v, "gpt-4o"))),
-        f("session-cost", "model", Name, Event(|v| session_cost(SESSION, AGENT, v))),
-        f("session-failure", "session-id", Id, Event(|v| session_failure(v, AGENT, "claude"))),
-        f("session-failure", "agent", Agent, Event(|v| session_failure(SESSION, v, "claude"))),
-        f("session-failure", "provider", Name, Event(|v| session_failure(SESSION, AGENT, v))),
-        f("agent-registered", "agent", Agent, Event(|v| agent_registered(v, "worker", "code"))),
-        f("agent-registered", "role", Name, Event(|v| agent_registered(AGENT, v, "code"))),
-        f("agent-registered", "capabilities", Name, Event(|v| agent_registered(AGENT, "worker", v))),
-        f("task-session-completed", "task-id", Id, Event(|v| task_session_completed([v, AGENT, "claude", "default", "opus"]))),
-        f("task-session-completed", "agent", Agent, Event(|v| task_session_completed([TASK, v, "claude", "default", "opus"]))),
-        f("task-session-completed", "provider", Name, Event(|v| task_session_completed([TASK, AGENT, v, "default", "opus"]))),
-        f("task-session-completed", "harness", Name, Event(|v| task_session_completed([TASK, AGENT, "claude", v, "opus"]))),
-        f("task-session-completed", "model", Name, Event(|v| task_session_completed([TASK, AGENT, "claude", "default", v]))),
-        f("workflow", "workflow-id", Id, Event(|v| workflow(v, "api", "schedule"))),
-        f("workflow", "source", Name, Event(|v| workflow("w-1", v, "schedule"))),
-        f("workflow", "trigger", Name, Event(|v| workflow("w-1", "api", v))),
-        f("schedule", "schedule-type", Name, Event(schedule)),
-        f("compaction", "session-id", Id, Event(|v| compaction(v, AGENT))),
-        f("compaction", "agent", Agent, Event(|v| compaction(SESSION, v))),
-        f("task", "task-id", Id, Event(|v| task(v, AGENT, "api", "nightly"))),
-        f("task", "agent", Agent, Event(|v| task(TASK, v, "api", "nightly"))),
-        f("task", "source", Name, Event(|v| task(TASK, AGENT, v, "nightly"))),
-        f("task", "tags", Name, Event(|v| task(TASK, AGENT, "api", v))),
+        f("command", "action", Name, Event),
+        f("command", "flags", Flag, Event),
+        f("tool-call", "tool", Name, Event),
+        f("tool-call", "session-id", Id, Event),
+        f("tool-call", "agent", Agent, Event),
+        f("token-usage", "model", Name, Event),
+        f("token-usage", "session-id", Id, Event),
+        f("token-usage", "agent", Agent, Event),
+        f("session-start", "session-id", Id, Event),
+        f("session-start", "agent", Agent, Event),
+        f("session-start", "task-id", Id, Event),
+        f("session-end", "session-id", Id, Event),
+        f("session-end", "agent", Agent, Event),
+        f("session-end", "task-id", Id, Event),
+        f("session-cost", "session-id", Id, Event),
+        f("session-cost", "agent", Agent, Event),
+        f("session-cost", "model", Name, Event),
+        f("session-failure", "session-id", Id, Event),
+        f("session-failure", "agent", Agent, Event),
+        f("session-failure", "provider", Name, Event),
+        f("agent-registered", "agent", Agent, Event),
+        f("agent-registered", "role", Name, Event),
+        f("agent-registered", "capabilities", Name, Event),
+        f("task-session-completed", "task-id", Id, Event),
+        f("task-session-completed", "agent", Agent, Event),
+        f("task-session-completed", "provider", Name, Event),
+        f("task-session-completed", "harness", Name, Event),
+        f("task-session-completed", "model", Name, Event),
+        f("workflow", "workflow-id", Id, Event),
+        f("workflow", "source", Name, Event),
+        f("workflow", "trigger", Name, Event),
+        f("schedule", "schedule-type", Name, Event),
+        f("compaction", "session-id", Id, Event),
+        f("compaction", "agent", Agent, Event),
+        f("task", "task-id", Id, Event),
+        f("task", "agent", Agent, Event),
+        f("task", "source", Name, Event),
+        f("task", "tags", Name, Event),
         f("config", "source", Name, Config("source")),
         f("config", "environment", Name, Config("environment")),
         f("config", "product", Name, Config("product")),
@@ -361,14 +217,14 @@ fn pipeline_with(
     let mut pairs: Vec<(&str, &str)> = base_config(hash_key);
     pairs.extend_from_slice(extra);
     let event = match field.place {
-        Place::Event(make) => make(value),
+        Place::Event => event_with(field.record, field.field, value),
         Place::Config(key) => {
             pairs.push((key, value));
-            server_started()
+            event("server")
         }
         Place::TagKey | Place::TagValue => {
             pairs.push(("tags", &tag));
-            server_started()
+            event("server")
         }
     };
     let mut pipeline = Pipeline::new(Settings::from_pairs(pairs), &mut Fixed(0));
@@ -391,7 +247,7 @@ fn json(body: &[u8]) -> Value {
 fn wire_value(field: &Field, body: &[u8]) -> Value {
     let event = &json(body)["events"][0];
     match field.place {
-        Place::Event(_) => event["data"][field.json_name()].clone(),
+        Place::Event => event["data"][field.json_name()].clone(),
         Place::Config(_) => event[field.json_name()].clone(),
         Place::TagValue => event["tags"]["team"].clone(),
         Place::TagKey => event["tags"]
@@ -437,6 +293,7 @@ fn leak(body: &[u8], needle: &str) -> Option<String> {
 mod kinds;
 
 use kinds::Kind;
+mod catalogue;
 mod formats;
 mod properties;
 mod rules;

@@ -44,7 +44,7 @@ fn wit_string_fields_are_all_covered() {
     let mut wit = wit_string_fields();
     let mut table: Vec<String> = fields()
         .iter()
-        .filter(|f| matches!(f.place, Place::Event(_)))
+        .filter(|f| matches!(f.place, Place::Event))
         .map(|f| format!("{}.{}", f.record, f.field))
         .collect();
     wit.sort();
@@ -200,20 +200,15 @@ fn record_all(events: &[wit::Event], times: &[SystemTime]) -> Value {
 #[test]
 fn costs_that_are_negative_or_not_finite_are_not_sent() {
     for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.01, -f64::MAX] {
-        let mut usage = token_usage("gpt-4o", SESSION, AGENT);
+        let mut usage = event("token-usage");
         if let wit::Event::TokenUsage(t) = &mut usage {
             t.cost_usd = Some(bad);
         }
-        let mut cost = session_cost(SESSION, AGENT, "gpt-4o");
+        let mut cost = event("session-cost");
         if let wit::Event::SessionCost(c) = &mut cost {
             c.cost_usd = bad;
         }
-        let events = [
-            session_start(SESSION, AGENT, TASK),
-            usage,
-            cost,
-            session_end(SESSION, AGENT, TASK),
-        ];
+        let events = [event("session-start"), usage, cost, event("session-end")];
         let batch = record_all(&events, &[at(); 4]);
         let e = &batch["events"];
         assert!(e[1]["data"].get("cost_usd").is_none(), "token_usage {bad}");
@@ -224,17 +219,17 @@ fn costs_that_are_negative_or_not_finite_are_not_sent() {
 
 #[test]
 fn session_totals_saturate_instead_of_overflowing() {
-    let mut huge = token_usage("gpt-4o", SESSION, AGENT);
+    let mut huge = event("token-usage");
     if let wit::Event::TokenUsage(t) = &mut huge {
         t.input_tokens = u64::MAX;
         t.output_tokens = u64::MAX - 1;
         t.cost_usd = Some(f64::MAX);
     }
     let events = [
-        session_start(SESSION, AGENT, TASK),
+        event("session-start"),
         huge.clone(),
         huge,
-        session_end(SESSION, AGENT, TASK),
+        event("session-end"),
     ];
     let batch = record_all(&events, &[at(); 4]);
     let totals = &batch["events"][3]["data"]["totals"];
@@ -246,16 +241,16 @@ fn session_totals_saturate_instead_of_overflowing() {
 
 #[test]
 fn the_largest_numbers_survive_the_wire() {
-    let mut cmd = command("run", &[]);
+    let mut cmd = event("command");
     if let wit::Event::Command(c) = &mut cmd {
         c.arg_count = u32::MAX;
     }
-    let mut usage = token_usage("gpt-4o", SESSION, AGENT);
+    let mut usage = event("token-usage");
     if let wit::Event::TokenUsage(t) = &mut usage {
         t.cached_tokens = u64::MAX;
         t.reasoning_tokens = u64::MAX;
     }
-    let mut t = task(TASK, AGENT, "api", "nightly");
+    let mut t = event("task");
     if let wit::Event::Task(t) = &mut t {
         t.priority = Some(u8::MAX);
         t.duration_ms = Some(u64::MAX);
@@ -283,7 +278,7 @@ fn times_on_the_wire_are_whole_seconds() {
         at() + Duration::from_millis(543),
         at() + Duration::from_millis(1_001),
     ];
-    let batch = record_all(&vec![server_started(); 4], &times);
+    let batch = record_all(&vec![event("server"); 4], &times);
     let e = &batch["events"];
     for (i, expected) in [
         "2023-11-14T22:15:23.000Z",
@@ -316,20 +311,15 @@ fn times_on_the_wire_are_whole_seconds() {
 
 #[test]
 fn durations_on_the_wire_have_two_significant_digits() {
-    let mut call = tool_call("read_file", SESSION, AGENT);
+    let mut call = event("tool-call");
     if let wit::Event::ToolCall(t) = &mut call {
         t.duration_ms = 1234;
     }
-    let mut short = task(TASK, AGENT, "api", "nightly");
+    let mut short = event("task");
     if let wit::Event::Task(t) = &mut short {
         t.duration_ms = Some(87);
     }
-    let events = [
-        session_start(SESSION, AGENT, TASK),
-        call,
-        short,
-        session_end(SESSION, AGENT, TASK),
-    ];
+    let events = [event("session-start"), call, short, event("session-end")];
     let start = at();
     let times = [start, start, start, start + Duration::from_millis(61_789)];
     let batch = record_all(&events, &times);
@@ -342,7 +332,7 @@ fn durations_on_the_wire_have_two_significant_digits() {
 #[test]
 fn a_clock_past_the_year_9999_does_not_trap() {
     let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
-    let batch = record_all(&[server_started()], &[far]);
+    let batch = record_all(&[event("server")], &[far]);
     assert_eq!(
         batch["events"][0]["occurred_at"],
         "9999-12-31T23:59:59.000Z"

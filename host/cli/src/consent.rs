@@ -127,8 +127,8 @@ impl StatusView {
             identity_dir: dir,
             collected: agent_telemetry::privacy::FIELDS
                 .iter()
-                .map(|(event, field, treatment)| {
-                    serde_json::json!({"event": event, "field": field, "sent": treatment.describe()})
+                .map(|p| {
+                    serde_json::json!({"event": p.event, "field": p.field, "sent": p.rule.describe()})
                 })
                 .collect(),
             never_collected: agent_telemetry::privacy::NEVER,

@@ -14,12 +14,12 @@ pub fn identity_dir() -> Option<PathBuf> {
 }
 
 /// Where telemetry goes, when `--endpoint` does not say.
-pub const ENDPOINT_VAR: &str = "AGENT_TELEMETRY_ENDPOINT";
+pub const ENDPOINT_VAR: &str = agent_telemetry::environment::ENDPOINT;
 
 /// Settings as `run` would build them, for `telemetry status`.
 pub fn cli_settings() -> TelemetrySettings {
     let mut settings = TelemetrySettings::new("agent", "0.0.0");
-    settings.endpoint = std::env::var(ENDPOINT_VAR).ok();
+    settings.endpoint = agent_telemetry::environment::text(ENDPOINT_VAR);
     settings.identity_dir = identity_dir();
     settings
 }
@@ -45,12 +45,12 @@ pub struct WireArgs {
     #[arg(long = "context")]
     pub context: Option<String>,
     /// Custom tags on every event, `key=value,...` (also TELEMETRY_TAGS, as docker-agent reads it).
-    #[arg(long, env = "TELEMETRY_TAGS")]
+    #[arg(long, env = agent_telemetry::environment::TAGS)]
     pub tags: Option<String>,
 }
 
 /// Static request headers for `run` and `flush`.
-pub const HEADERS_VAR: &str = "AGENT_TELEMETRY_HEADERS";
+pub const HEADERS_VAR: &str = agent_telemetry::environment::HEADERS;
 
 impl WireArgs {
     pub fn apply(&self, settings: &mut TelemetrySettings) -> anyhow::Result<()> {

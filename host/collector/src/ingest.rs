@@ -431,23 +431,8 @@ fn success(flag: Option<bool>) -> Option<String> {
     flag.map(|ok| if ok { "success" } else { "failure" }.to_string())
 }
 
-/// Every native kind, as [`Fact::kind`] names them.
-pub const KINDS: [&str; 14] = [
-    "command",
-    "tool_call",
-    "token_usage",
-    "session_start",
-    "session_end",
-    "session_cost",
-    "session_failure",
-    "server",
-    "agent_registered",
-    "task",
-    "task_session_completed",
-    "workflow",
-    "schedule",
-    "compaction",
-];
+/// Every native kind, as [`Fact::kind`] names them: the event catalogue's.
+pub use agent_telemetry_contract::catalogue::KINDS;
 
 pub(crate) fn known_kind(name: &str) -> Option<&'static str> {
     KINDS.iter().copied().find(|k| *k == name)

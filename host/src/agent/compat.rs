@@ -4,11 +4,13 @@
 //!
 //! A version adds event kinds and fields and never loosens a rule, so an old event becomes
 //! the current one with every new field at its "not said" value, and a current report
-//! becomes the old one without its new fields. Written out field by field, like
-//! `recorder.rs`, so that a field the current WIT adds is a compile error here until it is
-//! given its old value.
+//! becomes the old one without its new fields. Events go by field name (through serde, both
+//! bindings derive it), with the "not said" values taken from the event catalogue, so a field
+//! the current WIT adds needs nothing here; a test holds every 0.1.0 kind to it.
 
 use wasmtime::component::{HasSelf, Linker};
+
+use agent_telemetry_contract::catalogue::{FIELDS, Rule};
 
 use super::recorder::RecorderImport;
 use super::recorder::from as now;
@@ -17,6 +19,7 @@ wasmtime::component::bindgen!({
     path: "../wit/v0.1.0",
     world: "agent",
     imports: { "agent:telemetry/recorder.flush": async },
+    additional_derives: [serde::Serialize],
 });
 
 use self::agent::telemetry::recorder as old;
@@ -32,11 +35,20 @@ pub fn add_to_linker<T: Send + 'static>(
 
 impl old::Host for RecorderImport {
     fn record(&mut self, event: old::Event) {
-        now::Host::record(self, event.into());
+        match upgrade(event) {
+            Some(event) => now::Host::record(self, event),
+            None => self.dropped(1),
+        }
     }
 
     fn record_many(&mut self, events: Vec<old::Event>) {
-        now::Host::record_many(self, events.into_iter().map(Into::into).collect());
+        let count = events.len();
+        let events: Vec<now::Event> = events.into_iter().filter_map(upgrade).collect();
+        let lost = count - events.len();
+        if lost > 0 {
+            self.dropped(lost as u64);
+        }
+        now::Host::record_many(self, events);
     }
 
     async fn flush(&mut self, deadline_ms: u32) -> old::FlushReport {
@@ -48,143 +60,52 @@ impl old::Host for RecorderImport {
     }
 }
 
-impl From<old::Event> for now::Event {
-    fn from(event: old::Event) -> now::Event {
-        match event {
-            old::Event::Command(c) => now::Event::Command(now::Command {
-                action: c.action,
-                outcome: c.outcome.into(),
-                error: c.error.map(Into::into),
-                arg_count: c.arg_count,
-                flags: c.flags,
-            }),
-            old::Event::ToolCall(t) => now::Event::ToolCall(now::ToolCall {
-                tool: t.tool,
-                session_id: t.session_id,
-                agent: t.agent,
-                duration_ms: t.duration_ms,
-                outcome: t.outcome.into(),
-                error: t.error.map(Into::into),
-            }),
-            old::Event::TokenUsage(t) => now::Event::TokenUsage(now::TokenUsage {
-                model: t.model,
-                session_id: t.session_id,
-                agent: t.agent,
-                input_tokens: t.input_tokens,
-                output_tokens: t.output_tokens,
-                cached_tokens: t.cached_tokens,
-                reasoning_tokens: t.reasoning_tokens,
-                cost_usd: t.cost_usd,
-            }),
-            old::Event::SessionStart(s) => now::Event::SessionStart(now::SessionStart {
-                session_id: s.session_id,
-                agent: s.agent,
-                task_id: s.task_id,
-            }),
-            old::Event::SessionEnd(s) => now::Event::SessionEnd(now::SessionEnd {
-                session_id: s.session_id,
-                agent: s.agent,
-                task_id: s.task_id,
-                outcome: s.outcome.into(),
-                error: s.error.map(Into::into),
-                tasks_processed: None,
-            }),
-            old::Event::SessionCost(s) => now::Event::SessionCost(now::SessionCost {
-                session_id: s.session_id,
-                agent: s.agent,
-                model: s.model,
-                cost_usd: s.cost_usd,
-                input_tokens: s.input_tokens,
-                output_tokens: s.output_tokens,
-                cache_read_tokens: 0,
-                cache_write_tokens: 0,
-                reasoning_tokens: 0,
-                thinking_tokens: 0,
-                turns: None,
-                is_error: false,
-            }),
-            old::Event::SessionFailure(s) => now::Event::SessionFailure(now::SessionFailure {
-                session_id: s.session_id,
-                agent: s.agent,
-                // 0.1.0 said a rate limit only through the error kind.
-                was_rate_limited: matches!(s.error, old::ErrorKind::RateLimited),
-                error: s.error.into(),
-                provider: None,
-            }),
-            old::Event::Server(s) => now::Event::Server(now::Server {
-                state: match s.state {
-                    old::ServerState::Started => now::ServerState::Started,
-                    old::ServerState::Shutdown => now::ServerState::Shutdown,
-                },
-                uptime_ms: None,
-                sessions_processed: None,
-            }),
-            old::Event::AgentRegistered(a) => now::Event::AgentRegistered(now::AgentRegistered {
-                agent: a.agent,
-                role: None,
-                capabilities: Vec::new(),
-                is_reconnect: false,
-            }),
-            old::Event::Task(t) => now::Event::Task(now::Task {
-                task_id: t.task_id,
-                state: t.state.into(),
-                previous_state: t.previous_state.map(Into::into),
-                agent: t.agent,
-                source: t.source,
-                tags: t.tags,
-                has_parent: t.has_parent,
-                priority: t.priority,
-                duration_ms: t.duration_ms,
-            }),
+/// The current event an old one is: its fields by name, each field 0.1.0 did not have at its
+/// "not said" value (from the catalogue: absent when optional, else zero, false or empty).
+/// `None` for an event that cannot be one of the current version (a field the current
+/// version requires and has no "not said" value for), which the caller counts as dropped.
+fn upgrade(event: old::Event) -> Option<now::Event> {
+    // 0.1.0 said a rate limit only through the error kind.
+    let rate_limited = matches!(
+        &event,
+        old::Event::SessionFailure(f) if matches!(f.error, old::ErrorKind::RateLimited)
+    );
+    let mut value = serde_json::to_value(event).ok()?;
+    let (case, fields) = value.as_object_mut()?.iter_mut().next()?;
+    let kind = snake_case(case);
+    let fields = fields.as_object_mut()?;
+    for field in FIELDS.iter().filter(|f| f.kind == kind && !f.optional) {
+        if fields.contains_key(field.name) {
+            continue;
         }
+        let not_said = match field.rule {
+            Rule::Computed => continue,
+            Rule::Number | Rule::Duration => serde_json::json!(0),
+            Rule::Flag => serde_json::json!(field.name == "was_rate_limited" && rate_limited),
+            Rule::Names | Rule::Flags => serde_json::json!([]),
+            Rule::Name | Rule::Pseudonym(_) | Rule::Agent | Rule::Enum | Rule::Cost => {
+                return None;
+            }
+        };
+        fields.insert(field.name.to_string(), not_said);
     }
+    serde_json::from_value(value).ok()
 }
 
-impl From<old::Outcome> for now::Outcome {
-    fn from(outcome: old::Outcome) -> now::Outcome {
-        match outcome {
-            old::Outcome::Success => now::Outcome::Success,
-            old::Outcome::Failure => now::Outcome::Failure,
-            old::Outcome::Cancelled => now::Outcome::Cancelled,
+/// `SessionCost` as the catalogue names it: `session_cost`.
+fn snake_case(case: &str) -> String {
+    let mut out = String::with_capacity(case.len() + 4);
+    for (i, c) in case.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
         }
     }
-}
-
-impl From<old::ErrorKind> for now::ErrorKind {
-    fn from(kind: old::ErrorKind) -> now::ErrorKind {
-        use now::ErrorKind as N;
-        use old::ErrorKind as O;
-        match kind {
-            O::Timeout => N::Timeout,
-            O::Cancelled => N::Cancelled,
-            O::InvalidInput => N::InvalidInput,
-            O::NotFound => N::NotFound,
-            O::PermissionDenied => N::PermissionDenied,
-            O::Authentication => N::Authentication,
-            O::RateLimited => N::RateLimited,
-            O::Network => N::Network,
-            O::Unavailable => N::Unavailable,
-            O::Tool => N::Tool,
-            O::Model => N::Model,
-            O::Internal => N::Internal,
-            O::Other => N::Other,
-        }
-    }
-}
-
-impl From<old::TaskState> for now::TaskState {
-    fn from(state: old::TaskState) -> now::TaskState {
-        use now::TaskState as N;
-        use old::TaskState as O;
-        match state {
-            O::Created => N::Created,
-            O::Started => N::Started,
-            O::Claimed => N::Claimed,
-            O::Completed => N::Completed,
-            O::Failed => N::Failed,
-            O::Cancelled => N::Cancelled,
-        }
-    }
+    out
 }
 
 impl From<now::FlushReport> for old::FlushReport {
@@ -233,5 +154,57 @@ impl From<now::StatusReport> for old::StatusReport {
             rejected,
             failed,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_event_becomes_the_current_one_with_new_fields_not_said() {
+        let cost = upgrade(old::Event::SessionCost(old::SessionCost {
+            session_id: "s-1".into(),
+            agent: None,
+            model: Some("gpt-4o".into()),
+            cost_usd: 0.25,
+            input_tokens: 10,
+            output_tokens: 20,
+        }));
+        let Some(now::Event::SessionCost(cost)) = cost else {
+            panic!("a session cost stays one: {cost:?}");
+        };
+        assert_eq!(
+            (cost.input_tokens, cost.output_tokens, cost.cost_usd),
+            (10, 20, 0.25)
+        );
+        assert_eq!(
+            (cost.cache_read_tokens, cost.thinking_tokens, cost.turns),
+            (0, 0, None)
+        );
+        assert!(!cost.is_error);
+
+        for (error, rate_limited) in [
+            (old::ErrorKind::RateLimited, true),
+            (old::ErrorKind::Timeout, false),
+        ] {
+            let failure = upgrade(old::Event::SessionFailure(old::SessionFailure {
+                session_id: "s-1".into(),
+                agent: None,
+                error,
+            }));
+            let Some(now::Event::SessionFailure(failure)) = failure else {
+                panic!("a session failure stays one: {failure:?}");
+            };
+            assert_eq!(failure.was_rate_limited, rate_limited, "{error:?}");
+            assert_eq!(failure.provider, None);
+        }
+    }
+
+    #[test]
+    fn kind_names_are_the_catalogues() {
+        assert_eq!(snake_case("SessionCost"), "session_cost");
+        assert_eq!(snake_case("Task"), "task");
+        assert_eq!(snake_case("TaskSessionCompleted"), "task_session_completed");
     }
 }

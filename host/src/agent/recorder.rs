@@ -6,8 +6,8 @@
 //! wasmtime generates separate Rust types for an interface's imports and its exports, though
 //! they have the same shape (bytecodealliance/wasmtime#7485). Agents call the import side; the
 //! telemetry component is called on the export side; the conversions between them are here,
-//! written out field by field so that a field the WIT adds is a compile error until it is
-//! carried over.
+//! generated from the event catalogue so that a field the WIT adds is carried over with no
+//! code of its own (and a field the catalogue and the WIT disagree on is a compile error).
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
@@ -55,6 +55,11 @@ impl RecorderImport {
         }
     }
 
+    /// Counts events that never reached the recorder as dropped.
+    pub(super) fn dropped(&self, events: u64) {
+        self.recorder.dropped(events);
+    }
+
     pub fn with_min_flush_interval(mut self, interval: Duration) -> RecorderImport {
         self.min_flush_interval = interval;
         self
@@ -88,6 +93,8 @@ wasmtime::component::bindgen!({
     path: "../wit",
     world: "agent",
     imports: { "agent:telemetry/recorder.flush": async },
+    // For agents of 0.1.0, whose events become current ones by field name (`compat`).
+    additional_derives: [serde::Deserialize],
 });
 
 pub(super) use self::agent::telemetry::recorder as from;
@@ -133,190 +140,72 @@ impl from::Host for RecorderImport {
 }
 
 impl From<from::Event> for to::Event {
+    /// Field for field, generated from the catalogue (`agent_telemetry_contract::catalogue`):
+    /// a field it declares is carried over, or the build fails.
     fn from(event: from::Event) -> to::Event {
-        match event {
-            from::Event::Command(c) => to::Event::Command(to::Command {
-                action: c.action,
-                outcome: c.outcome.into(),
-                error: c.error.map(Into::into),
-                arg_count: c.arg_count,
-                flags: c.flags,
-            }),
-            from::Event::ToolCall(t) => to::Event::ToolCall(to::ToolCall {
-                tool: t.tool,
-                session_id: t.session_id,
-                agent: t.agent,
-                duration_ms: t.duration_ms,
-                outcome: t.outcome.into(),
-                error: t.error.map(Into::into),
-            }),
-            from::Event::TokenUsage(t) => to::Event::TokenUsage(to::TokenUsage {
-                model: t.model,
-                session_id: t.session_id,
-                agent: t.agent,
-                input_tokens: t.input_tokens,
-                output_tokens: t.output_tokens,
-                cached_tokens: t.cached_tokens,
-                reasoning_tokens: t.reasoning_tokens,
-                cost_usd: t.cost_usd,
-            }),
-            from::Event::SessionStart(s) => to::Event::SessionStart(to::SessionStart {
-                session_id: s.session_id,
-                agent: s.agent,
-                task_id: s.task_id,
-            }),
-            from::Event::SessionEnd(s) => to::Event::SessionEnd(to::SessionEnd {
-                session_id: s.session_id,
-                agent: s.agent,
-                task_id: s.task_id,
-                outcome: s.outcome.into(),
-                error: s.error.map(Into::into),
-                tasks_processed: s.tasks_processed,
-            }),
-            from::Event::SessionCost(s) => to::Event::SessionCost(to::SessionCost {
-                session_id: s.session_id,
-                agent: s.agent,
-                model: s.model,
-                cost_usd: s.cost_usd,
-                input_tokens: s.input_tokens,
-                output_tokens: s.output_tokens,
-                cache_read_tokens: s.cache_read_tokens,
-                cache_write_tokens: s.cache_write_tokens,
-                reasoning_tokens: s.reasoning_tokens,
-                thinking_tokens: s.thinking_tokens,
-                turns: s.turns,
-                is_error: s.is_error,
-            }),
-            from::Event::SessionFailure(s) => to::Event::SessionFailure(to::SessionFailure {
-                session_id: s.session_id,
-                agent: s.agent,
-                error: s.error.into(),
-                was_rate_limited: s.was_rate_limited,
-                provider: s.provider,
-            }),
-            from::Event::Server(s) => to::Event::Server(to::Server {
-                state: match s.state {
-                    from::ServerState::Started => to::ServerState::Started,
-                    from::ServerState::Shutdown => to::ServerState::Shutdown,
-                },
-                uptime_ms: s.uptime_ms,
-                sessions_processed: s.sessions_processed,
-            }),
-            from::Event::AgentRegistered(a) => to::Event::AgentRegistered(to::AgentRegistered {
-                agent: a.agent,
-                role: a.role,
-                capabilities: a.capabilities,
-                is_reconnect: a.is_reconnect,
-            }),
-            from::Event::Task(t) => to::Event::Task(to::Task {
-                task_id: t.task_id,
-                state: t.state.into(),
-                previous_state: t.previous_state.map(Into::into),
-                agent: t.agent,
-                source: t.source,
-                tags: t.tags,
-                has_parent: t.has_parent,
-                priority: t.priority,
-                duration_ms: t.duration_ms,
-            }),
-            from::Event::TaskSessionCompleted(t) => {
-                to::Event::TaskSessionCompleted(to::TaskSessionCompleted {
-                    task_id: t.task_id,
-                    agent: t.agent,
-                    exit_code: t.exit_code,
-                    is_error: t.is_error,
-                    duration_ms: t.duration_ms,
-                    provider: t.provider,
-                    harness: t.harness,
-                    model: t.model,
-                })
+        macro_rules! carry {
+            ($(
+                $(#[$kind_attr:meta])*
+                $Kind:ident = $kind:literal {
+                    $( $(#[$attr:meta])* $field:ident : $ty:ty => $rule:ident $(($ns:literal))? ),* $(,)?
+                } $(+ computed { $( $cfield:ident : $cty:ty ),* $(,)? })?
+            )*) => {
+                // Computed fields (a session's totals) are the component's own: no WIT field.
+                match event {
+                    $( from::Event::$Kind(record) => to::Event::$Kind(to::$Kind {
+                        $( $field: Carry::carry(record.$field), )*
+                    }), )*
+                }
+            };
+        }
+        agent_telemetry_contract::for_each_event!(carry)
+    }
+}
+
+/// A value of the agent's bindings as the same value of the component's: the WIT types are the
+/// same, the generated Rust types are not (bytecodealliance/wasmtime#7485).
+pub(super) trait Carry<T> {
+    fn carry(self) -> T;
+}
+
+macro_rules! carried_as_is {
+    ($($t:ty),*) => {$(
+        impl Carry<$t> for $t {
+            fn carry(self) -> $t {
+                self
             }
-            from::Event::Workflow(w) => to::Event::Workflow(to::Workflow {
-                workflow_id: w.workflow_id,
-                state: match w.state {
-                    from::WorkflowState::Created => to::WorkflowState::Created,
-                    from::WorkflowState::Deleted => to::WorkflowState::Deleted,
-                    from::WorkflowState::Started => to::WorkflowState::Started,
-                    from::WorkflowState::Completed => to::WorkflowState::Completed,
-                    from::WorkflowState::Failed => to::WorkflowState::Failed,
-                },
-                node_count: w.node_count,
-                source: w.source,
-                trigger: w.trigger,
-                duration_ms: w.duration_ms,
-                steps_completed: w.steps_completed,
-                steps_failed: w.steps_failed,
-            }),
-            from::Event::Schedule(s) => to::Event::Schedule(to::Schedule {
-                state: match s.state {
-                    from::ScheduleState::Executed => to::ScheduleState::Executed,
-                    from::ScheduleState::Error => to::ScheduleState::Error,
-                },
-                schedule_type: s.schedule_type,
-                triggered_workflows: s.triggered_workflows,
-                was_recovered: s.was_recovered,
-                consecutive_errors: s.consecutive_errors,
-            }),
-            from::Event::Compaction(c) => to::Event::Compaction(to::Compaction {
-                session_id: c.session_id,
-                agent: c.agent,
-                trigger: match c.trigger {
-                    from::CompactionTrigger::Auto => to::CompactionTrigger::Auto,
-                    from::CompactionTrigger::Manual => to::CompactionTrigger::Manual,
-                    from::CompactionTrigger::AutoInferred => to::CompactionTrigger::AutoInferred,
-                },
-                pre_compact_tokens: c.pre_compact_tokens,
-                context_total_tokens: c.context_total_tokens,
-            }),
         }
+    )*};
+}
+carried_as_is!(String, Vec<String>, bool, u8, u32, u64, i32, f64);
+
+impl<F: Carry<T>, T> Carry<Option<T>> for Option<F> {
+    fn carry(self) -> Option<T> {
+        self.map(Carry::carry)
     }
 }
 
-impl From<from::Outcome> for to::Outcome {
-    fn from(outcome: from::Outcome) -> to::Outcome {
-        match outcome {
-            from::Outcome::Success => to::Outcome::Success,
-            from::Outcome::Failure => to::Outcome::Failure,
-            from::Outcome::Cancelled => to::Outcome::Cancelled,
+macro_rules! enums {
+    ($( $(#[$doc:meta])* $Enum:ident { $( $Variant:ident = $name:literal ),* $(,)? } )*) => {$(
+        impl Carry<to::$Enum> for from::$Enum {
+            fn carry(self) -> to::$Enum {
+                match self {
+                    $( from::$Enum::$Variant => to::$Enum::$Variant, )*
+                }
+            }
         }
-    }
+    )*};
 }
+agent_telemetry_contract::for_each_enum!(enums);
 
-impl From<from::ErrorKind> for to::ErrorKind {
-    fn from(kind: from::ErrorKind) -> to::ErrorKind {
-        use from::ErrorKind as F;
-        use to::ErrorKind as T;
-        match kind {
-            F::Timeout => T::Timeout,
-            F::Cancelled => T::Cancelled,
-            F::InvalidInput => T::InvalidInput,
-            F::NotFound => T::NotFound,
-            F::PermissionDenied => T::PermissionDenied,
-            F::Authentication => T::Authentication,
-            F::RateLimited => T::RateLimited,
-            F::Network => T::Network,
-            F::Unavailable => T::Unavailable,
-            F::Tool => T::Tool,
-            F::Model => T::Model,
-            F::Internal => T::Internal,
-            F::Other => T::Other,
-        }
-    }
-}
+// Each component-side record has a `Default` from the catalogue, so the library's convenience
+// calls (`telemetry/api.rs`) name only what they set.
+mod defaults {
+    use crate::runtime::bindings::recorder as records;
+    use agent_telemetry_contract::{enum_not_said, record_defaults};
 
-impl From<from::TaskState> for to::TaskState {
-    fn from(state: from::TaskState) -> to::TaskState {
-        use from::TaskState as F;
-        use to::TaskState as T;
-        match state {
-            F::Created => T::Created,
-            F::Started => T::Started,
-            F::Claimed => T::Claimed,
-            F::Completed => T::Completed,
-            F::Failed => T::Failed,
-            F::Cancelled => T::Cancelled,
-        }
-    }
+    agent_telemetry_contract::for_each_enum!(enum_not_said);
+    agent_telemetry_contract::for_each_event!(record_defaults);
 }
 
 impl From<to::FlushReport> for from::FlushReport {

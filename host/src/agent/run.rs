@@ -381,7 +381,7 @@ fn explain_trap(error: wasmtime::Error, limits: &AgentLimits, memory_refused: bo
 pub fn state_dirs() -> Vec<PathBuf> {
     const NAME: &str = "agent-telemetry";
     let (cache, key) = crate::runtime::cache::dirs_from_vars(
-        |name| std::env::var_os(name),
+        crate::environment::var,
         dirs::cache_dir(),
         dirs::data_local_dir(),
     );

@@ -51,11 +51,11 @@ use crate::trust::private_files::{
 };
 
 /// Where compiled code is kept, if not in the platform's cache directory.
-pub const CACHE_DIR_VAR: &str = "AGENT_TELEMETRY_CACHE_DIR";
+pub const CACHE_DIR_VAR: &str = crate::environment::CACHE_DIR;
 /// `off` (or `0`, `false`, `no`): compile every time, keep nothing.
-pub const CACHE_SWITCH_VAR: &str = "AGENT_TELEMETRY_CACHE";
+pub const CACHE_SWITCH_VAR: &str = crate::environment::CACHE;
 /// Where the cache's key is kept, if not in the platform's data directory.
-pub const KEY_DIR_VAR: &str = "AGENT_TELEMETRY_KEY_DIR";
+pub const KEY_DIR_VAR: &str = crate::environment::KEY_DIR;
 /// The key's file in its directory.
 pub const KEY_FILE: &str = "key";
 /// The bound on the cache's total size.
@@ -117,7 +117,7 @@ impl CodeCache {
     /// there is no cache or data directory.
     pub fn from_env() -> Option<CodeCache> {
         CodeCache::from_vars(
-            |name| std::env::var_os(name),
+            crate::environment::var,
             dirs::cache_dir(),
             dirs::data_local_dir(),
         )

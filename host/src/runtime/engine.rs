@@ -29,14 +29,14 @@ pub fn shared_engine() -> Result<Engine, Error> {
 
 /// Set to `perfmap` to have `perf` name the wasm functions it samples (a `/tmp/perf-<pid>.map`
 /// is written): how BENCHMARKS.md profiles the code inside the component.
-pub(crate) const PROFILE_ENV: &str = "AGENT_TELEMETRY_PROFILE";
+pub(crate) const PROFILE_ENV: &str = crate::environment::PROFILE;
 
 /// An engine for components, with epoch interruption and its ticker running.
 pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
-    if std::env::var_os(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
+    if crate::environment::var(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
     let engine = Engine::new(&config)?;

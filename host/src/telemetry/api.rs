@@ -1,6 +1,9 @@
 //! The native API for Rust tools, mirroring the seed systems' calls (docker-agent's
 //! `TrackCommand`, `RecordToolCall`, `RecordTokenUsage`, sessions; Agent Swarm's server,
 //! agent and task events). Each builds a WIT event and records it: none waits on the network.
+//! Each names only the fields it sets; `..Default::default()` fills the rest, also where today
+//! every field is named, so that a field the event catalogue adds needs nothing here.
+#![allow(clippy::needless_update)]
 
 use std::time::Duration;
 
@@ -58,6 +61,7 @@ impl Telemetry {
             error,
             arg_count: u32::try_from(args.len()).unwrap_or(u32::MAX),
             flags,
+            ..Default::default()
         }));
     }
 
@@ -79,6 +83,7 @@ impl Telemetry {
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             outcome,
             error,
+            ..Default::default()
         }));
     }
 
@@ -100,6 +105,7 @@ impl Telemetry {
             cached_tokens: tokens.cached,
             reasoning_tokens: tokens.reasoning,
             cost_usd,
+            ..Default::default()
         }));
     }
 
@@ -109,6 +115,7 @@ impl Telemetry {
             session_id: session_id.to_string(),
             agent: owned(agent),
             task_id: owned(task_id),
+            ..Default::default()
         }));
     }
 
@@ -127,7 +134,7 @@ impl Telemetry {
             task_id: owned(task_id),
             outcome,
             error,
-            tasks_processed: None,
+            ..Default::default()
         }));
     }
 
@@ -135,8 +142,7 @@ impl Telemetry {
     pub fn server_started(&self) {
         self.record(Event::Server(Server {
             state: ServerState::Started,
-            uptime_ms: None,
-            sessions_processed: None,
+            ..Default::default()
         }));
     }
 
@@ -144,8 +150,7 @@ impl Telemetry {
     pub fn server_shutdown(&self) {
         self.record(Event::Server(Server {
             state: ServerState::Shutdown,
-            uptime_ms: None,
-            sessions_processed: None,
+            ..Default::default()
         }));
     }
 
@@ -153,9 +158,7 @@ impl Telemetry {
     pub fn agent_registered(&self, agent: &str) {
         self.record(Event::AgentRegistered(AgentRegistered {
             agent: agent.to_string(),
-            role: None,
-            capabilities: Vec::new(),
-            is_reconnect: false,
+            ..Default::default()
         }));
     }
 

@@ -18,25 +18,13 @@
 use std::path::Path;
 
 /// Environment variables that mean "running in CI" (the first match labels the run).
-pub const CI_VARIABLES: &[&str] = &[
-    "CI",
-    "GITHUB_ACTIONS",
-    "GITLAB_CI",
-    "BUILDKITE",
-    "CIRCLECI",
-    "JENKINS_URL",
-    "TF_BUILD",
-    "TRAVIS",
-    "TEAMCITY_VERSION",
-    "BITBUCKET_BUILD_NUMBER",
-    "CODEBUILD_BUILD_ID",
-];
+pub use crate::environment::CI_VARIABLES;
 
 /// The file, in the identity directory, that remembers `telemetry on|off`.
 pub const CHOICE_FILE: &str = "consent";
 
 /// Turns telemetry off in CI when set to a true value.
-pub const OFF_IN_CI_VAR: &str = "AGENT_TELEMETRY_OFF_IN_CI";
+pub const OFF_IN_CI_VAR: &str = crate::environment::OFF_IN_CI;
 
 /// Whether telemetry may run, and why: the first input that said "off", or why it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,9 +59,9 @@ impl Consent {
         let mut consent = Consent::explicit(true, "enabled by default");
         // Each input, and the value of it that means "off" (DO_NOT_TRACK's true is off).
         for (name, off) in [
-            ("DO_NOT_TRACK", true),
-            ("TELEMETRY_ENABLED", false),
-            ("ANONYMIZED_TELEMETRY", false),
+            (crate::environment::DO_NOT_TRACK, true),
+            (crate::environment::TELEMETRY_ENABLED, false),
+            (crate::environment::ANONYMIZED_TELEMETRY, false),
         ] {
             let Some(raw) = get(name) else { continue };
             let value = raw.trim();
@@ -189,7 +177,7 @@ pub(crate) fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
 /// best resembles, never skipped as if unset: it is then not understood, and a switch falls on
 /// its safe side.
 pub(crate) fn env_text(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+    crate::environment::text(name)
 }
 
 /// The documented spellings of on and off, in any case with surrounding spaces ignored:
@@ -272,8 +260,8 @@ mod tests {
     }
 
     /// Every combination of the five inputs, each unset, on, off or unreadable, against the
-    /// rule as the README states it: off if any input says off or cannot be read; the first
-    /// such input named.
+    /// rule as docs/privacy.md ("Turning it off") states it: off if any input says off or
+    /// cannot be read; the first such input named.
     #[test]
     fn the_whole_matrix_follows_the_documented_precedence() {
         #[derive(Clone, Copy, Debug, PartialEq)]

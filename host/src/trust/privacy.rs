@@ -3,148 +3,38 @@
 //! prints, and the first-run notice.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
+use agent_telemetry_contract::catalogue;
 use sha2::Digest;
 
-/// How the component treats a field before it reaches the wire (rules in `guest/src/anonymize.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Treatment {
-    /// A name: sent as written when it is a plain identifier, else `other:` + keyed hash.
-    Name,
-    /// Up to 16 names, each as `Name`.
-    Names,
-    /// An id: always a keyed hash.
-    Pseudonym,
-    /// An agent: a keyed hash unless the host allowlists the name.
-    Agent,
-    /// Command-line flags: only names the host allowlists, never values.
-    Flags,
-    /// One of a fixed set of values.
-    Enum,
-    /// A count or small number, as given.
-    Number,
-    /// Milliseconds, rounded to two significant digits.
-    Duration,
-    /// US dollars, dropped unless finite and not negative.
-    Cost,
-    /// True or false.
-    Flag,
+pub use agent_telemetry_contract::catalogue::Rule;
+
+/// One row of the privacy table: a field an agent sets, named as the WIT names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// The event record (`tool-call`).
+    pub event: String,
+    /// The field (`session-id`).
+    pub field: String,
+    /// What the component does to it: the same rule it applies, both read from the catalogue.
+    pub rule: Rule,
 }
 
-impl Treatment {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Treatment::Name => {
-                "as written if a plain identifier (`[A-Za-z0-9._:/-]`, at most 64, not path-, address- or secret-shaped, no local user name); otherwise `other:` + keyed hash"
-            }
-            Treatment::Names => "at most 16, each as a name",
-            Treatment::Pseudonym => {
-                "always a keyed hash (HMAC-SHA256 under a key that stays on this machine)"
-            }
-            Treatment::Agent => "keyed hash, unless the host allowlists the exact name",
-            Treatment::Flags => "only flag names the host allowlists; never values",
-            Treatment::Enum => "one of a fixed set",
-            Treatment::Number => "number as given",
-            Treatment::Duration => "milliseconds, rounded to 2 significant digits",
-            Treatment::Cost => "dropped unless finite and not negative",
-            Treatment::Flag => "true or false",
-        }
-    }
-}
-
-/// Every field of every event record in `wit/telemetry.wit`, with its treatment.
-pub const FIELDS: &[(&str, &str, Treatment)] = {
-    use Treatment::*;
-    &[
-        ("command", "action", Name),
-        ("command", "outcome", Enum),
-        ("command", "error", Enum),
-        ("command", "arg-count", Number),
-        ("command", "flags", Flags),
-        ("tool-call", "tool", Name),
-        ("tool-call", "session-id", Pseudonym),
-        ("tool-call", "agent", Agent),
-        ("tool-call", "duration-ms", Duration),
-        ("tool-call", "outcome", Enum),
-        ("tool-call", "error", Enum),
-        ("token-usage", "model", Name),
-        ("token-usage", "session-id", Pseudonym),
-        ("token-usage", "agent", Agent),
-        ("token-usage", "input-tokens", Number),
-        ("token-usage", "output-tokens", Number),
-        ("token-usage", "cached-tokens", Number),
-        ("token-usage", "reasoning-tokens", Number),
-        ("token-usage", "cost-usd", Cost),
-        ("session-start", "session-id", Pseudonym),
-        ("session-start", "agent", Agent),
-        ("session-start", "task-id", Pseudonym),
-        ("session-end", "session-id", Pseudonym),
-        ("session-end", "agent", Agent),
-        ("session-end", "task-id", Pseudonym),
-        ("session-end", "outcome", Enum),
-        ("session-end", "error", Enum),
-        ("session-end", "tasks-processed", Number),
-        ("session-cost", "session-id", Pseudonym),
-        ("session-cost", "agent", Agent),
-        ("session-cost", "model", Name),
-        ("session-cost", "cost-usd", Cost),
-        ("session-cost", "input-tokens", Number),
-        ("session-cost", "output-tokens", Number),
-        ("session-cost", "cache-read-tokens", Number),
-        ("session-cost", "cache-write-tokens", Number),
-        ("session-cost", "reasoning-tokens", Number),
-        ("session-cost", "thinking-tokens", Number),
-        ("session-cost", "turns", Number),
-        ("session-cost", "is-error", Flag),
-        ("session-failure", "session-id", Pseudonym),
-        ("session-failure", "agent", Agent),
-        ("session-failure", "error", Enum),
-        ("session-failure", "was-rate-limited", Flag),
-        ("session-failure", "provider", Name),
-        ("server", "state", Enum),
-        ("server", "uptime-ms", Duration),
-        ("server", "sessions-processed", Number),
-        ("agent-registered", "agent", Agent),
-        ("agent-registered", "role", Name),
-        ("agent-registered", "capabilities", Names),
-        ("agent-registered", "is-reconnect", Flag),
-        ("task", "task-id", Pseudonym),
-        ("task", "state", Enum),
-        ("task", "previous-state", Enum),
-        ("task", "agent", Agent),
-        ("task", "source", Name),
-        ("task", "tags", Names),
-        ("task", "has-parent", Flag),
-        ("task", "priority", Number),
-        ("task", "duration-ms", Duration),
-        ("task-session-completed", "task-id", Pseudonym),
-        ("task-session-completed", "agent", Agent),
-        ("task-session-completed", "exit-code", Number),
-        ("task-session-completed", "is-error", Flag),
-        ("task-session-completed", "duration-ms", Duration),
-        ("task-session-completed", "provider", Name),
-        ("task-session-completed", "harness", Name),
-        ("task-session-completed", "model", Name),
-        ("workflow", "workflow-id", Pseudonym),
-        ("workflow", "state", Enum),
-        ("workflow", "node-count", Number),
-        ("workflow", "source", Name),
-        ("workflow", "trigger", Name),
-        ("workflow", "duration-ms", Duration),
-        ("workflow", "steps-completed", Number),
-        ("workflow", "steps-failed", Number),
-        ("schedule", "state", Enum),
-        ("schedule", "schedule-type", Name),
-        ("schedule", "triggered-workflows", Flag),
-        ("schedule", "was-recovered", Flag),
-        ("schedule", "consecutive-errors", Number),
-        ("compaction", "session-id", Pseudonym),
-        ("compaction", "agent", Agent),
-        ("compaction", "trigger", Enum),
-        ("compaction", "pre-compact-tokens", Number),
-        ("compaction", "context-total-tokens", Number),
-    ]
-};
+/// Every field of every event record in `wit/telemetry.wit`, with its rule: the event
+/// catalogue (`agent_telemetry_contract::catalogue`) without the fields the component computes
+/// itself, under the WIT's names.
+pub static FIELDS: LazyLock<Vec<Published>> = LazyLock::new(|| {
+    catalogue::FIELDS
+        .iter()
+        .filter(|f| f.rule != Rule::Computed)
+        .map(|f| Published {
+            event: f.kind.replace('_', "-"),
+            field: f.name.replace('_', "-"),
+            rule: f.rule,
+        })
+        .collect()
+});
 
 /// Added by the component to every event; nothing here comes from the agent.
 pub const ENVELOPE: &[(&str, &str)] = &[
@@ -179,10 +69,10 @@ pub fn markdown() -> String {
     for (name, what) in ENVELOPE {
         out.push_str(&format!("| every event | `{name}` | {what} |\n"));
     }
-    for (record, field, treatment) in FIELDS {
+    for Published { event, field, rule } in FIELDS.iter() {
         out.push_str(&format!(
-            "| `{record}` | `{field}` | {} |\n",
-            treatment.describe()
+            "| `{event}` | `{field}` | {} |\n",
+            rule.describe()
         ));
     }
     out
@@ -190,7 +80,7 @@ pub fn markdown() -> String {
 
 /// The plain-text summary `telemetry status` prints.
 pub fn summary() -> String {
-    let mut events: Vec<&str> = FIELDS.iter().map(|(r, _, _)| *r).collect();
+    let mut events: Vec<&str> = FIELDS.iter().map(|p| p.event.as_str()).collect();
     events.dedup();
     format!(
         "Collected: anonymous usage events ({}), each with an installation id, product, version, os, arch and CI flag.\nIds are replaced by keyed hashes; names are sent only when they are plain identifiers.\nNever collected: {NEVER}.",
@@ -281,7 +171,7 @@ mod tests {
         assert!(wit.len() > 40, "the WIT was not read: {wit:?}");
         let table: BTreeSet<(String, String)> = FIELDS
             .iter()
-            .map(|(r, f, _)| (r.to_string(), f.to_string()))
+            .map(|p| (p.event.clone(), p.field.clone()))
             .collect();
         let missing: Vec<_> = wit.difference(&table).collect();
         let stale: Vec<_> = table.difference(&wit).collect();

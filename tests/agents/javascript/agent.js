@@ -2,8 +2,9 @@
 // the features that would give it network (`http`, `fetch-event`) disabled: the component
 // imports no `wasi:http`.
 //
-// It records a session with two tool calls and a model call through the `recorder` import,
-// prints what it did, and exits with the code given by `--exit N`. `--fetch URL` tries
+// It records a session with two tool calls and a model call through the `recorder` import
+// (those of tests/events/every-kind.json, which build.mjs puts beside this file as the module
+// `every-kind.js`), prints what it did, and exits with the code given by `--exit N`. `--fetch URL` tries
 // `fetch`: with `http` disabled it has nothing to call, and the agent traps there. `--repeat N` records a tool call N more times, one `record` call each,
 // and prints what a call cost as the agent saw it.
 //
@@ -12,54 +13,26 @@
 import { record, recordMany } from 'agent:telemetry/recorder@0.2.0';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { exitWithCode } from 'wasi:cli/exit@0.2.12';
+import EVERY_KIND from './every-kind.js';
 
-const SESSION = 'js-session-1';
-const AGENT = 'js-planner';
-
-function toolCall(tool, durationMs, ok) {
-  return {
-    tag: 'tool-call',
-    val: {
-      tool,
-      sessionId: SESSION,
-      agent: AGENT,
-      durationMs: BigInt(durationMs),
-      outcome: ok ? 'success' : 'failure',
-      error: ok ? undefined : 'tool',
-    },
-  };
+// An event of every-kind.json as the bindings take it: `{ tag, val }`, the record's fields
+// by their lowerCamelCase names, `none` as `undefined`; an enum's case keeps its WIT name.
+function fromWitJson(event) {
+  const [[tag, record]] = Object.entries(event);
+  const camel = (name) => name.replace(/-(.)/g, (_, c) => c.toUpperCase());
+  const fields = Object.entries(record).map(([name, value]) => [camel(name), value ?? undefined]);
+  return { tag, val: Object.fromEntries(fields) };
 }
 
+// The session of every-kind.json: its start, its tool call (and before it one that
+// succeeds), its model call and its end.
 function events() {
-  return [
-    { tag: 'session-start', val: { sessionId: SESSION, agent: AGENT, taskId: undefined } },
-    toolCall('read_file', 12, true),
-    toolCall('shell', 250, false),
-    {
-      tag: 'token-usage',
-      val: {
-        model: 'gpt-4o',
-        sessionId: SESSION,
-        agent: AGENT,
-        inputTokens: 1200n,
-        outputTokens: 300n,
-        cachedTokens: 800n,
-        reasoningTokens: 0n,
-        costUsd: 0.0105,
-      },
-    },
-    {
-      tag: 'session-end',
-      val: {
-        sessionId: SESSION,
-        agent: AGENT,
-        taskId: undefined,
-        outcome: 'success',
-        error: undefined,
-        tasksProcessed: undefined,
-      },
-    },
-  ];
+  const kinds = ['session-start', 'tool-call', 'token-usage', 'session-end'];
+  const session = EVERY_KIND.map(fromWitJson).filter((e) => kinds.includes(e.tag));
+  const call = session.findIndex((e) => e.tag === 'tool-call');
+  const readFile = { ...session[call].val, tool: 'read_file', durationMs: 12, outcome: 'success', error: undefined };
+  session.splice(call, 0, { tag: 'tool-call', val: readFile });
+  return session;
 }
 
 function flag(args, name) {

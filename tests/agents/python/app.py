@@ -1,63 +1,66 @@
 """An agent in Python, built with componentize-py against `world agent-command`.
 
-It records a session with two tool calls and a model call through the `recorder` import,
+It records a session with two tool calls and a model call through the `recorder` import
+(those of tests/events/every-kind.json, read when it is built),
 tries to open a socket (`--connect HOST:PORT`; the host must refuse it), prints what it did,
 and exits with the code given by `--exit N`. `--repeat N` records a tool call N more times,
 one `record` call each, and prints what a call cost as the agent saw it.
 
 Build (componentize-py 0.25.1, from PyPI):
 
-    componentize-py -d wit -w agent-command componentize -p tests/agents/python app \\
-        -o python-agent.wasm
+    componentize-py -d wit -w agent-command componentize -p tests/agents/python \\
+        -p tests/events app -o python-agent.wasm
 """
 
+import dataclasses
+import json
 import socket
 import sys
 import time
+import typing
+from enum import Enum
+from pathlib import Path
 
 from wit_world import exports
 from wit_world.imports import exit as wasi_exit
 from wit_world.imports import recorder as r
 
-SESSION = "py-session-1"
-AGENT = "py-planner"
+# Read when componentize-py builds the agent, which runs this module then and keeps what it
+# made: the component itself reads no file. The build sees only the directories given with
+# `-p`, tests/events among them.
+EVERY_KIND = json.loads(next(
+    path / "every-kind.json" for path in map(Path, sys.path) if (path / "every-kind.json").is_file()
+).read_text())
 
 
-def tool_call(name, duration_ms, ok):
-    return r.Event_ToolCall(r.ToolCall(
-        tool=name,
-        session_id=SESSION,
-        agent=AGENT,
-        duration_ms=duration_ms,
-        outcome=r.Outcome.SUCCESS if ok else r.Outcome.FAILURE,
-        error=None if ok else r.ErrorKind.TOOL,
-    ))
+def from_wit_json(event):
+    """An event of every-kind.json as these bindings spell it: the case `tool-call` is an
+    `Event_ToolCall` holding a `ToolCall`, the field `session-id` is `session_id`, the enum
+    case `permission-denied` is `PERMISSION_DENIED`."""
+    [(kind, written)] = event.items()
+    case = getattr(r, "Event_" + kind.title().replace("-", ""))
+    record = typing.get_type_hints(case)["value"]
+    values = {}
+    for field in dataclasses.fields(record):
+        value = written[field.name.replace("_", "-")]
+        enums = [t for t in (field.type, *typing.get_args(field.type))
+                 if isinstance(t, type) and issubclass(t, Enum)]
+        if enums and value is not None:
+            value = enums[0][value.upper().replace("-", "_")]
+        values[field.name] = value
+    return case(record(**values))
 
 
 def events():
-    return [
-        r.Event_SessionStart(r.SessionStart(session_id=SESSION, agent=AGENT, task_id=None)),
-        tool_call("read_file", 12, True),
-        tool_call("shell", 250, False),
-        r.Event_TokenUsage(r.TokenUsage(
-            model="gpt-4o",
-            session_id=SESSION,
-            agent=AGENT,
-            input_tokens=1200,
-            output_tokens=300,
-            cached_tokens=800,
-            reasoning_tokens=0,
-            cost_usd=0.0105,
-        )),
-        r.Event_SessionEnd(r.SessionEnd(
-            session_id=SESSION,
-            agent=AGENT,
-            task_id=None,
-            outcome=r.Outcome.SUCCESS,
-            error=None,
-            tasks_processed=None,
-        )),
-    ]
+    """The session of every-kind.json: its start, its tool call (and before it one that
+    succeeds), its model call and its end."""
+    session = [from_wit_json(e) for e in EVERY_KIND
+               if next(iter(e)) in ("session-start", "tool-call", "token-usage", "session-end")]
+    call = next(e for e in session if isinstance(e, r.Event_ToolCall))
+    read_file = dataclasses.replace(
+        call.value, tool="read_file", duration_ms=12, outcome=r.Outcome.SUCCESS, error=None)
+    session.insert(session.index(call), r.Event_ToolCall(read_file))
+    return session
 
 
 def flag(args, name):

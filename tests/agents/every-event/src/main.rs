@@ -4,164 +4,67 @@
 //! by `--exit N` (default 0), so a test can see output and exit codes pass through. With
 //! `READ_FILE=path` it reads that file, to show `--dir` gives it one.
 //!
-//! It records through the agent kit (`agent-telemetry-kit`): its session by the kit's
-//! session guard, its token use by the kit's helper, the other events through the import
-//! itself (their values are fixed, for the tests to check).
+//! Its events are those of tests/events/every-kind.json (built in), and around them a tool
+//! call that succeeds, the task's whole lifecycle, the workflow's creation and the server's
+//! shutdown. It records through the agent kit (`agent-telemetry-kit`): its session by the
+//! kit's session guard, its token use by the kit's helper (with the file's values, but for
+//! the session's outcome: it succeeds), the other events through the import itself.
 
 use agent_telemetry_kit::events::{self as r, Event};
 use agent_telemetry_kit::{Session, record, record_many};
 
-/// How many events `main` records; the tests check the collector against it.
-const EVENTS: usize = 22;
-
+/// What `main` records: 22 events (the tests count on it), 14 of them the file's.
 fn events() -> Vec<Event> {
-    let session = || Some("session-42".to_string());
-    let agent = || Some("planner".to_string());
-    let mut events = vec![
-        Event::Server(r::Server {
-            state: r::ServerState::Started,
-            uptime_ms: None,
-            sessions_processed: None,
-        }),
-        Event::AgentRegistered(r::AgentRegistered {
-            agent: "planner".into(),
-            role: Some("lead".into()),
-            capabilities: vec!["code".into(), "review".into()],
-            is_reconnect: false,
-        }),
-        Event::Command(r::Command {
-            action: "run".into(),
-            outcome: r::Outcome::Success,
-            error: None,
-            arg_count: 2,
-            flags: vec!["--debug".into(), "--model".into()],
-        }),
-        Event::SessionStart(r::SessionStart {
-            session_id: "session-42".into(),
-            agent: agent(),
-            task_id: Some("task-7".into()),
-        }),
-        Event::ToolCall(r::ToolCall {
-            tool: "read_file".into(),
-            session_id: session(),
-            agent: agent(),
-            duration_ms: 12,
-            outcome: r::Outcome::Success,
-            error: None,
-        }),
-        Event::ToolCall(r::ToolCall {
-            tool: "shell".into(),
-            session_id: session(),
-            agent: agent(),
-            duration_ms: 250,
-            outcome: r::Outcome::Failure,
-            error: Some(r::ErrorKind::PermissionDenied),
-        }),
-        Event::TokenUsage(r::TokenUsage {
-            model: "gpt-4o".into(),
-            session_id: session(),
-            agent: agent(),
-            input_tokens: 1200,
-            output_tokens: 300,
-            cached_tokens: 800,
-            reasoning_tokens: 0,
-            cost_usd: Some(0.0105),
-        }),
-        Event::SessionCost(r::SessionCost {
-            session_id: "session-42".into(),
-            agent: agent(),
-            model: Some("gpt-4o".into()),
-            cost_usd: 0.0105,
-            input_tokens: 1200,
-            output_tokens: 300,
-            cache_read_tokens: 800,
-            cache_write_tokens: 100,
-            reasoning_tokens: 0,
-            thinking_tokens: 20,
-            turns: Some(3),
-            is_error: false,
-        }),
-        Event::SessionFailure(r::SessionFailure {
-            session_id: "session-42".into(),
-            agent: agent(),
-            error: r::ErrorKind::Tool,
-            was_rate_limited: false,
-            provider: Some("openai".into()),
-        }),
-        Event::SessionEnd(r::SessionEnd {
-            session_id: "session-42".into(),
-            agent: agent(),
-            task_id: Some("task-7".into()),
-            outcome: r::Outcome::Success,
-            error: None,
-            tasks_processed: Some(1),
-        }),
-    ];
-    use r::TaskState::*;
-    let lifecycle = [
-        (Created, None),
-        (Claimed, Some(Created)),
-        (Started, Some(Claimed)),
-        (Completed, Some(Started)),
-        (Failed, Some(Started)),
-        (Cancelled, Some(Created)),
-    ];
-    for (state, previous) in lifecycle {
-        events.push(Event::Task(r::Task {
-            task_id: "task-7".into(),
-            state,
-            previous_state: previous,
-            agent: agent(),
-            source: Some("api".into()),
-            tags: vec!["demo".into()],
-            has_parent: false,
-            priority: Some(5),
-            duration_ms: matches!(state, Completed | Failed | Cancelled).then_some(900),
-        }));
+    let mut events = Vec::new();
+    for event in agent_telemetry_test_events::every_kind::<Event>() {
+        match event {
+            Event::ToolCall(call) => {
+                events.push(Event::ToolCall(r::ToolCall {
+                    tool: "read_file".into(),
+                    duration_ms: 12,
+                    outcome: r::Outcome::Success,
+                    error: None,
+                    ..call.clone()
+                }));
+                events.push(Event::ToolCall(call));
+            }
+            Event::Task(task) => {
+                use r::TaskState::*;
+                let lifecycle = [
+                    (Created, None),
+                    (Claimed, Some(Created)),
+                    (Started, Some(Claimed)),
+                    (Completed, Some(Started)),
+                    (Failed, Some(Started)),
+                    (Cancelled, Some(Created)),
+                ];
+                for (state, previous_state) in lifecycle {
+                    let ended = matches!(state, Completed | Failed | Cancelled);
+                    events.push(Event::Task(r::Task {
+                        state,
+                        previous_state,
+                        duration_ms: task.duration_ms.filter(|_| ended),
+                        ..task.clone()
+                    }));
+                }
+            }
+            Event::Workflow(workflow) => {
+                events.push(Event::Workflow(r::Workflow {
+                    state: r::WorkflowState::Created,
+                    duration_ms: None,
+                    steps_completed: None,
+                    steps_failed: None,
+                    ..workflow.clone()
+                }));
+                events.push(Event::Workflow(workflow));
+            }
+            other => events.push(other),
+        }
     }
-    events.push(Event::TaskSessionCompleted(r::TaskSessionCompleted {
-        task_id: "task-7".into(),
-        agent: agent(),
-        exit_code: 0,
-        is_error: false,
-        duration_ms: Some(900),
-        provider: Some("openai".into()),
-        harness: Some("default".into()),
-        model: Some("gpt-4o".into()),
-    }));
-    for (state, duration_ms) in [
-        (r::WorkflowState::Created, None),
-        (r::WorkflowState::Completed, Some(1200)),
-    ] {
-        events.push(Event::Workflow(r::Workflow {
-            workflow_id: "nightly-review".into(),
-            state,
-            node_count: Some(3),
-            source: Some("api".into()),
-            trigger: Some("schedule".into()),
-            duration_ms,
-            steps_completed: duration_ms.map(|_| 3),
-            steps_failed: duration_ms.map(|_| 0),
-        }));
-    }
-    events.push(Event::Schedule(r::Schedule {
-        state: r::ScheduleState::Executed,
-        schedule_type: Some("recurring".into()),
-        triggered_workflows: true,
-        was_recovered: false,
-        consecutive_errors: None,
-    }));
-    events.push(Event::Compaction(r::Compaction {
-        session_id: session(),
-        agent: agent(),
-        trigger: r::CompactionTrigger::Auto,
-        pre_compact_tokens: 90_000,
-        context_total_tokens: 128_000,
-    }));
     events.push(Event::Server(r::Server {
+        state: r::ServerState::Shutdown,
         uptime_ms: Some(60_000),
         sessions_processed: Some(1),
-        state: r::ServerState::Shutdown,
     }));
     events
 }
@@ -171,20 +74,21 @@ fn main() {
     let exit_code: u8 = flag_value(&args, "--exit").unwrap_or(0);
 
     let events = events();
-    assert_eq!(events.len(), EVENTS);
+    let at = |kind: fn(&Event) -> bool| events.iter().position(kind).expect("in the list");
+    let call = at(|e| matches!(e, Event::ToolCall(_)));
     // `--repeat N`: record the tool-call event N more times, one `record` call each (with
     // `--many K`, `record-many` calls of K), and stop (the benchmark's agent-side hot loop).
     if let Some(n) = flag_value::<usize>(&args, "--repeat") {
         match flag_value::<usize>(&args, "--many").filter(|k| *k > 0) {
             Some(k) => {
-                let calls = vec![events[4].clone(); k];
+                let calls = vec![events[call].clone(); k];
                 for start in (0..n).step_by(k) {
                     record_many(&calls[..k.min(n - start)]);
                 }
             }
             None => {
                 for _ in 0..n {
-                    record(&events[4]);
+                    record(&events[call]);
                 }
             }
         }
@@ -195,7 +99,7 @@ fn main() {
     if let Some(n) = flag_value::<usize>(&args, "--flushes") {
         let mut through = 0;
         for _ in 0..n {
-            record(&events[4]);
+            record(&events[call]);
             let report = r::flush(2000);
             // A coalesced flush sends nothing and says when the next one will be let through.
             if report.retry_after_ms == 0 || report.sent > 0 {
@@ -205,34 +109,50 @@ fn main() {
         println!("every-event: {n} flushes, {through} let through");
         return;
     }
-    // The session's start, its token use and its end come from the kit; they are the same
-    // events as in the list. The first event alone, the others in calls of several: both
-    // import functions get exercised.
-    let at = |kind: fn(&Event) -> bool| events.iter().position(kind).expect("in the list");
+    // The session's start, its token use and its end come from the kit, in their places in
+    // the list and with the list's values, but for the end's outcome: the kit's session
+    // succeeds. The first event alone, the others in calls of several: both import
+    // functions get exercised.
     let start = at(|e| matches!(e, Event::SessionStart(_)));
     let tokens = at(|e| matches!(e, Event::TokenUsage(_)));
     let end = at(|e| matches!(e, Event::SessionEnd(_)));
+    let (Event::SessionStart(started), Event::TokenUsage(usage), Event::SessionEnd(ended)) =
+        (&events[start], &events[tokens], &events[end])
+    else {
+        unreachable!("found by their kinds");
+    };
     record(&events[0]);
     record_many(&events[1..start]);
-    let mut session = Session::builder("session-42")
-        .agent("planner")
-        .task("task-7")
-        .start();
+    let mut session = Session::builder(&started.session_id);
+    if let Some(agent) = &started.agent {
+        session = session.agent(agent);
+    }
+    if let Some(task) = &started.task_id {
+        session = session.task(task);
+    }
+    let mut session = session.start();
     record_many(&events[start + 1..tokens]);
-    session
-        .tokens("gpt-4o")
-        .input(1200)
-        .output(300)
-        .cached(800)
-        .cost_usd(0.0105)
-        .record();
+    let model_call = session
+        .tokens(&usage.model)
+        .input(usage.input_tokens)
+        .output(usage.output_tokens)
+        .cached(usage.cached_tokens)
+        .reasoning(usage.reasoning_tokens);
+    match usage.cost_usd {
+        Some(cost) => model_call.cost_usd(cost),
+        None => model_call,
+    }
+    .record();
     record_many(&events[tokens + 1..end]);
-    session.set_tasks_processed(1);
+    if let Some(tasks) = ended.tasks_processed {
+        session.set_tasks_processed(tasks);
+    }
     session.succeed();
     record_many(&events[end + 1..]);
     let status = r::status();
     println!(
-        "every-event: recorded {EVENTS} events (telemetry enabled: {})",
+        "every-event: recorded {} events (telemetry enabled: {})",
+        events.len(),
         status.enabled
     );
     // An agent flushes before it exits: under a stock WASI host nobody else will.
