@@ -31,6 +31,16 @@
 //! what the component is told is `settings`. Without an identity directory there is no spool:
 //! the component's own flush sends and retries.
 //!
+//! # What a program uses
+//!
+//! [`Telemetry`] (started from [`TelemetrySettings`]) to record, flush and shut down;
+//! [`agent::run_agent`] to run an agent component without network, its `recorder` import
+//! feeding a `Telemetry` handle; [`event`] for the event types; [`consent`], [`identity`],
+//! [`ledger`], [`Spool`] and [`privacy`] to show a user what telemetry decided, keeps, sent
+//! and collects. Every fallible call returns [`Error`], whose variants say which step failed.
+//! The rest (the runtime, the worker, the spool's sender, the egress policy) is
+//! implementation.
+//!
 //! ```no_run
 //! # async fn example() -> anyhow::Result<()> {
 //! use std::time::Duration;
@@ -43,28 +53,43 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod agent;
 mod counter;
-pub mod delivery;
+mod delivery;
 #[cfg(test)]
 mod docs_layout;
-pub mod egress;
+mod egress;
 pub mod environment;
 mod error;
-pub mod runtime;
+mod runtime;
 pub mod settings;
-pub mod telemetry;
-pub mod trust;
+mod telemetry;
+#[doc(hidden)]
+pub mod testing;
+mod trust;
 
-/// The WIT event types, as Rust values.
+/// The WIT event types, as Rust values: what [`Telemetry::record`] takes, and the reports
+/// [`Telemetry::flush`] and [`Telemetry::component_status`] return.
 pub mod event {
     pub use crate::runtime::bindings::recorder::*;
 }
 
+/// What is collected, as users are told: the field table the README's "Privacy" section and
+/// `agent-telemetry telemetry fields` show, and what is never collected.
+pub mod privacy {
+    pub use crate::trust::privacy::{ENVELOPE, FIELDS, NEVER, Published, Rule, markdown, summary};
+}
+
 pub use agent_telemetry_contract::config::{Compression, Format, OtlpProtocol};
 pub use agent_telemetry_contract::{self as contract, wire};
+pub use delivery::spool::{SPOOL_DIR, Spool, SpoolLimits};
+pub use egress::ledger;
 pub use error::Error;
-pub use runtime::TelemetryRuntime;
-pub use settings::TelemetrySettings;
+pub use runtime::engine::shared_engine;
+pub use runtime::{TELEMETRY_COMPONENT, TelemetryRuntime};
+pub use settings::{RequestHeaders, TelemetrySettings};
 pub use telemetry::{Status, Telemetry, Tokens};
-pub use trust::consent::Consent;
+pub use trust::consent::{self, Consent};
+pub use trust::identity;

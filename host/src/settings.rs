@@ -39,28 +39,48 @@ use crate::trust::consent::{self, Consent, Switch};
 use crate::trust::identity::Identity;
 use crate::trust::private_files::check_private_dir;
 
+/// Everything an embedding program can set, with the defaults of [`new`](Self::new): the
+/// table atop this module says which `wasi:config` key each becomes. The fields are public
+/// for programs that set many; the builder methods cover the common ones.
 #[derive(Debug, Clone)]
 pub struct TelemetrySettings {
+    /// Where batches are sent: `https://`, or plain `http://` to a loopback address only.
+    /// Without one telemetry stays off.
     pub endpoint: Option<String>,
+    /// The consent as the program decided it (from the environment by default); the user's
+    /// persisted choice and the CI rule are applied on top (see
+    /// [`effective_consent`](Self::effective_consent)).
     pub consent: Consent,
     /// Where the installation id and hash key are kept; `None`: ephemeral.
     pub identity_dir: Option<PathBuf>,
     /// Where `agent-telemetry telemetry off` keeps the user's choice, honoured on top of the
     /// one in `identity_dir`: [`user_identity_dir`] by default.
     pub user_choice_dir: Option<PathBuf>,
+    /// The product's name, in every event's envelope.
     pub product: String,
+    /// The product's version, in every event's envelope.
     pub product_version: String,
+    /// What kind of program records (`cli` by default), in every event's envelope.
     pub source: String,
+    /// The deployment it runs in (`production` by default), in every event's envelope.
     pub environment: String,
+    /// The most events in one batch (100 by default).
     pub batch_max_events: u32,
+    /// The most bytes in one batch (512 KiB by default).
     pub batch_max_bytes: u32,
+    /// The most events the component queues (10000 by default); more are dropped and
+    /// counted.
     pub queue_max_events: u32,
     /// Per request, enforced by the component and capped by the host.
     pub request_timeout: Duration,
     /// How often queued events are sent even when no batch has filled.
     pub flush_interval: Duration,
+    /// Agent names sent as written; every other agent name is hashed.
     pub agent_allowlist: Vec<String>,
+    /// Command flags sent by name (see [`Telemetry::track_command`](crate::Telemetry::track_command));
+    /// no flag is sent otherwise.
     pub flag_allowlist: Vec<String>,
+    /// Whether this is a CI run, in every event's envelope (detected from the environment).
     pub ci: bool,
     /// Stay off when running in CI.
     pub off_in_ci: bool,
@@ -84,9 +104,11 @@ pub struct TelemetrySettings {
     /// The same bound in bytes (about: each event's size and its strings'), so that no caller
     /// can make the hand-off hold more than this much memory.
     pub handoff_max_bytes: usize,
-    /// The wire format batches are sent in, and its options.
+    /// The wire format batches are sent in (`native` by default, or `AGENT_TELEMETRY_FORMAT`).
     pub format: Format,
+    /// For the `otlp` format: protobuf (the default) or JSON.
     pub otlp_protocol: OtlpProtocol,
+    /// Whether bodies are gzipped (not by default).
     pub compression: Compression,
     /// Static request headers (an endpoint's API key): sent with every request, never in
     /// the ledger, the debug log or `Debug` output.
@@ -98,8 +120,8 @@ pub struct TelemetrySettings {
     /// Custom tags on every event (docker-agent's `TELEMETRY_TAGS`): keys and values are held
     /// to the name rule, and the envelope's own keys win over them.
     pub tags: Vec<(String, String)>,
-    /// Environment values that were not understood, each with the side taken (see
-    /// [`Switch`]): shown by `telemetry status` and printed by `run`.
+    /// Environment values that were not understood, each with the side taken (a misspelt
+    /// switch falls on its safe side): shown by `telemetry status` and printed by `run`.
     pub warnings: Vec<String>,
     /// Raw `wasi:config` pairs given to the component after (and so over) the ones above: for
     /// custom component builds and tests. The host's own checks (the allowed endpoint, the
@@ -190,16 +212,19 @@ impl TelemetrySettings {
         Ok(())
     }
 
+    /// Sends batches to `url`: `https://`, or plain `http://` to a loopback address only.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
     }
 
+    /// Decides consent as `consent` says, instead of from the environment.
     pub fn consent(mut self, consent: Consent) -> Self {
         self.consent = consent;
         self
     }
 
+    /// Keeps the installation id, the hash key, the spool and the ledger in `dir`.
     pub fn identity_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.identity_dir = Some(dir.into());
         self

@@ -135,18 +135,22 @@ impl Drop for Slot {
 /// The outcomes a guard ends with, the same for a session and a tool call.
 macro_rules! endings {
     () => {
+        /// Ends it as a success.
         pub fn succeed(self) {
             self.end(Outcome::Success, None);
         }
 
+        /// Ends it as a failure, for the reason `error`.
         pub fn fail(self, error: ErrorKind) {
             self.end(Outcome::Failure, Some(error));
         }
 
+        /// Ends it as cancelled.
         pub fn cancel(self) {
             self.end(Outcome::Cancelled, None);
         }
 
+        /// Ends it with `outcome` and, for a failure, its `error`.
         pub fn end(self, outcome: Outcome, error: Option<ErrorKind>) {
             end(self.slot.0, outcome, error);
         }
@@ -162,11 +166,13 @@ pub struct SessionBuilder {
 }
 
 impl SessionBuilder {
+    /// The agent whose session it is.
     pub fn agent(mut self, agent: impl Into<String>) -> Self {
         self.agent = Some(agent.into());
         self
     }
 
+    /// The task the session works on.
     pub fn task(mut self, task_id: impl Into<String>) -> Self {
         self.task_id = Some(task_id.into());
         self
@@ -220,6 +226,7 @@ impl Session {
         Session::builder(id).start()
     }
 
+    /// The session's id, as given (the component hashes it before it is sent).
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -322,36 +329,43 @@ impl Tokens {
         }
     }
 
+    /// Prompt tokens sent to the model.
     pub fn input(mut self, tokens: u64) -> Self {
         self.usage.input_tokens = tokens;
         self
     }
 
+    /// Tokens the model produced.
     pub fn output(mut self, tokens: u64) -> Self {
         self.usage.output_tokens = tokens;
         self
     }
 
+    /// Prompt tokens served from the provider's cache.
     pub fn cached(mut self, tokens: u64) -> Self {
         self.usage.cached_tokens = tokens;
         self
     }
 
+    /// Reasoning (thinking) tokens the model produced.
     pub fn reasoning(mut self, tokens: u64) -> Self {
         self.usage.reasoning_tokens = tokens;
         self
     }
 
+    /// This call's cost in US dollars (not a running total).
     pub fn cost_usd(mut self, cost: f64) -> Self {
         self.usage.cost_usd = Some(cost);
         self
     }
 
+    /// The agent that made the call.
     pub fn agent(mut self, agent: impl Into<String>) -> Self {
         self.usage.agent = Some(agent.into());
         self
     }
 
+    /// Records the `token-usage` event.
     pub fn record(self) {
         sink::record(&[Event::TokenUsage(self.usage)]);
     }

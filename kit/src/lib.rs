@@ -34,10 +34,15 @@
 //! `error: internal`, before the agent goes down. Where panics unwind, as in native tests,
 //! the guards' destructors then find nothing left to record.
 
+#![warn(missing_docs)]
+
 mod guard;
 
 pub use guard::{Session, Tokens, ToolTimer};
 
+// The generated types carry the WIT's own doc comments; a field the WIT does not comment on is
+// explained by its record's comment.
+#[allow(missing_docs)]
 mod bindings {
     #[cfg(not(feature = "serde"))]
     wit_bindgen::generate!({ world: "agent", path: "../wit" });

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use agent_telemetry::runtime::TELEMETRY_COMPONENT;
+use agent_telemetry::TELEMETRY_COMPONENT;
 use agent_telemetry_cli::audit::audit;
 
 use crate::support;

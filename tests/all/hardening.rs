@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agent_telemetry::delivery::spool::{SPOOL_DIR, Spool, SpoolLimits};
 use agent_telemetry::event::{Event, Outcome, ToolCall};
+use agent_telemetry::{SPOOL_DIR, Spool, SpoolLimits};
 use agent_telemetry::{Telemetry, wire};
 
 use crate::support::{
@@ -356,7 +356,7 @@ fn counts_from_spool_file_names_saturate() {
     let spool = Spool::new(dir, SpoolLimits::default());
     assert_eq!(spool.pending_events(), u64::MAX);
     let body = serde_json::to_vec(&support::batch(1)).unwrap();
-    let evicted = spool.write(&body, 1).unwrap();
+    let evicted = agent_telemetry::testing::write_to_spool(&spool, &body, 1).unwrap();
     assert_eq!(
         evicted,
         u64::MAX,
@@ -511,7 +511,7 @@ async fn an_agent_over_its_instance_table_or_memory_count_is_refused() {
 #[tokio::test]
 async fn what_an_agent_sees_of_status_names_no_path_or_user() {
     let home = temp_dir("status-reason-alice");
-    agent_telemetry::trust::consent::write_choice(&home, false).unwrap();
+    agent_telemetry::consent::write_choice(&home, false).unwrap();
     let flood = wasm("fixture-flood");
     let (code, stdout, stderr, _) = run_cli(
         &["run", flood.to_str().unwrap(), "status"],
@@ -576,7 +576,7 @@ async fn an_opt_out_or_a_choice_that_cannot_be_read_means_off_and_run_says_so() 
 async fn telemetry_off_holds_for_a_program_without_an_identity_directory() {
     let collector = collector().await;
     let user = temp_dir("user-choice");
-    agent_telemetry::trust::consent::write_choice(&user, false).unwrap();
+    agent_telemetry::consent::write_choice(&user, false).unwrap();
     let mut settings = agent_telemetry::TelemetrySettings::new("tool", "1.0")
         .endpoint(collector.endpoint())
         .consent(agent_telemetry::Consent::explicit(true, "test"));

@@ -100,9 +100,7 @@ mod support {
         cmd.args(args).kill_on_drop(true);
         // The tests decide consent; the machine's own opt-outs must not change their outcome.
         // CI labelling is tested explicitly: the machine running the tests must not decide it.
-        let ci = agent_telemetry::trust::consent::CI_VARIABLES
-            .iter()
-            .copied();
+        let ci = agent_telemetry::consent::CI_VARIABLES.iter().copied();
         for var in [
             "DO_NOT_TRACK",
             "TELEMETRY_ENABLED",

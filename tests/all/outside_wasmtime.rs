@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agent_telemetry::runtime::TELEMETRY_COMPONENT;
+use agent_telemetry::TELEMETRY_COMPONENT;
 // Every kind the component sends, as the wire names it (the collector's own tests hold this
 // list to what the component sends).
 use agent_telemetry_collector::ingest::KINDS;

@@ -123,7 +123,7 @@ async fn status_names_the_deciding_input_the_endpoint_the_id_file_and_what_is_co
     assert_eq!(on["installation_id"], Value::Null, "status creates no id");
     assert_eq!(
         on["collected"].as_array().unwrap().len(),
-        agent_telemetry::trust::privacy::FIELDS.len()
+        agent_telemetry::privacy::FIELDS.len()
     );
 
     for (env, decided) in [

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use crate::support;
 use crate::support::faulty::{Fault, FaultyCollector};
 use crate::support::temp_dir;
-use agent_telemetry::delivery::spool::{SPOOL_DIR, Spool, SpoolLimits};
 use agent_telemetry::event::{Event, Outcome, ToolCall};
+use agent_telemetry::{SPOOL_DIR, Spool, SpoolLimits};
 use agent_telemetry::{Telemetry, TelemetryRuntime, TelemetrySettings};
 
 /// What a program gives telemetry at exit.
@@ -455,10 +455,8 @@ async fn thirty_two_stores_share_one_spool_and_one_ledger_without_loss_or_corrup
     assert_eq!(counts.events as usize, STORES * EACH, "every event arrived");
     assert_eq!(counts.duplicates, 0, "and only once");
 
-    let (entries, unreadable) = agent_telemetry::egress::ledger::read(
-        &home.join(agent_telemetry::egress::ledger::LEDGER_FILE),
-    )
-    .unwrap();
+    let (entries, unreadable) =
+        agent_telemetry::ledger::read(&home.join(agent_telemetry::ledger::LEDGER_FILE)).unwrap();
     assert_eq!(unreadable, 0, "no ledger line is torn or interleaved");
     let ledgered: u64 = entries
         .iter()
@@ -567,9 +565,8 @@ async fn a_torn_spool_file_is_set_aside_and_another_version_left_alone() {
     let home = support::identity_dir("spool-files");
     let dir = home.join(SPOOL_DIR);
     let whole = serde_json::to_vec(&support::batch(3)).unwrap();
-    Spool::new(dir.clone(), SpoolLimits::default())
-        .write(&whole, 3)
-        .unwrap();
+    let spool = Spool::new(dir.clone(), SpoolLimits::default());
+    agent_telemetry::testing::write_to_spool(&spool, &whole, 3).unwrap();
     // Named as the spool names its files, and older, so they are tried first.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

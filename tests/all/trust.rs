@@ -14,9 +14,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use agent_telemetry::SPOOL_DIR;
 use agent_telemetry::agent::{AgentOptions, run_agent};
-use agent_telemetry::delivery::spool::SPOOL_DIR;
-use agent_telemetry::runtime::engine::shared_engine;
+use agent_telemetry::shared_engine;
 use agent_telemetry::{Telemetry, wire};
 
 use crate::support::capture::CaptureServer;

@@ -12,14 +12,21 @@ pub enum BatchError {
     /// Not JSON, not whole, or not of the batch's shape (an unknown field, a wrong type).
     #[error("not a valid batch: {0}")]
     Malformed(#[from] serde_json::Error),
+    /// Its `schema` names something other than this project's batch.
     #[error("schema is `{0}`, expected `{SCHEMA}`")]
     WrongSchema(String),
     /// One of our batches, of a version this build does not read (an older or newer tool
     /// sharing the same spool, say).
     #[error("schema_version {0} is not supported (this build reads 1 to {SCHEMA_VERSION})")]
     OtherVersion(u32),
+    /// An event's own `schema_version` differs from its batch's.
     #[error("event {event_id} has schema_version {version}")]
-    EventVersion { event_id: String, version: u32 },
+    EventVersion {
+        /// The event's id.
+        event_id: String,
+        /// The version it carries.
+        version: u32,
+    },
     /// Read strictly ([`parse_strict`]): JSON that a lenient reader takes but this project never
     /// writes (a key twice in one object, a number or a space written otherwise).
     #[error("not written as this project writes a batch: {0}")]

@@ -20,16 +20,27 @@ pub mod keys {
     pub const INSTALLATION_ID: &str = "installation-id";
     /// The pseudonymization key, hex; never sent.
     pub const HASH_KEY: &str = "hash-key";
+    /// The envelope's `source`: what kind of program records (`cli`, say).
     pub const SOURCE: &str = "source";
+    /// The envelope's `environment`: the deployment it runs in (`production`, say).
     pub const ENVIRONMENT: &str = "environment";
+    /// The envelope's `product`: the recording program's name.
     pub const PRODUCT: &str = "product";
+    /// The envelope's `product_version`.
     pub const PRODUCT_VERSION: &str = "product-version";
+    /// The envelope's `os` (the host's `std::env::consts::OS`).
     pub const OS: &str = "os";
+    /// The envelope's `arch` (the host's `std::env::consts::ARCH`).
     pub const ARCH: &str = "arch";
+    /// The envelope's `ci`: `true` for a CI run, anything else for not.
     pub const CI: &str = "ci";
+    /// The most events in one batch (see [`super::BATCH_MAX_EVENTS_RANGE`]).
     pub const BATCH_MAX_EVENTS: &str = "batch-max-events";
+    /// The most bytes in one batch (see [`super::BATCH_MAX_BYTES_RANGE`]).
     pub const BATCH_MAX_BYTES: &str = "batch-max-bytes";
+    /// The most events the queue holds (see [`super::QUEUE_MAX_EVENTS_RANGE`]).
     pub const QUEUE_MAX_EVENTS: &str = "queue-max-events";
+    /// The timeout of one request, in milliseconds (see [`super::TIMEOUT_MS_RANGE`]).
     pub const TIMEOUT_MS: &str = "timeout-ms";
     /// Agent names sent as written, comma-separated.
     pub const AGENT_ALLOWLIST: &str = "agent-allowlist";
@@ -59,25 +70,33 @@ pub mod keys {
 
 /// Events per request.
 pub const DEFAULT_BATCH_MAX_EVENTS: usize = 100;
+/// The values `batch-max-events` may take; another is reported and the default kept.
 pub const BATCH_MAX_EVENTS_RANGE: RangeInclusive<usize> = 1..=10_000;
 /// Bytes per request (one event always fits): well under the local collector's 16 MiB body
 /// limit, and under common proxies' 1 MiB.
 pub const DEFAULT_BATCH_MAX_BYTES: usize = 512 << 10;
+/// The values `batch-max-bytes` may take; another is reported and the default kept.
 pub const BATCH_MAX_BYTES_RANGE: RangeInclusive<usize> = 1024..=16 << 20;
 /// Events the component's queue holds; beyond it they are dropped and counted.
 pub const DEFAULT_QUEUE_MAX_EVENTS: usize = 10_000;
+/// The values `queue-max-events` may take; another is reported and the default kept.
 pub const QUEUE_MAX_EVENTS_RANGE: RangeInclusive<usize> = 1..=1_000_000;
 /// Per request; the host caps it too.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 /// The request timeout's bounds, in milliseconds.
 pub const TIMEOUT_MS_RANGE: RangeInclusive<usize> = 1..=600_000;
 
-/// Envelope labels when the host sets none.
+/// The envelope's `source` when the host sets none.
 pub const DEFAULT_SOURCE: &str = "unknown";
+/// The envelope's `environment` when the host sets none.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
+/// The envelope's `product` when the host sets none.
 pub const DEFAULT_PRODUCT: &str = "unknown";
+/// The envelope's `product_version` when the host sets none.
 pub const DEFAULT_PRODUCT_VERSION: &str = "0.0.0";
+/// The envelope's `os` when the host sets none.
 pub const DEFAULT_OS: &str = "unknown";
+/// The envelope's `arch` when the host sets none.
 pub const DEFAULT_ARCH: &str = "unknown";
 
 /// How list values (allowlists, redact words) are joined.
@@ -99,8 +118,10 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format, in the order they are listed to users.
     pub const ALL: [Format; 4] = [Format::Native, Format::Docker, Format::Swarm, Format::Otlp];
 
+    /// The format's name, as the `format` key and `AGENT_TELEMETRY_FORMAT` spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Native => "native",
@@ -110,6 +131,7 @@ impl Format {
         }
     }
 
+    /// The format named `value` (exactly as [`as_str`](Self::as_str) spells it), if any.
     pub fn parse(value: &str) -> Option<Format> {
         Format::ALL.into_iter().find(|f| f.as_str() == value)
     }
@@ -129,8 +151,10 @@ pub enum OtlpProtocol {
 }
 
 impl OtlpProtocol {
+    /// Both encodings.
     pub const ALL: [OtlpProtocol; 2] = [OtlpProtocol::Protobuf, OtlpProtocol::Json];
 
+    /// The encoding's name, as `OTEL_EXPORTER_OTLP_PROTOCOL` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             OtlpProtocol::Protobuf => "http/protobuf",
@@ -138,6 +162,7 @@ impl OtlpProtocol {
         }
     }
 
+    /// The encoding named `value` (exactly as [`as_str`](Self::as_str) spells it), if any.
     pub fn parse(value: &str) -> Option<OtlpProtocol> {
         OtlpProtocol::ALL.into_iter().find(|p| p.as_str() == value)
     }
@@ -147,6 +172,7 @@ impl OtlpProtocol {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// Bodies sent as they are.
     #[default]
     None,
     /// `Content-Encoding: gzip`.
@@ -154,8 +180,10 @@ pub enum Compression {
 }
 
 impl Compression {
+    /// Both choices.
     pub const ALL: [Compression; 2] = [Compression::None, Compression::Gzip];
 
+    /// The choice's name, as the `compression` key spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -163,6 +191,7 @@ impl Compression {
         }
     }
 
+    /// The choice named `value` (exactly as [`as_str`](Self::as_str) spells it), if any.
     pub fn parse(value: &str) -> Option<Compression> {
         Compression::ALL.into_iter().find(|c| c.as_str() == value)
     }

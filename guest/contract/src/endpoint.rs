@@ -9,6 +9,7 @@
 /// A parsed endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
+    /// `https://` (else `http://`).
     pub https: bool,
     /// Lower case; an IPv6 address keeps its brackets (`[::1]`), as `http::Uri` reports it.
     pub host: String,
@@ -23,23 +24,31 @@ pub struct Endpoint {
 /// Why a URL cannot be the endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
+    /// The scheme is neither `http` nor `https`, or there is none.
     #[error("the scheme must be http or https")]
     Scheme,
+    /// Nothing between `://` and the path.
     #[error("no host")]
     NoHost,
+    /// A user name or password in the URL.
     #[error("credentials in the URL are not allowed")]
     Credentials,
+    /// The host (given) is not a DNS name, an IPv4 address or a bracketed IPv6 address.
     #[error("the host `{0}` is not a host name or an IP address")]
     BadHost(String),
+    /// The port (given) is not a number from 1 to 65535.
     #[error("the port `{0}` is not a number from 1 to 65535")]
     BadPort(String),
+    /// A `#fragment`.
     #[error("a fragment (`#...`) has no meaning for an endpoint")]
     Fragment,
+    /// A space, a control character or a byte outside printable ASCII.
     #[error("spaces and control characters are not allowed")]
     Unprintable,
 }
 
 impl Endpoint {
+    /// `url` as an endpoint, by the rules in the module docs.
     pub fn parse(url: &str) -> Result<Endpoint, EndpointError> {
         if url.bytes().any(|b| !(0x21..0x7f).contains(&b)) {
             return Err(EndpointError::Unprintable);
@@ -90,6 +99,7 @@ impl Endpoint {
         })
     }
 
+    /// `https` or `http`.
     pub fn scheme(&self) -> &'static str {
         if self.https { "https" } else { "http" }
     }

@@ -12,6 +12,8 @@
 //! Nothing here touches WASI or the host's runtime: it builds for `wasm32-wasip2` and natively
 //! alike, and the host links only this crate of the guest's code.
 
+#![warn(missing_docs)]
+
 pub mod batch;
 pub mod catalogue;
 pub mod config;

@@ -105,7 +105,10 @@ impl RetryState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     /// Send the next batch, giving it at most `left`.
-    Send { left: Duration },
+    Send {
+        /// The time left before the flush's deadline.
+        left: Duration,
+    },
     /// Sleep this long, then ask again.
     Wait(Duration),
     /// Stop: out of time or tries, or the next attempt may not start before the deadline.
@@ -124,6 +127,7 @@ pub struct Flush<'a> {
 }
 
 impl Flush<'_> {
+    /// What to do at `now` (on the schedule's clock): send, wait for a retry's time, or stop.
     pub fn next(&self, now: Duration) -> Step {
         if let Some(at) = self.state.not_before.filter(|at| *at > now) {
             return if at + MIN_ATTEMPT > self.deadline {

@@ -37,19 +37,26 @@ pub const LEFT_OUT_HEADER: &str = "agent-telemetry-left-out";
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+/// One request's worth of events, with what the collector needs to read them.
 pub struct Batch {
+    /// Always [`SCHEMA`].
     pub schema: String,
+    /// The version this batch is written in ([`SCHEMA_VERSION`] when this build wrote it).
     pub schema_version: u32,
+    /// A UUIDv7, the same on every retry of the batch.
     pub batch_id: String,
+    /// When the batch was made (RFC 3339, UTC, whole seconds).
     pub sent_at: String,
     /// Events dropped (queue full) since the previous batch was sent.
     pub dropped_events: u64,
+    /// The events, in the order they were recorded.
     pub events: Vec<Event>,
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
+/// One event: its envelope (who sent it, from what) and its own fields ([`Data`]).
 pub struct Event {
     /// UUIDv7: time-ordered to the second (its embedded time is `occurred_at`'s), and stable
     /// across retries so redelivery is idempotent. Within a second, the batch order is the
@@ -58,18 +65,28 @@ pub struct Event {
     /// RFC 3339, UTC, written with milliseconds but always whole seconds (`.000Z`): finer
     /// times would be a channel for the agent (see `anonymize`).
     pub occurred_at: String,
+    /// The version the event was written in.
     pub schema_version: u32,
+    /// What the host program calls the source of its events (`cli`, `server`).
     pub source: String,
+    /// `production`, `staging`, ...: as the host says.
     pub environment: String,
+    /// `install_` + 16 hex digits kept in the identity directory, or `ephemeral_` + 16 hex.
     pub installation_id: String,
+    /// The host program's name.
     pub product: String,
+    /// The host program's version.
     pub product_version: String,
+    /// The operating system (`linux`, `macos`, `windows`).
     pub os: String,
+    /// The CPU architecture (`x86_64`, `aarch64`).
     pub arch: String,
+    /// Whether a CI environment was detected.
     pub ci: bool,
     /// The host's custom tags (docker-agent's `TELEMETRY_TAGS`), names under the name rule.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
+    /// The event's kind and its own fields.
     pub data: Data,
 }
 
@@ -81,11 +98,17 @@ pub struct SessionTotals {
     /// Absent when the component did not see the session start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// Tool calls in the session.
     pub tool_calls: u64,
+    /// Of them, those that did not succeed.
     pub tool_failures: u64,
+    /// Input tokens of the session's model calls.
     pub input_tokens: u64,
+    /// Output tokens of the session's model calls.
     pub output_tokens: u64,
+    /// The session's model calls' cost, in US dollars.
     pub cost_usd: f64,
+    /// Failures the session reported.
     pub error_count: u64,
 }
 

@@ -18,13 +18,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agent_telemetry::egress::ledger::Ledger;
-use agent_telemetry::egress::policy::{AllowedEndpoint, EgressCounters, EgressPolicy};
 use agent_telemetry::event::{Event, Server, ServerState};
-use agent_telemetry::runtime::cache::{CodeCache, Lookup};
-use agent_telemetry::runtime::engine::shared_engine;
-use agent_telemetry::runtime::{TELEMETRY_COMPONENT, TelemetryRuntime};
-use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
+use agent_telemetry::testing::{self, CodeCache, EgressPolicy, Lookup};
+use agent_telemetry::{Consent, TELEMETRY_COMPONENT, Telemetry, TelemetrySettings, shared_engine};
 use criterion::{Criterion, criterion_group, criterion_main};
 use wasmtime::component::Component;
 #[cfg(feature = "pooling")]
@@ -33,14 +29,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 const ENDPOINT: &str = "http://127.0.0.1:9/v1/batch";
 
 fn policy() -> EgressPolicy {
-    EgressPolicy::new(
-        Arc::new(AllowedEndpoint::parse(ENDPOINT).unwrap()),
-        Duration::from_secs(5),
-        Arc::new(EgressCounters::default()),
-        Ledger::open(None, 1 << 20),
-        None,
-        Default::default(),
-    )
+    testing::egress_policy(ENDPOINT).unwrap()
 }
 
 fn config_vars() -> Vec<(String, String)> {
@@ -78,12 +67,12 @@ fn benches(c: &mut Criterion) {
     group.bench_function("compile", |b| {
         b.iter(|| Component::new(&engine, TELEMETRY_COMPONENT).unwrap())
     });
-    let (_, first) = TelemetryRuntime::load(&engine, TELEMETRY_COMPONENT, Some(&cache)).unwrap();
+    let (_, first) = testing::load_runtime(&engine, TELEMETRY_COMPONENT, Some(&cache)).unwrap();
     assert_eq!(first, Lookup::Miss);
     group.bench_function("load-cached", |b| {
         b.iter(|| {
             let (runtime, lookup) =
-                TelemetryRuntime::load(&engine, TELEMETRY_COMPONENT, Some(&cache)).unwrap();
+                testing::load_runtime(&engine, TELEMETRY_COMPONENT, Some(&cache)).unwrap();
             assert_eq!(lookup, Lookup::Hit);
             runtime
         })
@@ -91,13 +80,13 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("instance");
-    let on_demand = TelemetryRuntime::load(&engine, TELEMETRY_COMPONENT, Some(&cache))
+    let on_demand = testing::load_runtime(&engine, TELEMETRY_COMPONENT, Some(&cache))
         .unwrap()
         .0;
     #[allow(unused_mut)]
     let mut allocators = vec![("on-demand", &on_demand)];
     #[cfg(feature = "pooling")]
-    let pooling = TelemetryRuntime::load(&pooling_engine(), TELEMETRY_COMPONENT, Some(&cache))
+    let pooling = testing::load_runtime(&pooling_engine(), TELEMETRY_COMPONENT, Some(&cache))
         .unwrap()
         .0;
     #[cfg(feature = "pooling")]
@@ -105,7 +94,7 @@ fn benches(c: &mut Criterion) {
     for (name, runtime) in allocators {
         group.bench_function(name, |b| {
             b.iter(|| {
-                rt.block_on(runtime.instantiate(config_vars(), policy()))
+                rt.block_on(testing::instantiate(runtime, config_vars(), policy()))
                     .unwrap()
             })
         });

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_telemetry::agent::{AgentOptions, run_agent};
-use agent_telemetry::runtime::engine::shared_engine;
+use agent_telemetry::shared_engine;
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use agent_telemetry_collector::report::{self, Range, Report};
 use agent_telemetry_collector::{Collector, CollectorOptions, EventStore, Format};

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use agent_telemetry::TelemetrySettings;
-use agent_telemetry::delivery::spool::{SPOOL_DIR, Spool, SpoolLimits};
+use agent_telemetry::{SPOOL_DIR, Spool, SpoolLimits};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
@@ -31,13 +31,12 @@ pub(crate) fn command(action: TelemetryAction) -> Result<()> {
         TelemetryAction::On | TelemetryAction::Off => {
             let on = matches!(action, TelemetryAction::On);
             let dir = dir()?;
-            agent_telemetry::trust::consent::write_choice(&dir, on)
+            agent_telemetry::consent::write_choice(&dir, on)
                 .with_context(|| format!("cannot write {}", dir.display()))?;
             println!(
                 "telemetry turned {} (remembered in {})",
                 if on { "on" } else { "off" },
-                dir.join(agent_telemetry::trust::consent::CHOICE_FILE)
-                    .display()
+                dir.join(agent_telemetry::consent::CHOICE_FILE).display()
             );
             if !on {
                 // What was recorded is never sent after the user said no.
@@ -64,7 +63,7 @@ pub(crate) fn command(action: TelemetryAction) -> Result<()> {
             Ok(())
         }
         TelemetryAction::Fields => {
-            print!("{}", agent_telemetry::trust::privacy::markdown());
+            print!("{}", agent_telemetry::privacy::markdown());
             Ok(())
         }
     }
@@ -101,7 +100,7 @@ impl StatusView {
         let dir = settings.identity_dir.clone();
         let id_file = dir
             .as_ref()
-            .map(|d| d.join(agent_telemetry::trust::identity::ID_FILE));
+            .map(|d| d.join(agent_telemetry::identity::ID_FILE));
         let spool = dir
             .as_ref()
             .map(|d| Spool::new(d.join(SPOOL_DIR), settings.spool_limits));
@@ -118,21 +117,21 @@ impl StatusView {
                 .map_or_else(|| "none".to_string(), |p| p.display().to_string()),
             installation_id: dir
                 .as_deref()
-                .and_then(agent_telemetry::trust::identity::Identity::read_installation_id),
+                .and_then(agent_telemetry::identity::read_installation_id),
             id_file,
-            choice_file: dir.as_ref().map(|d| d.join(agent_telemetry::trust::consent::CHOICE_FILE)),
-            ledger: dir.as_ref().map(|d| d.join(agent_telemetry::egress::ledger::LEDGER_FILE)),
+            choice_file: dir.as_ref().map(|d| d.join(agent_telemetry::consent::CHOICE_FILE)),
+            ledger: dir.as_ref().map(|d| d.join(agent_telemetry::ledger::LEDGER_FILE)),
             spool: spool.as_ref().map(|s| s.dir().to_path_buf()),
             spooled_events: spool.as_ref().map_or(0, |s| s.pending_events()),
             set_aside_files: spool.as_ref().map_or(0, |s| s.set_aside_files()),
             identity_dir: dir,
-            collected: agent_telemetry::trust::privacy::FIELDS
+            collected: agent_telemetry::privacy::FIELDS
                 .iter()
                 .map(|p| {
                     serde_json::json!({"event": p.event, "field": p.field, "sent": p.rule.describe()})
                 })
                 .collect(),
-            never_collected: agent_telemetry::trust::privacy::NEVER,
+            never_collected: agent_telemetry::privacy::NEVER,
         }
     }
 }
@@ -192,6 +191,6 @@ impl std::fmt::Display for StatusView {
                 self.set_aside_files
             )?;
         }
-        writeln!(f, "{}", agent_telemetry::trust::privacy::summary())
+        writeln!(f, "{}", agent_telemetry::privacy::summary())
     }
 }

@@ -1,6 +1,6 @@
 //! `log`: the egress ledger, every request telemetry let out, with its payload.
 
-use agent_telemetry::egress::ledger::{self, LEDGER_FILE, LedgerEntry};
+use agent_telemetry::ledger::{self, LEDGER_FILE, LedgerEntry};
 use anyhow::{Context, Result};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 

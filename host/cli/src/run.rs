@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_telemetry::agent::{AgentLimits, AgentOptions, run_agent};
-use agent_telemetry::runtime::engine::shared_engine;
+use agent_telemetry::shared_engine;
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use anyhow::{Context, Result, bail};
 
@@ -267,8 +267,7 @@ pub(crate) async fn flush(args: FlushArgs) -> Result<i32> {
         say(format!(
             "telemetry is off ({}): nothing sent; the spool stays in {}",
             telemetry.status().await.reason,
-            dir.join(agent_telemetry::delivery::spool::SPOOL_DIR)
-                .display()
+            dir.join(agent_telemetry::SPOOL_DIR).display()
         ));
         return Ok(0);
     }

@@ -32,8 +32,10 @@ pub enum Format {
 }
 
 impl Format {
+    /// Every format the collector takes.
     pub const ALL: [Format; 4] = [Format::Native, Format::Otlp, Format::Docker, Format::Swarm];
 
+    /// The format's name, as the store's `format` column and the report spell it.
     pub fn name(self) -> &'static str {
         match self {
             Format::Native => "native",
@@ -43,6 +45,7 @@ impl Format {
         }
     }
 
+    /// The path the collector takes this format at.
     pub fn path(self) -> &'static str {
         match self {
             Format::Native => native::PATH,
@@ -63,18 +66,27 @@ pub struct Fact {
     pub occurred_ms: i64,
     /// The native kind (`tool_call`, `session_end`, ...), whatever the format called it.
     pub kind: &'static str,
+    /// The installation id that sent it.
     pub installation: String,
+    /// The product that recorded it.
     pub product: String,
+    /// The product's version.
     pub version: String,
+    /// The operating system it ran on.
     pub os: String,
     /// What the event is about: a command's action, a tool, a model, a task's state...
     pub subject: Option<String>,
     /// `success`, `failure`, `cancelled`... for commands, tool calls and sessions.
     pub outcome: Option<String>,
+    /// The session it belongs to, when it names one.
     pub session: Option<String>,
+    /// How long a tool call, session, task or workflow took, in milliseconds.
     pub duration_ms: Option<i64>,
+    /// Input tokens, for the events that count them.
     pub input_tokens: Option<i64>,
+    /// Output tokens, for the events that count them.
     pub output_tokens: Option<i64>,
+    /// Cost in US dollars, for the events that carry one.
     pub cost_usd: Option<f64>,
     /// The event as it arrived, as JSON.
     pub body: String,
@@ -90,6 +102,7 @@ pub struct Refused {
 }
 
 impl Refused {
+    /// A body refused for `why` (a 400).
     pub fn new(why: impl Into<String>) -> Refused {
         Refused {
             reason: why.into(),
@@ -105,10 +118,12 @@ impl Refused {
         }
     }
 
+    /// Why it was refused, as answered.
     pub fn reason(&self) -> &str {
         &self.reason
     }
 
+    /// Whether it was refused for a bound (answered 413) rather than for its content (400).
     pub fn is_too_large(&self) -> bool {
         self.too_large
     }
@@ -126,8 +141,11 @@ impl Refused {
 /// the properties or attributes dropped rather than stored.
 #[derive(Debug, Default)]
 pub struct Received {
+    /// One fact per event, in the body's order.
     pub facts: Vec<Fact>,
+    /// Events the sender says it dropped before sending (a native batch's `dropped_events`).
     pub reported_drops: u64,
+    /// Properties or attributes not stored (past the bounds, or not small and flat).
     pub dropped_properties: u64,
 }
 

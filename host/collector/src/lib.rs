@@ -3,6 +3,8 @@
 //! fields refused), deduplicates by event id (or content hash) and stores in SQLite
 //! (`store`); `report` summarizes what it stored as text, JSON or an HTML page.
 
+#![warn(missing_docs)]
+
 pub mod ingest;
 pub mod report;
 mod server;

@@ -128,6 +128,7 @@ impl Collector {
         Collector::start_with(bind, store, CollectorOptions::default()).await
     }
 
+    /// [`start`](Self::start) with `options` instead of the defaults.
     pub async fn start_with(
         bind: SocketAddr,
         store: EventStore,
@@ -230,6 +231,7 @@ impl Collector {
         })
     }
 
+    /// The address it listens on (with the port picked, if 0 was asked for).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -244,6 +246,7 @@ impl Collector {
         format!("http://{}{}", self.addr, format.path())
     }
 
+    /// Where it stores what it takes.
     pub fn store(&self) -> &EventStore {
         &self.store
     }
@@ -253,6 +256,7 @@ impl Collector {
         self.refused_connections.load(Ordering::Relaxed)
     }
 
+    /// Stops listening and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(retention) = self.retention.take() {
             retention.abort();

@@ -34,17 +34,26 @@ pub struct EventStore {
 #[error("the database is full")]
 pub struct Full;
 
+/// What storing one body did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ingested {
+    /// Events stored.
     pub accepted: usize,
+    /// Events already stored (the same id), not stored again.
     pub duplicates: usize,
 }
 
+/// What the store holds and what it turned away, since it was opened (for the counts kept in
+/// memory) or ever (for those in the database).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CollectorCounts {
+    /// Bodies stored, ever.
     pub batches: u64,
+    /// Events stored, ever.
     pub events: u64,
+    /// Duplicate events not stored again, ever.
     pub duplicates: u64,
+    /// Bodies refused as invalid since the store was opened.
     pub rejected_batches: u64,
     /// Sum of the `dropped_events` the senders reported.
     pub reported_drops: u64,
@@ -55,7 +64,9 @@ pub struct CollectorCounts {
 /// A stored event in the report's columns, with the format it came in.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFact {
+    /// The format's name ([`Format::name`](crate::Format::name)).
     pub format: String,
+    /// The event.
     pub fact: Fact,
 }
 
@@ -96,6 +107,8 @@ const SCHEMA: &str = "
     );";
 
 impl EventStore {
+    /// The SQLite database at `path` (created, or brought to this version's layout), or one
+    /// in memory.
     pub fn open(path: Option<&Path>) -> Result<EventStore> {
         let mut conn = match path {
             Some(p) => {
@@ -278,6 +291,7 @@ impl EventStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// What the store holds and what it turned away (see [`CollectorCounts`]).
     pub fn counts(&self) -> Result<CollectorCounts> {
         let conn = self.conn();
         let (batches, duplicates, reported_drops) = conn.query_row(

@@ -19,14 +19,18 @@ use crate::runtime::bindings::recorder as to;
 /// What an agent's `recorder` import calls. `Telemetry` implements it; none of it may wait on
 /// the network but `flush`, which is bounded by its deadline.
 pub trait Recorder: Send + Sync + 'static {
+    /// One event the agent recorded; returns at once.
     fn record(&self, event: to::Event);
+    /// Events the agent recorded in one call; returns at once.
     fn record_many(&self, events: Vec<to::Event>);
     /// Events the import refused (more in one call than it takes): counted as dropped.
     fn dropped(&self, events: u64);
+    /// Sends what is queued, giving up when `deadline` has passed.
     fn flush(
         &self,
         deadline: Duration,
     ) -> Pin<Box<dyn Future<Output = to::FlushReport> + Send + '_>>;
+    /// Whether telemetry is on, and the counts so far.
     fn status(&self) -> to::StatusReport;
     /// Where this recorder keeps state (its identity directory, spool, debug log): an agent
     /// it serves is never given them, on top of the user's own (see [`super::state_dirs`]).

@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::error::Context as _;
 use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -15,6 +13,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::compat;
 use super::recorder::{self, Recorder, RecorderImport};
+use crate::error::Error;
 
 /// The interface agents import, as named in the WIT package.
 pub const RECORDER_INTERFACE: &str = "agent:telemetry/recorder@0.2.0";
@@ -25,10 +24,15 @@ const FORBIDDEN_IMPORT_PREFIXES: &[&str] = &["wasi:http/"];
 /// Largest output kept when an agent's output is captured rather than inherited.
 const CAPTURE_LIMIT: usize = 16 << 20;
 
+/// How one agent runs: what it is given (arguments, environment, directories), what it may
+/// use, and where its output goes. The default gives it nothing and the default limits.
 #[derive(Debug, Clone, Default)]
 pub struct AgentOptions {
-    /// argv[1..]; argv[0] is the component's file name.
+    /// The agent's arguments after its name (`argv[1..]`); the name (`argv[0]`) is
+    /// [`program_name`](Self::program_name).
     pub args: Vec<String>,
+    /// The agent's whole environment, as (name, value) pairs: nothing of the host's is
+    /// passed on unless it is here.
     pub env: Vec<(String, String)>,
     /// Host directory, and where the agent sees it.
     pub dirs: Vec<(PathBuf, String)>,
@@ -41,6 +45,7 @@ pub struct AgentOptions {
     pub limits: AgentLimits,
     /// Capture stdout/stderr into [`AgentExit`] instead of inheriting the host's.
     pub capture_output: bool,
+    /// The agent's name as its `argv[0]`; `agent` when empty.
     pub program_name: String,
 }
 
@@ -55,10 +60,13 @@ pub struct AgentLimits {
     /// Bytes one call of an import may hand over (strings and lists, aliased ones counted
     /// each time): more traps the call.
     pub bytes_per_call: usize,
-    /// Core and component instances, tables, memories, and table elements.
+    /// Core and component instances the agent may create.
     pub instances: usize,
+    /// Tables the agent may create.
     pub tables: usize,
+    /// Linear memories the agent may create (multi-memory is on).
     pub memories: usize,
+    /// Elements of any one table.
     pub table_elements: usize,
     /// The least time between two flushes that reach the network: a `flush` sooner than this
     /// after the last one returns the current report and sends nothing, so an agent cannot
@@ -88,14 +96,19 @@ impl Default for AgentLimits {
 /// What `run` exits with when an agent runs past its timeout (as `timeout(1)` does).
 pub const TIMEOUT_EXIT_CODE: i32 = 124;
 
+/// How an agent's run ended.
 #[derive(Debug, Clone)]
 pub struct AgentExit {
+    /// Its exit code: the one it exited with, 0 or 1 when `wasi:cli/run` returned `ok` or
+    /// `err`, or [`TIMEOUT_EXIT_CODE`].
     pub code: i32,
     /// The agent ran past [`AgentLimits::timeout`] and was stopped; `code` is then
     /// [`TIMEOUT_EXIT_CODE`].
     pub timed_out: bool,
-    /// Empty unless `capture_output` was set.
+    /// What the agent wrote to stdout (up to 16 MiB); empty unless
+    /// [`AgentOptions::capture_output`] was set.
     pub stdout: Vec<u8>,
+    /// What the agent wrote to stderr, the same way.
     pub stderr: Vec<u8>,
 }
 
@@ -187,7 +200,7 @@ impl WasiView for AgentState {
 
 /// The linker for agents: WASI plus `recorder` (the current version, and every earlier one
 /// adapted to it), forwarded to the store's [`Recorder`].
-fn linker(engine: &Engine) -> Result<Linker<AgentState>> {
+fn linker(engine: &Engine) -> wasmtime::Result<Linker<AgentState>> {
     let mut linker = Linker::<AgentState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     recorder::add_to_linker(&mut linker, |state: &mut AgentState| &mut state.recorder)?;
@@ -199,14 +212,20 @@ fn linker(engine: &Engine) -> Result<Linker<AgentState>> {
 /// returns its exit code; its compiled code comes from the code cache when there is one. Its
 /// `recorder` calls go to `recorder`. Telemetry is not flushed here: the caller decides the
 /// flush deadline.
+///
+/// Give it [`shared_engine`](crate::shared_engine) (or
+/// [`TelemetryRuntime::engine`](crate::TelemetryRuntime::engine)): its epoch ticker makes a
+/// busy agent yield to the executor, so it never starves the telemetry worker. An agent that cannot run is an [`Error`] saying why (not a component, a network
+/// import, a protected directory, ...); one that traps is [`Error::AgentTrap`]; one that runs
+/// past its timeout is not an error but an [`AgentExit`] with `timed_out` set.
 pub async fn run_agent(
     engine: &Engine,
     recorder: &(impl Recorder + Clone),
     wasm: &[u8],
     options: &AgentOptions,
-) -> Result<AgentExit> {
-    let component = crate::runtime::load_component(engine, wasm)
-        .map_err(|e| e.context("the agent is not a valid wasm component"))?;
+) -> Result<AgentExit, Error> {
+    let component =
+        crate::runtime::load_component(engine, wasm).map_err(|e| Error::InvalidAgent(e.into()))?;
     run_agent_component(engine, recorder, &component, options).await
 }
 
@@ -217,7 +236,7 @@ pub async fn run_agent_component(
     recorder: &(impl Recorder + Clone),
     component: &Component,
     options: &AgentOptions,
-) -> Result<AgentExit> {
+) -> Result<AgentExit, Error> {
     refuse_network_imports(engine, component)?;
     let protected: Vec<PathBuf> = state_dirs()
         .into_iter()
@@ -225,11 +244,11 @@ pub async fn run_agent_component(
         .chain(options.protected.iter().cloned())
         .collect();
     refuse_protected_dirs(&options.dirs, &protected)?;
-    let pre = linker(engine)?.instantiate_pre(component).context(
-        "the agent imports something this host does not provide (agents get WASI without \
-         network, and agent:telemetry/recorder)",
-    )?;
-    let command = CommandPre::new(pre).context("the agent does not export wasi:cli/run")?;
+    let pre = linker(engine)
+        .map_err(|e| Error::Internal(e.into()))?
+        .instantiate_pre(component)
+        .map_err(|e| Error::UnsupportedImport(e.into()))?;
+    let command = CommandPre::new(pre).map_err(|e| Error::NotACommand(e.into()))?;
 
     let mut wasi = WasiCtx::builder();
     let name = if options.program_name.is_empty() {
@@ -240,7 +259,10 @@ pub async fn run_agent_component(
     wasi.arg(name).args(&options.args).envs(&options.env);
     for (host, guest) in &options.dirs {
         wasi.preopened_dir(host, guest, FsPerms::ReadWrite)
-            .with_context(|| format!("cannot give the agent {}", host.display()))?;
+            .map_err(|e| Error::AgentDir {
+                dir: host.clone(),
+                source: e.into(),
+            })?;
     }
     let captured = options.capture_output.then(|| {
         let (out, err) = (
@@ -309,12 +331,10 @@ pub async fn run_agent_component(
     let (code, timed_out) = match outcome {
         None => (TIMEOUT_EXIT_CODE, true),
         Some(Ok(code)) => (code, false),
-        Some(Err((false, e))) => {
-            return Err(anyhow::Error::from(e).context("the agent could not be instantiated"));
-        }
+        Some(Err((false, e))) => return Err(Error::AgentInstantiation(e.into())),
         Some(Err((true, e))) => {
             let memory_refused = store.data().limits.memory_refused;
-            return Err(explain_trap(anyhow::Error::from(e), limits, memory_refused));
+            return Err(explain_trap(e, limits, memory_refused));
         }
     };
     let (stdout, stderr) = match captured {
@@ -330,7 +350,7 @@ pub async fn run_agent_component(
 }
 
 /// A trap, with what limit it probably hit said plainly.
-fn explain_trap(error: anyhow::Error, limits: &AgentLimits, memory_refused: bool) -> anyhow::Error {
+fn explain_trap(error: wasmtime::Error, limits: &AgentLimits, memory_refused: bool) -> Error {
     let text = format!("{error:#}");
     let why = if text.contains("hostcalls") || text.contains("too much data") {
         format!(
@@ -346,7 +366,10 @@ fn explain_trap(error: anyhow::Error, limits: &AgentLimits, memory_refused: bool
     } else {
         "the agent trapped".to_string()
     };
-    error.context(why)
+    Error::AgentTrap {
+        why,
+        source: error.into(),
+    }
 }
 
 /// Every directory where this user's telemetry keeps state, whatever this run's environment
@@ -467,7 +490,7 @@ fn resolve(path: &std::path::Path) -> PathBuf {
 }
 
 /// Refuses a directory for the agent that is, contains or lies inside a protected path.
-fn refuse_protected_dirs(dirs: &[(PathBuf, String)], protected: &[PathBuf]) -> Result<()> {
+fn refuse_protected_dirs(dirs: &[(PathBuf, String)], protected: &[PathBuf]) -> Result<(), Error> {
     let protected: Vec<PathBuf> = protected.iter().map(|p| resolve(p)).collect();
     for (host, _) in dirs {
         let host = resolve(host);
@@ -475,20 +498,18 @@ fn refuse_protected_dirs(dirs: &[(PathBuf, String)], protected: &[PathBuf]) -> R
             .iter()
             .find(|p| host == **p || host.starts_with(p) || p.starts_with(&host))
         {
-            bail!(
-                "{} cannot be given to the agent: it is, holds or lies in {}, which agents may \
-                 not reach (telemetry keeps its identity, key, spool and compiled code there)",
-                host.display(),
-                p.display()
-            );
+            return Err(Error::ProtectedDir {
+                dir: host,
+                protected: p.clone(),
+            });
         }
     }
     Ok(())
 }
 
-fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<()> {
+fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<(), Error> {
     let component_type = component.component_type();
-    let forbidden: Vec<&str> = component_type
+    let forbidden: Vec<String> = component_type
         .imports(engine)
         .map(|(name, _)| name)
         .filter(|name| {
@@ -496,14 +517,10 @@ fn refuse_network_imports(engine: &Engine, component: &Component) -> Result<()> 
                 .iter()
                 .any(|p| name.starts_with(p))
         })
+        .map(str::to_string)
         .collect();
     if !forbidden.is_empty() {
-        bail!(
-            "the agent imports {}: agents run without network access. Report usage through \
-             `{RECORDER_INTERFACE}` instead; only the telemetry component may send, and only \
-             to its configured endpoint",
-            forbidden.join(", ")
-        );
+        return Err(Error::NetworkImport { imports: forbidden });
     }
     Ok(())
 }

@@ -29,11 +29,15 @@ const BAD: &str = "bad";
 const REFUSED: &str = "refused";
 /// A claim older than this belongs to a process that is gone: a send takes at most the
 /// request timeout (5 s by default, capped by the host).
-pub const STALE_CLAIM: Duration = Duration::from_secs(120);
+pub(crate) const STALE_CLAIM: Duration = Duration::from_secs(120);
 
+/// The bounds of a spool: past them the oldest batches go first, and every event in them is
+/// counted as dropped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SpoolLimits {
+    /// Total bytes of the batches waiting (16 MiB by default).
     pub max_bytes: u64,
+    /// How long a batch may wait (7 days by default).
     pub max_age: Duration,
     /// A file larger than any batch the component makes (16 MiB at most, and a little for
     /// the one event that always fits) is set aside unread.
@@ -52,35 +56,38 @@ impl Default for SpoolLimits {
 
 /// What happened to spooled events, for status and the fault suite.
 #[derive(Debug, Default)]
-pub struct SpoolCounters {
-    pub spooled_events: AtomicU64,
-    pub delivered_events: AtomicU64,
+pub(crate) struct SpoolCounters {
+    pub(crate) spooled_events: AtomicU64,
+    pub(crate) delivered_events: AtomicU64,
     /// Evicted for the byte or age bound.
-    pub dropped_events: AtomicU64,
+    pub(crate) dropped_events: AtomicU64,
     /// Refused by the collector (a 4xx): dropped too, but for another reason.
-    pub refused_events: AtomicU64,
-    pub bad_files: AtomicU64,
+    pub(crate) refused_events: AtomicU64,
+    pub(crate) bad_files: AtomicU64,
     /// Files whose content the component would not send (planted or altered): kept as
     /// `.refused`, never sent.
-    pub refused_files: AtomicU64,
+    pub(crate) refused_files: AtomicU64,
 }
 
+/// The batches waiting on disk in one identity directory (in its [`SPOOL_DIR`]) until a
+/// collector takes them. A program can count what waits there and discard it; writing and
+/// sending are the `Telemetry` handle's.
 pub struct Spool {
     dir: PathBuf,
     limits: SpoolLimits,
-    pub counters: SpoolCounters,
+    pub(crate) counters: SpoolCounters,
     /// Set once the directory was found untrustworthy (to warn once).
     refused_dir: std::sync::atomic::AtomicBool,
 }
 
 /// A batch this process has claimed; put back unless `delivered`, `discard` or `set_aside`
 /// is called.
-pub struct Claimed {
+pub(crate) struct Claimed {
     path: PathBuf,
     ready: PathBuf,
-    pub body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// As its name says (the component counts again when it reads the batch).
-    pub events: u64,
+    pub(crate) events: u64,
     /// Set once the batch is delivered, discarded or released; otherwise dropping the claim
     /// (an abandoned send) puts the batch back.
     settled: bool,
@@ -96,12 +103,14 @@ impl Drop for Claimed {
 
 impl Claimed {
     /// Which spooled batch this is (its file name when ready).
-    pub fn id(&self) -> &Path {
+    pub(crate) fn id(&self) -> &Path {
         &self.ready
     }
 }
 
 impl Spool {
+    /// The spool kept in `dir` (an identity directory's [`SPOOL_DIR`]), bounded by `limits`.
+    /// Nothing is created until a batch is written.
     pub fn new(dir: PathBuf, limits: SpoolLimits) -> Spool {
         Spool {
             dir,
@@ -111,13 +120,14 @@ impl Spool {
         }
     }
 
+    /// The spool's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
     /// Writes one batch of `events` events (whole or not at all), then enforces the bounds;
     /// returns how many events that evicted.
-    pub fn write(&self, body: &[u8], events: u64) -> std::io::Result<u64> {
+    pub(crate) fn write(&self, body: &[u8], events: u64) -> std::io::Result<u64> {
         create_private_dir(&self.dir)?;
         check_private_dir(&self.dir).map_err(std::io::Error::other)?;
         let nanos = SystemTime::now()
@@ -196,7 +206,7 @@ impl Spool {
 
     /// Evicts the oldest batches beyond the byte bound and every batch beyond the age bound;
     /// clears what crashed writers and old bad files left behind.
-    pub fn enforce_limits(&self) -> u64 {
+    pub(crate) fn enforce_limits(&self) -> u64 {
         self.clear_leftovers();
         let files = self.ready();
         let mut total: u64 = files
@@ -250,7 +260,7 @@ impl Spool {
     }
 
     /// Claims the oldest ready batch not in `skip` (files this sender already left alone).
-    pub fn claim_next(&self, skip: &[PathBuf]) -> Option<Claimed> {
+    pub(crate) fn claim_next(&self, skip: &[PathBuf]) -> Option<Claimed> {
         for (ready, _, _) in self.ready() {
             if skip.contains(&ready) {
                 continue;
@@ -342,14 +352,14 @@ impl Spool {
             .fold(0, u64::saturating_add)
     }
 
-    pub fn delivered(&self, mut claimed: Claimed) {
+    pub(crate) fn delivered(&self, mut claimed: Claimed) {
         claimed.settled = true;
         crate::counter::add(&self.counters.delivered_events, claimed.events);
         let _ = fs::remove_file(&claimed.path);
     }
 
     /// The collector refused it (a 4xx): sending it again would not help.
-    pub fn discard(&self, mut claimed: Claimed) {
+    pub(crate) fn discard(&self, mut claimed: Claimed) {
         claimed.settled = true;
         tracing::warn!(
             events = claimed.events,
@@ -361,7 +371,7 @@ impl Spool {
 
     /// Sent in part: `rest` (a batch of the `events` still to go) is spooled in its place,
     /// in the same place in the order.
-    pub fn keep_rest(&self, mut claimed: Claimed, rest: &[u8], events: u64) {
+    pub(crate) fn keep_rest(&self, mut claimed: Claimed, rest: &[u8], events: u64) {
         let delivered = claimed.events.saturating_sub(events);
         let prefix = claimed
             .ready
@@ -382,14 +392,14 @@ impl Spool {
     }
 
     /// Not delivered this time: back in the spool for a later attempt.
-    pub fn release(&self, claimed: Claimed) {
+    pub(crate) fn release(&self, claimed: Claimed) {
         // Dropping an unsettled claim puts the batch back.
         drop(claimed);
     }
 
     /// It holds what the component would not send (`why` says where): kept as `.refused` for
     /// whoever wants to look, never sent.
-    pub fn refuse(&self, mut claimed: Claimed, why: &str) {
+    pub(crate) fn refuse(&self, mut claimed: Claimed, why: &str) {
         claimed.settled = true;
         let refused = claimed.ready.with_extension(REFUSED);
         tracing::warn!(path = %refused.display(), why, "a spool file holds what telemetry does not send (planted or altered); set aside, not sent");
@@ -398,7 +408,7 @@ impl Spool {
     }
 
     /// Not a whole batch: kept as `.bad` for whoever wants to look, never sent.
-    pub fn set_aside(&self, mut claimed: Claimed) {
+    pub(crate) fn set_aside(&self, mut claimed: Claimed) {
         claimed.settled = true;
         let bad = claimed.ready.with_extension(BAD);
         tracing::warn!(path = %bad.display(), "a spool file is not a whole batch; set aside, not sent");

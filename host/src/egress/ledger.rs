@@ -26,6 +26,8 @@ const READ_MAX_BYTES: u64 = 64 << 20;
 /// Entries kept in memory per ledger.
 const MEMORY_ENTRIES: usize = 256;
 
+/// One request the telemetry component made (or debug mode captured): one line of the ledger
+/// file, as `agent-telemetry log` shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     /// When the request was made (RFC 3339, UTC).
@@ -34,6 +36,8 @@ pub struct LedgerEntry {
     pub endpoint: String,
     /// The collector's answer; `None` when there was none (see `error`) or in debug mode.
     pub status: Option<u16>,
+    /// Why there was no answer (a network error, a timeout, the sender giving up), or that
+    /// a gzip body which did not decompress is kept as it was sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// Size of the body, in bytes.
@@ -71,14 +75,15 @@ pub struct LedgerEntry {
 const DECODED_MAX_BYTES: u64 = 64 << 20;
 
 impl LedgerEntry {
-    /// An entry for `body` (a batch of `events` events, if known) sent to `endpoint`;
-    /// `status` and `error` are filled in later.
-    pub fn new(endpoint: String, body: &[u8], events: Option<u64>) -> LedgerEntry {
+    /// [`encoded`](Self::encoded) for a body sent as it is.
+    #[cfg(test)]
+    pub(crate) fn new(endpoint: String, body: &[u8], events: Option<u64>) -> LedgerEntry {
         LedgerEntry::encoded(endpoint, body, events, None)
     }
 
-    /// [`new`](Self::new) for a body sent with `content_encoding` (`gzip`).
-    pub fn encoded(
+    /// An entry for `body` (a batch of `events` events, if known) sent to `endpoint` with
+    /// `content_encoding` (`gzip`, or `None`); `status` and `error` are filled in later.
+    pub(crate) fn encoded(
         endpoint: String,
         body: &[u8],
         events: Option<u64>,
@@ -144,7 +149,7 @@ impl LedgerEntry {
     /// wire format, and were left out (the component says so in its flush and delivery
     /// reports; nothing on the wire does).
     pub fn left_out(endpoint: String, events: u64) -> LedgerEntry {
-        let mut note = LedgerEntry::new(endpoint, &[], Some(0));
+        let mut note = LedgerEntry::encoded(endpoint, &[], Some(0), None);
         note.body = None;
         note.left_out = Some(events);
         note.note = Some("left out: the wire format has no type for these events".to_string());
@@ -162,7 +167,7 @@ impl LedgerEntry {
     }
 }
 
-pub struct Ledger {
+pub(crate) struct Ledger {
     path: Option<PathBuf>,
     max_bytes: u64,
     recent: Mutex<VecDeque<LedgerEntry>>,
@@ -171,7 +176,7 @@ pub struct Ledger {
 impl Ledger {
     /// The ledger at `path` (shared with every other handle to it in this process), or an
     /// in-memory one.
-    pub fn open(path: Option<PathBuf>, max_bytes: u64) -> Arc<Ledger> {
+    pub(crate) fn open(path: Option<PathBuf>, max_bytes: u64) -> Arc<Ledger> {
         static OPEN: OnceLock<Mutex<HashMap<PathBuf, Weak<Ledger>>>> = OnceLock::new();
         let make = |path| {
             Arc::new(Ledger {
@@ -196,12 +201,12 @@ impl Ledger {
         ledger
     }
 
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         self.path.as_deref()
     }
 
     /// Adds an entry. A file that cannot be written costs a warning, never the request.
-    pub fn append(&self, entry: LedgerEntry) {
+    pub(crate) fn append(&self, entry: LedgerEntry) {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(path) = &self.path
             && let Err(e) = self.append_to_file(path, &entry)
@@ -215,7 +220,7 @@ impl Ledger {
     }
 
     /// The newest entries this process recorded, oldest first.
-    pub fn recent(&self) -> Vec<LedgerEntry> {
+    pub(crate) fn recent(&self) -> Vec<LedgerEntry> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         recent.iter().cloned().collect()
     }

@@ -2,6 +2,6 @@
 //! endpoint (`policy`), the layer that records each one and sends it or, in debug mode,
 //! keeps it (`capture`), and the egress ledger that record goes to (`ledger`).
 
-pub mod capture;
+pub(crate) mod capture;
 pub mod ledger;
-pub mod policy;
+pub(crate) mod policy;

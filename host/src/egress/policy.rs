@@ -101,7 +101,7 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    pub fn new(
+    pub(crate) fn new(
         endpoint: Arc<AllowedEndpoint>,
         timeout_cap: Duration,
         counters: Arc<EgressCounters>,

@@ -87,6 +87,8 @@ pub enum Lookup {
     Uncached,
 }
 
+/// A directory of compiled code and the directory of the key that vouches for it (see the
+/// module docs: the threat model).
 #[derive(Debug, Clone)]
 pub struct CodeCache {
     dir: PathBuf,
@@ -105,6 +107,7 @@ impl CodeCache {
         }
     }
 
+    /// The same cache bounded to `max_bytes` in all (1 GiB by default).
     pub fn with_max_bytes(mut self, max_bytes: u64) -> CodeCache {
         self.max_bytes = max_bytes;
         self
@@ -134,10 +137,12 @@ impl CodeCache {
         Some(CodeCache::new(dir?, key_dir?))
     }
 
+    /// Where the entries are.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
 
+    /// Where the key is.
     pub fn key_dir(&self) -> &Path {
         &self.key_dir
     }

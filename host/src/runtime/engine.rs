@@ -8,30 +8,31 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use anyhow::Result;
 use wasmtime::{Config, Engine};
 
+use crate::error::Error;
+
 /// How often the engine's epoch advances: the grain of every CPU budget.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// The process's engine, built on first use: the telemetry component and every agent run on
 /// it, so it is configured (and its ticker started) once.
-pub fn shared_engine() -> Result<Engine> {
+pub fn shared_engine() -> Result<Engine, Error> {
     static SHARED: OnceLock<Engine> = OnceLock::new();
     if let Some(engine) = SHARED.get() {
         return Ok(engine.clone());
     }
-    let engine = new_engine()?;
+    let engine = new_engine().map_err(|e| Error::Engine(e.into()))?;
     // Two threads may race here; the engine that loses is dropped, and its ticker with it.
     Ok(SHARED.get_or_init(|| engine).clone())
 }
 
 /// Set to `perfmap` to have `perf` name the wasm functions it samples (a `/tmp/perf-<pid>.map`
 /// is written): how BENCHMARKS.md profiles the code inside the component.
-pub const PROFILE_ENV: &str = crate::environment::PROFILE;
+pub(crate) const PROFILE_ENV: &str = crate::environment::PROFILE;
 
 /// An engine for components, with epoch interruption and its ticker running.
-pub fn new_engine() -> Result<Engine> {
+pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(true);
@@ -63,6 +64,6 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// Epoch ticks for a CPU budget of `budget`, at least one.
-pub fn epoch_ticks(budget: Duration) -> u64 {
+pub(crate) fn epoch_ticks(budget: Duration) -> u64 {
     (budget.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }

@@ -116,6 +116,7 @@ impl TelemetryInstance {
         Ok(TelemetryInstance { store, bindings })
     }
 
+    /// Hands `events` to the component, which validates, anonymizes and queues them.
     pub async fn record_many(&mut self, events: &[Event]) -> Result<(), InstanceError> {
         set_cpu_budget(&mut self.store, CALL_BUDGET);
         let call = self
@@ -125,6 +126,7 @@ impl TelemetryInstance {
         settle(call.await, CALL_BUDGET)
     }
 
+    /// The component's own status report.
     pub async fn status(&mut self) -> Result<StatusReport, InstanceError> {
         set_cpu_budget(&mut self.store, CALL_BUDGET);
         let call = self
@@ -148,6 +150,8 @@ impl TelemetryInstance {
         }
     }
 
+    /// Every event not yet delivered, as whole serialized batches, oldest first; the
+    /// component holds none afterwards.
     pub async fn take_undelivered(&mut self) -> Result<Vec<Batch>, InstanceError> {
         set_cpu_budget(&mut self.store, CALL_BUDGET);
         let call = self
@@ -175,6 +179,8 @@ impl TelemetryInstance {
         }
     }
 
+    /// Tells the component about `count` events the host dropped, for the next batch's
+    /// envelope.
     pub async fn note_dropped(&mut self, count: u32) -> Result<(), InstanceError> {
         set_cpu_budget(&mut self.store, CALL_BUDGET);
         let call = self

@@ -4,15 +4,14 @@
 //! (`instance`), and the instance of one `Telemetry` handle, started again when it fails
 //! (`supervisor`).
 
-pub mod bindings;
-pub mod cache;
-pub mod engine;
-pub mod instance;
-pub mod supervisor;
+pub(crate) mod bindings;
+pub(crate) mod cache;
+pub(crate) mod engine;
+pub(crate) mod instance;
+pub(crate) mod supervisor;
 
 use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 use wasmtime::error::Context as _;
@@ -22,10 +21,14 @@ use self::bindings::RecorderHostPre;
 use self::cache::{CodeCache, Lookup};
 use self::instance::{InstanceError, TelemetryInstance, TelemetryState};
 use crate::egress::policy::EgressPolicy;
+use crate::error::Error;
 
 /// The telemetry component, built from `guest/` by `build.rs` and carried in this library.
 pub const TELEMETRY_COMPONENT: &[u8] = include_bytes!(env!("AGENT_TELEMETRY_COMPONENT"));
 
+/// The telemetry component compiled and linked, ready to be instantiated: loaded once per
+/// process ([`shared`](Self::shared)) and shared by every [`Telemetry`](crate::Telemetry)
+/// handle, each of which gets its own instance in its own store.
 pub struct TelemetryRuntime {
     engine: Engine,
     telemetry: RecorderHostPre<TelemetryState>,
@@ -34,7 +37,7 @@ pub struct TelemetryRuntime {
 impl TelemetryRuntime {
     /// The process-wide runtime with the embedded component, loaded on first use (from the
     /// code cache, or compiled). Callers that come while it loads wait for that one load.
-    pub fn shared() -> Result<Arc<TelemetryRuntime>> {
+    pub fn shared() -> Result<Arc<TelemetryRuntime>, Error> {
         static SHARED: Mutex<Option<Arc<TelemetryRuntime>>> = Mutex::new(None);
         let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(runtime) = &*shared {
@@ -47,18 +50,20 @@ impl TelemetryRuntime {
 
     /// A runtime for another build of the telemetry component (tests, custom builds), on
     /// the process's engine, through the code cache the environment names.
-    pub fn with_component(wasm: &[u8]) -> Result<TelemetryRuntime> {
+    pub fn with_component(wasm: &[u8]) -> Result<TelemetryRuntime, Error> {
         let cache = CodeCache::from_env();
-        Ok(TelemetryRuntime::load(&engine::shared_engine()?, wasm, cache.as_ref())?.0)
+        let (runtime, _) = TelemetryRuntime::load(&engine::shared_engine()?, wasm, cache.as_ref())
+            .map_err(|e| Error::Component(e.into()))?;
+        Ok(runtime)
     }
 
     /// Loads `wasm` on `engine`, from `cache` if given, and links it; says how the code was
     /// had.
-    pub fn load(
+    pub(crate) fn load(
         engine: &Engine,
         wasm: &[u8],
         cache: Option<&CodeCache>,
-    ) -> Result<(TelemetryRuntime, Lookup)> {
+    ) -> anyhow::Result<(TelemetryRuntime, Lookup)> {
         let engine = engine.clone();
         let (component, lookup) = CodeCache::load(cache, &engine, wasm)
             .map_err(|e| e.context("the telemetry component does not compile"))?;
@@ -82,7 +87,7 @@ impl TelemetryRuntime {
     }
 
     /// A fresh telemetry instance in its own store.
-    pub async fn instantiate(
+    pub(crate) async fn instantiate(
         &self,
         config: Vec<(String, String)>,
         egress: EgressPolicy,
@@ -92,6 +97,6 @@ impl TelemetryRuntime {
 }
 
 /// `wasm` compiled for `engine`, through the code cache the environment names (if any).
-pub fn load_component(engine: &Engine, wasm: &[u8]) -> Result<Component> {
+pub(crate) fn load_component(engine: &Engine, wasm: &[u8]) -> anyhow::Result<Component> {
     Ok(CodeCache::load(CodeCache::from_env().as_ref(), engine, wasm)?.0)
 }

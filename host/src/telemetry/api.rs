@@ -16,9 +16,13 @@ use crate::runtime::bindings::recorder::{
 /// Token counts of one model call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Tokens {
+    /// Prompt tokens sent to the model.
     pub input: u64,
+    /// Tokens the model produced.
     pub output: u64,
+    /// Prompt tokens served from the provider's cache.
     pub cached: u64,
+    /// Reasoning (thinking) tokens the model produced.
     pub reasoning: u64,
 }
 
@@ -61,6 +65,8 @@ impl Telemetry {
         }));
     }
 
+    /// A tool call ended after `duration`, with `result`; `session_id` and `agent` say
+    /// whose it was, when known.
     pub fn record_tool_call(
         &self,
         tool: &str,
@@ -103,6 +109,7 @@ impl Telemetry {
         }));
     }
 
+    /// A session began (for `agent`, working on `task_id`, when known).
     pub fn session_start(&self, session_id: &str, agent: Option<&str>, task_id: Option<&str>) {
         self.record(Event::SessionStart(SessionStart {
             session_id: session_id.to_string(),
@@ -131,6 +138,7 @@ impl Telemetry {
         }));
     }
 
+    /// The server started.
     pub fn server_started(&self) {
         self.record(Event::Server(Server {
             state: ServerState::Started,

@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use agent_telemetry_contract::retry::LONGEST_DEADLINE;
-use anyhow::Result;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
@@ -17,6 +16,7 @@ use crate::delivery::sender::{SpoolSender, nothing_flushed};
 use crate::delivery::spool::{SPOOL_DIR, Spool};
 use crate::egress::ledger::{LEDGER_FILE, Ledger};
 use crate::egress::policy::{AllowedEndpoint, EgressCounters, EgressPolicy};
+use crate::error::Error;
 use crate::runtime::TelemetryRuntime;
 use crate::runtime::bindings::recorder::{Event, FlushReport, StatusReport};
 use crate::runtime::supervisor::{InstanceStats, Supervised};
@@ -54,7 +54,7 @@ impl Telemetry {
     /// no component, and every call is a no-op. It returns at once: the component is loaded
     /// (from the code cache, or compiled) in the background, and what is recorded meanwhile
     /// waits in the bounded hand-off.
-    pub async fn start(settings: TelemetrySettings) -> Result<Telemetry> {
+    pub async fn start(settings: TelemetrySettings) -> Result<Telemetry, Error> {
         Telemetry::launch(None, settings)
     }
 
@@ -78,7 +78,7 @@ impl Telemetry {
     pub async fn start_with(
         runtime: Arc<TelemetryRuntime>,
         settings: TelemetrySettings,
-    ) -> Result<Telemetry> {
+    ) -> Result<Telemetry, Error> {
         Telemetry::launch(Some(runtime), settings)
     }
 
@@ -87,7 +87,7 @@ impl Telemetry {
     fn launch(
         runtime: Option<Arc<TelemetryRuntime>>,
         settings: TelemetrySettings,
-    ) -> Result<Telemetry> {
+    ) -> Result<Telemetry, Error> {
         let consent = settings.decision();
         let (true, Some(url)) = (consent.enabled, &settings.endpoint) else {
             // After `telemetry off`, what this program had spooled is never sent.
@@ -195,15 +195,19 @@ impl Telemetry {
         })
     }
 
+    /// Whether this handle records: consent was given, an endpoint set, and a worker started.
     pub fn is_enabled(&self) -> bool {
         self.worker.is_some()
     }
 
-    /// Records one event. Returns at once; see the module docs.
+    /// Records one event. Returns at once: the event is handed to the worker, or, when the
+    /// hand-off is full (the component is stalled), dropped and counted; it never waits on
+    /// the component or the network.
     pub fn record(&self, event: Event) {
         self.record_many(vec![event]);
     }
 
+    /// Records several events at once, as [`record`](Self::record) does one.
     pub fn record_many(&self, events: Vec<Event>) {
         let Some(worker) = &self.worker else { return };
         if events.is_empty() {

@@ -17,15 +17,24 @@ use crate::runtime::bindings::recorder::StatusReport;
 /// itself counted.
 #[derive(Debug, Clone)]
 pub struct Status {
+    /// Whether this handle records (consent given, an endpoint set, a worker running).
     pub enabled: bool,
+    /// Which input decided consent, in words (`DO_NOT_TRACK=1`, say).
     pub reason: String,
+    /// Environment values that were not understood, and the side taken for each.
     pub warnings: Vec<String>,
+    /// Where batches are sent, if an endpoint is set.
     pub endpoint: Option<String>,
+    /// This installation's id, when the identity is stored (`None` for an ephemeral one).
     pub installation_id: Option<String>,
     /// `None` when telemetry is off (no component runs) or it did not answer.
     pub component: Option<StatusReport>,
+    /// Events the host dropped itself: the hand-off was full, the worker was gone, or they
+    /// were lost with an instance that trapped or still held them at stop.
     pub dropped_before_component: u64,
+    /// Requests of the component the egress policy let out (or captured, in debug mode).
     pub requests_allowed: u64,
+    /// Requests of the component the egress policy stopped: not a `POST` to the endpoint.
     pub requests_denied: u64,
     /// Debug mode: requests are captured in this file, not sent.
     pub debug_log: Option<PathBuf>,
@@ -35,12 +44,15 @@ pub struct Status {
     pub spool: Option<PathBuf>,
     /// Events waiting in the spool (from any process).
     pub spooled_pending: u64,
-    /// Events this handle moved to the spool, delivered from it, dropped from it for its
-    /// bounds, refused by the collector (a 4xx), and spool files set aside as unreadable.
+    /// Events this handle moved to the spool.
     pub spooled: u64,
+    /// Events this handle delivered from the spool.
     pub delivered_from_spool: u64,
+    /// Events this handle dropped from the spool for its bounds (bytes or age).
     pub dropped_from_spool: u64,
+    /// Events of spooled batches the collector refused (a 4xx): dropped too.
     pub refused_from_spool: u64,
+    /// Spool files this handle set aside as unreadable (`.bad`), never sent.
     pub bad_spool_files: u64,
     /// Spool files refused for their content (planted or altered), never sent.
     pub refused_spool_files: u64,
@@ -52,6 +64,8 @@ pub struct Status {
 const STATUS_WAIT: Duration = Duration::from_secs(5);
 
 impl Telemetry {
+    /// The whole picture (see [`Status`]); asks the component, waiting at most 5 s for its
+    /// answer.
     pub async fn status(&self) -> Status {
         let component = match &self.worker {
             Some(worker) => {

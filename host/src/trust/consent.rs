@@ -26,8 +26,10 @@ pub const CHOICE_FILE: &str = "consent";
 /// Turns telemetry off in CI when set to a true value.
 pub const OFF_IN_CI_VAR: &str = crate::environment::OFF_IN_CI;
 
+/// Whether telemetry may run, and why: the first input that said "off", or why it is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Consent {
+    /// Whether telemetry may run.
     pub enabled: bool,
     /// The input that decided, e.g. `DO_NOT_TRACK=1` or `enabled by default`.
     pub reason: String,
@@ -45,11 +47,14 @@ impl Consent {
         }
     }
 
+    /// The environment's part of the decision (inputs 1 to 3), read from this process's
+    /// environment.
     pub fn from_env() -> Consent {
         Consent::from_vars(env_text)
     }
 
-    /// The environment's part of the decision (inputs 1 to 3).
+    /// The environment's part of the decision (inputs 1 to 3), each variable read through
+    /// `get`.
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Consent {
         let mut consent = Consent::explicit(true, "enabled by default");
         // Each input, and the value of it that means "off" (DO_NOT_TRACK's true is off).
@@ -77,7 +82,11 @@ impl Consent {
 
     /// Applies the persisted choice (input 4): `Some(false)` turns telemetry off, and so does a
     /// choice file that cannot be read (`Err`).
-    pub fn with_choice(mut self, choice: Result<Option<bool>, String>, file: &Path) -> Consent {
+    pub(crate) fn with_choice(
+        mut self,
+        choice: Result<Option<bool>, String>,
+        file: &Path,
+    ) -> Consent {
         match choice {
             Ok(Some(false)) => self.turn_off(format!(
                 "turned off with `telemetry off` ({})",
@@ -95,7 +104,7 @@ impl Consent {
 
     /// An identity directory that is not this user's alone (`Err` with the reason) turns
     /// telemetry off: nothing is read from it or written to it.
-    pub fn with_private_dir(mut self, check: Result<(), String>) -> Consent {
+    pub(crate) fn with_private_dir(mut self, check: Result<(), String>) -> Consent {
         if let Err(problem) = check {
             let problem =
                 format!("the identity directory cannot be trusted: {problem}, so telemetry is off");
@@ -106,7 +115,7 @@ impl Consent {
     }
 
     /// Applies the CI rule (input 5).
-    pub fn with_ci(mut self, ci: bool, off_in_ci: bool) -> Consent {
+    pub(crate) fn with_ci(mut self, ci: bool, off_in_ci: bool) -> Consent {
         if ci && off_in_ci {
             self.turn_off(format!("running in CI and {OFF_IN_CI_VAR} is set"));
         }
@@ -115,7 +124,7 @@ impl Consent {
 
     /// Without an endpoint there is nowhere to send (there is no default one): off, after
     /// every input above has had its say.
-    pub fn with_endpoint(mut self, configured: bool) -> Consent {
+    pub(crate) fn with_endpoint(mut self, configured: bool) -> Consent {
         if !configured {
             self.turn_off("no endpoint is configured".to_string());
         }
@@ -134,7 +143,7 @@ impl Consent {
 /// The persisted choice in `dir`: `Ok(None)` when none was made, `Err` when the file cannot
 /// be read or holds anything but `on` or `off` in plain UTF-8 (a byte-order mark, UTF-16, a
 /// link, another user's file): telemetry is then off, and the reason says why.
-pub fn read_choice(dir: &Path) -> Result<Option<bool>, String> {
+pub(crate) fn read_choice(dir: &Path) -> Result<Option<bool>, String> {
     let file = dir.join(CHOICE_FILE);
     match super::private_files::read_private(&file, CHOICE_MAX_BYTES) {
         Ok(None) => Ok(None),
@@ -158,7 +167,7 @@ pub fn write_choice(dir: &Path, enabled: bool) -> std::io::Result<()> {
 }
 
 /// Whether this process looks like a CI run.
-pub fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
+pub(crate) fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
     CI_VARIABLES.iter().any(|name| {
         get(name).is_some_and(|v| parse_bool(&v) != Some(false) && !v.trim().is_empty())
     })
@@ -167,14 +176,14 @@ pub fn detect_ci(get: impl Fn(&str) -> Option<String>) -> bool {
 /// The environment variable `name` as text. A value that is not UTF-8 is read as the text it
 /// best resembles, never skipped as if unset: it is then not understood, and a switch falls on
 /// its safe side.
-pub fn env_text(name: &str) -> Option<String> {
+pub(crate) fn env_text(name: &str) -> Option<String> {
     crate::environment::text(name)
 }
 
 /// The documented spellings of on and off, in any case with surrounding spaces ignored:
 /// `1 true yes on` and `0 false no off`. Anything else (`y`, `2`, `disabled`, an empty value)
 /// is `None`: not understood.
-pub fn parse_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_bool(value: &str) -> Option<bool> {
     match value.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
         "0" | "false" | "no" | "off" => Some(false),
@@ -186,19 +195,19 @@ pub fn parse_bool(value: &str) -> Option<bool> {
 /// goes through (`AGENT_TELEMETRY_DEBUG`, `_OFF_IN_CI`, `_NO_NOTICE`, `_CACHE`; the consent
 /// inputs above apply the same spellings).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Switch {
+pub(crate) struct Switch {
     /// What the switch says: its value when understood, `unset` when absent, else `safe`.
-    pub on: bool,
+    pub(crate) on: bool,
     /// Set when the value was not understood: the variable, its value, and which side was
     /// taken. `telemetry status` shows it, and `run` prints it.
-    pub warning: Option<String>,
+    pub(crate) warning: Option<String>,
 }
 
 impl Switch {
     /// `name` whose value is `value`: `unset` when it is absent, the value when it is one of
     /// [`parse_bool`]'s spellings, and otherwise `safe`, the side on which a misspelling can
     /// do no harm (debug mode for `AGENT_TELEMETRY_DEBUG`: nothing sent), with a warning.
-    pub fn read(name: &str, value: Option<&str>, unset: bool, safe: bool) -> Switch {
+    pub(crate) fn read(name: &str, value: Option<&str>, unset: bool, safe: bool) -> Switch {
         let Some(value) = value else {
             return Switch {
                 on: unset,

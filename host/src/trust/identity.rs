@@ -16,17 +16,18 @@ use super::private_files::{create_private_dir, create_private_once, read_private
 /// An id or a key is a line of at most 64 hex digits; a larger file is not one.
 const IDENTITY_FILE_MAX_BYTES: u64 = 256;
 
+/// The installation id's file in the identity directory.
 pub const ID_FILE: &str = "installation-id";
 const KEY_FILE: &str = "hash-key";
 
 #[derive(Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     /// `install_` + 16 hex digits; `None` for an ephemeral identity.
-    pub installation_id: Option<String>,
+    pub(crate) installation_id: Option<String>,
     /// 32 random bytes, hex-encoded.
-    pub hash_key: String,
+    pub(crate) hash_key: String,
     /// Where the identity is stored, if it is.
-    pub dir: Option<PathBuf>,
+    pub(crate) dir: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -39,8 +40,16 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// The installation id stored in `dir`, without creating one: read as every file there is (no
+/// link followed, no FIFO waited on, at most a line), and only if it is an id.
+pub fn read_installation_id(dir: &Path) -> Option<String> {
+    read_valid(&dir.join(ID_FILE), ids::is_installation_id)
+        .ok()
+        .flatten()
+}
+
 impl Identity {
-    pub fn ephemeral() -> Identity {
+    pub(crate) fn ephemeral() -> Identity {
         Identity {
             installation_id: None,
             hash_key: random_hex(ids::HASH_KEY_BYTES),
@@ -48,17 +57,9 @@ impl Identity {
         }
     }
 
-    /// The installation id stored in `dir`, without creating one: read as every file there is
-    /// (no link followed, no FIFO waited on, at most a line), and only if it is an id.
-    pub fn read_installation_id(dir: &Path) -> Option<String> {
-        read_valid(&dir.join(ID_FILE), ids::is_installation_id)
-            .ok()
-            .flatten()
-    }
-
     /// Reads the identity in `dir`, creating what is missing; ephemeral (with a warning) when
     /// the directory cannot be used.
-    pub fn load_or_create(dir: &Path) -> Identity {
+    pub(crate) fn load_or_create(dir: &Path) -> Identity {
         match Self::try_load_or_create(dir) {
             Ok(identity) => identity,
             Err(e) => {

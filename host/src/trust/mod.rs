@@ -4,5 +4,5 @@
 
 pub mod consent;
 pub mod identity;
-pub mod privacy;
-pub mod private_files;
+pub(crate) mod privacy;
+pub(crate) mod private_files;

@@ -3,7 +3,8 @@
 //! through here, so none is ever created with the process's default mode.
 //!
 //! - [`create_private_dir`]: `0700`, with any missing parents;
-//! - [`write_new_private`]: a new `0600` file, whole and synced, that must not exist yet;
+//! - `write_new_private` (no longer used by the library; kept with its test): a new `0600`
+//!   file, whole and synced, that must not exist yet;
 //! - [`replace_private`]: a `0600` file replaced atomically (a temporary file in the same
 //!   directory, synced, then renamed over it), so a reader sees the old file or the new one;
 //! - [`create_private_once`]: the same, but the first writer wins and later ones keep its file;
@@ -30,6 +31,7 @@ pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 }
 
 /// Writes a new file only this user can read, whole and synced; fails if it exists.
+#[cfg(test)]
 pub fn write_new_private(path: &Path, content: &[u8]) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);

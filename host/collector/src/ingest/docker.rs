@@ -14,6 +14,7 @@ use super::{
     trimmed_with_content_id,
 };
 
+/// Where docker-agent posts its records.
 pub const PATH: &str = "/events/v1/track";
 
 #[derive(Deserialize)]
@@ -62,6 +63,7 @@ impl<'de> Visitor<'de> for Body<'_> {
     }
 }
 
+/// The facts in a docker-agent body, or why it is refused.
 pub fn parse(body_in: &[u8]) -> Result<Received, Refused> {
     let mut received = Received::default();
     let mut stop = Stop::default();

@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 use super::bounded::{Each, MAX_ITEMS, Names, Stop, walk};
 use super::{Fact, MAX_TEXT, Received, Refused, admit, cost, count, millis};
 
+/// Where the native batch is posted.
 pub const PATH: &str = "/v1/batch";
 
 /// Read as `agent_telemetry_contract::batch::parse` reads a batch (its head first, then its

@@ -21,8 +21,11 @@ use super::{
     Refused, admit, known_kind, storable, success,
 };
 
+/// Where OTLP/HTTP logs are posted.
 pub const PATH: &str = "/v1/logs";
+/// The media type of a protobuf body.
 pub const PROTOBUF: &str = "application/x-protobuf";
+/// The media type of an OTLP/JSON body.
 pub const JSON: &str = "application/json";
 
 const NOT_PROTOBUF: &str = "not an OTLP logs export request (protobuf)";

@@ -10,6 +10,7 @@ use super::{
     trimmed_with_content_id,
 };
 
+/// Where Agent Swarm posts its events.
 pub const PATH: &str = "/v1/events";
 
 #[derive(Deserialize)]
@@ -35,6 +36,7 @@ struct Metadata {
     other: Map<String, Value>,
 }
 
+/// The fact in an Agent Swarm body, or why it is refused.
 pub fn parse(body: &[u8]) -> Result<Received, Refused> {
     // One event a body: the body is the record, bounded as one before it is decoded.
     if body.len() > MAX_RECORD_BYTES {

@@ -6,12 +6,19 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::{Report, printable};
 
+/// Commands that succeeded, in the charts (and the commands section's colour).
 pub const SUCCESS: &str = "#2f9e44";
+/// Commands that failed.
 pub const FAILURE: &str = "#e03131";
+/// Tool calls that succeeded (and the tools section's colour).
 pub const TOOL_OK: &str = "#099268";
+/// Tool calls that failed.
 pub const TOOL_FAILED: &str = "#c2255c";
+/// The models section's bars.
 pub const MODEL: &str = "#1971c2";
+/// The sessions section's bars.
 pub const SESSION: &str = "#7048e8";
+/// The tasks section's bars.
 pub const TASK: &str = "#f08c00";
 /// Versions in the by-day chart, in turn; the last stands for every other version.
 pub const VERSIONS: [&str; 6] = [

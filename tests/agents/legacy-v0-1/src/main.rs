@@ -9,7 +9,7 @@ use agent::telemetry::recorder::{self as r, Event};
 fn main() {
     let session = || Some("legacy-session".to_string());
     let agent = || Some("legacy-agent".to_string());
-    let events = vec![
+    let events = [
         Event::Server(r::Server {
             state: r::ServerState::Started,
         }),
