@@ -1,6 +1,10 @@
 //! Generated native events, the same ones every run: what the report and ingest benches store.
 
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
+
+use agent_telemetry_guest::anonymize::Anonymizer;
+use agent_telemetry_guest::bindings::exports::agent::telemetry::recorder as wit;
 
 use agent_telemetry::wire::{self, Data, Event, Outcome, SCHEMA_VERSION, SessionTotals, TaskState};
 
@@ -108,6 +112,12 @@ pub fn event(i: u64, total: u64, rng: &mut Lcg) -> Event {
                 ..SessionTotals::default()
             },
         },
+        // The rest of the kinds, from tests/events/every-kind.json: a kind added there is in
+        // the bench's data with nothing written here.
+        95.. => {
+            let others = other_kinds();
+            others[rng.next(others.len() as u64) as usize].clone()
+        }
         _ => Data::Task {
             task_id: format!("task_{:024x}", i),
             state: [
@@ -141,6 +151,28 @@ pub fn event(i: u64, total: u64, rng: &mut Lcg) -> Event {
         tags: Default::default(),
         data,
     }
+}
+
+/// The wire events of `tests/events/every-kind.json` (through the component's own conversion)
+/// of the kinds [`event`] does not make itself.
+fn other_kinds() -> &'static [Data] {
+    static OTHERS: OnceLock<Vec<Data>> = OnceLock::new();
+    OTHERS.get_or_init(|| {
+        let generated = [
+            "tool_call",
+            "token_usage",
+            "command",
+            "session_start",
+            "session_end",
+            "task",
+        ];
+        let anonymizer = Anonymizer::new(vec![7; 32], Vec::new(), Vec::new(), Vec::new());
+        agent_telemetry_test_events::every_kind::<wit::Event>()
+            .iter()
+            .map(|e| agent_telemetry_guest::event::to_wire(&anonymizer, e))
+            .filter(|d| !generated.contains(&d.kind()))
+            .collect()
+    })
 }
 
 /// Events `from..to` of `total` as one native batch.
