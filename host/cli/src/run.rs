@@ -39,9 +39,6 @@ pub struct RunArgs {
     /// (also AGENT_TELEMETRY_DEBUG=1).
     #[arg(long)]
     pub debug: bool,
-    /// Agent names to send as written instead of hashed (comma-separated).
-    #[arg(long, value_delimiter = ',')]
-    pub allow_agent: Vec<String>,
     /// The most memory the agent may use: bytes, or with K, M or G (KiB, MiB, GiB).
     #[arg(long, default_value = "1GiB", value_parser = parse_size)]
     pub max_memory: usize,
@@ -82,7 +79,6 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     let mut settings = TelemetrySettings::new(&args.product, &args.product_version);
     settings.endpoint = args.endpoint.clone();
     settings.identity_dir = identity_dir();
-    settings.agent_allowlist = args.allow_agent.clone();
     settings.debug |= args.debug;
     args.wire.apply(&mut settings)?;
     let debug = settings.debug;
@@ -351,6 +347,50 @@ mod tests {
             "{env:?}"
         );
         assert!(env.iter().any(|(_, v)| v.contains("k3y")), "{env:?}");
+    }
+
+    /// The background flush checks what the run spooled against what its own component would
+    /// send: without the run's agent allowlist it would refuse (and set aside) every batch
+    /// naming an allowed agent.
+    #[test]
+    fn the_background_flush_gets_the_runs_agent_allowlist() {
+        let Ok(Cli {
+            command: CliCommand::Run(run),
+            ..
+        }) = Cli::try_parse_from([
+            "agent-telemetry",
+            "run",
+            "--allow-agent",
+            "planner,coder",
+            "a.wasm",
+        ])
+        else {
+            panic!("run did not parse")
+        };
+        let command = background_flush_command(
+            std::path::Path::new("/bin/agent-telemetry"),
+            None,
+            &run.wire,
+        );
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let at = args
+            .iter()
+            .position(|a| a == "--allow-agent")
+            .expect("passed on");
+        assert_eq!(args[at + 1], "planner,coder");
+        let Ok(Cli {
+            command: CliCommand::Flush(flush),
+            ..
+        }) = Cli::try_parse_from(
+            std::iter::once("agent-telemetry").chain(args.iter().map(String::as_str)),
+        )
+        else {
+            panic!("flush did not parse {args:?}")
+        };
+        assert_eq!(flush.wire.allow_agent, ["planner", "coder"]);
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub struct WireArgs {
     /// Custom tags on every event, `key=value,...` (also TELEMETRY_TAGS, as docker-agent reads it).
     #[arg(long, env = agent_telemetry::environment::TAGS)]
     pub tags: Option<String>,
+    /// Agent names to send as written instead of hashed (comma-separated). `flush` needs the
+    /// same list as the run that spooled: a spooled batch is checked against what this
+    /// component would send, and a name sent as written is refused unless it is allowed.
+    #[arg(long, value_delimiter = ',')]
+    pub allow_agent: Vec<String>,
 }
 
 /// Static request headers for `run` and `flush`.
@@ -68,6 +73,9 @@ impl WireArgs {
         }
         if let Some(tags) = &self.tags {
             settings.tags = agent_telemetry::contract::config::parse_tags(tags);
+        }
+        if !self.allow_agent.is_empty() {
+            settings.agent_allowlist = self.allow_agent.clone();
         }
         if let Some(context) = &self.context {
             settings.context_properties = parse_context_properties(context)
@@ -93,6 +101,9 @@ impl WireArgs {
         }
         if let Some(tags) = &self.tags {
             command.args(["--tags", tags]);
+        }
+        if !self.allow_agent.is_empty() {
+            command.args(["--allow-agent", &self.allow_agent.join(",")]);
         }
         if let Some(headers) = &self.headers {
             command.env(HEADERS_VAR, headers);
