@@ -12,11 +12,11 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::admission;
+use crate::bindings::clocks::monotonic_clock;
 use crate::bindings::exports::agent::telemetry::delivery::{
     self as delivery, DeliveryOutcome, DeliveryReport,
 };
 use crate::bindings::exports::agent::telemetry::recorder::{self as wit, Guest};
-use crate::bindings::wasi::clocks::monotonic_clock;
 use crate::bindings::wasi::config::store;
 use crate::bindings::wasi::random::random;
 use crate::config::Settings;

@@ -48,4 +48,9 @@ pub mod bindings {
         // It carries a resource, which has no such derive.
         additional_derives_ignore: ["stream-error"],
     });
+
+    // `wit/deps` holds two versions of `wasi:clocks` and `wasi:io`: this component's (0.2.12)
+    // and the one `wasi:otel` names (0.2.0). wit-bindgen then puts the version in their
+    // module names; these are this component's.
+    pub use self::wasi::{clocks0_2_12 as clocks, io0_2_12 as io};
 }

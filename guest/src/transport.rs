@@ -8,13 +8,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::bindings::wasi::clocks::monotonic_clock;
+use crate::bindings::clocks::monotonic_clock;
+use crate::bindings::io::poll::{self, Pollable};
+use crate::bindings::io::streams::OutputStream;
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     Fields, FutureIncomingResponse, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
 };
-use crate::bindings::wasi::io::poll::{self, Pollable};
-use crate::bindings::wasi::io::streams::OutputStream;
 use crate::config::Endpoint;
 use crate::retry;
 
