@@ -63,6 +63,7 @@ mod docs_layout;
 mod egress;
 pub mod environment;
 mod error;
+pub mod otel;
 mod runtime;
 pub mod settings;
 mod telemetry;

@@ -156,10 +156,13 @@ const AGENT_FLAGGED_PACKAGES: &[(&str, &str)] = &[
 ];
 
 const AGENT_RECORDER: &str = "how an agent reports its usage: the telemetry component serves it";
+const AGENT_OTEL: &str = "OpenTelemetry the agent emits: `run` maps its GenAI spans to events \
+     through the same anonymizer and drops everything else, content first (docs/opentelemetry.md)";
 const AGENT_WASI: &str =
     "WASI an agent may use: `run` grants no network, and only the files given with --dir";
 
-/// Judges one import of an agent: any WASI but [`AGENT_FLAGGED_PACKAGES`], and `recorder`.
+/// Judges one import of an agent: any WASI but [`AGENT_FLAGGED_PACKAGES`] (`wasi:otel`
+/// among them), and `recorder`.
 pub fn judge_agent_import(name: &str) -> Verdict {
     let (_, package) = interface_and_package(name);
     if let Some((_, why)) = AGENT_FLAGGED_PACKAGES.iter().find(|(p, _)| *p == package) {
@@ -172,6 +175,10 @@ pub fn judge_agent_import(name: &str) -> Verdict {
         "agent:telemetry" => Verdict {
             allowed: true,
             why: AGENT_RECORDER,
+        },
+        "wasi:otel" => Verdict {
+            allowed: true,
+            why: AGENT_OTEL,
         },
         _ if package.starts_with("wasi:") => Verdict {
             allowed: true,

@@ -90,6 +90,9 @@ struct StatusView {
     spooled_events: u64,
     /// Spool files set aside, never to be sent (see `Spool::set_aside_files`).
     set_aside_files: u64,
+    /// What the OpenTelemetry mapping dropped (`wasi:otel`, `relay`), as the ledger's notes
+    /// still hold it: never forwarded.
+    otel_dropped: u64,
     collected: Vec<serde_json::Value>,
     never_collected: &'static str,
 }
@@ -124,6 +127,18 @@ impl StatusView {
             spool: spool.as_ref().map(|s| s.dir().to_path_buf()),
             spooled_events: spool.as_ref().map_or(0, |s| s.pending_events()),
             set_aside_files: spool.as_ref().map_or(0, |s| s.set_aside_files()),
+            otel_dropped: dir
+                .as_ref()
+                .and_then(|d| {
+                    agent_telemetry::ledger::read(&d.join(agent_telemetry::ledger::LEDGER_FILE))
+                        .ok()
+                })
+                .map_or(0, |(entries, _)| {
+                    entries
+                        .iter()
+                        .filter_map(|e| e.dropped)
+                        .fold(0u64, u64::saturating_add)
+                }),
             identity_dir: dir,
             collected: agent_telemetry::privacy::FIELDS
                 .iter()
@@ -189,6 +204,14 @@ impl std::fmt::Display for StatusView {
                 "spool: {} file(s) set aside, never to be sent (unreadable, or holding what \
                  the component would not send; removed past the spool's age bound)",
                 self.set_aside_files
+            )?;
+        }
+        if self.otel_dropped > 0 {
+            writeln!(
+                f,
+                "OpenTelemetry in: {} item(s) dropped and never forwarded (content, attributes \
+                 outside the mapping, spans of no kind; `agent-telemetry log` has each note)",
+                self.otel_dropped
             )?;
         }
         writeln!(f, "{}", agent_telemetry::privacy::summary())

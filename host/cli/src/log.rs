@@ -103,6 +103,9 @@ fn ledger_table(entries: &[LedgerEntry]) -> Table {
         .set_header(["time", "endpoint", "status", "bytes", "events", "sha256"]);
     for e in entries {
         let status = match (e.debug, e.status, &e.error) {
+            _ if e.dropped.is_some() => {
+                format!("{} dropped (OpenTelemetry in)", e.dropped.unwrap_or(0))
+            }
             _ if e.note.is_some() => format!("{} left out", e.left_out.unwrap_or(0)),
             (true, _, _) => "captured (debug)".to_string(),
             (false, Some(code), _) => code.to_string(),

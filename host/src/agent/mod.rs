@@ -1,8 +1,9 @@
 //! Running an agent component: `wasi:cli/run`, no network, `recorder` linked to telemetry.
 //!
-//! The agent's linker has WASI (with sockets denied, wasmtime's default) and the `recorder`
-//! import (`recorder`; `compat` for agents built against an earlier version), nothing else
-//! (`run`). Its `recorder` calls go to a [`Recorder`] (a
+//! The agent's linker has WASI (with sockets denied, wasmtime's default), the `recorder`
+//! import (`recorder`; `compat` for agents built against an earlier version) and `wasi:otel`
+//! (`crate::otel::wasi`), nothing else (`run`). Its `recorder` calls, and the events its
+//! OpenTelemetry spans map to, go to a [`Recorder`] (a
 //! `Telemetry` handle), which hands them to the telemetry component's own store: the agent
 //! never waits on the network.
 

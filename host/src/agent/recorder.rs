@@ -25,6 +25,9 @@ pub trait Recorder: Send + Sync + 'static {
     fn record_many(&self, events: Vec<to::Event>);
     /// Events the import refused (more in one call than it takes): counted as dropped.
     fn dropped(&self, events: u64);
+    /// What the OpenTelemetry mapping dropped of what an agent emitted (content, attributes
+    /// outside the mapping, spans of no kind): counted, never forwarded.
+    fn inbound_dropped(&self, dropped: &crate::otel::Dropped);
     /// Sends what is queued, giving up when `deadline` has passed.
     fn flush(
         &self,

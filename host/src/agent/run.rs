@@ -1,5 +1,5 @@
-//! Running an agent component to completion: `wasi:cli/run`, WASI without network, and the
-//! `recorder` import. An agent that imports `wasi:http` is refused before it runs, with an
+//! Running an agent component to completion: `wasi:cli/run`, WASI without network, the
+//! `recorder` import and `wasi:otel`. An agent that imports `wasi:http` is refused before it runs, with an
 //! error that says why.
 
 use std::path::PathBuf;
@@ -14,6 +14,7 @@ use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 use super::compat;
 use super::recorder::{self, Recorder, RecorderImport};
 use crate::error::Error;
+use crate::otel::wasi::{self as otel, OtelImport};
 
 /// The interface agents import, as named in the WIT package.
 pub const RECORDER_INTERFACE: &str = "agent:telemetry/recorder@0.2.0";
@@ -116,6 +117,7 @@ struct AgentState {
     wasi: WasiCtx,
     table: ResourceTable,
     recorder: RecorderImport,
+    otel: OtelImport,
     limits: AgentLimiter,
 }
 
@@ -199,12 +201,13 @@ impl WasiView for AgentState {
 }
 
 /// The linker for agents: WASI plus `recorder` (the current version, and every earlier one
-/// adapted to it), forwarded to the store's [`Recorder`].
+/// adapted to it) and `wasi:otel`, both forwarded to the store's [`Recorder`].
 fn linker(engine: &Engine) -> wasmtime::Result<Linker<AgentState>> {
     let mut linker = Linker::<AgentState>::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     recorder::add_to_linker(&mut linker, |state: &mut AgentState| &mut state.recorder)?;
     compat::add_to_linker(&mut linker, |state: &mut AgentState| &mut state.recorder)?;
+    otel::add_to_linker(&mut linker, |state: &mut AgentState| &mut state.otel)?;
     Ok(linker)
 }
 
@@ -286,6 +289,7 @@ pub async fn run_agent_component(
         table: ResourceTable::new(),
         recorder: RecorderImport::new(recorder.clone())
             .with_min_flush_interval(limits.min_flush_interval),
+        otel: OtelImport::new(recorder.clone()),
         limits: AgentLimiter {
             limits: StoreLimitsBuilder::new()
                 .memory_size(limits.memory_bytes)

@@ -50,6 +50,10 @@ pub struct LedgerEntry {
     /// so did not carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub left_out: Option<u64>,
+    /// On a note of what the OpenTelemetry mapping dropped (see
+    /// [`LedgerEntry::inbound_dropped`]): how much, in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropped: Option<u64>,
     /// Set on an entry that records no request: what it notes instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -99,6 +103,7 @@ impl LedgerEntry {
             sha256: hex::encode(sha2::Sha256::digest(body)),
             events,
             left_out: None,
+            dropped: None,
             note: None,
             content_type: None,
             debug: false,
@@ -153,6 +158,20 @@ impl LedgerEntry {
         note.body = None;
         note.left_out = Some(events);
         note.note = Some("left out: the wire format has no type for these events".to_string());
+        note
+    }
+
+    /// A note, not a request: what the OpenTelemetry mapping dropped of what agents emitted
+    /// (content, attributes outside the mapping, spans of no kind), by reason. None of it
+    /// was forwarded; `endpoint` is where the rest went.
+    pub fn inbound_dropped(endpoint: String, dropped: &crate::otel::Dropped) -> LedgerEntry {
+        let mut note = LedgerEntry::encoded(endpoint, &[], Some(0), None);
+        note.body = None;
+        note.dropped = Some(dropped.total());
+        note.note = Some(format!(
+            "OpenTelemetry in, dropped and not forwarded: {}",
+            dropped.describe()
+        ));
         note
     }
 

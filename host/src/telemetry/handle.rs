@@ -14,9 +14,11 @@ use super::worker::{self, Worker};
 use crate::agent::Recorder;
 use crate::delivery::sender::{SpoolSender, nothing_flushed};
 use crate::delivery::spool::{SPOOL_DIR, Spool};
+use crate::egress::ledger::LedgerEntry;
 use crate::egress::ledger::{LEDGER_FILE, Ledger};
 use crate::egress::policy::{AllowedEndpoint, EgressCounters, EgressPolicy};
 use crate::error::Error;
+use crate::otel::Dropped;
 use crate::runtime::TelemetryRuntime;
 use crate::runtime::bindings::recorder::{Event, FlushReport, StatusReport};
 use crate::runtime::supervisor::{InstanceStats, Supervised};
@@ -46,6 +48,15 @@ pub(super) struct WorkerHandle {
     pub(super) stats: Arc<InstanceStats>,
     /// Set by `shutdown`: a background delivery in progress gives way at once.
     stopping: watch::Sender<bool>,
+    /// What the OpenTelemetry mapping dropped: in all, and since the ledger last noted it.
+    pub(super) inbound: std::sync::Mutex<Inbound>,
+}
+
+/// See [`WorkerHandle::inbound`].
+#[derive(Default)]
+pub(super) struct Inbound {
+    pub(super) total: Dropped,
+    unnoted: Dropped,
 }
 
 impl Telemetry {
@@ -191,6 +202,7 @@ impl Telemetry {
                 handoff,
                 stats,
                 stopping,
+                inbound: Default::default(),
             })),
         })
     }
@@ -218,8 +230,38 @@ impl Telemetry {
         }
     }
 
+    /// Counts what an OpenTelemetry door's mapping dropped (see [`crate::otel`]): shown by
+    /// [`status`](Self::status), and noted in the egress ledger at the next flush.
+    pub fn inbound_dropped(&self, dropped: &Dropped) {
+        let Some(worker) = &self.worker else { return };
+        let mut inbound = worker.inbound.lock().unwrap_or_else(|e| e.into_inner());
+        inbound.total.add(dropped);
+        inbound.unnoted.add(dropped);
+    }
+
+    /// Notes in the ledger what the OpenTelemetry mapping dropped since the last note.
+    fn note_inbound(&self) {
+        let (Some(worker), Some(ledger)) = (&self.worker, &self.ledger) else {
+            return;
+        };
+        let unnoted = std::mem::take(
+            &mut worker
+                .inbound
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .unnoted,
+        );
+        if unnoted.total() > 0 {
+            ledger.append(LedgerEntry::inbound_dropped(
+                self.endpoint.clone().unwrap_or_default(),
+                &unnoted,
+            ));
+        }
+    }
+
     /// Sends what is queued; returns within `deadline` whatever the collector does.
     pub async fn flush(&self, deadline: Duration) -> FlushReport {
+        self.note_inbound();
         // Out of time, or the worker is gone: what was handed off, queued or spooled is pending.
         self.ask(deadline, |until, reply| Command::Flush { until, reply })
             .await
@@ -255,6 +297,7 @@ impl Telemetry {
         if let Some(worker) = &self.worker {
             worker.stopping.send_replace(true);
         }
+        self.note_inbound();
         self.ask(deadline, |until, reply| Command::Shutdown { until, reply })
             .await
             .unwrap_or_else(|pending| {
@@ -330,6 +373,10 @@ impl Recorder for Telemetry {
         if let Some(worker) = &self.worker {
             worker.stats.add_dropped(events);
         }
+    }
+
+    fn inbound_dropped(&self, dropped: &crate::otel::Dropped) {
+        Telemetry::inbound_dropped(self, dropped);
     }
 
     fn flush(

@@ -58,6 +58,9 @@ pub struct Status {
     pub refused_spool_files: u64,
     /// Component instances started again after a trap or an overrun.
     pub restarts: u64,
+    /// What the OpenTelemetry mapping dropped of what agents emitted through `wasi:otel` or
+    /// the relay: never forwarded, counted by reason.
+    pub inbound_dropped: crate::otel::Dropped,
 }
 
 /// How long `status` waits for the component's answer.
@@ -107,6 +110,9 @@ impl Telemetry {
             bad_spool_files: spool_count(&self.spool, |c| &c.bad_files),
             refused_spool_files: spool_count(&self.spool, |c| &c.refused_files),
             restarts: stat(|w| w.stats.restarts.load(Ordering::Relaxed)),
+            inbound_dropped: self.worker.as_deref().map_or_else(Default::default, |w| {
+                w.inbound.lock().unwrap_or_else(|e| e.into_inner()).total
+            }),
         }
     }
 
