@@ -1,6 +1,6 @@
 //! The command line: `run`, `collect`, `report`, `demo`, `telemetry on|off|status|fields`,
-//! `log`, `flush`, `audit`. One module per command family: `run` (running an agent, and
-//! `flush`), `consent` (`telemetry on|off|status|fields`), `log` (the egress ledger), `collect`
+//! `log`, `flush`, `audit`, `relay`. One module per command family: `run` (running an agent,
+//! and `flush`), `relay` (OTLP from native agents), `consent` (`telemetry on|off|status|fields`), `log` (the egress ledger), `collect`
 //! (the local collector, its report and the demo), `audit` (a component's imports);
 //! `settings` is what they share.
 
@@ -8,6 +8,7 @@ pub mod audit;
 mod collect;
 mod consent;
 mod log;
+mod relay;
 mod run;
 mod settings;
 
@@ -18,6 +19,7 @@ pub use collect::DEMO_AGENT;
 use collect::{CollectArgs, ReportArgs};
 use consent::TelemetryAction;
 use log::LogArgs;
+pub use relay::serve_otlp;
 use run::{FlushArgs, RunArgs};
 
 #[derive(Parser, Debug)]
@@ -51,6 +53,9 @@ pub enum CliCommand {
     },
     /// Show the egress ledger: every request telemetry let out, with its payload.
     Log(LogArgs),
+    /// Take OpenTelemetry (OTLP/HTTP) from native agents on loopback and report its GenAI
+    /// spans and token metric as telemetry; everything else is dropped and counted.
+    Relay(Box<relay::RelayArgs>),
     /// Send what earlier runs left in the spool, retrying with backoff for a while.
     Flush(FlushArgs),
     /// List a component's imports and exports and flag any import outside the allowed set.
@@ -69,6 +74,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         CliCommand::Telemetry { action } => consent::command(action).map(|()| 0),
         CliCommand::Log(args) => log::log(&args).map(|()| 0),
         CliCommand::Flush(args) => run::flush(args).await,
+        CliCommand::Relay(args) => relay::relay(*args).await,
         CliCommand::Schema => {
             let schema = agent_telemetry_contract::wire::batch_schema();
             println!("{}", serde_json::to_string_pretty(&schema)?);
