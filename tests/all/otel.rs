@@ -1,0 +1,490 @@
+//! OpenTelemetry in, through both doors, end to end: an agent that imports only `wasi:otel`
+//! (built with wit-bindgen against the vendored WIT) under `run`, and a native agent using the
+//! official OpenTelemetry Python SDK exporting to `relay`. Their GenAI spans and token metric
+//! arrive at a real collector as events; their content, span names and other attributes never
+//! reach the wire in any format, and what was dropped is counted where `log` shows it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use agent_telemetry::wire::{self, Data};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+use crate::privacy::{HOSTILE_USER, assert_no_secret_in, secrets};
+use crate::support::capture::CaptureServer;
+use crate::support::{
+    cli_command, collector, dead_port, events, home_env, installed_tool, run_cli, temp_dir, wasm,
+};
+
+/// What the fixture's and the Python agent's spans (with no secrets) become: a session with
+/// a model call and a tool call in it, a workflow and an agent's creation.
+const SESSION_EVENTS: usize = 6;
+
+fn kinds(events: &[wire::Event]) -> BTreeMap<&'static str, usize> {
+    let mut map = BTreeMap::new();
+    for e in events {
+        *map.entry(e.data.kind()).or_default() += 1;
+    }
+    map
+}
+
+/// The events of one session, a workflow and a registration, as both agents send them.
+fn check_session(events: &[wire::Event], exact_durations: bool) {
+    let kinds = kinds(events);
+    for kind in [
+        "session_start",
+        "session_end",
+        "tool_call",
+        "token_usage",
+        "workflow",
+        "agent_registered",
+    ] {
+        assert_eq!(kinds.get(kind), Some(&1), "{kind} in {kinds:?}");
+    }
+    for e in events {
+        match &e.data {
+            Data::ToolCall {
+                tool,
+                outcome,
+                error,
+                duration_ms,
+                ..
+            } => {
+                assert_eq!(tool, "read_file");
+                assert_eq!(*outcome, wire::Outcome::Failure);
+                assert_eq!(*error, Some(wire::ErrorKind::NotFound));
+                if exact_durations {
+                    assert_eq!(*duration_ms, 250);
+                }
+            }
+            Data::TokenUsage {
+                model,
+                input_tokens,
+                output_tokens,
+                ..
+            } => {
+                assert!(model.starts_with("gpt-4o"), "{model}");
+                assert_eq!((*input_tokens, *output_tokens), (1200, 300));
+            }
+            Data::SessionEnd { agent, outcome, .. } => {
+                assert_eq!(agent.as_deref(), Some("planner"));
+                assert_eq!(*outcome, wire::Outcome::Success);
+            }
+            Data::AgentRegistered { agent, .. } => assert_eq!(agent, "reviewer"),
+            _ => {}
+        }
+    }
+}
+
+/// Runs the wasi:otel fixture with `args` (its secrets) under `run` with `options`.
+async fn run_otel_fixture(
+    home: &Path,
+    endpoint: &str,
+    options: &[&str],
+    args: &[String],
+) -> String {
+    let fixture = wasm("fixture-otel");
+    let mut argv = vec![
+        "run",
+        "--endpoint",
+        endpoint,
+        "--flush-deadline-ms",
+        "5000",
+        "--allow-agent",
+        "planner,reviewer",
+    ];
+    argv.extend_from_slice(options);
+    argv.push(fixture.to_str().unwrap());
+    argv.extend(args.iter().map(String::as_str));
+    let user = HOSTILE_USER;
+    let (code, stdout, stderr, _) =
+        run_cli(&argv, &[home_env(home), ("USER", user), ("LOGNAME", user)]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    stdout
+}
+
+/// The ledger's notes of what OpenTelemetry in dropped, as `log --json` shows them.
+async fn dropped_notes(home: &Path) -> Vec<Value> {
+    let (code, stdout, stderr, _) = run_cli(&["log", "--json"], &[home_env(home)]).await;
+    assert_eq!(code, 0, "{stderr}");
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["dropped"].is_u64())
+        .collect()
+}
+
+#[tokio::test]
+async fn an_agent_that_speaks_only_wasi_otel_is_counted_with_no_network() {
+    let collector = collector().await;
+    let home = temp_dir("otel-wasi");
+    let stdout = run_otel_fixture(
+        &home,
+        &collector.endpoint(),
+        &[],
+        &["--recorder".to_string()],
+    )
+    .await;
+    assert!(
+        stdout.contains("recorded 1 event through the recorder import"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "outer span context: trace {} span {} sampled false",
+            "0".repeat(32),
+            "0".repeat(16)
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("exported metrics: Ok(())"), "{stdout}");
+    // The session's events, and the one event of the recorder import beside them.
+    let stored = events(&collector, SESSION_EVENTS + 1, Duration::from_secs(5)).await;
+    assert_eq!(stored.len(), SESSION_EVENTS + 1, "{:?}", kinds(&stored));
+    assert_eq!(kinds(&stored).get("command"), Some(&1));
+    check_session(&stored, true);
+
+    // What was dropped is in the ledger: the content attributes, the span of no GenAI
+    // operation, the duplicate tool span, the log record and the metric points (the token
+    // metric's included: the spans carried the same tokens).
+    let notes = dropped_notes(&home).await;
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let note = notes[0]["note"].as_str().unwrap();
+    for part in [
+        "4 content attributes",
+        "2 other attributes",
+        "2 spans of no mapped kind",
+        "1 log records",
+        "2 metric points",
+    ] {
+        assert!(note.contains(part), "{part} not in {note}");
+    }
+    let (_, log, _, _) = run_cli(&["log"], &[home_env(&home)]).await;
+    assert!(log.contains("dropped (OpenTelemetry in)"), "{log}");
+    let total = notes[0]["dropped"].as_u64().unwrap();
+    let status = crate::support::status_json(&[home_env(&home)]).await;
+    assert_eq!(status["otel_dropped"], total, "{status}");
+
+    // `audit` allows the import, and says why.
+    let (code, audit, stderr, _) =
+        run_cli(&["audit", wasm("fixture-otel").to_str().unwrap()], &[]).await;
+    assert_eq!(code, 0, "{audit}\n{stderr}");
+    assert!(audit.contains("wasi:otel/tracing"), "{audit}");
+    assert!(audit.contains("OpenTelemetry the agent emits"), "{audit}");
+    collector.stop().await;
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[tokio::test]
+async fn no_content_a_wasi_otel_agent_emits_reaches_the_wire_in_any_format() {
+    let secrets = secrets(HOSTILE_USER);
+    for (label, options) in [
+        ("native", vec![]),
+        ("docker", vec!["--format", "docker"]),
+        ("swarm", vec!["--format", "swarm"]),
+        ("otlp-pb", vec!["--format", "otlp", "--gzip"]),
+        (
+            "otlp-json",
+            vec!["--format", "otlp", "--otlp-protocol", "http/json"],
+        ),
+    ] {
+        let server = CaptureServer::start().await;
+        let home = temp_dir(&format!("otel-secrets-{label}"));
+        run_otel_fixture(&home, &server.url("/ingest"), &options, &secrets).await;
+        let requests = server.accepted();
+        assert!(!requests.is_empty(), "{label}: something was sent");
+        let wire: Vec<u8> = requests.iter().flat_map(|r| r.decoded_body()).collect();
+        assert_no_secret_in(label, &String::from_utf8_lossy(&wire), &secrets);
+        assert!(
+            !String::from_utf8_lossy(&wire)
+                .to_lowercase()
+                .contains(HOSTILE_USER),
+            "{label}: the user name reached the wire"
+        );
+        if label == "native" {
+            // Each secret's tool span and model span came through (as a session start, a
+            // tool call and a token use, their names under the anonymizer's rules): the
+            // checks above saw them.
+            let sent: usize = requests
+                .iter()
+                .map(|r| {
+                    serde_json::from_slice::<Value>(&r.decoded_body()).unwrap()["events"]
+                        .as_array()
+                        .unwrap()
+                        .len()
+                })
+                .sum();
+            assert_eq!(sent, SESSION_EVENTS + 3 * secrets.len(), "{label}");
+        }
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+}
+
+/// A `relay` process, stopped with SIGTERM.
+struct Relay {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl Relay {
+    async fn start(home: &Path, endpoint: &str, extra: &[&str]) -> Relay {
+        let mut args = vec!["relay", "--listen", "127.0.0.1:0", "--endpoint", endpoint];
+        args.extend_from_slice(extra);
+        let mut command = cli_command(&args, &[home_env(home)]);
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("the relay did not start")
+            .unwrap()
+            .unwrap_or_default();
+        let url = first
+            .strip_prefix("relay listening on ")
+            .unwrap_or_else(|| panic!("{first}"))
+            .to_string();
+        child.stdout = None;
+        // The rest of its output is read at stop.
+        let rest = lines.into_inner().into_inner();
+        let mut relay = Relay { child, url };
+        relay.child.stdout = Some(rest);
+        relay
+    }
+
+    /// SIGTERM, then what it printed; it must stop on its own, within its flush deadline.
+    async fn stop(mut self) -> String {
+        let pid = self.child.id().unwrap() as i32;
+        // SAFETY: a signal to our own child process.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("the relay did not stop on SIGTERM")
+            .unwrap();
+        let mut out = String::new();
+        self.child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .await
+            .unwrap();
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            e.read_to_string(&mut err).await.unwrap();
+        }
+        assert!(status.success(), "{out}\n{err}");
+        out
+    }
+}
+
+/// The official OpenTelemetry Python SDK (installed by tests/tools/install.sh).
+fn python_sdk() -> PathBuf {
+    installed_tool("otel-sdk", "opentelemetry/sdk")
+}
+
+/// Runs the Python agent in `mode` (`protobuf` or `json`) with `secrets`, exporting to `url`.
+async fn python_agent(url: &str, mode: &str, secrets: &[String]) {
+    let sdk = tokio::task::spawn_blocking(python_sdk).await.unwrap();
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/agents/python-otel/agent.py");
+    let out = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg(mode)
+        .args(secrets)
+        .env("PYTHONPATH", &sdk)
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", url)
+        .env_remove("OTEL_SDK_DISABLED")
+        .output()
+        .await
+        .expect("python3 is needed");
+    assert!(
+        out.status.success(),
+        "the Python agent failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_python_agent_using_the_official_sdk_is_counted_through_the_relay() {
+    for mode in ["protobuf", "json"] {
+        let collector = collector().await;
+        let home = temp_dir(&format!("relay-{mode}"));
+        let relay = Relay::start(
+            &home,
+            &collector.endpoint(),
+            &["--allow-agent", "planner,reviewer"],
+        )
+        .await;
+        python_agent(&relay.url, mode, &[]).await;
+        let out = relay.stop().await;
+        assert!(out.contains("stopping:"), "{out}");
+        let stored = events(&collector, SESSION_EVENTS, Duration::from_secs(5)).await;
+        assert_eq!(stored.len(), SESSION_EVENTS, "{mode}: {:?}", kinds(&stored));
+        check_session(&stored, false);
+        let notes = dropped_notes(&home).await;
+        let note = notes
+            .iter()
+            .filter_map(|n| n["note"].as_str())
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(note.contains("content attributes"), "{mode}: {note}");
+        collector.stop().await;
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn no_content_a_native_agent_exports_reaches_the_wire_through_the_relay() {
+    let secrets = secrets(HOSTILE_USER);
+    for (label, options) in [
+        ("native", vec![]),
+        ("docker", vec!["--format", "docker"]),
+        ("swarm", vec!["--format", "swarm"]),
+        (
+            "otlp-json",
+            vec!["--format", "otlp", "--otlp-protocol", "http/json"],
+        ),
+    ] {
+        let server = CaptureServer::start().await;
+        let home = temp_dir(&format!("relay-secrets-{label}"));
+        let relay = Relay::start(&home, &server.url("/ingest"), &options).await;
+        python_agent(&relay.url, "protobuf", &secrets).await;
+        relay.stop().await;
+        let requests = server.accepted();
+        assert!(!requests.is_empty(), "{label}: something was sent");
+        let wire: Vec<u8> = requests.iter().flat_map(|r| r.decoded_body()).collect();
+        assert_no_secret_in(label, &String::from_utf8_lossy(&wire), &secrets);
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn behind_the_relay_a_dead_collector_loses_nothing() {
+    let home = temp_dir("relay-dead");
+    let dead = format!("http://{}/v1/batch", dead_port());
+    let relay = Relay::start(&home, &dead, &["--allow-agent", "planner,reviewer"]).await;
+    python_agent(&relay.url, "protobuf", &[]).await;
+    let out = relay.stop().await;
+    assert!(out.contains("still pending"), "{out}");
+
+    let collector = collector().await;
+    let (code, stdout, stderr, _) = run_cli(
+        // The same allowlist as the relay's: the spooled names were sent as written.
+        &[
+            "flush",
+            "--endpoint",
+            &collector.endpoint(),
+            "--allow-agent",
+            "planner,reviewer",
+        ],
+        &[home_env(&home)],
+    )
+    .await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let stored = events(&collector, SESSION_EVENTS, Duration::from_secs(5)).await;
+    assert_eq!(
+        stored.len(),
+        SESSION_EVENTS,
+        "{:?}\nrelay: {out}\nflush: {stdout}{stderr}",
+        kinds(&stored)
+    );
+    check_session(&stored, false);
+    collector.stop().await;
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// An export request of `spans` tool spans, as protobuf.
+fn tool_spans(spans: usize) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value as Any};
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use prost::Message;
+    let kv = |k: &str, v: &str| KeyValue {
+        key: k.to_string(),
+        value: Some(AnyValue {
+            value: Some(Any::StringValue(v.to_string())),
+        }),
+        ..Default::default()
+    };
+    let span = Span {
+        name: "execute_tool grep".into(),
+        attributes: vec![
+            kv("gen_ai.operation.name", "execute_tool"),
+            kv("gen_ai.tool.name", "grep"),
+        ],
+        start_time_unix_nano: 1,
+        end_time_unix_nano: 2,
+        ..Default::default()
+    };
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans: vec![span; spans],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+    .encode_to_vec()
+}
+
+#[tokio::test]
+async fn a_flood_of_spans_is_bounded_and_counted() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+    use prost::Message;
+    let server = CaptureServer::start().await;
+    let home = temp_dir("relay-flood");
+    let relay = Relay::start(&home, &server.url("/ingest"), &["--max-items", "1000"]).await;
+    // One request past the bound: the first 1,000 are taken, the rest refused and counted,
+    // and the exporter is told (OTLP's partial success).
+    let (status, body) = post_protobuf(&relay.url, "/v1/traces", tool_spans(1500)).await;
+    assert_eq!(status, 200);
+    let answer = ExportTraceServiceResponse::decode(&body[..]).unwrap();
+    let partial = answer.partial_success.unwrap();
+    assert_eq!(partial.rejected_spans, 500);
+    // Then many requests at once: the relay stays up, and answers each.
+    let mut sent = Vec::new();
+    for _ in 0..40 {
+        let url = relay.url.clone();
+        sent.push(tokio::spawn(async move {
+            post_protobuf(&url, "/v1/traces", tool_spans(1000)).await.0
+        }));
+    }
+    for s in sent {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+    // Bad bodies get a clear refusal, not a crash.
+    let (status, _) = post_protobuf(&relay.url, "/v1/traces", b"\xff\xff\xff".to_vec()).await;
+    assert_eq!(status, 400);
+    let out = relay.stop().await;
+    assert!(out.contains("500 items past the relay's bounds"), "{out}");
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// POSTs `body` as protobuf to `path` of the relay at `url`, on a connection of its own; the
+/// status and the body of the answer.
+async fn post_protobuf(url: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
+    use http_body_util::{BodyExt, Full};
+    let addr = url.strip_prefix("http://").unwrap();
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = http::Request::post(path)
+        .header(http::header::HOST, addr)
+        .header("content-type", "application/x-protobuf")
+        .body(Full::new(bytes::Bytes::from(body)))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    drop(sender);
+    let _ = connection.await;
+    (status, body.to_vec())
+}
