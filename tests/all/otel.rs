@@ -344,6 +344,7 @@ async fn no_content_a_native_agent_exports_reaches_the_wire_through_the_relay() 
         ("native", vec![]),
         ("docker", vec!["--format", "docker"]),
         ("swarm", vec!["--format", "swarm"]),
+        ("otlp-pb", vec!["--format", "otlp", "--gzip"]),
         (
             "otlp-json",
             vec!["--format", "otlp", "--otlp-protocol", "http/json"],

@@ -634,6 +634,51 @@ mod tests {
     }
 
     #[test]
+    fn log_records_are_counted_never_mapped_in_protobuf_and_json() {
+        use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+        let request = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: vec![kv("service.name", "bot")],
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![
+                        LogRecord {
+                            event_name: "gen_ai.client.inference.operation.details".into(),
+                            attributes: vec![kv("gen_ai.input.messages", "my contract")],
+                            ..Default::default()
+                        };
+                        3
+                    ],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        for (body, content_type) in [
+            (request.encode_to_vec(), PROTOBUF),
+            (serde_json::to_vec(&request).unwrap(), JSON),
+        ] {
+            let mut mapper = Mapper::new();
+            let mut out = Vec::new();
+            let accepted = decode(
+                Signal::Logs,
+                &body,
+                content_type,
+                None,
+                &Limits::default(),
+                &mut mapper,
+                &mut out,
+            )
+            .unwrap();
+            assert_eq!(accepted.items, 3, "{content_type}");
+            assert!(out.is_empty());
+            assert_eq!(mapper.take_dropped().log_records, 3, "{content_type}");
+        }
+    }
+
+    #[test]
     fn past_the_bounds_is_dropped_counted_or_refused() {
         let limits = Limits {
             items: 3,
