@@ -112,6 +112,8 @@ pub struct Dropped {
     pub metric_points: u64,
     /// Spans, points or records past the relay's bounds for one request.
     pub over_limit: u64,
+    /// Requests refused whole: not OTLP, too large, or in an encoding the relay does not take.
+    pub requests: u64,
 }
 
 impl Dropped {
@@ -125,6 +127,7 @@ impl Dropped {
             log_records,
             metric_points,
             over_limit,
+            requests,
         } = *self;
         [
             content_attributes,
@@ -134,6 +137,7 @@ impl Dropped {
             log_records,
             metric_points,
             over_limit,
+            requests,
         ]
         .iter()
         .fold(0u64, |a, b| a.saturating_add(*b))
@@ -150,6 +154,7 @@ impl Dropped {
         self.log_records = self.log_records.saturating_add(other.log_records);
         self.metric_points = self.metric_points.saturating_add(other.metric_points);
         self.over_limit = self.over_limit.saturating_add(other.over_limit);
+        self.requests = self.requests.saturating_add(other.requests);
     }
 
     /// The counts in words, the nonzero ones only: what `log` and `status` show.
@@ -162,6 +167,7 @@ impl Dropped {
             (self.log_records, "log records"),
             (self.metric_points, "metric points"),
             (self.over_limit, "items past the relay's bounds"),
+            (self.requests, "requests refused whole"),
         ]
         .iter()
         .filter(|(n, _)| *n > 0)
@@ -408,6 +414,12 @@ pub const CONTENT: &[&str] = &[
     "traceloop.entity.output",
 ];
 
+/// Whether the mapping ever reads `key`'s value (it is in [`ATTRIBUTES`], or `service.name`):
+/// a door need not decode any other value.
+pub fn is_read(key: &str) -> bool {
+    key == "service.name" || ATTRIBUTES.iter().any(|s| s.names().any(|n| n == key))
+}
+
 /// Whether `key` names content ([`CONTENT`]).
 pub fn is_content(key: &str) -> bool {
     CONTENT.iter().any(|c| {
@@ -420,54 +432,38 @@ pub fn is_content(key: &str) -> bool {
     })
 }
 
-/// Words in `error.type` values (lowercased) and the error kind each means; anything else is
-/// `other`. A word of six letters or more is found anywhere in a word of the value
-/// (`FileNotFoundError`); a shorter one only at a word's start (`429`, `auth`).
+/// Names in `error.type` values and the error kind each means, the first match winning;
+/// anything else is `other`. A name of six letters or more is found anywhere in the value with
+/// its separators taken out (`FileNotFoundError`, `insufficient_quota`); a shorter one only as
+/// the start of one of its words (`429`, `http_429`).
 const ERROR_KINDS: &[(&[&str], ErrorKind)] = &[
     (
         &["timeout", "timedout", "deadline", "408", "504"],
         ErrorKind::Timeout,
     ),
-    (
-        &["cancel", "canceled", "cancelled", "abort", "aborted"],
-        ErrorKind::Cancelled,
-    ),
+    (&["cancel", "abort"], ErrorKind::Cancelled),
     (
         &[
             "ratelimit",
-            "rate_limit",
-            "ratelimited",
-            "429",
-            "throttled",
+            "throttl",
+            "exhausted",
             "quota",
+            "429",
+            "toomanyrequests",
         ],
         ErrorKind::RateLimited,
     ),
     (
-        &[
-            "auth",
-            "authentication",
-            "unauthorized",
-            "unauthenticated",
-            "401",
-            "apikey",
-        ],
+        &["authentic", "unauthorized", "credential", "apikey", "401"],
         ErrorKind::Authentication,
     ),
     (
-        &["permission", "forbidden", "denied", "403"],
+        &["permission", "forbidden", "denied", "authoriz", "403"],
         ErrorKind::PermissionDenied,
     ),
-    (&["notfound", "not_found", "404"], ErrorKind::NotFound),
+    (&["notfound", "404"], ErrorKind::NotFound),
     (
-        &[
-            "invalid",
-            "badrequest",
-            "bad_request",
-            "validation",
-            "400",
-            "422",
-        ],
+        &["invalid", "badrequest", "validation", "400", "422"],
         ErrorKind::InvalidInput,
     ),
     (
@@ -486,11 +482,11 @@ const ERROR_KINDS: &[(&[&str], ErrorKind)] = &[
         &[
             "unavailable",
             "overloaded",
+            "internalserver",
             "500",
             "502",
             "503",
             "529",
-            "internalserver",
         ],
         ErrorKind::Unavailable,
     ),
@@ -499,53 +495,136 @@ const ERROR_KINDS: &[(&[&str], ErrorKind)] = &[
 /// The error kind an `error.type` value means.
 pub fn error_kind(error_type: &str) -> ErrorKind {
     let lower = error_type.to_ascii_lowercase();
-    // Words of the value: `openai.RateLimitError` → `openai`, `ratelimiterror`.
+    let compact: String = lower.chars().filter(char::is_ascii_alphanumeric).collect();
     let words: Vec<&str> = lower
-        .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+        .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .collect();
     for (names, kind) in ERROR_KINDS {
-        if words.iter().any(|w| {
-            names.iter().any(|n| {
-                if n.len() >= 6 {
-                    w.contains(n)
-                } else {
-                    w.starts_with(n)
-                }
-            })
-        }) {
+        let found = names.iter().any(|n| {
+            if n.len() >= 6 {
+                compact.contains(n)
+            } else {
+                words.iter().any(|w| w.starts_with(n))
+            }
+        });
+        if found {
             return *kind;
         }
     }
     ErrorKind::Other
 }
 
-/// Sessions the mapper remembers as started; past this, the oldest is forgotten (its end
-/// then starts it again: a session counted twice, never an event lost).
-const MAX_OPEN_SESSIONS: usize = 4096;
-/// Cumulative token series the mapper follows; past this, new series are dropped and counted.
-const MAX_SERIES: usize = 4096;
+/// How many of each thing the mapper remembers (sessions started, tool calls seen, token
+/// series, origins whose spans carry tokens); past it the oldest is forgotten. A forgotten
+/// session's end starts it again (a session counted twice, never an event lost); a forgotten
+/// series starts again from its next total.
+const REMEMBERED: usize = 4096;
+
+/// A bounded set of keys, the oldest forgotten first. Keys are hashes: what the mapper
+/// remembers is never an agent's text, and never larger than 8 bytes an entry.
+#[derive(Debug, Default)]
+struct Remembered {
+    keys: HashSet<u64>,
+    order: VecDeque<u64>,
+}
+
+impl Remembered {
+    fn contains(&self, key: u64) -> bool {
+        self.keys.contains(&key)
+    }
+
+    /// Remembers `key`; false if it was already.
+    fn insert(&mut self, key: u64) -> bool {
+        if !self.keys.insert(key) {
+            return false;
+        }
+        self.order.push_back(key);
+        if self.order.len() > REMEMBERED
+            && let Some(oldest) = self.order.pop_front()
+        {
+            self.keys.remove(&oldest);
+        }
+        true
+    }
+
+    fn remove(&mut self, key: u64) {
+        if self.keys.remove(&key) {
+            self.order.retain(|k| *k != key);
+        }
+    }
+}
 
 /// Turns spans, token points and log records into events, with state across calls: which
-/// sessions it has started, the last total of each cumulative token series, and whether spans
-/// already carry token usage (then the token metric would count the same tokens twice, and
-/// its points are dropped).
-#[derive(Debug, Default)]
+/// sessions it has started, which tool calls it has seen, the last total of each cumulative
+/// token series, and which origins' spans carry token usage (their token metric would count
+/// the same tokens twice, and its points are dropped).
+#[derive(Debug)]
 pub struct Mapper {
-    open: HashSet<String>,
-    opened: VecDeque<String>,
-    series: HashMap<String, f64>,
-    tool_calls: HashSet<String>,
-    tool_calls_seen: VecDeque<String>,
-    spans_carry_tokens: bool,
+    /// Keys the hashes below: random per mapper.
+    hasher: std::collections::hash_map::RandomState,
+    open: Remembered,
+    tool_calls: Remembered,
+    series: HashMap<u64, f64>,
+    series_order: VecDeque<u64>,
+    spans_carry_tokens: Remembered,
+    /// Everything it maps comes from one agent (a `wasi:otel` door), whatever resources
+    /// its exports name: its spans and its metrics are one origin.
+    one_agent: bool,
+    /// When this mapper started, in nanoseconds since the Unix epoch: a cumulative series
+    /// that started before it is followed from its first total here, not counted from zero
+    /// (a relay restarted under a running agent would count its tokens again).
+    started_unix_nanos: u64,
     /// What was dropped since [`take_dropped`](Self::take_dropped) was last called.
     dropped: Dropped,
+}
+
+impl Default for Mapper {
+    fn default() -> Mapper {
+        Mapper::new()
+    }
 }
 
 impl Mapper {
     /// A mapper that has seen nothing.
     pub fn new() -> Mapper {
-        Mapper::default()
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Mapper {
+            hasher: Default::default(),
+            open: Remembered::default(),
+            tool_calls: Remembered::default(),
+            series: HashMap::new(),
+            series_order: VecDeque::new(),
+            spans_carry_tokens: Remembered::default(),
+            one_agent: false,
+            started_unix_nanos: u64::try_from(now.as_nanos()).unwrap_or(u64::MAX),
+            dropped: Dropped::default(),
+        }
+    }
+
+    /// A mapper for one agent's telemetry (an agent's `wasi:otel` import): the spans of its
+    /// exports and its metrics are one origin, whatever resource each names.
+    pub fn for_one_agent() -> Mapper {
+        Mapper {
+            one_agent: true,
+            ..Mapper::new()
+        }
+    }
+
+    /// The key of `origin` for the rule that spans with usage silence the token metric.
+    fn origin_key(&self, origin: &Origin) -> u64 {
+        if self.one_agent {
+            self.key(())
+        } else {
+            self.key(&origin.service_name)
+        }
+    }
+
+    fn key(&self, value: impl std::hash::Hash) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(value)
     }
 
     /// What was dropped since the last call, and starts counting again.
@@ -558,7 +637,9 @@ impl Mapper {
         let mut origin = Origin::default();
         for (key, value) in attributes {
             match (key.as_str(), value) {
-                ("service.name", AttrValue::Str(name)) => origin.service_name = Some(name.clone()),
+                ("service.name", AttrValue::Str(name)) if !name.is_empty() => {
+                    origin.service_name = Some(name.clone())
+                }
                 (key, _) => self.drop_attribute(key),
             }
         }
@@ -573,6 +654,11 @@ impl Mapper {
     /// Counts `points` metric data points (of a metric other than token usage) as dropped.
     pub fn other_metric_points(&mut self, points: u64) {
         self.dropped.metric_points = self.dropped.metric_points.saturating_add(points);
+    }
+
+    /// Counts a request refused whole.
+    pub fn refused_request(&mut self) {
+        self.dropped.requests = self.dropped.requests.saturating_add(1);
     }
 
     /// Counts `items` spans, points or records past a door's bounds as dropped.
@@ -634,10 +720,7 @@ impl Mapper {
         let duration_ms = span.end_unix_nanos.saturating_sub(span.start_unix_nanos) / 1_000_000;
         match op.name {
             "invoke_agent" => {
-                let Some(session_id) = conversation
-                    .clone()
-                    .or_else(|| Some(span.trace_id.clone()).filter(|t| !t.is_empty()))
-                else {
+                let Some(session_id) = conversation.clone().or_else(|| valid_trace_id(span)) else {
                     self.dropped.spans += 1;
                     return;
                 };
@@ -657,7 +740,7 @@ impl Mapper {
                     return;
                 };
                 if let Some(id) = text(attrs, &TOOL_CALL_ID)
-                    && !self.first_time(id)
+                    && !self.tool_calls.insert(self.key((&span.trace_id, id)))
                 {
                     self.dropped.spans += 1;
                     return;
@@ -687,7 +770,8 @@ impl Mapper {
                     self.dropped.spans += 1;
                     return;
                 };
-                self.spans_carry_tokens = true;
+                let origin_key = self.origin_key(origin);
+                self.spans_carry_tokens.insert(origin_key);
                 if let Some(id) = &conversation {
                     self.start_session(id, agent.clone(), out);
                 }
@@ -706,7 +790,7 @@ impl Mapper {
             "invoke_workflow" => {
                 let Some(workflow_id) = text(attrs, &WORKFLOW)
                     .map(str::to_string)
-                    .or_else(|| Some(span.trace_id.clone()).filter(|t| !t.is_empty()))
+                    .or_else(|| valid_trace_id(span))
                 else {
                     self.dropped.spans += 1;
                     return;
@@ -736,45 +820,19 @@ impl Mapper {
         }
     }
 
-    /// Whether the tool call `id` is heard of for the first time (the last
-    /// [`MAX_OPEN_SESSIONS`] ids are remembered).
-    fn first_time(&mut self, id: &str) -> bool {
-        if self.tool_calls.contains(id) {
-            return false;
-        }
-        if self.tool_calls_seen.len() >= MAX_OPEN_SESSIONS
-            && let Some(oldest) = self.tool_calls_seen.pop_front()
-        {
-            self.tool_calls.remove(&oldest);
-        }
-        self.tool_calls.insert(id.to_string());
-        self.tool_calls_seen.push_back(id.to_string());
-        true
-    }
-
     /// Starts `session_id` unless it is open.
     fn start_session(&mut self, session_id: &str, agent: Option<String>, out: &mut Vec<Event>) {
-        if self.open.contains(session_id) {
-            return;
+        if self.open.insert(self.key(session_id)) {
+            out.push(Event::SessionStart(SessionStart {
+                session_id: session_id.to_string(),
+                agent,
+                task_id: None,
+            }));
         }
-        if self.opened.len() >= MAX_OPEN_SESSIONS
-            && let Some(oldest) = self.opened.pop_front()
-        {
-            self.open.remove(&oldest);
-        }
-        self.open.insert(session_id.to_string());
-        self.opened.push_back(session_id.to_string());
-        out.push(Event::SessionStart(SessionStart {
-            session_id: session_id.to_string(),
-            agent,
-            task_id: None,
-        }));
     }
 
     fn forget_session(&mut self, session_id: &str) {
-        if self.open.remove(session_id) {
-            self.opened.retain(|s| s != session_id);
-        }
+        self.open.remove(self.key(session_id));
     }
 
     /// Maps the points of one `gen_ai.client.token.usage` export: one token-usage event per
@@ -782,7 +840,7 @@ impl Mapper {
     /// from one export to the next). Dropped and counted when spans carry token usage: the
     /// same tokens would be counted twice.
     pub fn token_points(&mut self, origin: &Origin, points: &[TokenPoint], out: &mut Vec<Event>) {
-        if self.spans_carry_tokens {
+        if self.spans_carry_tokens.contains(self.origin_key(origin)) {
             self.other_metric_points(points.len() as u64);
             return;
         }
@@ -817,38 +875,47 @@ impl Mapper {
                 self.dropped.metric_points += 1;
                 continue;
             };
+            let agent = text(attrs, &AGENT)
+                .or(origin.service_name.as_deref())
+                .map(str::to_string);
+            let session = text(attrs, &CONVERSATION).map(str::to_string);
             let tokens = if point.cumulative {
-                let mut key = format!("{}\u{0}{}", point.start_unix_nanos, slot);
-                let mut sorted: Vec<String> =
-                    attrs.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
-                sorted.sort();
-                for part in sorted {
-                    key.push('\u{0}');
-                    key.push_str(&part);
-                }
-                let last = match self.series.get(&key) {
-                    Some(last) => *last,
-                    None if self.series.len() >= MAX_SERIES => {
-                        self.dropped.metric_points += 1;
-                        continue;
+                // A series is what the point's read attributes, its origin and its start
+                // time name (nothing of the attributes the mapping drops is kept).
+                let series = self.key((
+                    &origin.service_name,
+                    point.start_unix_nanos,
+                    slot,
+                    model,
+                    &agent,
+                    &session,
+                ));
+                let last = match self.series.get(&series) {
+                    Some(last) => Some(*last),
+                    None => {
+                        self.series_order.push_back(series);
+                        if self.series_order.len() > REMEMBERED
+                            && let Some(oldest) = self.series_order.pop_front()
+                        {
+                            self.series.remove(&oldest);
+                        }
+                        None
                     }
-                    None => 0.0,
                 };
-                self.series.insert(key, point.sum);
-                // A total lower than the last one is a restarted series: all of it is new.
-                if point.sum >= last {
-                    point.sum - last
-                } else {
-                    point.sum
+                self.series.insert(series, point.sum);
+                match last {
+                    // A total lower than the last one is a restarted series: all of it is new.
+                    Some(last) if point.sum >= last => point.sum - last,
+                    Some(_) => point.sum,
+                    // First heard of: counted from zero if the series started after this
+                    // mapper did, else only followed from here.
+                    None if point.start_unix_nanos >= self.started_unix_nanos => point.sum,
+                    None => 0.0,
                 }
             } else {
                 point.sum
             };
             let tokens = tokens.round() as u64;
-            let agent = text(attrs, &AGENT)
-                .or(origin.service_name.as_deref())
-                .map(str::to_string);
-            let session = text(attrs, &CONVERSATION).map(str::to_string);
             let key = (model.to_string(), agent, session);
             match by_model.iter_mut().find(|(k, _)| *k == key) {
                 Some((_, counts)) => counts[slot] = counts[slot].saturating_add(tokens),
@@ -876,6 +943,14 @@ impl Mapper {
             }));
         }
     }
+}
+
+/// The span's trace id, when it is one: 32 hex digits, not all zero. It stands for a session
+/// or a workflow that names no id of its own.
+fn valid_trace_id(span: &Span) -> Option<String> {
+    let id = span.trace_id.as_str();
+    (id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()) && id.bytes().any(|b| b != b'0'))
+        .then(|| id.to_ascii_lowercase())
 }
 
 /// What token counts are summed by: the model, the agent and the session.
@@ -955,7 +1030,8 @@ pub fn markdown() -> String {
     }
     out.push_str(&format!(
         "| `service.name` (resource) | | the `agent` of an event whose span names none |\n\
-         | `{TOKEN_METRIC}` (metric) | | a `token_usage` per model and export, by `gen_ai.token.type`, only while no span has carried usage (then the same tokens would count twice) |\n"
+         | the span's trace id | | `session_start.session_id` and `session_end.session_id` of an `invoke_agent` span with no conversation id, `workflow.workflow_id` of a workflow with no name: only a real one (32 hex digits, not all zero) |\n\
+         | `{TOKEN_METRIC}` (metric) | | a `token_usage` per model, agent and conversation in each export, by `gen_ai.token.type`, for an origin (`service.name`) none of whose spans has carried usage (else the same tokens would count twice); a cumulative series counted from its last total (one that started before the mapper did is followed from its first total here; 4,096 series are followed at once, the oldest forgotten) |\n"
     ));
     out.push_str(
         "\nDropped as content, and counted apart (a name ending in `.` stands for its numbered keys, `gen_ai.prompt.0.content`): ",
@@ -1125,7 +1201,8 @@ mod tests {
             ]),
             sum,
             cumulative: true,
-            start_unix_nanos: 7,
+            // After the mapper started: counted from zero.
+            start_unix_nanos: u64::MAX,
         };
         let mut out = Vec::new();
         mapper.token_points(
@@ -1159,6 +1236,88 @@ mod tests {
         mapper.token_points(&Origin::default(), &[point("input", 30.0)], &mut out);
         assert!(out.is_empty());
         assert_eq!(mapper.take_dropped().metric_points, 1);
+
+        // A series that started before the mapper did (a relay restarted under a running
+        // agent) is followed from its first total, not counted again from zero.
+        let mut mapper = Mapper::new();
+        let mut out = Vec::new();
+        let early = |sum: f64| TokenPoint {
+            start_unix_nanos: 1,
+            ..point("input", sum)
+        };
+        mapper.token_points(&Origin::default(), &[early(500.0)], &mut out);
+        mapper.token_points(&Origin::default(), &[early(520.0)], &mut out);
+        let counted: Vec<u64> = out
+            .iter()
+            .map(|e| match e {
+                Event::TokenUsage(t) => t.input_tokens,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(counted, [20]);
+    }
+
+    #[test]
+    fn what_the_mapper_remembers_is_bounded_and_never_the_agents_text() {
+        let mut mapper = Mapper::new();
+        let mut out = Vec::new();
+        let long = "x".repeat(100_000);
+        for i in 0..(REMEMBERED + 10) {
+            let span = Span {
+                name: "execute_tool".into(),
+                trace_id: format!("{:032x}", i + 1),
+                attributes: attrs(&[
+                    ("gen_ai.tool.name", s("t")),
+                    ("gen_ai.tool.call.id", s(&format!("{long}{i}"))),
+                    ("gen_ai.conversation.id", s(&format!("{long}{i}"))),
+                ]),
+                ..Span::default()
+            };
+            mapper.span(&Origin::default(), &span, &mut out);
+        }
+        assert_eq!(mapper.open.keys.len(), REMEMBERED);
+        assert_eq!(mapper.tool_calls.order.len(), REMEMBERED);
+        // The same call id in another trace is another call.
+        let again = |trace: &str| Span {
+            name: "execute_tool".into(),
+            trace_id: trace.to_string(),
+            attributes: attrs(&[
+                ("gen_ai.tool.name", s("t")),
+                ("gen_ai.tool.call.id", s("call-1")),
+            ]),
+            ..Span::default()
+        };
+        out.clear();
+        mapper.span(&Origin::default(), &again(&"a".repeat(32)), &mut out);
+        mapper.span(&Origin::default(), &again(&"b".repeat(32)), &mut out);
+        mapper.span(&Origin::default(), &again(&"b".repeat(32)), &mut out);
+        assert_eq!(out.len(), 2, "{out:?}");
+    }
+
+    #[test]
+    fn only_a_real_trace_id_stands_for_a_session() {
+        let mut mapper = Mapper::new();
+        for (trace, sessions) in [
+            ("", 0),
+            (&*"0".repeat(32), 0),
+            ("not hex at all, 32 characters!!", 0),
+            (&*"4bf92f3577b34da6a3ce929d0e0e4736".to_uppercase(), 1),
+        ] {
+            let mut out = Vec::new();
+            let span = Span {
+                name: "invoke_agent".into(),
+                trace_id: trace.to_string(),
+                ..Span::default()
+            };
+            mapper.span(&Origin::default(), &span, &mut out);
+            assert_eq!(
+                out.iter()
+                    .filter(|e| matches!(e, Event::SessionEnd(_)))
+                    .count(),
+                sessions,
+                "{trace}"
+            );
+        }
     }
 
     #[test]
@@ -1173,6 +1332,13 @@ mod tests {
             ("ValueError", ErrorKind::Other),
             ("FileNotFoundError", ErrorKind::NotFound),
             ("APIConnectionError", ErrorKind::Network),
+            ("insufficient_quota", ErrorKind::RateLimited),
+            ("http_429", ErrorKind::RateLimited),
+            ("ThrottlingException", ErrorKind::RateLimited),
+            ("RESOURCE_EXHAUSTED", ErrorKind::RateLimited),
+            ("AuthorizationError", ErrorKind::PermissionDenied),
+            ("Unauthorized", ErrorKind::Authentication),
+            ("upstream_auth_failed", ErrorKind::Other),
         ] {
             assert_eq!(error_kind(value), kind, "{value}");
         }

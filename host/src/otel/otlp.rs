@@ -74,7 +74,7 @@ pub struct Limits {
     /// Bytes of one span or one metric (with its points) in protobuf; larger ones are dropped
     /// and counted.
     pub item_bytes: usize,
-    /// Objects and arrays in one OTLP/JSON body: more refuses the request.
+    /// Objects, arrays and elements in one OTLP/JSON body: more refuses the request.
     pub json_nodes: usize,
 }
 
@@ -137,13 +137,7 @@ pub fn decode(
     mapper: &mut Mapper,
     out: &mut Vec<Event>,
 ) -> Result<Accepted, Refused> {
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let json = match media.as_str() {
+    let json = match media_type(content_type).as_str() {
         PROTOBUF => false,
         JSON => true,
         _ => {
@@ -196,6 +190,21 @@ pub fn decode(
     Ok(accepted)
 }
 
+/// The media type of a `Content-Type` value, lowercased, without its parameters.
+fn media_type(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether a `Content-Type` names OTLP/JSON (as [`decode`] reads it).
+pub fn is_json(content_type: &str) -> bool {
+    media_type(content_type) == JSON
+}
+
 fn too_large(limits: &Limits) -> Refused {
     Refused::new(
         413,
@@ -206,7 +215,7 @@ fn too_large(limits: &Limits) -> Refused {
 fn gunzip(body: &[u8], limits: &Limits) -> Result<Vec<u8>, Refused> {
     let mut out = Vec::new();
     flate2::read::GzDecoder::new(body)
-        .take(limits.body_bytes as u64 + 1)
+        .take((limits.body_bytes as u64).saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| Refused::new(400, format!("the gzip body does not decompress: {e}")))?;
     if out.len() > limits.body_bytes {
@@ -214,6 +223,9 @@ fn gunzip(body: &[u8], limits: &Limits) -> Result<Vec<u8>, Refused> {
     }
     Ok(out)
 }
+
+/// One resource entry of a walked protobuf request: its resource's bytes, and its items'.
+type Entry<'b> = (Option<&'b [u8]>, Vec<&'b [u8]>);
 
 struct Walk<'a> {
     limits: &'a Limits,
@@ -273,77 +285,105 @@ impl Walk<'_> {
         // Every signal's request is `repeated Resource<Signal> = 1`, each of which is
         // `Resource resource = 1; repeated Scope<Signal> = 2;`, and each scope
         // `InstrumentationScope scope = 1; repeated <Item> = 2;`.
+        //
+        // First the whole request is walked, and its resources decoded, with nothing mapped:
+        // a request refused is refused before it changes anything. Only the items' places are
+        // kept (as many as a request may carry); each is then decoded alone and mapped.
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut kept = 0usize;
         fields(body, |tag, field| {
             if tag != 1 {
                 return Ok(());
             }
-            let mut resource = None;
-            let mut spans: Vec<ProtoSpan> = Vec::new();
-            let mut metrics: Vec<Metric> = Vec::new();
+            let (mut resource, mut items) = (None, Vec::new());
             fields(message(field)?, |tag, field| match tag {
                 1 => {
-                    resource = Some(self.resource(message(field)?)?);
+                    resource = Some(message(field)?);
                     Ok(())
                 }
                 2 => fields(message(field)?, |tag, field| {
-                    if tag != 2 {
-                        return Ok(());
-                    }
                     let item = message(field)?;
-                    match signal {
-                        Signal::Traces => {
-                            if self.admit(item.len()) {
-                                spans.push(decoded(item)?);
-                            }
-                        }
-                        Signal::Metrics => {
-                            if item.len() > self.limits.item_bytes {
-                                self.accepted.rejected += 1;
-                            } else {
-                                let metric: Metric = decoded(item)?;
-                                let points = points_of(&metric);
-                                let room =
-                                    (self.limits.items as u64).saturating_sub(self.accepted.items);
-                                if points > room {
-                                    self.accepted.rejected += points;
-                                } else {
-                                    self.accepted.items += points;
-                                    metrics.push(metric);
-                                }
-                            }
-                        }
-                        Signal::Logs => {
-                            if self.admit(item.len()) {
-                                self.mapper.logs(1);
-                            }
+                    if tag == 2 {
+                        if kept < self.limits.items {
+                            kept += 1;
+                            items.push(item);
+                        } else {
+                            self.accepted.rejected += 1;
                         }
                     }
                     Ok(())
                 }),
                 _ => Ok(()),
             })?;
-            // The resource may come after its items in the body: they are mapped once the
-            // whole resource entry is read.
-            let origin = resource.unwrap_or_default();
-            for span in &spans {
-                self.span(&origin, span);
-            }
-            for metric in metrics {
-                self.metric(&origin, metric);
-            }
+            entries.push((resource, items));
             Ok(())
-        })
+        })?;
+        let mut resources = Vec::with_capacity(entries.len());
+        for (resource, _) in &entries {
+            resources.push(match resource {
+                Some(bytes) if bytes.len() > self.limits.item_bytes => {
+                    return Err(Refused::new(
+                        400,
+                        format!("a resource is larger than {} bytes", self.limits.item_bytes),
+                    ));
+                }
+                Some(bytes) => Some(decoded::<Resource>(bytes)?),
+                None => None,
+            });
+        }
+        for ((_, items), resource) in entries.into_iter().zip(resources) {
+            let origin = self.mapper.resource(&attributes(
+                resource
+                    .as_ref()
+                    .map_or(&[][..], |r| r.attributes.as_slice()),
+            ));
+            for item in items {
+                self.item(signal, &origin, item);
+            }
+        }
+        Ok(())
     }
 
-    fn resource(&mut self, bytes: &[u8]) -> Result<Origin, Refused> {
-        if bytes.len() > self.limits.item_bytes {
-            return Err(Refused::new(
-                400,
-                format!("a resource is larger than {} bytes", self.limits.item_bytes),
-            ));
+    /// Decodes and maps one span, metric or log record of a walked request; one that is too
+    /// large, past the request's room or not what it should be is rejected and counted.
+    fn item(&mut self, signal: Signal, origin: &Origin, item: &[u8]) {
+        match signal {
+            Signal::Traces => {
+                if self.admit(item.len()) {
+                    match decoded::<ProtoSpan>(item) {
+                        Ok(span) => self.span(origin, &span),
+                        Err(_) => self.accepted.rejected += 1,
+                    }
+                }
+            }
+            Signal::Metrics => {
+                let points = match count_points(item) {
+                    Ok(points) if item.len() <= self.limits.item_bytes => points,
+                    // Too large, or not a metric: its points are not known, so it counts as one.
+                    _ => {
+                        self.accepted.rejected += 1;
+                        return;
+                    }
+                };
+                let room = (self.limits.items as u64).saturating_sub(self.accepted.items);
+                if points > room {
+                    self.accepted.rejected += points;
+                    return;
+                }
+                match decoded::<Metric>(item) {
+                    Ok(metric) => {
+                        self.accepted.items += points;
+                        self.metric(origin, metric);
+                    }
+                    Err(_) => self.accepted.rejected += points.max(1),
+                }
+            }
+            Signal::Logs => {
+                if self.admit(item.len()) {
+                    self.mapper.logs(1);
+                }
+            }
         }
-        let resource: Resource = decoded(bytes)?;
-        Ok(self.mapper.resource(&attributes(&resource.attributes)))
     }
 
     fn span(&mut self, origin: &Origin, span: &ProtoSpan) {
@@ -413,7 +453,7 @@ impl Walk<'_> {
             return Err(Refused::new(
                 413,
                 format!(
-                    "the OTLP/JSON body has more than {} objects and arrays",
+                    "the OTLP/JSON body has more than {} objects, arrays and elements",
                     self.limits.json_nodes
                 ),
             ));
@@ -487,6 +527,22 @@ impl Walk<'_> {
     }
 }
 
+/// The data points of an encoded `Metric`, counted without decoding it: its data (gauge 5,
+/// sum 7, histogram 9, exponential histogram 10, summary 11) holds them as field 1.
+fn count_points(metric: &[u8]) -> Result<u64, Refused> {
+    let mut points = 0u64;
+    fields(metric, |tag, field| {
+        if matches!(tag, 5 | 7 | 9 | 10 | 11) {
+            fields(message(field)?, |tag, _| {
+                points += u64::from(tag == 1);
+                Ok(())
+            })?;
+        }
+        Ok(())
+    })?;
+    Ok(points)
+}
+
 fn points_of(metric: &Metric) -> u64 {
     points_of_data(metric.data.as_ref())
 }
@@ -502,8 +558,9 @@ fn points_of_data(data: Option<&Data>) -> u64 {
     }) as u64
 }
 
-/// Objects and arrays in a JSON text (outside its strings): a bound on what parsing it
-/// allocates, read in one pass without parsing.
+/// Objects, arrays and the elements after their first (commas), outside strings, in a JSON
+/// text: a bound on what parsing it allocates (every value but a lone one is counted), read
+/// in one pass without parsing.
 fn json_nodes(body: &[u8]) -> usize {
     let (mut nodes, mut in_string, mut escaped) = (0usize, false, false);
     for &b in body {
@@ -517,7 +574,7 @@ fn json_nodes(body: &[u8]) -> usize {
         } else {
             match b {
                 b'"' => in_string = true,
-                b'{' | b'[' => nodes += 1,
+                b'{' | b'[' | b',' => nodes += 1,
                 _ => {}
             }
         }

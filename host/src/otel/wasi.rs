@@ -50,7 +50,7 @@ impl OtelImport {
     pub fn new(recorder: impl Recorder) -> OtelImport {
         OtelImport {
             recorder: Box::new(recorder),
-            mapper: Mapper::new(),
+            mapper: Mapper::for_one_agent(),
         }
     }
 
@@ -200,13 +200,16 @@ fn number(n: metrics::MetricNumber) -> f64 {
     }
 }
 
-/// `wasi:otel` values are JSON (the WIT has no recursive types): a string, number or boolean
-/// is read; anything else (arrays, maps, bytes, text that is not JSON) is kept as `Other`,
-/// never read.
+/// `wasi:otel` values are JSON (the WIT has no recursive types). Only the values the mapping
+/// reads are decoded, and of those a string, number or boolean is kept; anything else
+/// (content, arrays, maps, bytes, text that is not JSON) is `Other`, never read.
 fn attributes(pairs: Vec<types::KeyValue>) -> Attributes {
     pairs
         .into_iter()
         .map(|kv| {
+            if !super::mapping::is_read(&kv.key) {
+                return (kv.key, AttrValue::Other);
+            }
             let value = match serde_json::from_str::<serde_json::Value>(&kv.value) {
                 Ok(serde_json::Value::String(s)) => AttrValue::Str(s),
                 Ok(serde_json::Value::Bool(b)) => AttrValue::Bool(b),
