@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agent_telemetry::otel::Mapper;
 use agent_telemetry::otel::otlp::{self, Limits, Signal};
+use agent_telemetry::otel::{Dropped, Mapper};
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Full, Limited};
@@ -71,6 +71,11 @@ pub struct RelayArgs {
 
 /// Connections served at once; more are closed at once.
 const MAX_CONNECTIONS: usize = 256;
+/// Requests whose bodies are read and decoded at once (so at most this many bodies of
+/// `--max-body-bytes` are held); more wait their turn.
+const MAX_REQUESTS: usize = 8;
+/// How long the connections open at a stop get to finish the request they serve.
+pub const STOP_GRACE: Duration = Duration::from_secs(2);
 /// How long a client may take to send its headers, then its body.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -78,7 +83,12 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 struct Shared {
     telemetry: Telemetry,
     mapper: Mutex<Mapper>,
+    /// What the mapping dropped in all, whether or not telemetry is on.
+    dropped: Mutex<Dropped>,
     limits: Limits,
+    /// One permit a request whose body is read and decoded: [`MAX_REQUESTS`] bodies held at
+    /// once at most, the others wait.
+    requests: Arc<Semaphore>,
 }
 
 pub(crate) async fn relay(args: RelayArgs) -> Result<i32> {
@@ -116,6 +126,9 @@ pub(crate) async fn relay(args: RelayArgs) -> Result<i32> {
         items: args.max_items,
         ..Limits::default()
     };
+    // Listening for the stop signals before saying where it listens: a stop sent as soon as
+    // the address is known is not missed.
+    let stop = stop_signal()?;
     println!("relay listening on http://{addr}");
     println!("  point agents at it: OTEL_EXPORTER_OTLP_ENDPOINT=http://{addr}");
     if !telemetry.is_enabled() {
@@ -128,59 +141,62 @@ pub(crate) async fn relay(args: RelayArgs) -> Result<i32> {
     use std::io::Write as _;
     std::io::stdout().flush().ok();
 
-    serve_otlp(listener, telemetry.clone(), limits, stop_signal()).await;
+    let dropped = serve_otlp(listener, telemetry.clone(), limits, stop).await;
 
     let report = telemetry
         .shutdown(Duration::from_millis(args.flush_deadline_ms))
         .await;
-    let status = telemetry.status().await;
     println!(
         "stopping: {} events sent, {} still pending (kept in the spool when there is one); dropped from what agents emitted: {}",
         report.sent,
         report.pending,
-        status.inbound_dropped.describe()
+        dropped.describe()
     );
     Ok(0)
 }
 
-/// Ctrl-C or SIGTERM.
-async fn stop_signal() {
+/// Ctrl-C or SIGTERM, listened for from now on.
+fn stop_signal() -> Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
 /// The relay's server: OTLP/HTTP on `listener`, each request's GenAI telemetry recorded into
-/// `telemetry` within `limits`, until `stop`; then the requests in progress finish (each
-/// bounded by the header and body timeouts). `relay` runs it; the benches do too.
+/// `telemetry` within `limits`, until `stop`. Then it takes no new connection, asks every
+/// open one to close after the request it is serving (keep-alive connections included), and
+/// gives them [`STOP_GRACE`] to do so. Returns what the mapping dropped in all. `relay` runs
+/// it; the benches do too.
 pub async fn serve_otlp(
     listener: tokio::net::TcpListener,
     telemetry: Telemetry,
     limits: Limits,
     stop: impl Future<Output = ()>,
-) {
+) -> Dropped {
     let shared = Arc::new(Shared {
         telemetry,
         mapper: Mutex::new(Mapper::new()),
+        dropped: Mutex::new(Dropped::default()),
         limits,
+        requests: Arc::new(Semaphore::new(MAX_REQUESTS)),
     });
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     tokio::pin!(stop);
     loop {
@@ -198,17 +214,25 @@ pub async fn serve_otlp(
             continue;
         };
         let shared = shared.clone();
+        let mut stopped = stopped.clone();
         connections.spawn(async move {
             let service = hyper::service::service_fn(move |request| {
                 let shared = shared.clone();
-                async move { Ok::<_, std::convert::Infallible>(receive(&shared, request).await) }
+                async move { Ok::<_, std::convert::Infallible>(receive(shared, request).await) }
             });
-            let served = hyper::server::conn::http1::Builder::new()
+            let connection = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
                 .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            let served = tokio::select! {
+                served = connection.as_mut() => served,
+                () = async { drop(stopped.wait_for(|s| *s).await) } => {
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
             if let Err(e) = served {
                 tracing::debug!(error = %e, "relay connection ended with an error");
             }
@@ -216,11 +240,38 @@ pub async fn serve_otlp(
         });
     }
     drop(listener);
-    // Requests in progress finish, within their timeouts.
-    let _ = tokio::time::timeout(BODY_TIMEOUT, async {
+    stopping.send_replace(true);
+    if tokio::time::timeout(STOP_GRACE, async {
         while connections.join_next().await.is_some() {}
     })
-    .await;
+    .await
+    .is_err()
+    {
+        connections.abort_all();
+    }
+    *shared.dropped.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Counts what `count` drops, as [`note_dropped`] does.
+fn count_dropped(shared: &Shared, count: impl FnOnce(&mut Mapper)) {
+    let mut mapper = shared.mapper.lock().unwrap_or_else(|e| e.into_inner());
+    count(&mut mapper);
+    let dropped = mapper.take_dropped();
+    drop(mapper);
+    note_dropped(shared, &dropped);
+}
+
+/// Adds what the mapping dropped to the relay's total and to telemetry's (the ledger's note).
+fn note_dropped(shared: &Shared, dropped: &Dropped) {
+    if dropped.total() == 0 {
+        return;
+    }
+    shared
+        .dropped
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .add(dropped);
+    shared.telemetry.inbound_dropped(dropped);
 }
 
 fn plain(status: StatusCode, message: String) -> Response<Full<Bytes>> {
@@ -233,7 +284,7 @@ fn plain(status: StatusCode, message: String) -> Response<Full<Bytes>> {
     response
 }
 
-async fn receive(shared: &Shared, request: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn receive(shared: Arc<Shared>, request: Request<Incoming>) -> Response<Full<Bytes>> {
     let Some(signal) = Signal::from_path(request.uri().path()) else {
         return plain(
             StatusCode::NOT_FOUND,
@@ -255,7 +306,15 @@ async fn receive(shared: &Shared, request: Request<Incoming>) -> Response<Full<B
     };
     let content_type = header("content-type").unwrap_or_default();
     let content_encoding = header("content-encoding");
+    // A turn to hold a body: the bodies held at once are bounded, whatever the connections.
+    let Ok(_turn) = shared.requests.clone().acquire_owned().await else {
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "stopping".to_string());
+    };
     let limit = shared.limits.body_bytes;
+    let refused = |status: StatusCode, message: String| {
+        count_dropped(&shared, |mapper| mapper.refused_request());
+        plain(status, message)
+    };
     let body = match tokio::time::timeout(
         BODY_TIMEOUT,
         Limited::new(request.into_body(), limit).collect(),
@@ -267,48 +326,59 @@ async fn receive(shared: &Shared, request: Request<Incoming>) -> Response<Full<B
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some() =>
         {
-            return plain(
+            return refused(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the body is larger than {limit} bytes"),
             );
         }
         Ok(Err(e)) => {
-            return plain(
+            return refused(
                 StatusCode::BAD_REQUEST,
                 format!("cannot read the body: {e}"),
             );
         }
         Err(_) => {
-            return plain(
+            return refused(
                 StatusCode::REQUEST_TIMEOUT,
                 "the body took too long".to_string(),
             );
         }
     };
-    let json = content_type.to_ascii_lowercase().starts_with(otlp::JSON);
-    let mut events = Vec::new();
-    let decoded = {
-        let mut mapper = shared.mapper.lock().unwrap_or_else(|e| e.into_inner());
+    let json = otlp::is_json(&content_type);
+    // Decompressing, decoding and mapping are CPU work: off the async threads.
+    let work = shared.clone();
+    let decoded = tokio::task::spawn_blocking(move || {
+        let mut events = Vec::new();
+        let mut mapper = work.mapper.lock().unwrap_or_else(|e| e.into_inner());
         let decoded = otlp::decode(
             signal,
             &body,
             &content_type,
             content_encoding.as_deref(),
-            &shared.limits,
+            &work.limits,
             &mut mapper,
             &mut events,
         );
-        let dropped = mapper.take_dropped();
-        if dropped.total() > 0 {
-            shared.telemetry.inbound_dropped(&dropped);
+        if decoded.is_err() {
+            mapper.refused_request();
         }
-        decoded
-    };
-    let accepted = match decoded {
-        Ok(accepted) => accepted,
-        Err(refused) => {
+        let dropped = mapper.take_dropped();
+        drop(mapper);
+        note_dropped(&work, &dropped);
+        decoded.map(|accepted| (accepted, events))
+    })
+    .await;
+    let (accepted, events) = match decoded {
+        Ok(Ok(decoded)) => decoded,
+        Ok(Err(refused)) => {
             let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST);
             return plain(status, refused.message);
+        }
+        Err(_) => {
+            return plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the request could not be decoded".to_string(),
+            );
         }
     };
     if !events.is_empty() {
