@@ -3,8 +3,10 @@ ours: the relay's independent producer. It ends the spans of one agent session w
 semantic conventions (an invoke_agent span, with a model call and a tool call under it), a
 workflow, an agent's creation and a span of no GenAI operation, and records the
 gen_ai.client.token.usage histogram. Every argument after the mode is a secret it puts in
-content attributes, span names, attributes outside the mapping, span events and resource
-attributes.
+content attributes, span names, attributes outside the mapping, span events, resource
+attributes, and the names the mapping does read (tool, model, agent, conversation,
+`error.type`, `service.name`): each secret's tool and model spans become a session start, a
+tool call and a token use, so the test can count them.
 
     agent.py protobuf [SECRET...]   the SDK's OTLP/HTTP exporters (protobuf), to
                                     OTEL_EXPORTER_OTLP_ENDPOINT, as any instrumented agent
@@ -32,7 +34,7 @@ secrets = sys.argv[2:]
 endpoint = os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"].rstrip("/")
 
 resource = Resource.create(
-    {"service.name": "python-otel-agent", "service.version": "1.0.0"}
+    {"service.name": secrets[0] if secrets else "python-otel-agent", "service.version": "1.0.0"}
     | {f"host.secret.{i}": s for i, s in enumerate(secrets)}
 )
 
@@ -96,10 +98,28 @@ with tracer.start_as_current_span("invoke_workflow nightly") as workflow:
 with tracer.start_as_current_span("create_agent reviewer") as created:
     created.set_attributes({"gen_ai.operation.name": "create_agent", "gen_ai.agent.name": "reviewer"})
 for i, secret in enumerate(secrets):
+    with tracer.start_as_current_span(f"execute_tool {secret}") as span:
+        span.set_attributes(
+            {
+                "gen_ai.operation.name": "execute_tool",
+                "gen_ai.tool.name": secret,
+                "gen_ai.tool.call.id": f"secret-call-{i}",
+                "gen_ai.conversation.id": secret,
+                "gen_ai.agent.name": secret,
+                "gen_ai.tool.call.arguments": secret,
+                "gen_ai.tool.call.result": secret,
+                "error.type": secret,
+            }
+        )
+        span.set_status(Status(StatusCode.ERROR, secret))
     with tracer.start_as_current_span(f"chat {secret}") as span:
         span.set_attributes(
             {
                 "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": secret,
+                "gen_ai.response.model": secret,
+                "gen_ai.conversation.id": secret,
+                "gen_ai.usage.input_tokens": 7,
                 "gen_ai.input.messages": json.dumps([{"role": "user", "content": secret}]),
                 "gen_ai.output.messages": secret,
                 "gen_ai.system_instructions": secret,
@@ -146,4 +166,4 @@ else:
     post("/v1/traces", encode_spans(spans_out.get_finished_spans()))
     post("/v1/metrics", encode_metrics(reader.get_metrics_data()))
     meter_provider.shutdown()
-print(f"ended {5 + 2 * len(secrets)} spans in {mode}")
+print(f"ended {5 + 3 * len(secrets)} spans in {mode}")
