@@ -93,14 +93,15 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Runs the wasi:otel fixture with `args` (its secrets) under `run` with `options`.
+/// Runs the wasi:otel fixture `name` with `args` (its secrets) under `run` with `options`.
 async fn run_otel_fixture(
+    name: &str,
     home: &Path,
     endpoint: &str,
     options: &[&str],
     args: &[String],
 ) -> String {
-    let fixture = wasm("fixture-otel");
+    let fixture = wasm(name);
     let mut argv = vec![
         "run",
         "--endpoint",
@@ -135,17 +136,8 @@ async fn dropped_notes(home: &Path) -> Vec<Value> {
 async fn an_agent_that_speaks_only_wasi_otel_is_counted_with_no_network() {
     let collector = collector().await;
     let home = temp_dir("otel-wasi");
-    let stdout = run_otel_fixture(
-        &home,
-        &collector.endpoint(),
-        &[],
-        &["--recorder".to_string()],
-    )
-    .await;
-    assert!(
-        stdout.contains("recorded 1 event through the recorder import"),
-        "{stdout}"
-    );
+    let stdout =
+        run_otel_fixture("fixture-otel-only", &home, &collector.endpoint(), &[], &[]).await;
     assert!(
         stdout.contains(&format!(
             "outer span context: trace {} span {} sampled false",
@@ -155,10 +147,8 @@ async fn an_agent_that_speaks_only_wasi_otel_is_counted_with_no_network() {
         "{stdout}"
     );
     assert!(stdout.contains("exported metrics: Ok(())"), "{stdout}");
-    // The session's events, and the one event of the recorder import beside them.
-    let stored = events(&collector, SESSION_EVENTS + 1, Duration::from_secs(5)).await;
-    assert_eq!(stored.len(), SESSION_EVENTS + 1, "{:?}", kinds(&stored));
-    assert_eq!(kinds(&stored).get("command"), Some(&1));
+    let stored = events(&collector, SESSION_EVENTS, Duration::from_secs(5)).await;
+    assert_eq!(stored.len(), SESSION_EVENTS, "{:?}", kinds(&stored));
     check_session(&stored, true);
 
     // What was dropped is in the ledger: the content attributes, the span of no GenAI
@@ -185,12 +175,45 @@ async fn an_agent_that_speaks_only_wasi_otel_is_counted_with_no_network() {
     let status = crate::support::status_json(&[home_env(&home)]).await;
     assert_eq!(status["otel_dropped"], total, "{status}");
 
-    // `audit` allows the import, and says why.
-    let (code, audit, stderr, _) =
-        run_cli(&["audit", wasm("fixture-otel").to_str().unwrap()], &[]).await;
+    // `audit` allows the import, and says why; the agent imports nothing of ours.
+    let (code, audit, stderr, _) = run_cli(
+        &[
+            "audit",
+            "--json",
+            wasm("fixture-otel-only").to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
     assert_eq!(code, 0, "{audit}\n{stderr}");
     assert!(audit.contains("wasi:otel/tracing"), "{audit}");
     assert!(audit.contains("OpenTelemetry the agent emits"), "{audit}");
+    assert!(!audit.contains("agent:telemetry"), "{audit}");
+    collector.stop().await;
+    std::fs::remove_dir_all(&home).unwrap();
+}
+
+#[tokio::test]
+async fn an_agent_may_import_both_wasi_otel_and_the_recorder() {
+    let collector = collector().await;
+    let home = temp_dir("otel-both");
+    let stdout = run_otel_fixture(
+        "fixture-otel",
+        &home,
+        &collector.endpoint(),
+        &[],
+        &["--recorder".to_string()],
+    )
+    .await;
+    assert!(
+        stdout.contains("recorded 1 event through the recorder import"),
+        "{stdout}"
+    );
+    // The session's events, and the one event of the recorder import beside them.
+    let stored = events(&collector, SESSION_EVENTS + 1, Duration::from_secs(5)).await;
+    assert_eq!(stored.len(), SESSION_EVENTS + 1, "{:?}", kinds(&stored));
+    assert_eq!(kinds(&stored).get("command"), Some(&1));
+    check_session(&stored, true);
     collector.stop().await;
     std::fs::remove_dir_all(&home).unwrap();
 }
@@ -210,7 +233,14 @@ async fn no_content_a_wasi_otel_agent_emits_reaches_the_wire_in_any_format() {
     ] {
         let server = CaptureServer::start().await;
         let home = temp_dir(&format!("otel-secrets-{label}"));
-        run_otel_fixture(&home, &server.url("/ingest"), &options, &secrets).await;
+        run_otel_fixture(
+            "fixture-otel-only",
+            &home,
+            &server.url("/ingest"),
+            &options,
+            &secrets,
+        )
+        .await;
         let requests = server.accepted();
         assert!(!requests.is_empty(), "{label}: something was sent");
         let wire: Vec<u8> = requests.iter().flat_map(|r| r.decoded_body()).collect();
@@ -265,7 +295,7 @@ impl Relay {
             "10000",
         ];
         args.extend_from_slice(extra);
-        let mut vars = vec![home_env(home)];
+        let mut vars = vec![home_env(home), ("AGENT_TELEMETRY_NO_NOTICE", "1")];
         vars.extend_from_slice(env);
         let mut command = cli_command(&args, &vars);
         command.stdout(Stdio::piped()).stderr(Stdio::inherit());
