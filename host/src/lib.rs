@@ -80,7 +80,9 @@ pub mod event {
 /// What is collected, as users are told: the field table the README's "Privacy" section and
 /// `agent-telemetry telemetry fields` show, and what is never collected.
 pub mod privacy {
-    pub use crate::trust::privacy::{ENVELOPE, FIELDS, NEVER, Published, Rule, markdown, summary};
+    pub use crate::trust::privacy::{
+        ENVELOPE, FIELDS, NEVER, NoticeWords, Published, Rule, markdown, notice, summary,
+    };
 }
 
 pub use agent_telemetry_contract::config::{Compression, Format, OtlpProtocol};

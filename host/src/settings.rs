@@ -92,6 +92,9 @@ pub struct TelemetrySettings {
     pub debug_log: Option<PathBuf>,
     /// Print the first-run notice on stderr (once per notice version).
     pub show_notice: bool,
+    /// The notice's words: the embedding program's name and its own ways to turn telemetry
+    /// off. The default names no command (see [`NoticeWords`](crate::privacy::NoticeWords)).
+    pub notice_words: crate::trust::privacy::NoticeWords,
     /// Bounds of the spool (in the identity directory): total bytes and age.
     pub spool_limits: SpoolLimits,
     /// Bound of the egress ledger file (`egress.jsonl` in the identity directory).
@@ -166,6 +169,7 @@ impl TelemetrySettings {
             debug,
             debug_log: None,
             show_notice: !hide_notice,
+            notice_words: Default::default(),
             ledger_max_bytes: 4 << 20,
             spool_limits: SpoolLimits::default(),
             redact_words: local_user_names(),
@@ -221,6 +225,13 @@ impl TelemetrySettings {
     /// Decides consent as `consent` says, instead of from the environment.
     pub fn consent(mut self, consent: Consent) -> Self {
         self.consent = consent;
+        self
+    }
+
+    /// Speaks the first-run notice in `words`: the program's own name and ways to turn
+    /// telemetry off, so that it never names a command its users do not have.
+    pub fn notice_words(mut self, words: crate::trust::privacy::NoticeWords) -> Self {
+        self.notice_words = words;
         self
     }
 

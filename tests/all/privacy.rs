@@ -23,6 +23,29 @@ async fn run_fixture(endpoint: &str, env: &[(&str, &str)], extra: &[&str]) -> (i
     (code, stderr)
 }
 
+/// The library's example of a program that embeds it (`host/examples/embedded_notice.rs`):
+/// `cargo test --workspace` builds it; a narrower run builds it here.
+fn embedded_notice_example() -> PathBuf {
+    let example = support::target_dir().join("debug/examples/embedded_notice");
+    if !example.exists() {
+        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))
+            .args([
+                "build",
+                "-p",
+                "agent-telemetry",
+                "--example",
+                "embedded_notice",
+            ])
+            .status()
+            .expect("cargo is needed");
+        assert!(
+            status.success(),
+            "building the embedded_notice example failed"
+        );
+    }
+    example
+}
+
 /// The ledger as `log --json --body` prints it.
 async fn ledger(home: &Path) -> Vec<Value> {
     let (code, stdout, stderr, _) = run_cli(&["log", "--json", "--body"], &[home_env(home)]).await;
@@ -251,6 +274,56 @@ async fn the_first_run_notice_is_shown_once_per_version_before_sending_and_can_b
     collector.stop().await;
     let _ = std::fs::remove_dir_all(&home);
     let _ = std::fs::remove_dir_all(&hidden_home);
+}
+
+/// Issue 23: a Rust tool that embeds the library showed a notice telling its users to run
+/// `agent-telemetry telemetry off`, a command they do not have. Its notice is in its own
+/// words, and the default names no command.
+#[tokio::test]
+async fn a_program_that_embeds_the_library_speaks_its_notice_in_its_own_words() {
+    let collector = collector().await;
+    let example = tokio::task::spawn_blocking(embedded_notice_example)
+        .await
+        .unwrap();
+    let notice = |words: &'static str| {
+        let example = example.clone();
+        let endpoint = collector.endpoint();
+        async move {
+            let home = temp_dir("embedded-notice");
+            let out = tokio::process::Command::new(&example)
+                .args([endpoint.as_str(), home.to_str().unwrap(), words])
+                .env_remove("AGENT_TELEMETRY_NO_NOTICE")
+                .env_remove("DO_NOT_TRACK")
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            let _ = std::fs::remove_dir_all(&home);
+            String::from_utf8_lossy(&out.stderr).into_owned()
+        }
+    };
+    let own = notice("own").await;
+    for said in [
+        "my-tool: anonymous usage telemetry is on",
+        "`my-tool telemetry off`",
+        "MY_TOOL_TELEMETRY=0",
+        "DO_NOT_TRACK=1",
+        "https://my-tool.example/telemetry",
+    ] {
+        assert!(own.contains(said), "{said} not in {own}");
+    }
+    assert!(!own.contains("agent-telemetry telemetry off"), "{own}");
+    let default = notice("default").await;
+    assert!(
+        default.contains("my-tool: anonymous usage telemetry is on")
+            && default.contains("DO_NOT_TRACK=1"),
+        "{default}"
+    );
+    assert!(
+        !default.contains("agent-telemetry ") && !default.contains('`'),
+        "the default names no command: {default}"
+    );
+    collector.stop().await;
 }
 
 #[tokio::test]

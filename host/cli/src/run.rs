@@ -77,6 +77,8 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     let wasm = std::fs::read(&args.agent)
         .with_context(|| format!("cannot read {}", args.agent.display()))?;
     let mut settings = TelemetrySettings::new(&args.product, &args.product_version);
+    // This command's own words: its users have `agent-telemetry`.
+    settings.notice_words = agent_telemetry::privacy::NoticeWords::agent_telemetry_cli();
     settings.endpoint = args.endpoint.clone();
     settings.identity_dir = identity_dir();
     settings.debug |= args.debug;

@@ -19,6 +19,8 @@ pub const ENDPOINT_VAR: &str = agent_telemetry::environment::ENDPOINT;
 /// Settings as `run` would build them, for `telemetry status`.
 pub fn cli_settings() -> TelemetrySettings {
     let mut settings = TelemetrySettings::new("agent", "0.0.0");
+    // This command's own words: its users have `agent-telemetry`.
+    settings.notice_words = agent_telemetry::privacy::NoticeWords::agent_telemetry_cli();
     settings.endpoint = agent_telemetry::environment::text(ENDPOINT_VAR);
     settings.identity_dir = identity_dir();
     settings

@@ -147,6 +147,8 @@ impl Telemetry {
         if settings.show_notice {
             crate::trust::privacy::show_notice_once(
                 identity.dir.as_deref(),
+                &settings.notice_words,
+                &settings.product,
                 url,
                 debug_log.as_deref().map(|p| p.as_path()),
             );

@@ -88,25 +88,114 @@ pub fn summary() -> String {
     )
 }
 
-/// The first-run notice; its version is a hash of this text, so a changed text is shown again.
-const NOTICE: &str = "\
-agent-telemetry: anonymous usage telemetry is on and goes to {endpoint}.
-  Collected: commands, tool calls, token use and cost, sessions and task states, with hashed ids.
-  Never collected: prompts, file contents, paths, arguments, error text, keys or personal data.
-  Turn it off: `agent-telemetry telemetry off`, or DO_NOT_TRACK=1. See what was sent: `agent-telemetry log`.
-  Hide this notice: AGENT_TELEMETRY_NO_NOTICE=1.";
+/// How the first-run notice speaks, in the words of the program that embeds telemetry: who
+/// speaks, and the program's own ways to turn telemetry off and to see what was sent. The
+/// default names no command at all (a program's users do not have `agent-telemetry`): it says
+/// the product's name and `DO_NOT_TRACK=1`, which every build honours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NoticeWords {
+    /// Who speaks, the notice's first word (`my-tool`); the product's name when `None`.
+    pub program: Option<String>,
+    /// The program's own command that turns telemetry off (`my-tool telemetry off`).
+    pub off_command: Option<String>,
+    /// The program's own environment variable that turns it off (`MY_TOOL_TELEMETRY=0`).
+    pub off_variable: Option<String>,
+    /// The program's command that shows what was sent (`my-tool telemetry log`).
+    pub log_command: Option<String>,
+    /// Where the program's own docs say more about its telemetry (a URL or a man page).
+    pub docs: Option<String>,
+}
+
+impl NoticeWords {
+    /// Words naming `program` and nothing else of its own.
+    pub fn program(program: impl Into<String>) -> NoticeWords {
+        NoticeWords {
+            program: Some(program.into()),
+            ..NoticeWords::default()
+        }
+    }
+
+    /// The same words with `command` as the way to turn telemetry off.
+    pub fn off_command(mut self, command: impl Into<String>) -> NoticeWords {
+        self.off_command = Some(command.into());
+        self
+    }
+
+    /// The same words with `variable` (with its value: `MY_TOOL_TELEMETRY=0`) as a way to turn
+    /// telemetry off.
+    pub fn off_variable(mut self, variable: impl Into<String>) -> NoticeWords {
+        self.off_variable = Some(variable.into());
+        self
+    }
+
+    /// The same words with `command` as the way to see what was sent.
+    pub fn log_command(mut self, command: impl Into<String>) -> NoticeWords {
+        self.log_command = Some(command.into());
+        self
+    }
+
+    /// The same words with `docs` as where to read more.
+    pub fn docs(mut self, docs: impl Into<String>) -> NoticeWords {
+        self.docs = Some(docs.into());
+        self
+    }
+
+    /// The words of the `agent-telemetry` command itself.
+    pub fn agent_telemetry_cli() -> NoticeWords {
+        NoticeWords::program("agent-telemetry")
+            .off_command("agent-telemetry telemetry off")
+            .log_command("agent-telemetry log")
+    }
+}
+
+/// The first-run notice that `product` shows, in `words`, for telemetry going to `endpoint`.
+pub fn notice(words: &NoticeWords, product: &str, endpoint: &str) -> String {
+    let program = words.program.as_deref().unwrap_or(product);
+    let mut off: Vec<String> = Vec::new();
+    if let Some(command) = &words.off_command {
+        off.push(format!("`{command}`"));
+    }
+    if let Some(variable) = &words.off_variable {
+        off.push(variable.clone());
+    }
+    off.push("DO_NOT_TRACK=1".to_string());
+    let mut text = format!(
+        "{program}: anonymous usage telemetry is on and goes to {endpoint}.\n  \
+         Collected: commands, tool calls, token use and cost, sessions and task states, with hashed ids.\n  \
+         Never collected: prompts, file contents, paths, arguments, error text, keys or personal data.\n  \
+         Turn it off: {}.",
+        off.join(", or ")
+    );
+    if let Some(log) = &words.log_command {
+        text.push_str(&format!(" See what was sent: `{log}`."));
+    }
+    if let Some(docs) = &words.docs {
+        text.push_str(&format!("\n  More: {docs}."));
+    }
+    text.push_str("\n  Hide this notice: AGENT_TELEMETRY_NO_NOTICE=1.");
+    text
+}
 
 /// The file in the identity directory that remembers which notice version was shown.
 pub const NOTICE_FILE: &str = "notice-shown";
 
-pub fn notice_version() -> String {
-    hex::encode(&sha2::Sha256::digest(NOTICE.as_bytes())[..6])
+/// The version of a notice: a hash of its text (the endpoint left out), so a changed text is
+/// shown again.
+pub fn notice_version(words: &NoticeWords, product: &str) -> String {
+    hex::encode(&sha2::Sha256::digest(notice(words, product, "").as_bytes())[..6])
 }
 
 /// Prints the notice on stderr unless this version was shown before (as remembered in `dir`;
 /// without a directory it is shown every time, since it cannot be remembered).
-pub fn show_notice_once(dir: Option<&Path>, endpoint: &str, debug_log: Option<&Path>) {
-    let version = notice_version();
+pub fn show_notice_once(
+    dir: Option<&Path>,
+    words: &NoticeWords,
+    product: &str,
+    endpoint: &str,
+    debug_log: Option<&Path>,
+) {
+    let version = notice_version(words, product);
     let file = dir.map(|d| d.join(NOTICE_FILE));
     if let Some(file) = &file
         && super::private_files::read_private(file, 256)
@@ -120,7 +209,7 @@ pub fn show_notice_once(dir: Option<&Path>, endpoint: &str, debug_log: Option<&P
         Some(log) => format!("nowhere: debug mode writes it to {}", log.display()),
         None => endpoint.to_string(),
     };
-    eprintln!("{}", NOTICE.replace("{endpoint}", &target));
+    eprintln!("{}", notice(words, product, &target));
     // A debug run sends nothing: the first run that does still gets the notice.
     if debug_log.is_some() {
         return;
@@ -216,12 +305,52 @@ mod tests {
             crate::trust::identity::random_hex(6)
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        show_notice_once(Some(&dir), "http://127.0.0.1:1/", None);
+        let words = NoticeWords::default();
+        show_notice_once(Some(&dir), &words, "my-tool", "http://127.0.0.1:1/", None);
         let file = dir.join(NOTICE_FILE);
         assert_eq!(
             std::fs::read_to_string(&file).unwrap().trim(),
-            notice_version()
+            notice_version(&words, "my-tool")
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Issue 23: a program that embeds the library told its users to run `agent-telemetry
+    /// telemetry off`, a command they do not have.
+    #[test]
+    fn the_notice_speaks_in_the_programs_words_and_by_default_names_no_command() {
+        let default = notice(&NoticeWords::default(), "my-tool", "https://t.example/v1");
+        assert!(
+            default.starts_with("my-tool: anonymous usage telemetry is on"),
+            "{default}"
+        );
+        assert!(!default.contains("agent-telemetry "), "{default}");
+        assert!(!default.contains('`'), "no command at all: {default}");
+        assert!(default.contains("DO_NOT_TRACK=1"), "{default}");
+
+        let words = NoticeWords::program("My Tool")
+            .off_command("my-tool config set telemetry false")
+            .off_variable("MY_TOOL_TELEMETRY=0")
+            .docs("https://my-tool.example/telemetry");
+        let own = notice(&words, "my-tool", "https://t.example/v1");
+        for said in [
+            "My Tool: anonymous usage telemetry is on",
+            "`my-tool config set telemetry false`",
+            "MY_TOOL_TELEMETRY=0",
+            "DO_NOT_TRACK=1",
+            "https://my-tool.example/telemetry",
+        ] {
+            assert!(own.contains(said), "{said} not in {own}");
+        }
+        assert!(!own.contains("agent-telemetry "), "{own}");
+        // Other words are another notice: shown again.
+        assert_ne!(
+            notice_version(&words, "my-tool"),
+            notice_version(&NoticeWords::default(), "my-tool")
+        );
+
+        let cli = notice(&NoticeWords::agent_telemetry_cli(), "agent", "x");
+        assert!(cli.contains("`agent-telemetry telemetry off`"), "{cli}");
+        assert!(cli.contains("`agent-telemetry log`"), "{cli}");
     }
 }
