@@ -14,9 +14,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agent_telemetry::Telemetry;
 use agent_telemetry::otel::otlp::{self, Limits, Signal};
 use agent_telemetry::otel::{Dropped, Mapper};
-use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use anyhow::{Context, Result, bail};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -25,7 +25,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use prost::Message;
 use tokio::sync::Semaphore;
 
-use crate::settings::{ENDPOINT_VAR, WireArgs, identity_dir};
+use crate::settings::{ENDPOINT_VAR, WireArgs, command_settings, start_or_off};
 
 /// OTLP/HTTP's standard port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4318";
@@ -99,26 +99,14 @@ pub(crate) async fn relay(args: RelayArgs) -> Result<i32> {
             args.listen.ip()
         );
     }
-    let mut settings = TelemetrySettings::new(&args.product, &args.product_version);
-    // This command's own words: its users have `agent-telemetry`.
-    settings.notice_words = agent_telemetry::privacy::NoticeWords::agent_telemetry_cli();
-    settings.endpoint = args.endpoint.clone();
-    settings.identity_dir = identity_dir();
-    settings.debug |= args.debug;
-    args.wire.apply(&mut settings)?;
-    for warning in settings.decision().warnings {
-        eprintln!("agent-telemetry: {warning}");
-    }
-    let telemetry = match Telemetry::start(settings).await {
-        Ok(telemetry) => telemetry,
-        Err(e) => {
-            eprintln!("agent-telemetry: telemetry is off for this relay: {e:#}");
-            Telemetry::disabled(Consent::explicit(
-                false,
-                format!("telemetry could not start: {e:#}"),
-            ))
-        }
-    };
+    let settings = command_settings(
+        &args.product,
+        &args.product_version,
+        args.endpoint.clone(),
+        args.debug,
+        &args.wire,
+    )?;
+    let telemetry = start_or_off(settings, "relay").await;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -4,12 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use agent_telemetry::Telemetry;
 use agent_telemetry::agent::{AgentLimits, AgentOptions, run_agent};
 use agent_telemetry::shared_engine;
-use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use anyhow::{Context, Result, bail};
 
-use crate::settings::{ENDPOINT_VAR, WireArgs, identity_dir};
+use crate::settings::{ENDPOINT_VAR, WireArgs, command_settings, start_or_off};
 
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
@@ -76,31 +76,18 @@ pub struct FlushArgs {
 pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     let wasm = std::fs::read(&args.agent)
         .with_context(|| format!("cannot read {}", args.agent.display()))?;
-    let mut settings = TelemetrySettings::new(&args.product, &args.product_version);
-    // This command's own words: its users have `agent-telemetry`.
-    settings.notice_words = agent_telemetry::privacy::NoticeWords::agent_telemetry_cli();
-    settings.endpoint = args.endpoint.clone();
-    settings.identity_dir = identity_dir();
-    settings.debug |= args.debug;
-    args.wire.apply(&mut settings)?;
+    let settings = command_settings(
+        &args.product,
+        &args.product_version,
+        args.endpoint.clone(),
+        args.debug,
+        &args.wire,
+    )?;
     let debug = settings.debug;
-    // Opt-out inputs that could not be read turn telemetry off; say so where it happens.
-    for warning in settings.decision().warnings {
-        eprintln!("agent-telemetry: {warning}");
-    }
     // The agent's engine; the telemetry component is loaded only if telemetry is on.
     let engine = shared_engine()?;
     // Telemetry that cannot start (a bad endpoint, say) must not stop the agent from running.
-    let telemetry = match Telemetry::start(settings).await {
-        Ok(telemetry) => telemetry,
-        Err(e) => {
-            eprintln!("agent-telemetry: telemetry is off for this run: {e:#}");
-            Telemetry::disabled(Consent::explicit(
-                false,
-                format!("telemetry could not start: {e:#}"),
-            ))
-        }
-    };
+    let telemetry = start_or_off(settings, "run").await;
     let options = AgentOptions {
         args: args.args.clone(),
         env: args

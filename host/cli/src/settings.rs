@@ -2,10 +2,10 @@
 
 use std::path::PathBuf;
 
-use agent_telemetry::TelemetrySettings;
 use agent_telemetry::contract::config::parse_context_properties;
 use agent_telemetry::settings::RequestHeaders;
 use agent_telemetry::{Compression, Format, OtlpProtocol};
+use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 
 /// Where the installation id and key live: AGENT_TELEMETRY_HOME (unless empty or relative),
 /// else the user's config dir.
@@ -16,14 +16,56 @@ pub fn identity_dir() -> Option<PathBuf> {
 /// Where telemetry goes, when `--endpoint` does not say.
 pub const ENDPOINT_VAR: &str = agent_telemetry::environment::ENDPOINT;
 
-/// Settings as `run` would build them, for `telemetry status`.
+/// Settings as `run` would build them, for `telemetry status` and `flush`.
 pub fn cli_settings() -> TelemetrySettings {
-    let mut settings = TelemetrySettings::new("agent", "0.0.0");
-    // This command's own words: its users have `agent-telemetry`.
-    settings.notice_words = agent_telemetry::privacy::NoticeWords::agent_telemetry_cli();
+    let mut settings = base_settings("agent", "0.0.0");
     settings.endpoint = agent_telemetry::environment::text(ENDPOINT_VAR);
+    settings
+}
+
+/// What every command sends with: `product` and `version` in the envelope, this user's
+/// identity directory, and the command's own words in the notice (its users have
+/// `agent-telemetry`).
+fn base_settings(product: &str, version: &str) -> TelemetrySettings {
+    let mut settings = TelemetrySettings::new(product, version);
+    settings.notice_words = agent_telemetry::privacy::NoticeWords::agent_telemetry_cli();
     settings.identity_dir = identity_dir();
     settings
+}
+
+/// What `run` and `relay` send with: [`base_settings`], `endpoint`, debug mode when asked
+/// (`AGENT_TELEMETRY_DEBUG` may ask too), and the wire options.
+pub fn command_settings(
+    product: &str,
+    version: &str,
+    endpoint: Option<String>,
+    debug: bool,
+    wire: &WireArgs,
+) -> anyhow::Result<TelemetrySettings> {
+    let mut settings = base_settings(product, version);
+    settings.endpoint = endpoint;
+    settings.debug |= debug;
+    wire.apply(&mut settings)?;
+    Ok(settings)
+}
+
+/// Starts telemetry for the command `what` (`run`, `relay`). Opt-out inputs that could not be
+/// read turn it off, and are said where it happens; telemetry that cannot start (a bad
+/// endpoint, say) is off for this command and said so, never an error: the command goes on.
+pub async fn start_or_off(settings: TelemetrySettings, what: &str) -> Telemetry {
+    for warning in settings.decision().warnings {
+        eprintln!("agent-telemetry: {warning}");
+    }
+    match Telemetry::start(settings).await {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("agent-telemetry: telemetry is off for this {what}: {e:#}");
+            Telemetry::disabled(Consent::explicit(
+                false,
+                format!("telemetry could not start: {e:#}"),
+            ))
+        }
+    }
 }
 
 /// How `run` and `flush` send: the wire format and its options (the spool keeps batches in the
