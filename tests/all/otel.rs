@@ -16,7 +16,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::privacy::{HOSTILE_USER, assert_no_secret_in, secrets};
 use crate::support::capture::CaptureServer;
 use crate::support::{
-    cli_command, collector, dead_port, events, home_env, installed_tool, run_cli, temp_dir, wasm,
+    cli_command, collector, dead_port, events, home_env, installed_tool, post_bytes, run_cli,
+    temp_dir, wasm,
 };
 
 /// What the fixture's and the Python agent's spans (with no secrets) become: a session with
@@ -218,10 +219,9 @@ async fn an_agent_may_import_both_wasi_otel_and_the_recorder() {
     std::fs::remove_dir_all(&home).unwrap();
 }
 
-#[tokio::test]
-async fn no_content_a_wasi_otel_agent_emits_reaches_the_wire_in_any_format() {
-    let secrets = secrets(HOSTILE_USER);
-    for (label, options) in [
+/// Every wire format, as `run` and `relay` are told to send it: a label and the options.
+fn every_format() -> [(&'static str, Vec<&'static str>); 5] {
+    [
         ("native", vec![]),
         ("docker", vec!["--format", "docker"]),
         ("swarm", vec!["--format", "swarm"]),
@@ -230,7 +230,13 @@ async fn no_content_a_wasi_otel_agent_emits_reaches_the_wire_in_any_format() {
             "otlp-json",
             vec!["--format", "otlp", "--otlp-protocol", "http/json"],
         ),
-    ] {
+    ]
+}
+
+#[tokio::test]
+async fn no_content_a_wasi_otel_agent_emits_reaches_the_wire_in_any_format() {
+    let secrets = secrets(HOSTILE_USER);
+    for (label, options) in every_format() {
         let server = CaptureServer::start().await;
         let home = temp_dir(&format!("otel-secrets-{label}"));
         run_otel_fixture(
@@ -397,16 +403,7 @@ async fn a_python_agent_using_the_official_sdk_is_counted_through_the_relay() {
 #[tokio::test]
 async fn no_content_a_native_agent_exports_reaches_the_wire_through_the_relay() {
     let secrets = secrets(HOSTILE_USER);
-    for (label, options) in [
-        ("native", vec![]),
-        ("docker", vec!["--format", "docker"]),
-        ("swarm", vec!["--format", "swarm"]),
-        ("otlp-pb", vec!["--format", "otlp", "--gzip"]),
-        (
-            "otlp-json",
-            vec!["--format", "otlp", "--otlp-protocol", "http/json"],
-        ),
-    ] {
+    for (label, options) in every_format() {
         let server = CaptureServer::start().await;
         let home = temp_dir(&format!("relay-secrets-{label}"));
         // As the hostile user, as the hostile tests run: the user's name is a secret too.
@@ -576,23 +573,8 @@ async fn a_flood_of_spans_is_bounded_and_counted() {
 /// POSTs `body` as protobuf to `path` of the relay at `url`, on a connection of its own; the
 /// status and the body of the answer.
 async fn post_protobuf(url: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
-    use http_body_util::{BodyExt, Full};
-    let addr = url.strip_prefix("http://").unwrap();
-    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .unwrap();
-    let connection = tokio::spawn(connection);
-    let request = http::Request::post(path)
-        .header(http::header::HOST, addr)
-        .header("content-type", "application/x-protobuf")
-        .body(Full::new(bytes::Bytes::from(body)))
-        .unwrap();
-    let response = sender.send_request(request).await.unwrap();
-    let status = response.status().as_u16();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    drop(sender);
-    let _ = connection.await;
-    (status, body.to_vec())
+    let addr = url.strip_prefix("http://").unwrap().parse().unwrap();
+    let headers = [("content-type", "application/x-protobuf")];
+    let (status, _, body) = post_bytes(addr, path, &headers, &body).await;
+    (status, body)
 }

@@ -177,6 +177,25 @@ pub async fn post_with(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
+    let (status, response_headers, body) = post_bytes(addr, path, headers, body).await;
+    let mut text = format!("HTTP/1.1 {status}\r\n");
+    for (name, value) in &response_headers {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        text.push_str(&format!("{}: {value}\r\n", title_case(name.as_str())));
+    }
+    text.push_str("\r\n");
+    text.push_str(&String::from_utf8_lossy(&body));
+    (status, text)
+}
+
+/// POSTs `body` with `headers` to `path` on `addr` with hyper, on a connection of its own;
+/// returns the status, the response's headers and its body as bytes (a protobuf answer, say).
+pub async fn post_bytes(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, http::HeaderMap, Vec<u8>) {
     let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
@@ -191,18 +210,12 @@ pub async fn post_with(
         .body(Full::new(bytes::Bytes::copy_from_slice(body)))
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
-    let status = response.status();
-    let mut text = format!("HTTP/1.1 {}\r\n", status.as_u16());
-    for (name, value) in response.headers() {
-        let value = String::from_utf8_lossy(value.as_bytes());
-        text.push_str(&format!("{}: {value}\r\n", title_case(name.as_str())));
-    }
-    text.push_str("\r\n");
+    let status = response.status().as_u16();
+    let response_headers = response.headers().clone();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    text.push_str(&String::from_utf8_lossy(&body));
     drop(sender);
     let _ = connection.await;
-    (status.as_u16(), text)
+    (status, response_headers, body.to_vec())
 }
 
 /// `content-length` → `Content-Length`: how a header name is usually written (hyper keeps
