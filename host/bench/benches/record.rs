@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use agent_telemetry::agent::{AgentOptions, run_agent_component};
 use agent_telemetry::event::{Event, Outcome, ToolCall};
-use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use agent_telemetry::{Telemetry, TelemetryRuntime};
 use agent_telemetry_collector::{Collector, EventStore};
 use agent_telemetry_guest::bindings::exports::agent::telemetry::recorder as guest;
 use agent_telemetry_guest::config::Settings;
@@ -81,16 +81,9 @@ fn guest_event() -> guest::Event {
     })
 }
 
-fn settings(endpoint: String, batch: u32) -> TelemetrySettings {
-    let mut s = TelemetrySettings::new("bench", "0.0.0")
-        .endpoint(endpoint)
-        .consent(Consent::explicit(true, "benchmark"));
-    s.batch_max_events = batch;
-    s.queue_max_events = 50_000;
-    s.flush_interval = Duration::from_secs(3600);
-    s.handoff_capacity = 1_000_000;
-    s
-}
+#[path = "common/settings.rs"]
+mod common_settings;
+use common_settings::settings;
 
 fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();

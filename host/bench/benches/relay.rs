@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use agent_telemetry::otel::otlp::Limits;
-use agent_telemetry::{Consent, Telemetry, TelemetryRuntime, TelemetrySettings};
+use agent_telemetry::{Telemetry, TelemetryRuntime};
 use agent_telemetry_collector::{Collector, EventStore};
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -21,6 +21,10 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use prost::Message;
+
+#[path = "common/settings.rs"]
+mod common_settings;
+use common_settings::settings;
 
 /// Spans per export request (the OpenTelemetry SDKs' default batch is 512; 1,000 keeps the
 /// relay's per-request work visible against the per-span work).
@@ -156,15 +160,11 @@ fn benches(c: &mut Criterion) {
             EventStore::open(Some(&db.path().join("collector.sqlite3"))).unwrap(),
         ))
         .unwrap();
-    let mut settings = TelemetrySettings::new("bench", "0.0.0")
-        .endpoint(collector.endpoint())
-        .consent(Consent::explicit(true, "benchmark"));
-    settings.batch_max_events = 1_000;
-    settings.queue_max_events = 50_000;
-    settings.flush_interval = Duration::from_secs(3600);
-    settings.handoff_capacity = 1_000_000;
     let telemetry = rt
-        .block_on(Telemetry::start_with(runtime, settings))
+        .block_on(Telemetry::start_with(
+            runtime,
+            settings(collector.endpoint(), 1_000),
+        ))
         .unwrap();
     let relay = rt.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
