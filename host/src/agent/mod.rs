@@ -2,12 +2,13 @@
 //!
 //! The agent's linker has WASI (with sockets denied, wasmtime's default), the `recorder`
 //! import (`recorder`; `compat` for agents built against an earlier version) and `wasi:otel`
-//! (`crate::otel::wasi`), nothing else (`run`). Its `recorder` calls, and the events its
-//! OpenTelemetry spans map to, go to a [`Recorder`] (a
-//! `Telemetry` handle), which hands them to the telemetry component's own store: the agent
-//! never waits on the network.
+//! (`otel`, through the mapping in `crate::otel`), nothing else (`run`). Its `recorder`
+//! calls, and the events its OpenTelemetry spans map to, go to a [`Recorder`] (a `Telemetry`
+//! handle), which hands them to the telemetry component's own store: the agent never waits
+//! on the network.
 
 mod compat;
+mod otel;
 mod recorder;
 mod run;
 

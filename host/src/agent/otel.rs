@@ -9,10 +9,10 @@
 
 use wasmtime::component::{HasSelf, Linker};
 
-use super::mapping::{
+use super::recorder::Recorder;
+use crate::otel::mapping::{
     AttrValue, Attributes, Mapper, Origin, Span, SpanStatus, TOKEN_METRIC, TokenPoint,
 };
-use crate::agent::Recorder;
 
 mod bindings {
     #![allow(missing_docs)]
@@ -30,14 +30,6 @@ mod bindings {
 }
 
 use bindings::wasi::otel::{logs, metrics, tracing, types};
-
-/// The names under which an agent imports `wasi:otel` (what `audit` allows).
-pub const INTERFACES: &[&str] = &[
-    "wasi:otel/types@0.2.0-rc.2",
-    "wasi:otel/tracing@0.2.0-rc.2",
-    "wasi:otel/logs@0.2.0-rc.2",
-    "wasi:otel/metrics@0.2.0-rc.2",
-];
 
 /// The import's side of an agent's store: the mapper and the recorder its events go to.
 pub struct OtelImport {
@@ -117,9 +109,8 @@ impl tracing::Host for OtelImport {
 
 impl logs::Host for OtelImport {
     fn on_emit(&mut self, data: logs::LogRecord) {
-        if let Some(resource) = &data.resource {
-            self.mapper
-                .resource(&attributes(resource.attributes.clone()));
+        if let Some(resource) = data.resource {
+            self.mapper.resource(&attributes(resource.attributes));
         }
         self.mapper.logs(1);
         self.forward(Vec::new());
@@ -207,7 +198,7 @@ fn attributes(pairs: Vec<types::KeyValue>) -> Attributes {
     pairs
         .into_iter()
         .map(|kv| {
-            if !super::mapping::is_read(&kv.key) {
+            if !crate::otel::mapping::is_read(&kv.key) {
                 return (kv.key, AttrValue::Other);
             }
             let value = match serde_json::from_str::<serde_json::Value>(&kv.value) {

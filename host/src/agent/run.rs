@@ -12,9 +12,9 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use super::compat;
+use super::otel::{self, OtelImport};
 use super::recorder::{self, Recorder, RecorderImport};
 use crate::error::Error;
-use crate::otel::wasi::{self as otel, OtelImport};
 
 /// The interface agents import, as named in the WIT package.
 pub const RECORDER_INTERFACE: &str = "agent:telemetry/recorder@0.2.0";

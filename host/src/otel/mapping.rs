@@ -117,8 +117,9 @@ pub struct Dropped {
 }
 
 impl Dropped {
-    /// Everything dropped, in all.
-    pub fn total(&self) -> u64 {
+    /// Each count with what it counts, in the order [`describe`](Self::describe) says them
+    /// (the destructuring fails to compile until a new count is listed here).
+    fn counts(&self) -> [(u64, &'static str); 8] {
         let Dropped {
             content_attributes,
             other_attributes,
@@ -130,17 +131,22 @@ impl Dropped {
             requests,
         } = *self;
         [
-            content_attributes,
-            other_attributes,
-            spans,
-            span_events,
-            log_records,
-            metric_points,
-            over_limit,
-            requests,
+            (content_attributes, "content attributes"),
+            (other_attributes, "other attributes"),
+            (spans, "spans of no mapped kind"),
+            (span_events, "span events and links"),
+            (log_records, "log records"),
+            (metric_points, "metric points"),
+            (over_limit, "items past the relay's bounds"),
+            (requests, "requests refused whole"),
         ]
-        .iter()
-        .fold(0u64, |a, b| a.saturating_add(*b))
+    }
+
+    /// Everything dropped, in all.
+    pub fn total(&self) -> u64 {
+        self.counts()
+            .iter()
+            .fold(0u64, |all, (n, _)| all.saturating_add(*n))
     }
 
     /// Adds `other`'s counts to these.
@@ -159,20 +165,12 @@ impl Dropped {
 
     /// The counts in words, the nonzero ones only: what `log` and `status` show.
     pub fn describe(&self) -> String {
-        let parts: Vec<String> = [
-            (self.content_attributes, "content attributes"),
-            (self.other_attributes, "other attributes"),
-            (self.spans, "spans of no mapped kind"),
-            (self.span_events, "span events and links"),
-            (self.log_records, "log records"),
-            (self.metric_points, "metric points"),
-            (self.over_limit, "items past the relay's bounds"),
-            (self.requests, "requests refused whole"),
-        ]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
+        let parts: Vec<String> = self
+            .counts()
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
         if parts.is_empty() {
             "nothing".to_string()
         } else {
@@ -720,7 +718,7 @@ impl Mapper {
         let duration_ms = span.end_unix_nanos.saturating_sub(span.start_unix_nanos) / 1_000_000;
         match op.name {
             "invoke_agent" => {
-                let Some(session_id) = conversation.clone().or_else(|| valid_trace_id(span)) else {
+                let Some(session_id) = conversation.or_else(|| valid_trace_id(span)) else {
                     self.dropped.spans += 1;
                     return;
                 };

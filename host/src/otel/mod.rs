@@ -1,8 +1,8 @@
 //! OpenTelemetry in: agents that already emit OpenTelemetry with the GenAI semantic
 //! conventions are counted with no code of ours, through two doors and one mapping.
 //!
-//! - `wasi`: the host side of `wasi:otel` for agents [`run_agent`](crate::agent::run_agent)
-//!   runs (sandboxed, no network);
+//! - the host side of `wasi:otel` for agents [`run_agent`](crate::agent::run_agent) runs
+//!   (sandboxed, no network), beside their other imports in `agent::otel`;
 //! - [`otlp`]: OTLP/HTTP export requests (protobuf or JSON) decoded within bounds, for the
 //!   `relay` that native agents export to;
 //! - [`mapping`]: what either door hears becomes this project's events, and everything else is
@@ -11,7 +11,5 @@
 
 pub mod mapping;
 pub mod otlp;
-pub(crate) mod wasi;
 
 pub use mapping::{Dropped, Mapper};
-pub use wasi::INTERFACES;

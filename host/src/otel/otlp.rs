@@ -332,11 +332,7 @@ impl Walk<'_> {
             });
         }
         for ((_, items), resource) in entries.into_iter().zip(resources) {
-            let origin = self.mapper.resource(&attributes(
-                resource
-                    .as_ref()
-                    .map_or(&[][..], |r| r.attributes.as_slice()),
-            ));
+            let origin = self.origin(resource);
             for item in items {
                 self.item(signal, &origin, item);
             }
@@ -351,7 +347,7 @@ impl Walk<'_> {
             Signal::Traces => {
                 if self.admit(item.len()) {
                     match decoded::<ProtoSpan>(item) {
-                        Ok(span) => self.span(origin, &span),
+                        Ok(span) => self.span(origin, span),
                         Err(_) => self.accepted.rejected += 1,
                     }
                 }
@@ -386,20 +382,27 @@ impl Walk<'_> {
         }
     }
 
-    fn span(&mut self, origin: &Origin, span: &ProtoSpan) {
+    /// What an export's resource says of its origin; the rest of it is dropped and counted.
+    fn origin(&mut self, resource: Option<Resource>) -> Origin {
+        self.mapper.resource(&attributes(
+            resource.map_or_else(Vec::new, |r| r.attributes),
+        ))
+    }
+
+    fn span(&mut self, origin: &Origin, span: ProtoSpan) {
         let status = match span.status.as_ref().map(|s| s.code()) {
             Some(StatusCode::Error) => SpanStatus::Error,
             Some(StatusCode::Ok) => SpanStatus::Ok,
             _ => SpanStatus::Unset,
         };
         let span = Span {
-            name: span.name.clone(),
             trace_id: hex::encode(&span.trace_id),
             start_unix_nanos: span.start_time_unix_nano,
             end_unix_nanos: span.end_time_unix_nano,
             status,
-            attributes: attributes(&span.attributes),
             events_and_links: (span.events.len() + span.links.len()) as u64,
+            attributes: attributes(span.attributes),
+            name: span.name,
         };
         self.mapper.span(origin, &span, self.out);
     }
@@ -411,7 +414,7 @@ impl Walk<'_> {
                 .data_points
                 .into_iter()
                 .map(|p| TokenPoint {
-                    attributes: attributes(&p.attributes),
+                    attributes: attributes(p.attributes),
                     sum: p.sum.unwrap_or(f64::NAN),
                     cumulative: h.aggregation_temporality == CUMULATIVE,
                     start_unix_nanos: p.start_time_unix_nano,
@@ -423,7 +426,7 @@ impl Walk<'_> {
                 .map(|p| {
                     use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
                     TokenPoint {
-                        attributes: attributes(&p.attributes),
+                        attributes: attributes(p.attributes),
                         sum: match p.value {
                             Some(Value::AsDouble(d)) => d,
                             Some(Value::AsInt(i)) => i as f64,
@@ -466,15 +469,11 @@ impl Walk<'_> {
                 let request: ExportTraceServiceRequest =
                     serde_json::from_slice(body).map_err(bad)?;
                 for rs in request.resource_spans {
-                    let origin = self.mapper.resource(&attributes(
-                        rs.resource
-                            .as_ref()
-                            .map_or(&[][..], |r| r.attributes.as_slice()),
-                    ));
+                    let origin = self.origin(rs.resource);
                     for ss in rs.scope_spans {
                         for span in ss.spans {
                             if self.admit(0) {
-                                self.span(&origin, &span);
+                                self.span(&origin, span);
                             }
                         }
                     }
@@ -484,11 +483,7 @@ impl Walk<'_> {
                 let request: ExportMetricsServiceRequest =
                     serde_json::from_slice(body).map_err(bad)?;
                 for rm in request.resource_metrics {
-                    let origin = self.mapper.resource(&attributes(
-                        rm.resource
-                            .as_ref()
-                            .map_or(&[][..], |r| r.attributes.as_slice()),
-                    ));
+                    let origin = self.origin(rm.resource);
                     for sm in rm.scope_metrics {
                         for metric in sm.metrics {
                             let points = points_of(&metric);
@@ -508,11 +503,7 @@ impl Walk<'_> {
                 let request: ExportLogsServiceRequest =
                     serde_json::from_slice(body).map_err(bad)?;
                 for rl in request.resource_logs {
-                    self.mapper.resource(&attributes(
-                        rl.resource
-                            .as_ref()
-                            .map_or(&[][..], |r| r.attributes.as_slice()),
-                    ));
+                    self.origin(rl.resource);
                     for sl in rl.scope_logs {
                         for _ in sl.log_records {
                             if self.admit(0) {
@@ -583,18 +574,18 @@ fn json_nodes(body: &[u8]) -> usize {
 }
 
 /// OTLP attributes as the mapping reads them.
-fn attributes(pairs: &[KeyValue]) -> Attributes {
+fn attributes(pairs: Vec<KeyValue>) -> Attributes {
     pairs
-        .iter()
+        .into_iter()
         .map(|kv| {
-            let value = match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-                Some(Any::StringValue(s)) => AttrValue::Str(s.clone()),
-                Some(Any::IntValue(i)) => AttrValue::Int(*i),
-                Some(Any::DoubleValue(d)) => AttrValue::Double(*d),
-                Some(Any::BoolValue(b)) => AttrValue::Bool(*b),
+            let value = match kv.value.and_then(|v| v.value) {
+                Some(Any::StringValue(s)) => AttrValue::Str(s),
+                Some(Any::IntValue(i)) => AttrValue::Int(i),
+                Some(Any::DoubleValue(d)) => AttrValue::Double(d),
+                Some(Any::BoolValue(b)) => AttrValue::Bool(b),
                 _ => AttrValue::Other,
             };
-            (kv.key.clone(), value)
+            (kv.key, value)
         })
         .collect()
 }
