@@ -31,6 +31,14 @@ pub const HEADERS: &str = "AGENT_TELEMETRY_HEADERS";
 pub const TAGS: &str = "TELEMETRY_TAGS";
 /// The identity directory of the `agent-telemetry` command.
 pub const HOME: &str = "AGENT_TELEMETRY_HOME";
+/// An installation id handed in (`install_` + 16 hex digits): one id for a fleet of images or
+/// CI runners, instead of one per home.
+pub const INSTALLATION_ID: &str = "AGENT_TELEMETRY_INSTALLATION_ID";
+/// `1`: every run ephemeral; `0`: keep the identity even in a container or CI (a dev
+/// container whose home is a volume, say); unset: detected.
+pub const EPHEMERAL: &str = "AGENT_TELEMETRY_EPHEMERAL";
+/// Set by systemd-nspawn, podman and others inside a container (`container=docker`, say).
+pub const CONTAINER: &str = "container";
 /// Telemetry off when CI is detected.
 pub const OFF_IN_CI: &str = "AGENT_TELEMETRY_OFF_IN_CI";
 /// Debug mode: capture requests instead of sending them.
@@ -103,8 +111,20 @@ pub const VARS: &[Var] = &[
         effect: "the identity directory: id, key, choice, ledger, debug log (default: `<config dir>/agent-telemetry`)",
     },
     Var {
+        names: &[INSTALLATION_ID],
+        effect: "an installation id handed in (`install_` + 16 hex digits), for images and CI runners that want one id per fleet; nothing is written for it",
+    },
+    Var {
+        names: &[CONTAINER],
+        effect: "set (as systemd and podman set it, or `/.dockerenv` or `/run/.containerenv` present): a container, whose runs use an ephemeral id unless one is handed in",
+    },
+    Var {
+        names: &[EPHEMERAL],
+        effect: "`1`: every run uses an ephemeral id and writes no identity; `0`: the identity is kept even in a container or CI (a dev container whose home survives); unset: detected",
+    },
+    Var {
         names: CI_VARIABLES,
-        effect: "any of them set: the run is labelled `ci: true`",
+        effect: "any of them set: the run is labelled `ci: true` and uses an ephemeral id unless one is handed in",
     },
     Var {
         names: &[OFF_IN_CI],

@@ -5,6 +5,7 @@
 //! | endpoint | `endpoint` | none: telemetry stays off until one is set |
 //! | consent | `enabled`, `consent-reason` | from the environment (see `consent`) |
 //! | identity directory | `installation-id`, `hash-key` | none: ephemeral identity |
+//! | installation id handed in | `installation-id` | none (`AGENT_TELEMETRY_INSTALLATION_ID`) |
 //! | product, product version | `product`, `product-version` | given to `new` |
 //! | source | `source` | `cli` |
 //! | environment | `environment` | `production` |
@@ -33,6 +34,7 @@ use std::time::Duration;
 use agent_telemetry_contract::config::{
     self as defaults, ComponentConfig, Compression, Format, OtlpProtocol, Pairs, keys,
 };
+use agent_telemetry_contract::ids;
 
 use crate::delivery::spool::SpoolLimits;
 use crate::trust::consent::{self, Consent, Switch};
@@ -53,6 +55,18 @@ pub struct TelemetrySettings {
     pub consent: Consent,
     /// Where the installation id and hash key are kept; `None`: ephemeral.
     pub identity_dir: Option<PathBuf>,
+    /// An installation id handed in (`install_` + 16 hex digits), used instead of the stored
+    /// one and never written: one id for a fleet of images or CI runners
+    /// (`AGENT_TELEMETRY_INSTALLATION_ID` by default).
+    pub installation_id: Option<String>,
+    /// Whether this runs in a container (`/.dockerenv`, `/run/.containerenv` or the `container`
+    /// variable; detected): its home will not survive, so without an id handed in the run is
+    /// ephemeral and nothing is written there.
+    pub container: bool,
+    /// Whether runs are ephemeral whatever was detected: `Some(false)` keeps the identity in a
+    /// container whose home survives (a dev container's volume); `None` (the default, or
+    /// `AGENT_TELEMETRY_EPHEMERAL` unset): a container or CI run is.
+    pub ephemeral: Option<bool>,
     /// Where `agent-telemetry telemetry off` keeps the user's choice, honoured on top of the
     /// one in `identity_dir`: [`user_identity_dir`] by default.
     pub user_choice_dir: Option<PathBuf>,
@@ -147,11 +161,17 @@ impl TelemetrySettings {
         let debug = switch(DEBUG_VAR, true);
         let hide_notice = switch(NO_NOTICE_VAR, false);
         let format = format_from_env(&mut warnings);
+        let installation_id = installation_id_from_env(&mut warnings);
         warnings.extend(crate::runtime::cache::switch(crate::environment::var).warning);
         TelemetrySettings {
             endpoint: None,
             consent: Consent::from_env(),
             identity_dir: None,
+            installation_id,
+            ephemeral: ephemeral_from_env(&mut warnings),
+            container: detect_container(crate::environment::text, |p| {
+                std::fs::symlink_metadata(p).is_ok()
+            }),
             user_choice_dir: user_identity_dir(),
             product: product.into(),
             product_version: version.into(),
@@ -199,10 +219,19 @@ impl TelemetrySettings {
         self
     }
 
-    /// Checks what the component would otherwise only report in its status: the headers and
-    /// the context properties, whose errors would cost every batch.
+    /// Checks what the component would otherwise only report in its status: the installation
+    /// id handed in, the headers and the context properties, whose errors would cost every
+    /// batch.
     pub fn check(&self) -> Result<(), crate::error::Error> {
         use crate::error::Error::InvalidSetting;
+        if let Some(id) = &self.installation_id
+            && !ids::is_installation_id(id)
+        {
+            return Err(InvalidSetting {
+                key: keys::INSTALLATION_ID,
+                why: format!("`{}` is not `install_` + 16 hex digits", id.escape_debug()),
+            });
+        }
         defaults::parse_headers(&Pairs::join(&self.headers.0).0).map_err(|why| InvalidSetting {
             key: keys::HEADERS,
             why,
@@ -233,6 +262,19 @@ impl TelemetrySettings {
     pub fn notice_words(mut self, words: crate::trust::privacy::NoticeWords) -> Self {
         self.notice_words = words;
         self
+    }
+
+    /// Uses `id` (`install_` + 16 hex digits) as the installation id instead of a stored one,
+    /// and never writes it: one id for a fleet of images or CI runners.
+    pub fn installation_id(mut self, id: impl Into<String>) -> Self {
+        self.installation_id = Some(id.into());
+        self
+    }
+
+    /// Whether this run's home will not outlive it (a container, or CI): then nothing is
+    /// written there, and without an id handed in the run is ephemeral.
+    pub fn passing(&self) -> bool {
+        self.ephemeral.unwrap_or(self.container || self.ci)
     }
 
     /// Keeps the installation id, the hash key, the spool and the ledger in `dir`.
@@ -382,6 +424,57 @@ fn format_from_env(warnings: &mut Vec<String>) -> Format {
     })
 }
 
+/// `AGENT_TELEMETRY_INSTALLATION_ID`, if it is an installation id; anything else is a warning,
+/// and ignored (the run then goes on as if none were handed in).
+fn installation_id_from_env(warnings: &mut Vec<String>) -> Option<String> {
+    let value = crate::environment::text(crate::environment::INSTALLATION_ID)?;
+    let value = value.trim();
+    if ids::is_installation_id(value) {
+        return Some(value.to_string());
+    }
+    if !value.is_empty() {
+        warnings.push(format!(
+            "{}=`{}` is not `install_` + 16 hex digits, so it is ignored",
+            crate::environment::INSTALLATION_ID,
+            value.escape_debug()
+        ));
+    }
+    None
+}
+
+/// `AGENT_TELEMETRY_EPHEMERAL`: `Some` when it says on or off, `None` when unset or empty;
+/// anything else is a warning, and detection decides.
+fn ephemeral_from_env(warnings: &mut Vec<String>) -> Option<bool> {
+    let name = crate::environment::EPHEMERAL;
+    let value = crate::environment::text(name)?;
+    if value.trim().is_empty() {
+        return None;
+    }
+    let on = consent::parse_bool(&value);
+    if on.is_none() {
+        warnings.push(format!(
+            "{name}=`{}` is not 1 or 0, so containers and CI are detected",
+            value.escape_debug()
+        ));
+    }
+    on
+}
+
+/// The files container runtimes leave at the root: docker's, and podman's (and buildah's).
+pub const CONTAINER_MARKERS: &[&str] = &["/.dockerenv", "/run/.containerenv"];
+
+/// Whether this process runs in a container: one of [`CONTAINER_MARKERS`] exists, or the
+/// `container` variable (systemd's and podman's convention) is set to anything.
+pub(crate) fn detect_container(
+    var: impl Fn(&str) -> Option<String>,
+    exists: impl Fn(&std::path::Path) -> bool,
+) -> bool {
+    var(crate::environment::CONTAINER).is_some_and(|v| !v.trim().is_empty())
+        || CONTAINER_MARKERS
+            .iter()
+            .any(|m| exists(std::path::Path::new(m)))
+}
+
 /// Static request headers. `Debug` shows their names only: a value may be an API key.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct RequestHeaders(pub Vec<(String, String)>);
@@ -474,6 +567,45 @@ fn local_user_names() -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_container_is_told_by_its_marker_files_or_the_container_variable() {
+        let none = |_: &str| None;
+        let no_file = |_: &std::path::Path| false;
+        assert!(!detect_container(none, no_file));
+        assert!(detect_container(
+            |name: &str| (name == "container").then(|| "podman".to_string()),
+            no_file
+        ));
+        assert!(!detect_container(|_: &str| Some(" ".to_string()), no_file));
+        for marker in CONTAINER_MARKERS {
+            assert!(detect_container(none, |p: &std::path::Path| p
+                == std::path::Path::new(marker)));
+        }
+    }
+
+    #[test]
+    fn an_installation_id_handed_in_is_held_to_the_id_format() {
+        let settings = TelemetrySettings::new("p", "1");
+        assert!(
+            settings
+                .clone()
+                .installation_id("install_0123456789abcdef")
+                .check()
+                .is_ok()
+        );
+        for bad in [
+            "install_0123",
+            "ephemeral_0123456789abcdef",
+            "INSTALL_0123456789ABCDEF",
+            "",
+        ] {
+            assert!(
+                settings.clone().installation_id(bad).check().is_err(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn os_language_is_a_language_tag_or_nothing() {

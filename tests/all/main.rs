@@ -19,6 +19,7 @@
 //! - `languages`: agents in Python (componentize-py) and JavaScript (componentize-js) under
 //!   `run`;
 //! - `outside_wasmtime`: the component transpiled by `jco transpile`, under Node;
+//! - `installations`: containers and CI runs counted as runs, not installations;
 //! - `otel`: OpenTelemetry in: an agent importing `wasi:otel` under `run`, and a Python agent
 //!   using the official SDK through `relay`.
 //!
@@ -32,6 +33,7 @@ mod end_to_end;
 mod faulty_collector;
 mod formats;
 mod hardening;
+mod installations;
 mod isolation;
 mod languages;
 mod otel;
@@ -139,6 +141,10 @@ mod support {
         {
             cmd.env_remove(var);
         }
+        // Tests run in containers too (this machine's CI does): each test that is about
+        // ephemeral runs says so (`AGENT_TELEMETRY_EPHEMERAL` empty: detected).
+        cmd.env("AGENT_TELEMETRY_EPHEMERAL", "0");
+        cmd.env_remove("container");
         // Compiled code, and the key that vouches for it, go to the build's directory, not
         // the user's.
         cmd.env_remove("AGENT_TELEMETRY_CACHE")

@@ -204,6 +204,10 @@ fn record<'a>(e: &'a Event, os_language: Option<&'a str>) -> Option<Record<'a>> 
             properties.insert(key.clone(), value.clone().into());
         }
     }
+    // A CI run says so (docker-agent has no key for it); an ephemeral one by its id's prefix.
+    if e.ci {
+        properties.insert("ci".into(), true.into());
+    }
     Some(Record {
         event,
         event_timestamp: unix_millis(&e.occurred_at),

@@ -88,6 +88,10 @@ fn envelope<'a>(
         properties.insert(key.clone(), value.clone());
     }
     properties.insert("swarmVersion".into(), e.product_version.clone().into());
+    // A CI run says so (Agent Swarm has no field for it); an ephemeral one by its id's prefix.
+    if e.ci {
+        properties.insert("ci".into(), true.into());
+    }
     Envelope {
         product: &e.product,
         event,

@@ -79,6 +79,11 @@ struct StatusView {
     /// The wire format (`AGENT_TELEMETRY_FORMAT`, or `run --format`).
     format: &'static str,
     ci: bool,
+    container: bool,
+    /// Whether runs are ephemeral (a container or CI, unless `AGENT_TELEMETRY_EPHEMERAL=0`).
+    ephemeral: bool,
+    /// `AGENT_TELEMETRY_INSTALLATION_ID` (or the program's setting).
+    handed_in_id: Option<String>,
     debug: bool,
     debug_log: String,
     identity_dir: Option<PathBuf>,
@@ -114,6 +119,9 @@ impl StatusView {
             endpoint: settings.endpoint.clone(),
             format: settings.format.as_str(),
             ci: settings.ci,
+            container: settings.container,
+            ephemeral: settings.passing(),
+            handed_in_id: settings.installation_id.clone(),
             debug: settings.debug,
             debug_log: settings
                 .debug_log_path()
@@ -173,6 +181,11 @@ impl std::fmt::Display for StatusView {
             self.format
         )?;
         writeln!(f, "ci detected: {}", if self.ci { "yes" } else { "no" })?;
+        writeln!(
+            f,
+            "container detected: {}",
+            if self.container { "yes" } else { "no" }
+        )?;
         if self.debug {
             writeln!(
                 f,
@@ -181,6 +194,13 @@ impl std::fmt::Display for StatusView {
             )?;
         }
         let id = match (&self.id_file, &self.installation_id) {
+            _ if self.handed_in_id.is_some() => format!(
+                "{} (handed in by AGENT_TELEMETRY_INSTALLATION_ID; never written)",
+                self.handed_in_id.as_deref().unwrap_or_default()
+            ),
+            _ if self.ephemeral => {
+                "ephemeral: a new one each run, nothing written (a container or CI run; hand one in with AGENT_TELEMETRY_INSTALLATION_ID, or keep one with AGENT_TELEMETRY_EPHEMERAL=0)".to_string()
+            }
             (Some(file), Some(id)) => format!("{id} (in {})", file.display()),
             (Some(file), None) => format!("not created yet (will be {})", file.display()),
             (None, _) => "ephemeral (no config directory)".to_string(),

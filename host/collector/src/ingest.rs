@@ -66,8 +66,11 @@ pub struct Fact {
     pub occurred_ms: i64,
     /// The native kind (`tool_call`, `session_end`, ...), whatever the format called it.
     pub kind: &'static str,
-    /// The installation id that sent it.
+    /// The installation id that sent it (`ephemeral_…` for a run whose id was not kept).
     pub installation: String,
+    /// Whether it came from a CI run (native `ci`, OTLP `agent_telemetry.ci`, docker's and
+    /// swarm's `ci` property).
+    pub ci: bool,
     /// The product that recorded it.
     pub product: String,
     /// The product's version.

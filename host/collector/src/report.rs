@@ -37,8 +37,14 @@ pub struct Report {
     pub range: Range,
     /// Events in the range.
     pub events: u64,
-    /// Distinct installations that sent them.
+    /// Distinct installations that sent them: persistent ids only, so that containers and CI
+    /// runs, which send an `ephemeral_` id each, do not count as installations.
     pub installations: u64,
+    /// Runs with an ephemeral id outside CI: container starts (or homes that could not be
+    /// written), each counted once.
+    pub container_runs: u64,
+    /// Runs with an ephemeral id in CI, each counted once.
+    pub ci_runs: u64,
     /// First and last event in the range, RFC 3339.
     pub first: Option<String>,
     /// See `first`.
@@ -188,6 +194,24 @@ pub struct VersionDay {
     pub installations: u64,
     /// Events that day with that version.
     pub events: u64,
+}
+
+impl Report {
+    /// The runs that sent an ephemeral id, in words (`100 container runs and 20 CI runs (one
+    /// id each, not installations)`); `None` when there were none.
+    pub fn ephemeral_runs(&self) -> Option<String> {
+        if self.container_runs == 0 && self.ci_runs == 0 {
+            return None;
+        }
+        let plural = |n: u64| if n == 1 { "" } else { "s" };
+        Some(format!(
+            "{} container run{} and {} CI run{} (an ephemeral id each, not installations)",
+            self.container_runs,
+            plural(self.container_runs),
+            self.ci_runs,
+            plural(self.ci_runs)
+        ))
+    }
 }
 
 impl Rate {

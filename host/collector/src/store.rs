@@ -77,6 +77,7 @@ const SCHEMA: &str = "
         occurred_ms INTEGER NOT NULL,
         kind TEXT NOT NULL,
         installation TEXT NOT NULL,
+        ci INTEGER NOT NULL DEFAULT 0,
         product TEXT NOT NULL,
         version TEXT NOT NULL,
         os TEXT NOT NULL,
@@ -94,8 +95,9 @@ const SCHEMA: &str = "
     DROP INDEX IF EXISTS events_by_kind;
     CREATE INDEX IF NOT EXISTS events_report ON events (kind, occurred_ms, subject, outcome,
         duration_ms, input_tokens, output_tokens, cost_usd, session);
-    CREATE INDEX IF NOT EXISTS events_in_time ON events (occurred_ms, installation, product,
-        version);
+    DROP INDEX IF EXISTS events_in_time;
+    CREATE INDEX IF NOT EXISTS events_population ON events (occurred_ms, installation, ci,
+        product, version);
     DROP INDEX IF EXISTS events_by_time;
     -- A session's token use, for the models' section.
     CREATE INDEX IF NOT EXISTS events_by_session ON events (session, kind) WHERE session IS NOT NULL;
@@ -262,7 +264,7 @@ impl EventStore {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT format, id, occurred_ms, kind, installation, product, version, os, subject,
-                    outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body
+                    outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body, ci
              FROM events ORDER BY rowid",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -285,6 +287,7 @@ impl EventStore {
                     output_tokens: r.get(13)?,
                     cost_usd: r.get(14)?,
                     body: r.get(15)?,
+                    ci: r.get(16)?,
                 },
             })
         })?;
@@ -321,8 +324,8 @@ impl EventStore {
 
 const INSERT: &str = "INSERT OR IGNORE INTO events (id, format, occurred_ms, kind,
         installation, product, version, os, subject, outcome, session, duration_ms,
-        input_tokens, output_tokens, cost_usd, body)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
+        input_tokens, output_tokens, cost_usd, body, ci)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
 
 /// Inserts one event unless its id is stored already: 1 if it was new, 0 if not.
 fn insert_fact(
@@ -347,10 +350,33 @@ fn insert_fact(
         f.output_tokens,
         f.cost_usd,
         f.body,
+        f.ci,
     ])
 }
 
 /// Creates the tables, or brings a database an older collector wrote to this layout.
+/// The `ci` column came after layout 3 without changing it (a collector of that layout still
+/// writes the table, leaving `ci` at 0): added where it is missing, and filled for the native
+/// events, whose bodies say it.
+fn add_ci_column(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let has = |column: &str| {
+        tx.query_row(
+            "SELECT 1 FROM pragma_table_info('events') WHERE name = ?1",
+            [column],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|found| found.is_some())
+    };
+    if has("id")? && !has("ci")? {
+        tx.execute_batch(
+            "ALTER TABLE events ADD COLUMN ci INTEGER NOT NULL DEFAULT 0;
+             UPDATE events SET ci = 1 WHERE format = 'native' AND json_extract(body, '$.ci') = 1;",
+        )?;
+    }
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > LAYOUT {
@@ -372,6 +398,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
              ALTER TABLE batches RENAME TO batches_v1;",
         )?;
     }
+    add_ci_column(&tx)?;
     tx.execute_batch(SCHEMA)?;
     if old {
         tx.execute_batch(
@@ -466,6 +493,44 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn a_database_without_the_ci_column_gets_it_filled_from_the_native_bodies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("layout3.sqlite3");
+        let event = |id: &str, ci: bool| -> wire::Event {
+            serde_json::from_str(
+                &EVENT
+                    .replace("0190a0b0-0000-7000-8000-000000000001", id)
+                    .replace(r#""ci":false"#, &format!(r#""ci":{ci}"#)),
+            )
+            .unwrap()
+        };
+        {
+            let store = EventStore::open(Some(&path)).unwrap();
+            store
+                .ingest(&wire::Batch {
+                    schema: wire::SCHEMA.to_string(),
+                    schema_version: 1,
+                    batch_id: "b".to_string(),
+                    sent_at: "2026-01-01T00:00:00Z".to_string(),
+                    dropped_events: 0,
+                    events: vec![
+                        event("0190a0b0-0000-7000-8000-000000000001", true),
+                        event("0190a0b0-0000-7000-8000-000000000002", false),
+                    ],
+                })
+                .unwrap();
+            // As a collector of layout 3 left it: no `ci` column.
+            store
+                .conn()
+                .execute_batch("DROP INDEX events_population; ALTER TABLE events DROP COLUMN ci;")
+                .unwrap();
+        }
+        let store = EventStore::open(Some(&path)).unwrap();
+        let ci: Vec<bool> = store.facts().unwrap().iter().map(|f| f.fact.ci).collect();
+        assert_eq!(ci, [true, false]);
     }
 
     #[test]

@@ -123,10 +123,11 @@ impl Telemetry {
         };
         let endpoint = Arc::new(AllowedEndpoint::parse(url)?);
         settings.check()?;
-        let identity = match &settings.identity_dir {
-            Some(dir) => Identity::load_or_create(dir),
-            None => Identity::ephemeral(),
-        };
+        let identity = Identity::for_run(
+            settings.identity_dir.as_deref(),
+            settings.installation_id.as_deref(),
+            settings.passing(),
+        );
         let egress = Arc::new(EgressCounters::default());
         let ledger = Ledger::open(
             identity.dir.as_ref().map(|d| d.join(LEDGER_FILE)),

@@ -6,6 +6,10 @@
 //! file and two processes starting at once agree on one id. When the directory cannot be used
 //! the identity is ephemeral: the component then makes an `ephemeral_` id, and the key lives
 //! in memory only.
+//!
+//! A home that will not outlive the run (a container's, a CI runner's) would make every run a
+//! new installation: there nothing is written, and the run is ephemeral, unless the program
+//! hands in an id ([`Identity::for_run`]).
 
 use std::path::{Path, PathBuf};
 
@@ -54,6 +58,38 @@ impl Identity {
             installation_id: None,
             hash_key: random_hex(ids::HASH_KEY_BYTES),
             dir: None,
+        }
+    }
+
+    /// The identity of a run: the id handed in (`handed_in`, already held to the id format) if
+    /// any, else the one stored in `dir`, created if missing. Where the home will not survive
+    /// the run (`passing`: a container or a CI run) nothing is written: with an id handed in,
+    /// the key lives in memory; without one, the run is ephemeral.
+    pub(crate) fn for_run(dir: Option<&Path>, handed_in: Option<&str>, passing: bool) -> Identity {
+        let dir = dir.filter(|_| !passing);
+        let Some(id) = handed_in else {
+            return dir.map_or_else(Identity::ephemeral, Identity::load_or_create);
+        };
+        let stored_key = dir.and_then(|dir| {
+            let key = create_private_dir(dir).and_then(|()| {
+                read_or_create(
+                    &dir.join(KEY_FILE),
+                    || random_hex(ids::HASH_KEY_BYTES),
+                    ids::is_hash_key,
+                )
+            });
+            key.inspect_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "telemetry key cannot be stored; using one for this run"))
+                .ok()
+                .map(|key| (key, dir.to_path_buf()))
+        });
+        let (hash_key, dir) = match stored_key {
+            Some((key, dir)) => (key, Some(dir)),
+            None => (random_hex(ids::HASH_KEY_BYTES), None),
+        };
+        Identity {
+            installation_id: Some(id.to_string()),
+            hash_key,
+            dir,
         }
     }
 
@@ -160,6 +196,37 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_passing_home_gets_nothing_written_and_a_handed_in_id_wins() {
+        let dir = std::env::temp_dir().join(format!("agent-telemetry-id-{}", random_hex(6)));
+        let run = Identity::for_run(Some(&dir), None, true);
+        assert!(run.installation_id.is_none() && run.dir.is_none());
+        assert!(
+            !dir.exists(),
+            "nothing may be written in a container or CI run"
+        );
+
+        let fleet = "install_00112233aabbccdd";
+        let run = Identity::for_run(Some(&dir), Some(fleet), true);
+        assert_eq!(run.installation_id.as_deref(), Some(fleet));
+        assert!(run.dir.is_none() && !dir.exists());
+
+        // On a machine that keeps its home, the id handed in is used and only the key stored.
+        let run = Identity::for_run(Some(&dir), Some(fleet), false);
+        assert_eq!(run.installation_id.as_deref(), Some(fleet));
+        assert_eq!(run.dir.as_deref(), Some(dir.as_path()));
+        assert!(dir.join(KEY_FILE).exists() && !dir.join(ID_FILE).exists());
+        let again = Identity::for_run(Some(&dir), Some(fleet), false);
+        assert_eq!(again.hash_key, run.hash_key);
+
+        let stored = Identity::for_run(Some(&dir), None, false);
+        assert!(ids::is_installation_id(
+            stored.installation_id.as_deref().unwrap()
+        ));
+        assert_ne!(stored.installation_id.as_deref(), Some(fleet));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -42,7 +42,7 @@ pub const ENVELOPE: &[(&str, &str)] = &[
     ("occurred_at", "UTC time, rounded down to the second"),
     (
         "installation_id",
-        "`install_` + 16 random hex digits kept in the identity directory (`ephemeral_` when it cannot be stored)",
+        "`install_` + 16 random hex digits kept in the identity directory or handed in; `ephemeral_` + 16 for one run in a container or CI, or when it cannot be stored",
     ),
     (
         "product, product_version, source, environment",

@@ -83,6 +83,9 @@ pub fn settings(endpoint: &str, identity_dir: &std::path::Path) -> TelemetrySett
         .identity_dir(identity_dir)
         .consent(Consent::explicit(true, "test"));
     s.ci = false;
+    // Tests run in containers too: a test about ephemeral runs says so.
+    s.container = false;
+    s.ephemeral = None;
     // The machine's own `telemetry off` must not decide a test.
     s.user_choice_dir = None;
     s.source = "test-suite".to_string();

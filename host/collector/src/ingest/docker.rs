@@ -97,6 +97,8 @@ fn fact(raw: &str, dropped: &mut u64) -> Result<Fact, Refused> {
         installation: p.required("user_uuid")?,
         version: p.required("version")?,
         os: p.required("os")?,
+        // A custom tag may be named `ci` too: only `true` itself marks a CI run.
+        ci: p.bool("ci").ok().flatten().unwrap_or(false),
         ..Fact::default()
     };
     let outcome = success(p.bool("is_success")?);

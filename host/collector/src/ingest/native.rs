@@ -132,6 +132,7 @@ pub fn fact(e: &Event) -> Result<Fact, Refused> {
         occurred_ms: millis(&e.occurred_at)?,
         kind: e.data.kind(),
         installation: e.installation_id.clone(),
+        ci: e.ci,
         product: e.product.clone(),
         version: e.product_version.clone(),
         os: e.os.clone(),

@@ -91,6 +91,7 @@ impl Sink {
             f.product = r.required("service.name")?;
             f.version = r.required("service.version")?;
             f.os = r.text("os.type")?.unwrap_or_default();
+            f.ci = r.bool("agent_telemetry.ci")?.unwrap_or(false);
             f.check().map_err(|e| e.at("log record", from + i))?;
         }
         Ok(())

@@ -55,6 +55,8 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
         installation: text(&e.actor_anonymous_id)?,
         product: text(&e.product)?,
         version: p.text("swarmVersion")?.unwrap_or_default(),
+        // A custom tag may be named `ci` too: only `true` itself marks a CI run.
+        ci: p.bool("ci").ok().flatten().unwrap_or(false),
         ..Fact::default()
     };
     let (family, what) = e.event.split_once('.').unwrap_or((&e.event, ""));

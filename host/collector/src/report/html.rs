@@ -240,6 +240,9 @@ pub fn render(r: &Report) -> String {
                     @if let (Some(first), Some(last)) = (&r.first, &r.last) {
                         ", " (first) " to " (last)
                     }
+                    @if let Some(runs) = r.ephemeral_runs() {
+                        br; "and from " (runs)
+                    }
                 }
                 div.grid {
                     section {

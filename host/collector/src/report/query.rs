@@ -13,6 +13,7 @@ use super::{
 };
 use crate::EventStore;
 use crate::ingest::{LAST_MS, MAX_TEXT};
+use agent_telemetry_contract::ids::EPHEMERAL_PREFIX;
 
 impl Report {
     /// The report of what `store` holds in `range`, [`DEFAULT_TOP`] rows a section.
@@ -50,6 +51,8 @@ impl Report {
             range,
             events: population.events,
             installations: population.installations,
+            container_runs: population.container_runs,
+            ci_runs: population.ci_runs,
             first: population.first.map(rfc3339),
             last: population.last.map(rfc3339),
             commands: q.commands()?,
@@ -77,9 +80,11 @@ impl Query<'_> {
     /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice).
     fn population(&self) -> Result<Population> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT occurred_ms, installation, product, version FROM events WHERE {IN_RANGE}"
+            "SELECT occurred_ms, installation, product, version, ci FROM events WHERE {IN_RANGE}"
         ))?;
         let mut installations: HashMap<String, u32> = HashMap::new();
+        // Ephemeral ids: one a run (a container start, a CI job), never an installation.
+        let mut runs: HashMap<String, bool> = HashMap::new();
         // Product, then version, to a number: looked up by borrowed names, made once each.
         let mut versions: HashMap<String, HashMap<String, u32>> = HashMap::new();
         let mut labels: Vec<(String, String)> = Vec::new();
@@ -88,7 +93,15 @@ impl Query<'_> {
         let mut rows = stmt.query(params![self.since, self.until])?;
         while let Some(r) = rows.next()? {
             let ms = clamp(r.get(0)?);
-            let installation = intern(&mut installations, r.get_ref(1)?.as_str()?);
+            let id = r.get_ref(1)?.as_str()?;
+            let installation = if id.starts_with(EPHEMERAL_PREFIX) {
+                if !runs.contains_key(id) {
+                    runs.insert(id.to_string(), r.get(4)?);
+                }
+                None
+            } else {
+                Some(intern(&mut installations, id))
+            };
             let (product, version) = (r.get_ref(2)?.as_str()?, r.get_ref(3)?.as_str()?);
             let label = match versions.get(product).and_then(|v| v.get(version)) {
                 Some(label) => *label,
@@ -104,12 +117,14 @@ impl Query<'_> {
             };
             let day = days.entry((ms.div_euclid(DAY_MS), label)).or_default();
             day.0 += 1;
-            day.1.insert(installation);
+            day.1.extend(installation);
             p.events += 1;
             p.first = Some(p.first.map_or(ms, |f| f.min(ms)));
             p.last = Some(p.last.map_or(ms, |l| l.max(ms)));
         }
         p.installations = installations.len() as u64;
+        p.ci_runs = runs.values().filter(|ci| **ci).count() as u64;
+        p.container_runs = runs.len() as u64 - p.ci_runs;
         let mut by_day: Vec<_> = days.into_iter().collect();
         by_day.sort_by(|a, b| {
             (a.0.0, &labels[a.0.1 as usize]).cmp(&(b.0.0, &labels[b.0.1 as usize]))
@@ -270,6 +285,8 @@ const DAY_MS: i64 = 86_400_000;
 struct Population {
     events: u64,
     installations: u64,
+    container_runs: u64,
+    ci_runs: u64,
     first: Option<i64>,
     last: Option<i64>,
     versions: Vec<VersionDay>,

@@ -42,11 +42,15 @@ pub fn render(r: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "{} events from {} installation{}{span}\n",
+        "{} events from {} installation{}{span}",
         r.events,
         r.installations,
         if r.installations == 1 { "" } else { "s" }
     );
+    if let Some(runs) = r.ephemeral_runs() {
+        let _ = writeln!(out, "and from {runs}");
+    }
+    out.push('\n');
 
     let mut t = table(&["command", "runs", "succeeded", "success rate"]);
     for c in &r.commands {
