@@ -37,6 +37,8 @@ pub const INSTALLATION_ID: &str = "AGENT_TELEMETRY_INSTALLATION_ID";
 /// `1`: every run ephemeral; `0`: keep the identity even in a container or CI (a dev
 /// container whose home is a volume, say); unset: detected.
 pub const EPHEMERAL: &str = "AGENT_TELEMETRY_EPHEMERAL";
+/// `aggregate`: counts-only mode.
+pub const MODE: &str = "AGENT_TELEMETRY_MODE";
 /// Set by systemd-nspawn, podman and others inside a container (`container=docker`, say).
 pub const CONTAINER: &str = "container";
 /// Telemetry off when CI is detected.
@@ -113,6 +115,10 @@ pub const VARS: &[Var] = &[
     Var {
         names: &[INSTALLATION_ID],
         effect: "an installation id handed in (`install_` + 16 hex digits), for images and CI runners that want one id per fleet; nothing is written for it",
+    },
+    Var {
+        names: &[MODE],
+        effect: "`aggregate`: counts-only mode, events folded into counters on this machine and one upload of counts a day sent (or `agent-telemetry telemetry mode aggregate`); see [Privacy](privacy.md#counts-only-mode)",
     },
     Var {
         names: &[CONTAINER],

@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 pub mod agent;
+mod clock;
 mod counter;
 mod delivery;
 #[cfg(test)]
@@ -87,6 +88,8 @@ pub mod privacy {
 
 pub use agent_telemetry_contract::config::{Compression, Format, OtlpProtocol};
 pub use agent_telemetry_contract::{self as contract, wire};
+pub use clock::Clock;
+pub use delivery::counts::COUNTS_FILE;
 pub use delivery::spool::{SPOOL_DIR, Spool, SpoolLimits};
 pub use egress::ledger;
 pub use error::Error;

@@ -26,7 +26,9 @@
 //!
 //! Host-only settings (never given to the component): `off_in_ci` (`AGENT_TELEMETRY_OFF_IN_CI`),
 //! `debug` (`AGENT_TELEMETRY_DEBUG`: capture requests in a file instead of sending them),
-//! `show_notice` (off with `AGENT_TELEMETRY_NO_NOTICE`), `ledger_max_bytes`.
+//! `show_notice` (off with `AGENT_TELEMETRY_NO_NOTICE`), `ledger_max_bytes`, `mode`
+//! (`AGENT_TELEMETRY_MODE`: events, or counts only), `clock`, `container` and `ephemeral`
+//! (`AGENT_TELEMETRY_EPHEMERAL`: whether runs keep an identity).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,6 +100,13 @@ pub struct TelemetrySettings {
     pub ci: bool,
     /// Stay off when running in CI.
     pub off_in_ci: bool,
+    /// `Events` (the default) sends events; `Aggregate` (counts-only mode) folds them into
+    /// counters on this machine and sends one upload of counts per day. The user's choice
+    /// (`agent-telemetry telemetry mode aggregate`, or `AGENT_TELEMETRY_MODE=aggregate`) turns
+    /// it on over the program's; see [`effective_mode`](Self::effective_mode).
+    pub mode: Mode,
+    /// The time telemetry reads: the system's, or one the program gives (a simulation, a test).
+    pub clock: crate::clock::Clock,
     /// Nothing leaves the machine: each request the component makes is written to
     /// `debug_log` and answered `200` by the host itself.
     pub debug: bool,
@@ -169,6 +178,8 @@ impl TelemetrySettings {
             identity_dir: None,
             installation_id,
             ephemeral: ephemeral_from_env(&mut warnings),
+            mode: mode_from_env(&mut warnings),
+            clock: crate::clock::Clock::system(),
             container: detect_container(crate::environment::text, |p| {
                 std::fs::symlink_metadata(p).is_ok()
             }),
@@ -298,6 +309,16 @@ impl TelemetrySettings {
         consent.with_ci(self.ci, self.off_in_ci)
     }
 
+    /// The mode runs use: counts-only when the program, the environment or the user (in
+    /// either place the choice is kept) says so; the more private choice wins.
+    pub fn effective_mode(&self) -> Mode {
+        let chosen = self
+            .choice_dirs()
+            .into_iter()
+            .any(|dir| read_mode(dir) == Some(Mode::Aggregate));
+        if chosen { Mode::Aggregate } else { self.mode }
+    }
+
     /// Whether the user said `telemetry off` (in either place the choice is kept).
     pub fn chose_off(&self) -> bool {
         self.choice_dirs()
@@ -369,9 +390,16 @@ impl TelemetrySettings {
             agent_allowlist: self.agent_allowlist.clone(),
             flag_allowlist: self.flag_allowlist.clone(),
             redact_words: self.redact_words.clone(),
-            format: self.format,
+            // Counts-only mode folds the component's batches on this machine: native, plain.
+            format: match self.effective_mode() {
+                Mode::Aggregate => Format::Native,
+                Mode::Events => self.format,
+            },
             otlp_protocol: self.otlp_protocol,
-            compression: self.compression,
+            compression: match self.effective_mode() {
+                Mode::Aggregate => Compression::None,
+                Mode::Events => self.compression,
+            },
             headers: Pairs::join(&self.headers.0),
             context_properties: Pairs::join(&self.context_properties),
             os_language: self.os_language.clone(),
@@ -440,6 +468,76 @@ fn installation_id_from_env(warnings: &mut Vec<String>) -> Option<String> {
         ));
     }
     None
+}
+
+/// What leaves the machine: events, or counts only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Events, in batches (the default).
+    #[default]
+    Events,
+    /// Counts only: events are folded into counters on this machine (per kind, subject and
+    /// outcome; duration and token buckets; token and cost sums) and one upload a day is sent,
+    /// with no event id, no time finer than the day and no session id.
+    Aggregate,
+}
+
+impl Mode {
+    /// `events` or `aggregate`, as `AGENT_TELEMETRY_MODE` and the `mode` file spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Events => "events",
+            Mode::Aggregate => "aggregate",
+        }
+    }
+
+    /// The mode named `value` (as [`as_str`](Self::as_str) spells it, any case, spaces
+    /// around ignored).
+    pub fn parse(value: &str) -> Option<Mode> {
+        [Mode::Events, Mode::Aggregate]
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(value.trim()))
+    }
+}
+
+/// The file in an identity directory where `telemetry mode` keeps the user's choice.
+pub const MODE_FILE: &str = "mode";
+
+/// The mode the user chose in `dir`, if the file there names one (untrusted: at most a line,
+/// no link followed).
+pub fn read_mode(dir: &std::path::Path) -> Option<Mode> {
+    let bytes = crate::trust::private_files::read_private(&dir.join(MODE_FILE), 64)
+        .ok()
+        .flatten()?;
+    Mode::parse(std::str::from_utf8(&bytes).ok()?)
+}
+
+/// Keeps `mode` as the user's choice in `dir` (created private if missing).
+pub fn write_mode(dir: &std::path::Path, mode: Mode) -> std::io::Result<()> {
+    crate::trust::private_files::create_private_dir(dir)?;
+    crate::trust::private_files::replace_private(
+        &dir.join(MODE_FILE),
+        format!("{}\n", mode.as_str()).as_bytes(),
+    )
+}
+
+/// `AGENT_TELEMETRY_MODE`, or events; another value is a warning, and events are sent as
+/// the program says.
+fn mode_from_env(warnings: &mut Vec<String>) -> Mode {
+    let name = crate::environment::MODE;
+    let Some(value) = crate::environment::text(name) else {
+        return Mode::Events;
+    };
+    if value.trim().is_empty() {
+        return Mode::Events;
+    }
+    Mode::parse(&value).unwrap_or_else(|| {
+        warnings.push(format!(
+            "{name}=`{}` is not events or aggregate, so it is ignored",
+            value.escape_debug()
+        ));
+        Mode::Events
+    })
 }
 
 /// `AGENT_TELEMETRY_EPHEMERAL`: `Some` when it says on or off, `None` when unset or empty;

@@ -56,5 +56,7 @@ pub async fn instantiate(
     config: Vec<(String, String)>,
     egress: EgressPolicy,
 ) -> Result<TelemetryInstance, InstanceError> {
-    runtime.instantiate(config, egress).await
+    runtime
+        .instantiate(config, egress, &crate::clock::Clock::system())
+        .await
 }

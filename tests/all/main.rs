@@ -11,6 +11,7 @@
 //!   true counts, the collector as a real server;
 //! - `formats`: docker-agent's, Agent Swarm's and OTLP's wire formats (OTLP read back by the
 //!   official Python classes), agents built against an older WIT;
+//! - `aggregate`: counts-only mode, a week of it, a crash, the user's choice;
 //! - `audit`: a component's imports;
 //! - `schema`: the native batch's published JSON Schema (every test's batches are checked
 //!   against it by the collectors in `support`);
@@ -26,6 +27,7 @@
 //! `support` is the test support crate (`tests/support`, which also builds the fixture agents)
 //! and the CLI of this package.
 
+mod aggregate;
 mod audit;
 mod collector;
 mod collector_hostile;

@@ -17,6 +17,19 @@ async fn the_published_schema_is_the_one_the_wire_types_generate() {
     );
 }
 
+#[tokio::test]
+async fn the_published_counts_schema_is_the_one_the_upload_types_generate() {
+    let (code, stdout, stderr, _) = run_cli(&["schema", "--counts"], &[]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let generated: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let published: serde_json::Value = serde_json::from_str(support::COUNTS_SCHEMA).unwrap();
+    assert!(
+        generated == published,
+        "guest/contract/counts.schema.json is out of date: regenerate it with \
+         `cargo run --bin agent-telemetry -- schema --counts > guest/contract/counts.schema.json`"
+    );
+}
+
 #[test]
 fn the_validator_takes_a_batch_and_refuses_what_the_schema_does_not_describe() {
     let check = support::schema_check();

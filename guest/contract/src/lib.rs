@@ -7,7 +7,9 @@
 //! - [`ids`]: the formats of installation ids and hash keys;
 //! - [`endpoint`]: the one parser of the endpoint URL, for the component and the host's policy;
 //! - [`retry`]: the one retry schedule, driving both the component's own flush and the host's
-//!   spool delivery.
+//!   spool delivery;
+//! - [`summary`]: what a report reads from an event, for the collector and counts-only mode;
+//! - [`counts`]: counts-only mode's upload, which the host writes and the collector reads.
 //!
 //! Nothing here touches WASI or the host's runtime: it builds for `wasm32-wasip2` and natively
 //! alike, and the host links only this crate of the guest's code.
@@ -17,7 +19,9 @@
 pub mod batch;
 pub mod catalogue;
 pub mod config;
+pub mod counts;
 pub mod endpoint;
 pub mod ids;
 pub mod retry;
+pub mod summary;
 pub mod wire;

@@ -125,11 +125,20 @@ pub fn name(value: &impl Serialize) -> String {
 /// what `agent-telemetry schema` prints and `guest/contract/batch.schema.json` holds.
 #[cfg(feature = "schema")]
 pub fn batch_schema() -> serde_json::Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(Batch)).unwrap_or_default();
+    published_schema::<Batch>(SCHEMA, SCHEMA_VERSION)
+}
+
+/// The JSON Schema of `T`, its `$id` the document's `schema` name and version.
+#[cfg(feature = "schema")]
+pub(crate) fn published_schema<T: schemars::JsonSchema>(
+    name: &str,
+    version: u32,
+) -> serde_json::Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T)).unwrap_or_default();
     if let Some(object) = schema.as_object_mut() {
         object.insert(
             "$id".to_string(),
-            serde_json::Value::String(format!("{SCHEMA}/v{SCHEMA_VERSION}")),
+            serde_json::Value::String(format!("{name}/v{version}")),
         );
     }
     schema

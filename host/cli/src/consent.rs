@@ -1,4 +1,4 @@
-//! `telemetry on|off|status|fields`: the user's choice, and what telemetry would do.
+//! `telemetry on|off|mode|status|fields`: the user's choice, and what telemetry would do.
 
 use std::path::PathBuf;
 
@@ -20,6 +20,13 @@ pub enum TelemetryAction {
         /// Print JSON for machines.
         #[arg(long)]
         json: bool,
+    },
+    /// Choose what leaves: `aggregate` (counts-only mode: events are folded into counters on
+    /// this machine and one upload of counts a day is sent) or `events` (the default).
+    Mode {
+        /// `events` or `aggregate`.
+        #[arg(value_parser = ["events", "aggregate"])]
+        mode: String,
     },
     /// Print the README's Privacy table, generated from the field rules.
     Fields,
@@ -53,6 +60,26 @@ pub(crate) fn command(action: TelemetryAction) -> Result<()> {
             }
             Ok(())
         }
+        TelemetryAction::Mode { mode } => {
+            let dir = dir()?;
+            let mode = agent_telemetry::settings::Mode::parse(&mode)
+                .context("the mode is `events` or `aggregate`")?;
+            agent_telemetry::settings::write_mode(&dir, mode)
+                .with_context(|| format!("cannot write {}", dir.display()))?;
+            println!(
+                "telemetry mode: {} (remembered in {})",
+                mode.as_str(),
+                dir.join(agent_telemetry::settings::MODE_FILE).display()
+            );
+            let now = cli_settings().effective_mode();
+            if now != mode {
+                println!(
+                    "but runs stay in {} mode: a program or AGENT_TELEMETRY_MODE chose it, and the more private choice wins",
+                    now.as_str()
+                );
+            }
+            Ok(())
+        }
         TelemetryAction::Status { json } => {
             let status = StatusView::gather(&cli_settings());
             if json {
@@ -82,6 +109,8 @@ struct StatusView {
     container: bool,
     /// Whether runs are ephemeral (a container or CI, unless `AGENT_TELEMETRY_EPHEMERAL=0`).
     ephemeral: bool,
+    /// `events` or `aggregate` (counts-only mode).
+    mode: &'static str,
     /// `AGENT_TELEMETRY_INSTALLATION_ID` (or the program's setting).
     handed_in_id: Option<String>,
     debug: bool,
@@ -121,6 +150,7 @@ impl StatusView {
             ci: settings.ci,
             container: settings.container,
             ephemeral: settings.passing(),
+            mode: settings.effective_mode().as_str(),
             handed_in_id: settings.installation_id.clone(),
             debug: settings.debug,
             debug_log: settings
@@ -179,6 +209,16 @@ impl std::fmt::Display for StatusView {
             f,
             "format: {} (AGENT_TELEMETRY_FORMAT or --format)",
             self.format
+        )?;
+        writeln!(
+            f,
+            "mode: {}{}",
+            self.mode,
+            if self.mode == "aggregate" {
+                " (counts only: one upload of counts a day, no events)"
+            } else {
+                " (`agent-telemetry telemetry mode aggregate` sends counts only)"
+            }
         )?;
         writeln!(f, "ci detected: {}", if self.ci { "yes" } else { "no" })?;
         writeln!(

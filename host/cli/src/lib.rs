@@ -61,7 +61,11 @@ pub enum CliCommand {
     /// List a component's imports and exports and flag any import outside the allowed set.
     Audit(crate::audit::AuditArgs),
     /// Print the JSON Schema of the native batch (what `collect` accepts at /v1/batch).
-    Schema,
+    Schema {
+        /// The schema of counts-only mode's upload instead (taken at the same path).
+        #[arg(long)]
+        counts: bool,
+    },
 }
 
 pub async fn run(cli: Cli) -> Result<i32> {
@@ -75,8 +79,12 @@ pub async fn run(cli: Cli) -> Result<i32> {
         CliCommand::Log(args) => log::log(&args).map(|()| 0),
         CliCommand::Flush(args) => run::flush(args).await,
         CliCommand::Relay(args) => relay::relay(*args).await,
-        CliCommand::Schema => {
-            let schema = agent_telemetry_contract::wire::batch_schema();
+        CliCommand::Schema { counts } => {
+            let schema = if counts {
+                agent_telemetry_contract::counts::upload_schema()
+            } else {
+                agent_telemetry_contract::wire::batch_schema()
+            };
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(0)
         }

@@ -117,7 +117,10 @@ fn ledger_table(entries: &[LedgerEntry]) -> Table {
             e.endpoint.clone(),
             status,
             e.bytes.to_string(),
-            e.events.map_or("-".to_string(), |n| n.to_string()),
+            match (&e.counts_of, e.events) {
+                (Some(period), Some(n)) => format!("{n} (counts of {period})"),
+                (_, n) => n.map_or("-".to_string(), |n| n.to_string()),
+            },
             // The file is untrusted: cut by characters, never at a byte that may split one.
             e.sha256.chars().take(16).collect(),
         ]);

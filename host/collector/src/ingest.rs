@@ -11,6 +11,7 @@
 //! [`MAX_EXTRA_PROPERTIES`] and [`MAX_EXTRA_BYTES`]; the rest are dropped and counted.
 
 mod bounded;
+pub mod counts;
 pub mod docker;
 pub mod native;
 pub mod otlp;
@@ -150,6 +151,8 @@ pub struct Received {
     pub reported_drops: u64,
     /// Properties or attributes not stored (past the bounds, or not small and flat).
     pub dropped_properties: u64,
+    /// A counts-only upload, taken at the native path instead of a batch.
+    pub counts: Option<agent_telemetry_contract::counts::Upload>,
 }
 
 /// Records one body may carry: the component's largest batch.
@@ -265,6 +268,11 @@ fn keep_under(value: &mut serde_json::Value, key: &str, read: &[&str]) -> u64 {
 }
 
 /// RFC 3339 to Unix milliseconds.
+/// Unix milliseconds of the start of `day` (`YYYY-MM-DD`, UTC).
+pub(crate) fn day_ms(day: &str) -> Result<i64, Refused> {
+    millis(&format!("{day}T00:00:00Z"))
+}
+
 fn millis(rfc3339: &str) -> Result<i64, Refused> {
     let at = humantime::parse_rfc3339_weak(rfc3339)
         .map_err(|_| Refused::new("a timestamp is not RFC 3339"))?;

@@ -61,6 +61,8 @@ pub struct Report {
     pub tasks: Vec<Count>,
     /// Installations and events by day and version.
     pub versions: Vec<VersionDay>,
+    /// What counts-only installations uploaded for the days in the range.
+    pub counts: Counts,
     /// Rows each section left out, past its top.
     pub more: More,
 }
@@ -82,6 +84,43 @@ pub struct More {
     pub versions: u64,
     /// Days before the last [`MAX_DAYS`] with events.
     pub days: u64,
+    /// Counters of counts-only uploads.
+    pub counters: u64,
+}
+
+/// Counts-only mode's uploads for the days in a range: how many, from how many installations,
+/// and their counters summed by kind, subject and outcome.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Counts {
+    /// Uploads (one per installation, product version and day).
+    pub uploads: u64,
+    /// Distinct persistent installations that sent them (ephemeral runs not counted).
+    pub installations: u64,
+    /// Events folded into them.
+    pub events: u64,
+    /// Their counters, summed across uploads, most events first.
+    pub counters: Vec<CountRow>,
+}
+
+/// One kind, subject and outcome's counters, summed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CountRow {
+    /// The event kind.
+    pub kind: String,
+    /// What they were about (a tool, a model, an action), if the kind names one.
+    pub subject: Option<String>,
+    /// Their outcome, for the kinds that have one.
+    pub outcome: Option<String>,
+    /// Events.
+    pub count: u64,
+    /// Input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Cost in US dollars, of those that said one.
+    pub cost_usd: f64,
+    /// Durations, summed, in milliseconds.
+    pub duration_ms: u64,
 }
 
 /// Rows a section shows unless told otherwise.

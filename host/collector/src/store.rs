@@ -101,6 +101,35 @@ const SCHEMA: &str = "
     DROP INDEX IF EXISTS events_by_time;
     -- A session's token use, for the models' section.
     CREATE INDEX IF NOT EXISTS events_by_session ON events (session, kind) WHERE session IS NOT NULL;
+    -- Counts-only mode's uploads, one row each, and their counters: kept once by upload id.
+    CREATE TABLE IF NOT EXISTS uploads (
+        upload_id TEXT PRIMARY KEY,
+        installation TEXT NOT NULL,
+        ci INTEGER NOT NULL,
+        period_start TEXT NOT NULL,
+        period_ms INTEGER NOT NULL,
+        product TEXT NOT NULL,
+        version TEXT NOT NULL,
+        os TEXT NOT NULL,
+        events INTEGER NOT NULL,
+        overflow INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS counters (
+        upload_id TEXT NOT NULL REFERENCES uploads (upload_id),
+        period_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT,
+        outcome TEXT,
+        count INTEGER NOT NULL,
+        duration_ms INTEGER NOT NULL,
+        duration_buckets TEXT NOT NULL,
+        input_tokens INTEGER NOT NULL,
+        output_tokens INTEGER NOT NULL,
+        token_buckets TEXT NOT NULL,
+        cost_usd REAL NOT NULL,
+        costed INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS counters_in_time ON counters (period_ms);
     CREATE TABLE IF NOT EXISTS batches (
         format TEXT NOT NULL,
         received_events INTEGER NOT NULL,
@@ -209,12 +238,85 @@ impl EventStore {
                 facts,
                 reported_drops: batch.dropped_events,
                 dropped_properties: 0,
+                counts: None,
             },
         )
     }
 
+    /// Stores a counts-only upload with its counters, unless its `upload_id` is stored already
+    /// (a retry): its events count as accepted or as duplicates.
+    pub fn store_counts(
+        &self,
+        upload: &agent_telemetry_contract::counts::Upload,
+    ) -> Result<Ingested> {
+        let period_ms = crate::ingest::day_ms(&upload.period_start)?;
+        let mut conn = self.conn();
+        if self.note_fullness(&conn)? {
+            return Err(Full.into());
+        }
+        let tx = conn.transaction()?;
+        let new = tx.execute(
+            "INSERT OR IGNORE INTO uploads (upload_id, installation, ci, period_start, period_ms,
+                 product, version, os, events, overflow)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                upload.upload_id,
+                upload.installation_id,
+                upload.ci,
+                upload.period_start,
+                period_ms,
+                upload.product,
+                upload.product_version,
+                upload.os,
+                i64::try_from(upload.events)?,
+                i64::try_from(upload.overflow)?,
+            ],
+        )? == 1;
+        if new {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO counters (upload_id, period_ms, kind, subject, outcome, count,
+                     duration_ms, duration_buckets, input_tokens, output_tokens, token_buckets,
+                     cost_usd, costed)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for c in &upload.counters {
+                insert.execute(params![
+                    upload.upload_id,
+                    period_ms,
+                    c.kind,
+                    c.subject,
+                    c.outcome,
+                    i64::try_from(c.count)?,
+                    i64::try_from(c.duration_ms)?,
+                    serde_json::to_string(&c.duration_buckets)?,
+                    i64::try_from(c.input_tokens)?,
+                    i64::try_from(c.output_tokens)?,
+                    serde_json::to_string(&c.token_buckets)?,
+                    c.cost_usd,
+                    i64::try_from(c.costed)?,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        let events = usize::try_from(upload.events).unwrap_or(usize::MAX);
+        Ok(if new {
+            Ingested {
+                accepted: events,
+                duplicates: 0,
+            }
+        } else {
+            Ingested {
+                accepted: 0,
+                duplicates: events,
+            }
+        })
+    }
+
     /// Stores what one body held, in one transaction, skipping ids already stored.
     pub fn store(&self, format: Format, received: &Received) -> Result<Ingested> {
+        if let Some(upload) = &received.counts {
+            return self.store_counts(upload);
+        }
         let dropped = i64::try_from(received.reported_drops)
             .map_err(|_| anyhow::anyhow!("dropped_events is out of range"))?;
         let mut conn = self.conn();
@@ -247,6 +349,15 @@ impl EventStore {
             accepted,
             duplicates,
         })
+    }
+
+    /// Every counts-only upload stored, by period: its first day and the events folded in it.
+    pub fn uploads(&self) -> Result<Vec<(String, u64)>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT period_start, events FROM uploads ORDER BY period_ms, rowid")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every stored native event, oldest first (arrival order within the same millisecond).

@@ -17,14 +17,14 @@ use super::ledger::{Ledger, LedgerEntry};
 /// Largest request body let out; a batch is far smaller (the collector takes up to 16 MiB).
 const MAX_BODY_BYTES: usize = 16 << 20;
 
-type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
+pub(crate) type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 /// What `WasiHttpHooks::send_request` returns.
 pub type ResponseFuture =
     Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
 
 /// Reads the request, records it in `ledger`, and sends it (or captures it in `debug_log`).
-pub(super) async fn send_recorded(
+pub(crate) async fn send_recorded(
     request: http::Request<WasiBody>,
     options: RequestOptions,
     cap: Duration,
@@ -46,9 +46,18 @@ pub(super) async fn send_recorded(
         .get(http::header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
     let mut entry = LedgerEntry::encoded(parts.uri.to_string(), &body, None, encoding);
-    entry.events = entry
-        .decoded_body()
-        .and_then(|decoded| events_in(format, content_type.as_deref(), &decoded));
+    let decoded = entry.decoded_body();
+    entry.events = decoded
+        .as_deref()
+        .and_then(|decoded| events_in(format, content_type.as_deref(), decoded));
+    // A counts-only upload says which period it holds, and how many events it folded.
+    if let Some(upload) = decoded
+        .as_deref()
+        .and_then(|d| serde_json::from_slice::<agent_telemetry_contract::counts::Upload>(d).ok())
+    {
+        entry.events = Some(upload.events);
+        entry.counts_of = Some(upload.period_start);
+    }
     entry.content_type = content_type;
     if let Some(path) = debug_log {
         entry.debug = true;
@@ -56,15 +65,9 @@ pub(super) async fn send_recorded(
             tracing::warn!(path = %path.display(), error = %e, "debug log cannot be written");
         }
         ledger.append(entry);
-        let response = http::Response::builder()
-            .status(200)
-            .body(empty_body())
-            .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
-        let io: IoFuture = Box::new(async { Ok(()) });
-        return Ok((response, io));
+        return answered_here(200);
     }
-    let full = Full::new(body).map_err(|e| match e {}).boxed_unsync();
-    let request = http::Request::from_parts(parts, full);
+    let request = http::Request::from_parts(parts, full_body(body));
     // If the sender gives up before an answer (its deadline), this future is dropped: the
     // guard still records the request, which may well have left.
     let mut guard = Unanswered(Some((entry, ledger)));
@@ -135,7 +138,20 @@ pub(crate) fn events_in(format: Format, content_type: Option<&str>, body: &[u8])
 }
 
 /// Reads a request body whole, up to `MAX_BODY_BYTES`.
-async fn read_body(mut body: WasiBody) -> Result<Bytes, HttpError> {
+/// An answer the host gives itself (debug mode, counts-only mode): `status`, no body.
+pub(crate) fn answered_here(
+    status: u16,
+) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
+    let response = http::Response::builder()
+        .status(status)
+        .body(empty_body())
+        .map_err(|e| HttpError::InternalError(Some(e.to_string())))?;
+    let io: IoFuture = Box::new(async { Ok(()) });
+    Ok((response, io))
+}
+
+/// The whole body, up to the bound.
+pub(crate) async fn read_body(mut body: WasiBody) -> Result<Bytes, HttpError> {
     let mut buf = Vec::new();
     while let Some(frame) = body.frame().await {
         if let Ok(data) = frame?.into_data() {
@@ -179,6 +195,11 @@ impl Drop for Unanswered {
             ledger.append(entry);
         }
     }
+}
+
+/// `bytes` as a request or response body.
+pub(crate) fn full_body(bytes: Bytes) -> WasiBody {
+    Full::new(bytes).map_err(|e| match e {}).boxed_unsync()
 }
 
 fn empty_body() -> WasiBody {

@@ -54,6 +54,10 @@ pub struct LedgerEntry {
     /// [`LedgerEntry::inbound_dropped`]): how much, in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropped: Option<u64>,
+    /// On a counts-only upload: the period it holds the counts of (`2026-12-01`); `events`
+    /// is then how many events were folded into it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts_of: Option<String>,
     /// Set on an entry that records no request: what it notes instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
@@ -103,6 +107,7 @@ impl LedgerEntry {
             sha256: hex::encode(sha2::Sha256::digest(body)),
             events,
             left_out: None,
+            counts_of: None,
             dropped: None,
             note: None,
             content_type: None,

@@ -18,6 +18,7 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 use super::capture::{self, ResponseFuture};
 use super::ledger::Ledger;
+use crate::delivery::counts::{CountsBook, FoldError};
 
 /// The one scheme, host and port the component may send to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,6 +99,8 @@ pub struct EgressPolicy {
     debug_log: Option<Arc<PathBuf>>,
     /// The wire format the component sends, so the ledger can count a request's events.
     format: Format,
+    /// Counts-only mode: batches are folded here, never sent.
+    counts: Option<Arc<CountsBook>>,
 }
 
 impl EgressPolicy {
@@ -116,8 +119,44 @@ impl EgressPolicy {
             ledger,
             debug_log,
             format,
+            counts: None,
         }
     }
+
+    /// Folds every batch into `book` instead of sending it (counts-only mode).
+    pub(crate) fn folding_into(mut self, book: Arc<CountsBook>) -> Self {
+        self.counts = Some(book);
+        self
+    }
+}
+
+/// Counts-only mode's answer to a batch: folded (200), not a batch (400, the component counts
+/// it rejected), or not kept (503: the component keeps it and tries again).
+async fn fold(
+    request: http::Request<WasiBody>,
+    book: Arc<CountsBook>,
+    cap: Duration,
+) -> Result<(http::Response<WasiBody>, capture::IoFuture), HttpError> {
+    let body = tokio::time::timeout(cap, capture::read_body(request.into_body()))
+        .await
+        .map_err(|_| HttpError::ConnectionWriteTimeout)??;
+    let folded = tokio::task::spawn_blocking(move || book.fold(&body)).await;
+    let status = match folded {
+        Ok(Ok(_)) => 200,
+        Ok(Err(e @ FoldError::NotABatch(_))) => {
+            tracing::warn!(error = %e, "counts-only mode: a request that is not a batch was refused");
+            400
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "counts-only mode: the batch is kept to be folded later");
+            503
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "counts-only mode: folding failed; the batch is kept");
+            503
+        }
+    };
+    capture::answered_here(status)
 }
 
 impl WasiHttpHooks for EgressPolicy {
@@ -133,6 +172,10 @@ impl WasiHttpHooks for EgressPolicy {
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         self.counters.allowed.fetch_add(1, Ordering::Relaxed);
+        if let Some(book) = self.counts.clone() {
+            // Nothing leaves: the batch is folded on this machine.
+            return Box::new(fold(request, book, self.timeout_cap));
+        }
         // The guest's timeouts are honoured only up to the cap; unset ones would be 600 s.
         let cap = self.timeout_cap;
         let clamp = |d: Option<Duration>| Some(d.map_or(cap, |d| d.min(cap)));

@@ -86,9 +86,14 @@ impl TelemetryInstance {
         pre: &RecorderHostPre<TelemetryState>,
         config: Vec<(String, String)>,
         egress: EgressPolicy,
+        clock: &crate::clock::Clock,
     ) -> Result<TelemetryInstance, InstanceError> {
+        let mut wasi = WasiCtx::builder();
+        if let Some(clock) = clock.wasi() {
+            wasi.wall_clock(clock);
+        }
         let state = TelemetryState {
-            wasi: WasiCtx::builder().build(),
+            wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             egress,
             table: ResourceTable::new(),

@@ -91,8 +91,9 @@ impl TelemetryRuntime {
         &self,
         config: Vec<(String, String)>,
         egress: EgressPolicy,
+        clock: &crate::clock::Clock,
     ) -> Result<TelemetryInstance, InstanceError> {
-        TelemetryInstance::new(&self.telemetry, config, egress).await
+        TelemetryInstance::new(&self.telemetry, config, egress, clock).await
     }
 }
 

@@ -66,6 +66,8 @@ pub struct Supervised {
     runtime: Arc<TelemetryRuntime>,
     config: Vec<(String, String)>,
     egress: EgressPolicy,
+    /// The component's wall clock.
+    clock: crate::clock::Clock,
     live: Option<TelemetryInstance>,
     stats: Arc<InstanceStats>,
     /// Events handed to the instance since its last snapshot: with the snapshot's queue, what
@@ -81,13 +83,17 @@ impl Supervised {
         runtime: Arc<TelemetryRuntime>,
         config: Vec<(String, String)>,
         egress: EgressPolicy,
+        clock: crate::clock::Clock,
         stats: Arc<InstanceStats>,
     ) -> Result<Supervised, InstanceError> {
-        let live = runtime.instantiate(config.clone(), egress.clone()).await?;
+        let live = runtime
+            .instantiate(config.clone(), egress.clone(), &clock)
+            .await?;
         Ok(Supervised {
             runtime,
             config,
             egress,
+            clock,
             live: Some(live),
             stats,
             since_snapshot: 0,
@@ -105,7 +111,7 @@ impl Supervised {
             Some(live) => live,
             None => {
                 self.runtime
-                    .instantiate(self.config.clone(), self.egress.clone())
+                    .instantiate(self.config.clone(), self.egress.clone(), &self.clock)
                     .await?
             }
         };

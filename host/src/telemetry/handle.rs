@@ -9,9 +9,15 @@ use agent_telemetry_contract::retry::LONGEST_DEADLINE;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
+/// How long uploads of counts may take when they are sent beside a running program.
+const UPLOAD_DEADLINE: Duration = Duration::from_secs(30);
+/// How often a long-running program looks for periods that are over.
+const UPLOAD_EVERY: Duration = Duration::from_secs(3600);
+
 use super::handoff::{Command, Handoff, until};
 use super::worker::{self, Worker};
 use crate::agent::Recorder;
+use crate::delivery::counts::{CountsBook, Uploader};
 use crate::delivery::sender::{SpoolSender, nothing_flushed};
 use crate::delivery::spool::{SPOOL_DIR, Spool};
 use crate::egress::ledger::LedgerEntry;
@@ -22,7 +28,7 @@ use crate::otel::Dropped;
 use crate::runtime::TelemetryRuntime;
 use crate::runtime::bindings::recorder::{Event, FlushReport, StatusReport};
 use crate::runtime::supervisor::{InstanceStats, Supervised};
-use crate::settings::TelemetrySettings;
+use crate::settings::{Mode, TelemetrySettings};
 use crate::trust::consent::Consent;
 use crate::trust::identity::Identity;
 
@@ -38,6 +44,8 @@ pub struct Telemetry {
     /// Where debug mode writes; `None` when requests are really sent.
     pub(super) debug_log: Option<Arc<PathBuf>>,
     pub(super) worker: Option<Arc<WorkerHandle>>,
+    /// Counts-only mode's counters, and how their uploads are sent.
+    pub(super) counts: Option<(Arc<CountsBook>, Arc<Uploader>)>,
     /// Where these settings keep state (identity, choice, debug log): refused to agents.
     pub(super) state_dirs: Arc<[PathBuf]>,
 }
@@ -79,6 +87,7 @@ impl Telemetry {
             ledger: None,
             spool: None,
             debug_log: None,
+            counts: None,
             worker: None,
             state_dirs: Arc::new([]),
         }
@@ -154,7 +163,7 @@ impl Telemetry {
                 debug_log.as_deref().map(|p| p.as_path()),
             );
         }
-        let policy = EgressPolicy::new(
+        let mut policy = EgressPolicy::new(
             endpoint,
             settings.request_timeout,
             egress.clone(),
@@ -162,11 +171,43 @@ impl Telemetry {
             debug_log.clone(),
             settings.format,
         );
+        // Counts-only mode: batches are folded here, kept in the identity directory (in memory
+        // without one, or in debug mode, which must leave nothing a real run would send).
+        let counts = (settings.effective_mode() == Mode::Aggregate).then(|| {
+            let dir = identity.dir.clone().filter(|_| !settings.debug);
+            let book = Arc::new(CountsBook::new(dir, settings.clock.clone()));
+            let uploader = Arc::new(Uploader {
+                url: url.clone(),
+                headers: settings.headers.clone(),
+                timeout: settings.request_timeout,
+                ledger: ledger.clone(),
+                debug_log: debug_log.clone(),
+            });
+            (book, uploader)
+        });
+        if let Some((book, _)) = &counts {
+            policy = policy.folding_into(book.clone());
+        }
+        let clock = settings.clock.clone();
         let stats = Arc::new(InstanceStats::default());
         let config = settings.config_vars(&identity);
         let (handoff, commands) =
             Handoff::new(settings.handoff_capacity, settings.handoff_max_bytes);
         let stopping = watch::Sender::new(false);
+        if let Some((book, uploader)) = counts.clone().filter(|(book, _)| book.kept()) {
+            // Periods that ended since the last run are sent now, beside the agent, and then
+            // every hour for as long as the program runs.
+            let mut stop = stopping.subscribe();
+            tokio::spawn(async move {
+                loop {
+                    book.send_due(&uploader, false, UPLOAD_DEADLINE).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(UPLOAD_EVERY) => {}
+                        _ = stop.wait_for(|stopping| *stopping) => break,
+                    }
+                }
+            });
+        }
         let sender = spool
             .clone()
             .map(|spool| SpoolSender::new(spool, stopping.subscribe(), settings.request_timeout));
@@ -181,7 +222,9 @@ impl Telemetry {
                     // Loading is CPU work (reading or compiling code): off the async threads.
                     None => tokio::task::spawn_blocking(TelemetryRuntime::shared).await??,
                 };
-                anyhow::Ok(Supervised::start(runtime, config, policy, worker_stats.clone()).await?)
+                anyhow::Ok(
+                    Supervised::start(runtime, config, policy, clock, worker_stats.clone()).await?,
+                )
             };
             match instance.await {
                 Ok(instance) => {
@@ -201,6 +244,7 @@ impl Telemetry {
             ledger: Some(ledger),
             spool,
             debug_log,
+            counts,
             worker: Some(Arc::new(WorkerHandle {
                 handoff,
                 stats,
@@ -301,7 +345,9 @@ impl Telemetry {
             worker.stopping.send_replace(true);
         }
         self.note_inbound();
-        self.ask(deadline, |until, reply| Command::Shutdown { until, reply })
+        let started = Instant::now();
+        let report = self
+            .ask(deadline, |until, reply| Command::Shutdown { until, reply })
             .await
             .unwrap_or_else(|pending| {
                 tracing::warn!(
@@ -309,7 +355,14 @@ impl Telemetry {
                     "telemetry did not finish within the deadline; events still in the component when the process ends are lost"
                 );
                 pending
-            })
+            });
+        if let Some((book, uploader)) = &self.counts {
+            // Counts that cannot outlive the process (no identity directory) are sent now,
+            // the day unfinished; kept ones only for the periods that are over.
+            let left = deadline.saturating_sub(started.elapsed());
+            book.send_due(uploader, !book.kept(), left).await;
+        }
+        report
     }
 
     /// [`shutdown`](Self::shutdown) without waiting: the flush goes on in the background and

@@ -54,15 +54,27 @@ pub async fn collector() -> Collector {
 /// The native batch's published JSON Schema, as checked in.
 pub const BATCH_SCHEMA: &str = include_str!("../../../guest/contract/batch.schema.json");
 
+/// Counts-only mode's upload's published JSON Schema, as checked in.
+pub const COUNTS_SCHEMA: &str = include_str!("../../../guest/contract/counts.schema.json");
+
 /// Every batch a test's collector takes is checked against the published schema by a JSON
 /// Schema validator (the `jsonschema` crate): a batch the schema does not describe is refused,
 /// and the test that sent it sees it missing.
 pub fn schema_check() -> BatchCheck {
-    let schema: serde_json::Value = serde_json::from_str(BATCH_SCHEMA).unwrap();
-    let validator = jsonschema::validator_for(&schema).expect("the published schema is valid");
+    let validator = |text: &str| {
+        let schema: serde_json::Value = serde_json::from_str(text).unwrap();
+        jsonschema::validator_for(&schema).expect("the published schema is valid")
+    };
+    let (batches, counts) = (validator(BATCH_SCHEMA), validator(COUNTS_SCHEMA));
     std::sync::Arc::new(move |body: &[u8]| {
         let batch: serde_json::Value =
             serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+        // Counts-only mode's uploads come to the same path, under their own schema.
+        let validator = if batch["schema"] == agent_telemetry::contract::counts::SCHEMA {
+            &counts
+        } else {
+            &batches
+        };
         let errors: Vec<String> = validator
             .iter_errors(&batch)
             .map(|e| format!("{} at {}", e, e.instance_path()))

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use agent_telemetry_contract::wire::{Data, Event, Outcome, READABLE_VERSIONS, SCHEMA, name};
+use agent_telemetry_contract::wire::{Event, READABLE_VERSIONS, SCHEMA};
 use serde::Deserialize;
 use serde::de::{self, MapAccess, Visitor};
 use serde_json::value::RawValue;
@@ -25,6 +25,12 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
         schema_version: u32,
     }
     let head: Head = serde_json::from_slice(body).map_err(|_| Refused::new("not a valid batch"))?;
+    if head.schema == agent_telemetry_contract::counts::SCHEMA {
+        return Ok(Received {
+            counts: Some(super::counts::parse(body)?),
+            ..Received::default()
+        });
+    }
     if head.schema != SCHEMA {
         return Err(Refused::new("not an agent-telemetry batch"));
     }
@@ -139,107 +145,13 @@ pub fn fact(e: &Event) -> Result<Fact, Refused> {
         body: serde_json::to_string(e).map_err(|_| Refused::new("an event cannot be stored"))?,
         ..Fact::default()
     };
-    let outcome = |o: &Outcome| Some(name(o));
-    match &e.data {
-        Data::Command {
-            action, outcome: o, ..
-        } => {
-            f.subject = Some(action.clone());
-            f.outcome = outcome(o);
-        }
-        Data::ToolCall {
-            tool,
-            session_id,
-            duration_ms,
-            outcome: o,
-            ..
-        } => {
-            f.subject = Some(tool.clone());
-            f.session = session_id.clone();
-            f.duration_ms = Some(count(*duration_ms)?);
-            f.outcome = outcome(o);
-        }
-        Data::TokenUsage {
-            model,
-            session_id,
-            input_tokens,
-            output_tokens,
-            cost_usd,
-            ..
-        } => {
-            f.subject = Some(model.clone());
-            f.session = session_id.clone();
-            f.input_tokens = Some(count(*input_tokens)?);
-            f.output_tokens = Some(count(*output_tokens)?);
-            f.cost_usd = cost_usd.map(cost).transpose()?;
-        }
-        Data::SessionStart { session_id, .. } => f.session = Some(session_id.clone()),
-        Data::SessionEnd {
-            session_id,
-            outcome: o,
-            totals,
-            ..
-        } => {
-            f.session = Some(session_id.clone());
-            f.outcome = outcome(o);
-            f.duration_ms = totals.duration_ms.map(count).transpose()?;
-            f.input_tokens = Some(count(totals.input_tokens)?);
-            f.output_tokens = Some(count(totals.output_tokens)?);
-            f.cost_usd = Some(cost(totals.cost_usd)?);
-        }
-        Data::SessionCost {
-            session_id,
-            model,
-            cost_usd,
-            input_tokens,
-            output_tokens,
-            ..
-        } => {
-            f.session = Some(session_id.clone());
-            f.subject = model.clone();
-            f.input_tokens = Some(count(*input_tokens)?);
-            f.output_tokens = Some(count(*output_tokens)?);
-            f.cost_usd = cost_usd.map(cost).transpose()?;
-        }
-        Data::SessionFailure {
-            session_id, error, ..
-        } => {
-            f.session = Some(session_id.clone());
-            f.subject = Some(name(error));
-        }
-        Data::Server { state, .. } => f.subject = Some(name(state)),
-        Data::AgentRegistered { agent, .. } => f.subject = Some(agent.clone()),
-        Data::Task {
-            state, duration_ms, ..
-        } => {
-            f.subject = Some(name(state));
-            f.duration_ms = duration_ms.map(count).transpose()?;
-        }
-        Data::TaskSessionCompleted {
-            model,
-            is_error,
-            duration_ms,
-            ..
-        } => {
-            f.subject = model.clone();
-            f.outcome = Some(if *is_error { "failure" } else { "success" }.to_string());
-            f.duration_ms = duration_ms.map(count).transpose()?;
-        }
-        Data::Workflow {
-            state, duration_ms, ..
-        } => {
-            f.subject = Some(name(state));
-            f.duration_ms = duration_ms.map(count).transpose()?;
-        }
-        Data::Schedule { state, .. } => f.subject = Some(name(state)),
-        Data::Compaction {
-            session_id,
-            trigger,
-            ..
-        } => {
-            f.session = session_id.clone();
-            f.subject = Some(name(trigger));
-        }
-    }
+    let s = e.data.summary();
+    f.subject = s.subject;
+    f.outcome = s.outcome;
+    f.session = s.session.map(str::to_string);
+    f.duration_ms = s.duration_ms.map(count).transpose()?;
+    f.input_tokens = s.input_tokens.map(count).transpose()?;
+    f.output_tokens = s.output_tokens.map(count).transpose()?;
+    f.cost_usd = s.cost_usd.map(cost).transpose()?;
     Ok(f)
 }

@@ -56,6 +56,7 @@ pub fn parse(body: &[u8], content_type: &str) -> Result<Received, Refused> {
         facts: sink.facts,
         reported_drops: 0,
         dropped_properties: sink.dropped,
+        ..Received::default()
     })
 }
 

@@ -156,6 +156,7 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
         facts: vec![f],
         reported_drops: 0,
         dropped_properties: dropped,
+        ..Received::default()
     })
 }
 

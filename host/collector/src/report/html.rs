@@ -52,6 +52,11 @@ th { color: #495057; font-weight: 600; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
 ";
 
+/// A counts section's first line, as the text report says it.
+fn counts_summary(c: &super::Counts) -> String {
+    super::text::counts_summary(c)
+}
+
 /// Stacked parts: a value and its colour each.
 type Series = Vec<(f64, &'static str)>;
 
@@ -288,6 +293,22 @@ pub fn render(r: &Report) -> String {
                         h2 { "Task outcomes" }
                         (bar_chart("tasks", &tasks))
                         (more(r.more.tasks, "task states"))
+                    }
+                    @if r.counts.uploads > 0 {
+                        section {
+                            h2 { "Counts-only uploads" }
+                            p { (counts_summary(&r.counts)) }
+                            table {
+                                tr { th { "kind" } th { "subject" } th { "outcome" } th { "events" }
+                                     th { "input tokens" } th { "output tokens" } th { "cost" } }
+                                @for c in &r.counts.counters {
+                                    tr { td { (shown(&c.kind)) } td { (shown(c.subject.as_deref().unwrap_or("-"))) }
+                                         td { (shown(c.outcome.as_deref().unwrap_or("-"))) } td { (c.count) }
+                                         td { (c.input_tokens) } td { (c.output_tokens) } td { (format!("${:.4}", c.cost_usd)) } }
+                                }
+                            }
+                            (more(r.more.counters, "counters"))
+                        }
                     }
                     section {
                         h2 { "Installations by day and version" }

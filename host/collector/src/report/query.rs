@@ -8,8 +8,8 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, params};
 
 use super::{
-    Count, DEFAULT_TOP, MAX_DAYS, Model, More, OTHER_VERSIONS, Range, Rate, Report, Sessions, Tool,
-    VersionDay,
+    Count, CountRow, Counts, DEFAULT_TOP, MAX_DAYS, Model, More, OTHER_VERSIONS, Range, Rate,
+    Report, Sessions, Tool, VersionDay,
 };
 use crate::EventStore;
 use crate::ingest::{LAST_MS, MAX_TEXT};
@@ -32,6 +32,7 @@ impl Report {
             models: cut(&mut r.models, top),
             outcomes: cut(&mut r.sessions.outcomes, top),
             tasks: cut(&mut r.tasks, top),
+            counters: cut(&mut r.counts.counters, top),
             ..More::default()
         };
         (more.versions, more.days) = fold_versions(&mut r.versions, top);
@@ -61,6 +62,7 @@ impl Report {
             sessions: q.sessions()?,
             tasks: q.counts("task")?,
             versions: population.versions,
+            counts: q.counts_uploads()?,
             more: More::default(),
         })
     }
@@ -143,6 +145,45 @@ impl Query<'_> {
             })
             .collect();
         Ok(p)
+    }
+
+    /// Counts-only uploads of the days in the range, and their counters summed.
+    fn counts_uploads(&self) -> Result<Counts> {
+        let (uploads, installations, events) = self.conn.query_row(
+            &format!(
+                "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN installation NOT LIKE '{EPHEMERAL_PREFIX}%'
+                     THEN installation END), TOTAL(events)
+                 FROM uploads WHERE period_ms >= ?1 AND period_ms < ?2"
+            ),
+            params![self.since, self.until],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?)),
+        )?;
+        let mut stmt = self.conn.prepare(
+            "SELECT kind, subject, outcome, TOTAL(count), TOTAL(input_tokens), TOTAL(output_tokens),
+                 TOTAL(cost_usd), TOTAL(duration_ms)
+             FROM counters WHERE period_ms >= ?1 AND period_ms < ?2
+             GROUP BY kind, subject, outcome ORDER BY 4 DESC, 1, 2, 3",
+        )?;
+        let counters = stmt
+            .query_map(params![self.since, self.until], |r| {
+                Ok(CountRow {
+                    kind: clip(r.get(0)?),
+                    subject: r.get::<_, Option<String>>(1)?.map(clip),
+                    outcome: r.get::<_, Option<String>>(2)?.map(clip),
+                    count: r.get::<_, f64>(3)? as u64,
+                    input_tokens: r.get::<_, f64>(4)? as u64,
+                    output_tokens: r.get::<_, f64>(5)? as u64,
+                    cost_usd: r.get(6)?,
+                    duration_ms: r.get::<_, f64>(7)? as u64,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Counts {
+            uploads: uploads as u64,
+            installations: installations as u64,
+            events: events as u64,
+            counters,
+        })
     }
 
     fn commands(&self) -> Result<Vec<Rate>> {

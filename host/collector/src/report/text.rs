@@ -18,6 +18,20 @@ fn more(out: &mut String, n: u64, what: &str) {
     }
 }
 
+/// `7 uploads from 1 installation, 154 events`.
+pub fn counts_summary(c: &super::Counts) -> String {
+    let s = |n: u64| if n == 1 { "" } else { "s" };
+    format!(
+        "{} upload{} from {} installation{}, {} event{}",
+        c.uploads,
+        s(c.uploads),
+        c.installations,
+        s(c.installations),
+        c.events,
+        s(c.events)
+    )
+}
+
 fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED)
@@ -130,6 +144,36 @@ pub fn render(r: &Report) -> String {
     let _ = writeln!(out, "Task outcomes\n{t}");
     more(&mut out, r.more.tasks, "task states");
     out.push('\n');
+
+    if r.counts.uploads > 0 {
+        let mut t = table(&[
+            "kind",
+            "subject",
+            "outcome",
+            "events",
+            "input tokens",
+            "output tokens",
+            "cost",
+        ]);
+        for c in &r.counts.counters {
+            t.add_row([
+                name(&c.kind),
+                name(c.subject.as_deref().unwrap_or("-")),
+                name(c.outcome.as_deref().unwrap_or("-")),
+                c.count.to_string(),
+                c.input_tokens.to_string(),
+                c.output_tokens.to_string(),
+                format!("${:.4}", c.cost_usd),
+            ]);
+        }
+        let _ = writeln!(
+            out,
+            "Counts-only uploads: {}\n{t}",
+            counts_summary(&r.counts)
+        );
+        more(&mut out, r.more.counters, "counters");
+        out.push('\n');
+    }
 
     let mut t = table(&["day", "product", "version", "installations", "events"]);
     for v in &r.versions {

@@ -1,0 +1,85 @@
+//! Counts-only mode's uploads (`agent-telemetry/counts`), taken at the native path beside
+//! batches: one document of counters per installation, product version and day. Checked as
+//! strictly as a batch (unknown fields refused, names within [`MAX_TEXT`], a known kind for
+//! every counter, at most [`MAX_COUNTERS`] of them, a date for the period) before it is stored.
+
+use agent_telemetry_contract::counts::{self, MAX_COUNTERS, Upload};
+
+use super::{MAX_TEXT, Refused, day_ms, known_kind};
+
+/// The upload in `body`.
+pub fn parse(body: &[u8]) -> Result<Upload, Refused> {
+    let upload: Upload =
+        serde_json::from_slice(body).map_err(|_| Refused::new("not a valid counts upload"))?;
+    if upload.schema_version != counts::SCHEMA_VERSION {
+        return Err(Refused::new(format!(
+            "counts schema_version {} is not supported",
+            upload.schema_version
+        )));
+    }
+    if upload.period != counts::PERIOD_DAY {
+        return Err(Refused::new("a counts upload's period is a day"));
+    }
+    if counts::day_of(&upload.period_start) != Some(upload.period_start.as_str()) {
+        return Err(Refused::new("a counts upload's period_start is a date"));
+    }
+    day_ms(&upload.period_start)?;
+    if upload.counters.len() > MAX_COUNTERS {
+        return Err(Refused::too_large(format!(
+            "more than {MAX_COUNTERS} counters"
+        )));
+    }
+    let names = [
+        &upload.upload_id,
+        &upload.installation_id,
+        &upload.product,
+        &upload.product_version,
+        &upload.os,
+    ];
+    let counters = upload.counters.iter().flat_map(|c| {
+        [&c.subject, &c.outcome]
+            .into_iter()
+            .flatten()
+            .chain([&c.kind])
+    });
+    if names
+        .into_iter()
+        .chain(counters)
+        .any(|n| n.len() > MAX_TEXT)
+    {
+        return Err(Refused::new(format!(
+            "a name is longer than {MAX_TEXT} bytes"
+        )));
+    }
+    if upload.upload_id.is_empty() || upload.installation_id.is_empty() {
+        return Err(Refused::new(
+            "a counts upload names its upload and installation",
+        ));
+    }
+    for c in &upload.counters {
+        if known_kind(&c.kind).is_none() {
+            return Err(Refused::new("a counter of an unknown kind"));
+        }
+        if !(c.cost_usd.is_finite() && c.cost_usd >= 0.0) {
+            return Err(Refused::new("a cost is negative or not finite"));
+        }
+        let too_many = |n: u64| i64::try_from(n).is_err();
+        if [
+            c.count,
+            c.duration_ms,
+            c.input_tokens,
+            c.output_tokens,
+            c.costed,
+        ]
+        .into_iter()
+        .chain(c.duration_buckets.iter().copied())
+        .chain(c.token_buckets.iter().copied())
+        .any(too_many)
+            || c.duration_buckets.len() > counts::DURATION_BUCKETS_MS.len() + 1
+            || c.token_buckets.len() > counts::TOKEN_BUCKETS.len() + 1
+        {
+            return Err(Refused::new("a counter is out of range"));
+        }
+    }
+    Ok(upload)
+}

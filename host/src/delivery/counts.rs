@@ -1,0 +1,330 @@
+//! Counts-only mode (`mode = aggregate`): the batches the component makes never leave the
+//! machine. The egress policy hands each one here instead of sending it; its events (already
+//! checked by the component's rules) are folded into one [`Upload`] per period, installation
+//! and product version, kept in `counts.json` in the identity directory. Once a period is over
+//! its upload is sealed and sent, one request per period, through the same door as a batch
+//! (the ledger records it; `log` shows it).
+//!
+//! Every fold is written before the component is told the batch was taken, under a lock that
+//! processes sharing the directory take in turn: a crash loses no count, and two programs
+//! folding at once lose none either. A sealed upload keeps its `upload_id` until the collector
+//! has taken it, so a retry is never counted twice; events of a sealed period that arrive late
+//! (a spooled batch) start a new upload of that period.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, UNIX_EPOCH};
+
+use agent_telemetry_contract::batch;
+use agent_telemetry_contract::counts::{self, Upload};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::clock::Clock;
+use crate::egress::capture;
+use crate::egress::ledger::Ledger;
+use crate::settings::RequestHeaders;
+use crate::trust::identity::random_hex;
+use crate::trust::private_files::{append_private, read_private, replace_private};
+
+/// The counters' file in the identity directory.
+pub const COUNTS_FILE: &str = "counts.json";
+/// Held while the counters' file is read and written.
+const LOCK_FILE: &str = "counts.lock";
+/// A counters file past this is not one this library wrote (4,096 counters a period).
+const COUNTS_FILE_MAX_BYTES: u64 = 32 << 20;
+/// Periods kept at most; the oldest sealed one gives way (and is counted) past it.
+const MAX_UPLOADS: usize = 400;
+
+/// The counters: open periods, and sealed ones waiting to be sent.
+#[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Book {
+    /// Periods still folding.
+    open: Vec<Upload>,
+    /// Periods over, each sent until the collector takes it.
+    sealed: Vec<Upload>,
+    /// Events dropped because the book was full.
+    #[serde(default)]
+    dropped: u64,
+}
+
+/// Why a batch was not folded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FoldError {
+    /// Not a native batch: the component sends nothing else in this mode.
+    #[error("not a native batch: {0}")]
+    NotABatch(#[from] batch::BatchError),
+    /// The counters could not be kept: the component keeps the batch and tries again.
+    #[error("the counters cannot be written: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// One installation's counters, on disk (or, without an identity directory or in debug mode,
+/// in memory until the handle stops).
+pub(crate) struct CountsBook {
+    dir: Option<PathBuf>,
+    memory: Mutex<Book>,
+    clock: Clock,
+    /// One sender at a time in this process: the start-up upload and the one at shutdown
+    /// never send the same upload twice.
+    sending: tokio::sync::Mutex<()>,
+}
+
+impl CountsBook {
+    /// The counters kept in `dir` (in memory when `None`).
+    pub(crate) fn new(dir: Option<PathBuf>, clock: Clock) -> CountsBook {
+        CountsBook {
+            dir,
+            memory: Mutex::default(),
+            clock,
+            sending: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Whether the counters outlive the process.
+    pub(crate) fn kept(&self) -> bool {
+        self.dir.is_some()
+    }
+
+    /// Reads the book, lets `change` change it, writes it back: under the lock when on disk.
+    fn with_book<T>(&self, change: impl FnOnce(&mut Book) -> T) -> std::io::Result<T> {
+        let Some(dir) = &self.dir else {
+            let mut book = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(change(&mut book));
+        };
+        let lock = append_private(&dir.join(LOCK_FILE))?;
+        lock.lock()?;
+        let path = dir.join(COUNTS_FILE);
+        let mut book = match read_private(&path, COUNTS_FILE_MAX_BYTES)? {
+            None => Book::default(),
+            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                // Untrusted: a file this library did not write is set aside, never sent.
+                tracing::warn!(path = %path.display(), error = %e, "the counters file is not one this library wrote; it is set aside");
+                let _ = std::fs::rename(&path, dir.join(format!("{COUNTS_FILE}.invalid")));
+                Book::default()
+            }),
+        };
+        let before = book.clone();
+        let out = change(&mut book);
+        if book != before {
+            let mut bytes = serde_json::to_vec(&book).map_err(std::io::Error::other)?;
+            bytes.push(b'\n');
+            replace_private(&path, &bytes)?;
+        }
+        drop(lock);
+        Ok(out)
+    }
+
+    /// Folds the native batch `body` into the counters; the events folded.
+    pub(crate) fn fold(&self, body: &[u8]) -> Result<u64, FoldError> {
+        let batch = batch::parse(body)?;
+        let folded = self.with_book(|book| {
+            for event in &batch.events {
+                let at = book.open.iter().position(|u| u.holds(event));
+                let upload = match at {
+                    Some(i) => &mut book.open[i],
+                    None => {
+                        let Some(upload) = Upload::for_event(event, random_hex(8)) else {
+                            book.dropped += 1;
+                            continue;
+                        };
+                        if book.open.len() + book.sealed.len() >= MAX_UPLOADS {
+                            book.dropped += 1;
+                            continue;
+                        }
+                        book.open.push(upload);
+                        book.open.last_mut().expect("just pushed")
+                    }
+                };
+                upload.fold(event);
+            }
+            batch.events.len() as u64
+        })?;
+        Ok(folded)
+    }
+
+    /// Seals the periods that are over (all of them when `all`), and returns every sealed
+    /// upload, oldest first.
+    pub(crate) fn due(&self, all: bool) -> std::io::Result<Vec<Upload>> {
+        let today = counts::day_of(&rfc3339(self.clock.now())).map(str::to_string);
+        self.with_book(|book| {
+            let (over, open): (Vec<Upload>, Vec<Upload>) =
+                std::mem::take(&mut book.open).into_iter().partition(|u| {
+                    all || today
+                        .as_deref()
+                        .is_some_and(|t| u.period_start.as_str() < t)
+                });
+            book.open = open;
+            book.sealed.extend(over);
+            book.sealed
+                .sort_by(|a, b| a.period_start.cmp(&b.period_start));
+            book.sealed.clone()
+        })
+    }
+
+    /// Forgets the sealed upload `upload_id`: the collector took it.
+    pub(crate) fn sent(&self, upload_id: &str) -> std::io::Result<()> {
+        self.with_book(|book| book.sealed.retain(|u| u.upload_id != upload_id))
+    }
+
+    /// Sends every upload that is due (all when `all`: the counters cannot outlive this
+    /// process), each once, within `deadline`; those that were not taken wait for next time.
+    pub(crate) async fn send_due(
+        &self,
+        uploader: &Uploader,
+        all: bool,
+        deadline: Duration,
+    ) -> SendReport {
+        let mut report = SendReport::default();
+        let until = tokio::time::Instant::now() + deadline;
+        let Ok(_one_at_a_time) = tokio::time::timeout(deadline, self.sending.lock()).await else {
+            return report;
+        };
+        let due = match self.due(all) {
+            Ok(due) => due,
+            Err(e) => {
+                tracing::warn!(error = %e, "the counters cannot be read; nothing is uploaded now");
+                return report;
+            }
+        };
+        for upload in due {
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let taken = !left.is_zero()
+                && tokio::time::timeout(left, uploader.send(&upload))
+                    .await
+                    .is_ok_and(|ok| ok);
+            if taken {
+                report.sent += 1;
+                if let Err(e) = self.sent(&upload.upload_id) {
+                    tracing::warn!(error = %e, "an upload was taken but cannot be marked sent; the collector will see it again and keep it once");
+                }
+            } else {
+                report.pending += 1;
+            }
+        }
+        report
+    }
+}
+
+/// What [`CountsBook::send_due`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SendReport {
+    /// Uploads the collector took.
+    pub(crate) sent: u64,
+    /// Uploads that wait for a later run.
+    pub(crate) pending: u64,
+}
+
+/// Sends an upload to the endpoint, as a batch would go: the static headers, the capped
+/// timeout, the ledger (or, in debug mode, the debug log).
+pub(crate) struct Uploader {
+    pub(crate) url: String,
+    pub(crate) headers: RequestHeaders,
+    pub(crate) timeout: Duration,
+    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) debug_log: Option<Arc<PathBuf>>,
+}
+
+impl Uploader {
+    /// Whether the collector took `upload` (a 2xx).
+    async fn send(&self, upload: &Upload) -> bool {
+        let Ok(body) = serde_json::to_vec(upload) else {
+            return false;
+        };
+        let mut request =
+            http::Request::post(&self.url).header(http::header::CONTENT_TYPE, "application/json");
+        for (name, value) in &self.headers.0 {
+            request = request.header(name.as_str(), value.as_str());
+        }
+        let Ok(request) = request.body(capture::full_body(Bytes::from(body))) else {
+            return false;
+        };
+        let options = wasmtime_wasi_http::RequestOptions {
+            connect_timeout: Some(self.timeout),
+            first_byte_timeout: Some(self.timeout),
+            between_bytes_timeout: Some(self.timeout),
+        };
+        let sent = capture::send_recorded(
+            request,
+            options,
+            self.timeout,
+            self.ledger.clone(),
+            self.debug_log.clone(),
+            agent_telemetry_contract::config::Format::Native,
+        )
+        .await;
+        match sent {
+            // Debug mode answers 200 itself: what it captured is kept to be sent for real.
+            Ok(_) if self.debug_log.is_some() => false,
+            Ok((response, _)) => response.status().is_success(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// `time` as RFC 3339, UTC (a time before 1970 reads as 1970).
+fn rfc3339(time: std::time::SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time.max(UNIX_EPOCH)).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const EVENT: &str = r#"{"event_id":"0190a0b0-0000-7000-8000-000000000001","occurred_at":"2026-11-02T10:00:00.000Z","schema_version":2,"source":"cli","environment":"production","installation_id":"install_0123456789abcdef","product":"agent","product_version":"1.0.0","os":"linux","arch":"x86_64","ci":false,"data":{"type":"tool_call","tool":"shell","duration_ms":120,"outcome":"success"}}"#;
+
+    fn batch(events: usize) -> Vec<u8> {
+        let events: Vec<&str> = std::iter::repeat_n(EVENT, events).collect();
+        format!(
+            r#"{{"schema":"agent-telemetry/batch","schema_version":2,"batch_id":"b","sent_at":"2026-11-02T10:00:00Z","dropped_events":0,"events":[{}]}}"#,
+            events.join(",")
+        )
+        .into_bytes()
+    }
+
+    fn book(dir: &std::path::Path) -> (CountsBook, Arc<AtomicU64>) {
+        let now = Arc::new(AtomicU64::new(1_793_613_600)); // 2026-11-02T10:00:00Z
+        let read = now.clone();
+        let clock =
+            Clock::from_fn(move || UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst)));
+        (CountsBook::new(Some(dir.to_path_buf()), clock), now)
+    }
+
+    #[test]
+    fn a_period_is_sealed_once_over_and_late_events_start_a_new_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (book, now) = book(dir.path());
+        assert_eq!(book.fold(&batch(3)).unwrap(), 3);
+        assert!(book.due(false).unwrap().is_empty(), "the day is not over");
+        now.fetch_add(86_400, Ordering::SeqCst);
+        let due = book.due(false).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!((due[0].events, due[0].counters[0].count), (3, 3));
+        // A spooled batch of that day, folded after its upload was sealed.
+        book.fold(&batch(2)).unwrap();
+        let due = book.due(false).unwrap();
+        assert_eq!(due.len(), 2);
+        assert_ne!(due[0].upload_id, due[1].upload_id);
+        assert_eq!(due.iter().map(|u| u.events).sum::<u64>(), 5);
+        book.sent(&due[0].upload_id).unwrap();
+        assert_eq!(book.due(false).unwrap(), [due[1].clone()]);
+        assert!(book.fold(b"{\"not\":\"a batch\"}").is_err());
+    }
+
+    #[test]
+    fn a_counters_file_this_library_did_not_write_is_set_aside_never_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(COUNTS_FILE),
+            r#"{"open":[],"sealed":[{"planted":1}]}"#,
+        )
+        .unwrap();
+        let (book, _) = book(dir.path());
+        assert!(book.due(true).unwrap().is_empty());
+        assert!(dir.path().join(format!("{COUNTS_FILE}.invalid")).exists());
+        book.fold(&batch(1)).unwrap();
+        assert_eq!(book.due(true).unwrap().len(), 1);
+    }
+}
