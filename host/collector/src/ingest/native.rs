@@ -163,6 +163,7 @@ pub fn fact(e: &Event) -> Result<Fact, Refused> {
             session_id,
             input_tokens,
             output_tokens,
+            cached_tokens,
             cost_usd,
             ..
         } => {
@@ -170,6 +171,7 @@ pub fn fact(e: &Event) -> Result<Fact, Refused> {
             f.session = session_id.clone();
             f.input_tokens = Some(count(*input_tokens)?);
             f.output_tokens = Some(count(*output_tokens)?);
+            f.cache_read_tokens = Some(count(*cached_tokens)?);
             f.cost_usd = cost_usd.map(cost).transpose()?;
         }
         Data::SessionStart { session_id, .. } => f.session = Some(session_id.clone()),
@@ -192,12 +194,16 @@ pub fn fact(e: &Event) -> Result<Fact, Refused> {
             cost_usd,
             input_tokens,
             output_tokens,
+            cache_read_tokens,
+            cache_write_tokens,
             ..
         } => {
             f.session = Some(session_id.clone());
             f.subject = model.clone();
             f.input_tokens = Some(count(*input_tokens)?);
             f.output_tokens = Some(count(*output_tokens)?);
+            f.cache_read_tokens = Some(count(*cache_read_tokens)?);
+            f.cache_write_tokens = Some(count(*cache_write_tokens)?);
             f.cost_usd = cost_usd.map(cost).transpose()?;
         }
         Data::SessionFailure {
