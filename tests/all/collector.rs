@@ -45,6 +45,21 @@ async fn through(format: Format, args: &[&str], n: u64) -> (Collector, Report) {
     assert!(facts.iter().all(|f| f.format == format.name()), "{facts:?}");
     // Every kind the fixture records is one the collector names (none read back as `?`).
     assert!(facts.iter().all(|f| f.fact.kind != "?"), "{facts:?}");
+    // The cache tokens each format carries, which the cost estimate prices (docker-agent's
+    // records have none; Agent Swarm has no per-call token use).
+    let mut token_events = 0;
+    for f in &facts {
+        let cache = (f.fact.cache_read_tokens, f.fact.cache_write_tokens);
+        let want = match (f.fact.kind, format) {
+            ("token_usage", Format::Docker) => (None, None),
+            ("token_usage", _) => (Some(800), None),
+            ("session_cost", _) => (Some(900), Some(120)),
+            _ => continue,
+        };
+        assert_eq!(cache, want, "{format:?} {}", f.fact.kind);
+        token_events += 1;
+    }
+    assert!(token_events > 0, "{format:?}: no token events");
     let report = Report::build(collector.store(), Range::default()).unwrap();
     std::fs::remove_dir_all(&home).ok();
     (collector, report)

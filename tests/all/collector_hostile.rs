@@ -110,7 +110,7 @@ fn bombs() -> Vec<(&'static str, Headers, Vec<u8>)> {
 /// `agent-telemetry collect` as a child process: its address and the child. Its address space
 /// is capped at 4 GiB so that a collector without bounds fails here rather than take the
 /// machine's memory.
-async fn collect(db: &Path, args: &[&str]) -> (SocketAddr, tokio::process::Child) {
+pub(crate) async fn collect(db: &Path, args: &[&str]) -> (SocketAddr, tokio::process::Child) {
     let mut cmd = tokio::process::Command::new("bash");
     cmd.arg("-c")
         .arg(r#"ulimit -v 4194304; exec "$0" "$@""#)

@@ -20,6 +20,8 @@
 //! - `languages`: agents in Python (componentize-py) and JavaScript (componentize-js) under
 //!   `run`;
 //! - `outside_wasmtime`: the component transpiled by `jco transpile`, under Node;
+//! - `collector_prices`: the collector's cost estimated from a price table, through `collect`
+//!   and `report`;
 //! - `installations`: containers and CI runs counted as runs, not installations;
 //! - `otel`: OpenTelemetry in: an agent importing `wasi:otel` under `run`, and a Python agent
 //!   using the official SDK through `relay`.
@@ -31,6 +33,7 @@ mod aggregate;
 mod audit;
 mod collector;
 mod collector_hostile;
+mod collector_prices;
 mod end_to_end;
 mod faulty_collector;
 mod formats;

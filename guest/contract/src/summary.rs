@@ -21,6 +21,10 @@ pub struct Summary<'a> {
     pub input_tokens: Option<u64>,
     /// Output tokens, for the events that count them.
     pub output_tokens: Option<u64>,
+    /// Input tokens read from a prompt cache, for the events that count them.
+    pub cache_read_tokens: Option<u64>,
+    /// Input tokens written to a prompt cache, for the events that count them.
+    pub cache_write_tokens: Option<u64>,
     /// Cost in US dollars, for the events that carry one.
     pub cost_usd: Option<f64>,
 }
@@ -54,6 +58,7 @@ impl Data {
                 session_id,
                 input_tokens,
                 output_tokens,
+                cached_tokens,
                 cost_usd,
                 ..
             } => {
@@ -61,6 +66,7 @@ impl Data {
                 s.session = session_id.as_deref();
                 s.input_tokens = Some(*input_tokens);
                 s.output_tokens = Some(*output_tokens);
+                s.cache_read_tokens = Some(*cached_tokens);
                 s.cost_usd = *cost_usd;
             }
             Data::SessionStart { session_id, .. } => s.session = Some(session_id),
@@ -83,12 +89,16 @@ impl Data {
                 cost_usd,
                 input_tokens,
                 output_tokens,
+                cache_read_tokens,
+                cache_write_tokens,
                 ..
             } => {
                 s.session = Some(session_id);
                 s.subject = model.clone();
                 s.input_tokens = Some(*input_tokens);
                 s.output_tokens = Some(*output_tokens);
+                s.cache_read_tokens = Some(*cache_read_tokens);
+                s.cache_write_tokens = Some(*cache_write_tokens);
                 s.cost_usd = *cost_usd;
             }
             Data::SessionFailure {

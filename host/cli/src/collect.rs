@@ -10,7 +10,7 @@ use agent_telemetry::agent::{AgentOptions, run_agent};
 use agent_telemetry::shared_engine;
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 use agent_telemetry_collector::report::{self, Range, Report};
-use agent_telemetry_collector::{Collector, CollectorOptions, EventStore, Format};
+use agent_telemetry_collector::{Collector, CollectorOptions, EventStore, Format, Prices};
 use anyhow::{Context, Result, bail};
 
 /// The example agent the demo runs (tests/agents/every-event), built into this binary.
@@ -32,6 +32,10 @@ pub struct CollectArgs {
     /// Delete events older than this many days, at start and every hour [default: keep all].
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..))]
     pub retain: Option<u32>,
+    /// Price table (JSON, as host/collector/prices/default.json) to estimate the cost of token
+    /// events that report none [default: the table built in].
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
 }
 
 /// `500M`, `1G`, `1048576`: bytes, with an optional K, M, G or T (powers of 1024; `B` or `iB`
@@ -109,8 +113,14 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
         None => made_data_dir()?.join(DEFAULT_DB),
     };
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
+    // A bad table stops it before it listens: estimates from the wrong prices would be stored.
+    let prices = args.prices.as_deref().map(Prices::read).transpose()?;
     let store = EventStore::open(Some(&db))?;
     store.set_max_bytes(args.max_db_size);
+    if let Some(prices) = prices {
+        store.set_prices(prices);
+    }
+    let label = store.prices().label().to_string();
     let options = CollectorOptions {
         retain: args
             .retain
@@ -133,6 +143,7 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
     if let Some(days) = args.retain {
         println!("  deleting events older than {days} days");
     }
+    println!("  estimating the cost of token events that report none with prices: {label}");
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for ctrl-c")?;

@@ -90,7 +90,12 @@ pub struct Fact {
     pub input_tokens: Option<i64>,
     /// Output tokens, for the events that count them.
     pub output_tokens: Option<i64>,
-    /// Cost in US dollars, for the events that carry one.
+    /// Input tokens read from the provider's cache, for the events that count them.
+    pub cache_read_tokens: Option<i64>,
+    /// Input tokens written to the provider's cache, for the events that count them.
+    pub cache_write_tokens: Option<i64>,
+    /// Cost in US dollars, for the events that carry one: the reported cost, never an
+    /// estimate (the store keeps that apart, see [`crate::prices`]).
     pub cost_usd: Option<f64>,
     /// The event as it arrived, as JSON.
     pub body: String,

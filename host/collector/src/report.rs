@@ -1,5 +1,6 @@
 //! What the collector stored, summarized: commands by name with their success rate, tool
-//! calls by tool with success rate and p50/p95 duration, tokens and cost by model, sessions,
+//! calls by tool with success rate and p50/p95 duration, tokens and cost by model (the cost
+//! the events reported apart from the cost estimated from a price table), sessions,
 //! task outcomes, and installations and versions by day. [`Report::build`] reads it from the
 //! store in one pass per section (indexed by kind and time); `text`, JSON (serde) and `html`
 //! show it.
@@ -55,6 +56,8 @@ pub struct Report {
     pub tools: Vec<Tool>,
     /// Tokens and cost by model.
     pub models: Vec<Model>,
+    /// The models' cost in all: reported, estimated, and what could not be priced.
+    pub cost: Cost,
     /// Sessions started and ended, their outcomes, durations and cost.
     pub sessions: Sessions,
     /// Task events by state.
@@ -188,8 +191,50 @@ pub struct Model {
     pub input_tokens: i64,
     /// Output tokens in all.
     pub output_tokens: i64,
-    /// Cost in US dollars in all.
+    /// Cost in US dollars in all, as the events reported it.
     pub cost_usd: f64,
+    /// Cost in US dollars in all, estimated from a price table for the events that reported
+    /// none.
+    pub estimated_cost_usd: f64,
+    /// Events that reported no cost and that no price table priced (their model unknown to
+    /// it): their cost is in neither sum.
+    pub unpriced_events: u64,
+}
+
+/// The cost of every model's token use in the range (not only the models shown).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Cost {
+    /// Cost in US dollars the events reported.
+    pub reported_usd: f64,
+    /// Cost in US dollars estimated for the events that reported none.
+    pub estimated_usd: f64,
+    /// Events that reported no cost and that the price table did not price.
+    pub unpriced_events: u64,
+    /// Models of those events.
+    pub unpriced_models: u64,
+    /// The price tables the estimates were made from (each `name (date)`, and the file it
+    /// was read from if not the built-in one).
+    pub prices: Vec<String>,
+}
+
+impl Cost {
+    /// The line the text and the page show under the models: `$R reported, $E estimated
+    /// (prices: ...); unpriced: N events of M models`.
+    pub fn summary(&self) -> String {
+        let prices = if self.prices.is_empty() {
+            "none used".to_string()
+        } else {
+            self.prices.join("; ")
+        };
+        let plural = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+        format!(
+            "cost ${:.4} reported, ${:.4} estimated (prices: {prices}); unpriced: {} of {}",
+            self.reported_usd,
+            self.estimated_usd,
+            plural(self.unpriced_events, "event"),
+            plural(self.unpriced_models, "model"),
+        )
+    }
 }
 
 /// The sessions in a range.
@@ -266,5 +311,121 @@ impl Rate {
             succeeded,
             success_rate,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{Fact, Received};
+    use crate::{EventStore, Format};
+
+    /// A store holding token use: gpt-4o once without a cost (1M input tokens: $2.50 by the
+    /// built-in table) and once with $0.50 reported; two models the table does not know,
+    /// three events in all.
+    fn priced_and_unpriced() -> EventStore {
+        let store = EventStore::open(None).unwrap();
+        let token = |id: &str, model: &str, cost: Option<f64>| Fact {
+            id: id.to_string(),
+            occurred_ms: 1_767_225_600_000,
+            kind: "token_usage",
+            installation: "i".into(),
+            subject: Some(model.to_string()),
+            input_tokens: Some(1_000_000),
+            output_tokens: Some(0),
+            cost_usd: cost,
+            body: "{}".into(),
+            ..Fact::default()
+        };
+        let facts = vec![
+            token("a", "gpt-4o", None),
+            token("b", "openai/gpt-4o", Some(0.5)),
+            token("c", "llama-local", None),
+            token("d", "llama-local", None),
+            token("e", "mystery-model", None),
+        ];
+        store
+            .store(
+                Format::Native,
+                &Received {
+                    facts,
+                    ..Received::default()
+                },
+            )
+            .unwrap();
+        store
+    }
+
+    const SUMMARY: &str = "cost $0.5000 reported, $2.5000 estimated (prices: agent-telemetry \
+        default (2025-11-24)); unpriced: 3 events of 2 models";
+
+    #[test]
+    fn reported_and_estimated_cost_and_the_unpriced_are_shown_apart_in_every_form() {
+        let r = Report::build_top(&priced_and_unpriced(), Range::default(), 2).unwrap();
+        let row = |m: &Model| {
+            (
+                m.model.clone(),
+                m.events,
+                m.cost_usd,
+                m.estimated_cost_usd,
+                m.unpriced_events,
+            )
+        };
+        let rows: Vec<_> = r.models.iter().map(row).collect();
+        assert_eq!(
+            rows,
+            [
+                ("gpt-4o".to_string(), 1, 0.0, 2.5, 0),
+                ("openai/gpt-4o".to_string(), 1, 0.5, 0.0, 0)
+            ]
+        );
+        // The totals count every model, the ones past the top too.
+        assert_eq!(r.more.models, 2);
+        assert_eq!(
+            r.cost,
+            Cost {
+                reported_usd: 0.5,
+                estimated_usd: 2.5,
+                unpriced_events: 3,
+                unpriced_models: 2,
+                prices: vec!["agent-telemetry default (2025-11-24)".into()],
+            }
+        );
+        assert_eq!(r.cost.summary(), SUMMARY);
+
+        let text = text::render(&r);
+        assert!(text.contains(SUMMARY), "{text}");
+        assert!(
+            text.contains("reported cost") && text.contains("estimated cost"),
+            "{text}"
+        );
+        assert!(text.contains("$2.5000"), "{text}");
+
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["cost"]["reported_usd"], 0.5);
+        assert_eq!(json["cost"]["estimated_usd"], 2.5);
+        assert_eq!(json["cost"]["unpriced_events"], 3);
+        assert_eq!(json["cost"]["unpriced_models"], 2);
+        assert_eq!(
+            json["cost"]["prices"][0],
+            "agent-telemetry default (2025-11-24)"
+        );
+        assert_eq!(json["models"][0]["estimated_cost_usd"], 2.5);
+        assert_eq!(json["models"][1]["cost_usd"], 0.5);
+
+        let page = html::render(&r);
+        assert!(page.contains(SUMMARY), "{page}");
+        assert!(page.contains(html::MODEL_ESTIMATED), "{page}");
+        assert!(page.contains("estimated cost"), "{page}");
+    }
+
+    #[test]
+    fn with_nothing_estimated_the_report_says_no_table_was_used() {
+        let r = Report::build(&EventStore::open(None).unwrap(), Range::default()).unwrap();
+        assert_eq!(r.cost, Cost::default());
+        assert_eq!(
+            r.cost.summary(),
+            "cost $0.0000 reported, $0.0000 estimated (prices: none used); unpriced: 0 events of 0 models"
+        );
     }
 }

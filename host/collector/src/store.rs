@@ -10,12 +10,14 @@ use anyhow::{Context, Result};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::ingest::{Fact, Format, Received, known_kind, native};
+use crate::prices::{Prices, TOKEN_KINDS};
 
 /// The layout this build writes (SQLite's `user_version`). Version 1 (no `user_version`, an
 /// `events` table keyed by `event_id`) held native events only; version 2 keyed docker-agent
 /// and Agent Swarm events by `sha256:<hex>` alone, where 3 puts their time first. Both are
-/// migrated on open.
-const LAYOUT: i64 = 3;
+/// migrated on open. Version 4 adds token events' cache tokens and the cost estimated from a
+/// price table ([`add_estimates`]).
+const LAYOUT: i64 = 4;
 
 /// Received events, in SQLite (a file, or memory).
 pub struct EventStore {
@@ -26,6 +28,8 @@ pub struct EventStore {
     max_bytes: AtomicU64,
     /// Whether it held that much when last written or pruned.
     full: std::sync::atomic::AtomicBool,
+    /// The table a token event's cost is estimated from when it carries none.
+    prices: std::sync::RwLock<std::sync::Arc<Prices>>,
 }
 
 /// The database holds [`EventStore::set_max_bytes`] already: a body is refused until
@@ -68,6 +72,12 @@ pub struct StoredFact {
     pub format: String,
     /// The event.
     pub fact: Fact,
+    /// The cost estimated from the price table when the event is a token event that reported
+    /// none, and the table prices its model.
+    pub estimated_cost_usd: Option<f64>,
+    /// The table consulted for that estimate (its [`Prices::label`]), whether or not it
+    /// priced the model: set for every token event without a reported cost.
+    pub prices: Option<String>,
 }
 
 const SCHEMA: &str = "
@@ -88,7 +98,11 @@ const SCHEMA: &str = "
         input_tokens INTEGER,
         output_tokens INTEGER,
         cost_usd REAL,
-        body TEXT NOT NULL
+        body TEXT NOT NULL,
+        cache_read_tokens INTEGER,
+        cache_write_tokens INTEGER,
+        estimated_cost_usd REAL,
+        prices TEXT
     );
     -- The report reads one kind over a time range, and every event's installation and
     -- version over one: both from an index alone (covering), never from the wide rows.
@@ -163,7 +177,22 @@ impl EventStore {
             dropped_properties: AtomicU64::new(0),
             max_bytes: AtomicU64::new(0),
             full: std::sync::atomic::AtomicBool::new(false),
+            prices: std::sync::RwLock::new(std::sync::Arc::new(Prices::embedded().clone())),
         })
+    }
+
+    /// Estimates from now on the cost of token events that carry none from `prices` instead
+    /// of the table built in ([`Prices::embedded`]). What is stored already keeps its estimate.
+    pub fn set_prices(&self, prices: Prices) {
+        *self.prices.write().unwrap_or_else(|e| e.into_inner()) = std::sync::Arc::new(prices);
+    }
+
+    /// The table costs are estimated from.
+    pub fn prices(&self) -> std::sync::Arc<Prices> {
+        self.prices
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Bounds the database: once the pages in use reach `max` bytes, [`EventStore::store`]
@@ -319,6 +348,7 @@ impl EventStore {
         }
         let dropped = i64::try_from(received.reported_drops)
             .map_err(|_| anyhow::anyhow!("dropped_events is out of range"))?;
+        let prices = self.prices();
         let mut conn = self.conn();
         if self.note_fullness(&conn)? {
             return Err(Full.into());
@@ -328,7 +358,7 @@ impl EventStore {
         {
             let mut insert = tx.prepare_cached(INSERT)?;
             for f in &received.facts {
-                accepted += insert_fact(&mut insert, format.name(), f)?;
+                accepted += insert_fact(&mut insert, format.name(), f, &prices)?;
             }
         }
         let duplicates = received.facts.len() - accepted;
@@ -375,7 +405,8 @@ impl EventStore {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT format, id, occurred_ms, kind, installation, product, version, os, subject,
-                    outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body, ci
+                    outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body,
+                    cache_read_tokens, cache_write_tokens, estimated_cost_usd, prices, ci
              FROM events ORDER BY rowid",
         )?;
         let rows = stmt.query_map([], |r| {
@@ -398,8 +429,12 @@ impl EventStore {
                     output_tokens: r.get(13)?,
                     cost_usd: r.get(14)?,
                     body: r.get(15)?,
-                    ci: r.get(16)?,
+                    cache_read_tokens: r.get(16)?,
+                    cache_write_tokens: r.get(17)?,
+                    ci: r.get(20)?,
                 },
+                estimated_cost_usd: r.get(18)?,
+                prices: r.get(19)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -435,15 +470,25 @@ impl EventStore {
 
 const INSERT: &str = "INSERT OR IGNORE INTO events (id, format, occurred_ms, kind,
         installation, product, version, os, subject, outcome, session, duration_ms,
-        input_tokens, output_tokens, cost_usd, body, ci)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)";
+        input_tokens, output_tokens, cost_usd, body, cache_read_tokens, cache_write_tokens,
+        estimated_cost_usd, prices, ci)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+        ?19, ?20, ?21)";
 
-/// Inserts one event unless its id is stored already: 1 if it was new, 0 if not.
+/// Whether `f` is a token event without a reported cost: one whose cost is estimated.
+fn to_estimate(f: &Fact) -> bool {
+    f.cost_usd.is_none() && TOKEN_KINDS.contains(&f.kind)
+}
+
+/// Inserts one event unless its id is stored already: 1 if it was new, 0 if not. A token
+/// event without a reported cost gets its cost estimated from `prices`.
 fn insert_fact(
     insert: &mut rusqlite::CachedStatement<'_>,
     format: &str,
     f: &Fact,
+    prices: &Prices,
 ) -> rusqlite::Result<usize> {
+    let consulted = to_estimate(f).then(|| prices.label());
     insert.execute(params![
         f.id,
         format,
@@ -461,6 +506,10 @@ fn insert_fact(
         f.output_tokens,
         f.cost_usd,
         f.body,
+        f.cache_read_tokens,
+        f.cache_write_tokens,
+        prices.estimate(f),
+        consulted,
         f.ci,
     ])
 }
@@ -530,7 +579,12 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             let Ok(f) = native::fact(&event) else {
                 continue;
             };
-            insert_fact(&mut tx.prepare_cached(INSERT)?, "native", &f)?;
+            insert_fact(
+                &mut tx.prepare_cached(INSERT)?,
+                "native",
+                &f,
+                Prices::embedded(),
+            )?;
             kept += 1;
         }
         if kept == bodies.len() {
@@ -545,8 +599,58 @@ fn migrate(conn: &mut Connection) -> Result<()> {
             [],
         )?;
     }
+    if version < 4 {
+        add_estimates(&tx)?;
+    }
     tx.pragma_update(None, "user_version", LAYOUT)?;
     tx.commit()?;
+    Ok(())
+}
+
+/// Layout 4: the columns for token events' cache tokens and their estimated cost (added to a
+/// table an older collector made), and an estimate from the built-in table for each token
+/// event stored without a reported cost (from its input and output tokens: an older
+/// collector did not keep the cache tokens).
+fn add_estimates(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let has_them = tx
+        .query_row(
+            "SELECT 1 FROM pragma_table_info('events') WHERE name = 'estimated_cost_usd'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if !has_them {
+        tx.execute_batch(
+            "ALTER TABLE events ADD COLUMN cache_read_tokens INTEGER;
+             ALTER TABLE events ADD COLUMN cache_write_tokens INTEGER;
+             ALTER TABLE events ADD COLUMN estimated_cost_usd REAL;
+             ALTER TABLE events ADD COLUMN prices TEXT;",
+        )?;
+    }
+    let prices = Prices::embedded();
+    let mut select = tx.prepare(
+        "SELECT rowid, kind, subject, input_tokens, output_tokens FROM events
+         WHERE kind IN ('token_usage', 'session_cost') AND cost_usd IS NULL AND prices IS NULL",
+    )?;
+    let mut update =
+        tx.prepare("UPDATE events SET estimated_cost_usd = ?1, prices = ?2 WHERE rowid = ?3")?;
+    let mut rows = select.query([])?;
+    while let Some(r) = rows.next()? {
+        let kind: String = r.get(1)?;
+        let f = Fact {
+            kind: known_kind(&kind).unwrap_or("?"),
+            subject: r.get(2)?,
+            input_tokens: r.get(3)?,
+            output_tokens: r.get(4)?,
+            ..Fact::default()
+        };
+        update.execute(params![
+            prices.estimate(&f),
+            prices.label(),
+            r.get::<_, i64>(0)?
+        ])?;
+    }
     Ok(())
 }
 
@@ -556,21 +660,27 @@ mod tests {
 
     const EVENT: &str = r#"{"event_id":"0190a0b0-0000-7000-8000-000000000001","occurred_at":"2026-01-01T00:00:00.000Z","schema_version":1,"source":"cli","environment":"production","installation_id":"install_0123456789abcdef","product":"agent","product_version":"1.0.0","os":"linux","arch":"x86_64","ci":false,"data":{"type":"command","action":"run","outcome":"success","arg_count":0,"flags":[]}}"#;
 
-    #[test]
-    fn a_database_of_the_first_layout_is_migrated_on_open() {
+    /// A database in a fresh directory, as `sql` (an older collector's tables) makes it; the
+    /// connection that made it, for more.
+    fn older(sql: &str) -> (tempfile::TempDir, std::path::PathBuf, Connection) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.sqlite3");
-        {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(sql).unwrap();
+        (dir, path, conn)
+    }
+
+    #[test]
+    fn a_database_of_the_first_layout_is_migrated_on_open() {
+        let (_dir, path, old) = older(
             // What the collector before the wire formats wrote.
-            let old = Connection::open(&path).unwrap();
-            old.execute_batch(
-                "CREATE TABLE events (event_id TEXT PRIMARY KEY, occurred_at TEXT NOT NULL,
+            "CREATE TABLE events (event_id TEXT PRIMARY KEY, occurred_at TEXT NOT NULL,
                      kind TEXT NOT NULL, installation_id TEXT NOT NULL, body TEXT NOT NULL);
                  CREATE TABLE batches (batch_id TEXT NOT NULL, received_events INTEGER NOT NULL,
                      duplicates INTEGER NOT NULL, dropped_events INTEGER NOT NULL);
                  INSERT INTO batches VALUES ('b', 2, 0, 7);",
-            )
-            .unwrap();
+        );
+        {
             for body in [EVENT, r#"{"not":"an event"}"#] {
                 old.execute(
                     "INSERT INTO events VALUES (?1, 't', 'command', 'i', ?2)",
@@ -578,6 +688,7 @@ mod tests {
                 )
                 .unwrap();
             }
+            drop(old);
         }
         let store = EventStore::open(Some(&path)).unwrap();
         let events = store.events().unwrap();
@@ -665,6 +776,132 @@ mod tests {
         assert_eq!(store.facts().unwrap()[0].fact.id, new_id);
         let again = store.store(Format::Docker, &received).unwrap();
         assert_eq!((again.accepted, again.duplicates), (0, 1));
+    }
+
+    #[test]
+    fn token_events_without_a_cost_get_one_estimated_and_a_reported_cost_is_kept() {
+        let store = EventStore::open(None).unwrap();
+        let token = |id: &str, model: &str, cost: Option<f64>| Fact {
+            id: id.to_string(),
+            kind: "token_usage",
+            subject: Some(model.to_string()),
+            input_tokens: Some(1_000_000),
+            output_tokens: Some(0),
+            cache_read_tokens: Some(1_000_000),
+            cost_usd: cost,
+            ..Fact::default()
+        };
+        let received = |facts| Received {
+            facts,
+            ..Received::default()
+        };
+        store
+            .store(
+                Format::Native,
+                &received(vec![
+                    token("a", "gpt-4o", None),
+                    token("b", "gpt-4o", Some(0.5)),
+                    token("c", "my-local-model", None),
+                    Fact {
+                        id: "d".into(),
+                        kind: "command",
+                        ..Fact::default()
+                    },
+                ]),
+            )
+            .unwrap();
+        let custom = Prices::parse(
+            r#"{"name": "mine", "date": "2026-01-31", "models": {"my-local-model": {"input": 1, "output": 2}}}"#,
+            None,
+        )
+        .unwrap();
+        store.set_prices(custom);
+        store
+            .store(
+                Format::Native,
+                &received(vec![token("e", "my-local-model", None)]),
+            )
+            .unwrap();
+        let got: Vec<_> = store
+            .facts()
+            .unwrap()
+            .into_iter()
+            .map(|s| {
+                (
+                    s.fact.cost_usd,
+                    s.fact.cache_read_tokens,
+                    s.estimated_cost_usd,
+                    s.prices,
+                )
+            })
+            .collect();
+        let default = Some("agent-telemetry default (2025-11-24)".to_string());
+        assert_eq!(
+            got,
+            [
+                // 1M input at $2.50 and 1M read from the cache at $1.25.
+                (None, Some(1_000_000), Some(3.75), default.clone()),
+                (Some(0.5), Some(1_000_000), None, None),
+                (None, Some(1_000_000), None, default),
+                (None, None, None, None),
+                // Cache reads priced as input where the table has no cache price.
+                (
+                    None,
+                    Some(1_000_000),
+                    Some(2.0),
+                    Some("mine (2026-01-31)".into())
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn token_events_of_the_third_layout_get_the_new_columns_and_an_estimate() {
+        // The events table as a layout-3 collector made it.
+        let (_dir, path, old) = older(
+            "CREATE TABLE events (id TEXT PRIMARY KEY, format TEXT NOT NULL,
+                     occurred_ms INTEGER NOT NULL, kind TEXT NOT NULL, installation TEXT NOT NULL,
+                     product TEXT NOT NULL, version TEXT NOT NULL, os TEXT NOT NULL, subject TEXT,
+                     outcome TEXT, session TEXT, duration_ms INTEGER, input_tokens INTEGER,
+                     output_tokens INTEGER, cost_usd REAL, body TEXT NOT NULL);
+                 INSERT INTO events VALUES
+                     ('a', 'native', 1, 'token_usage', 'i', 'p', 'v', 'linux', 'gpt-4o', NULL,
+                      NULL, NULL, 1000000, 1000000, NULL, '{}'),
+                     ('b', 'native', 2, 'token_usage', 'i', 'p', 'v', 'linux', 'gpt-4o', NULL,
+                      NULL, NULL, 1000000, 1000000, 0.25, '{}'),
+                     ('c', 'swarm', 3, 'session_cost', 'i', 'p', 'v', 'linux', 'llama', NULL,
+                      's', NULL, 10, 10, NULL, '{}'),
+                     ('d', 'native', 4, 'command', 'i', 'p', 'v', 'linux', 'run', 'success',
+                      NULL, NULL, NULL, NULL, NULL, '{}');
+                 PRAGMA user_version = 3;",
+        );
+        drop(old);
+        let store = EventStore::open(Some(&path)).unwrap();
+        let got: Vec<_> = store
+            .facts()
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.fact.id, s.fact.cost_usd, s.estimated_cost_usd, s.prices))
+            .collect();
+        let default = Some(Prices::embedded().label().to_string());
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), None, Some(12.5), default.clone()),
+                ("b".to_string(), Some(0.25), None, None),
+                ("c".to_string(), None, None, default),
+                ("d".to_string(), None, None, None),
+            ]
+        );
+        drop(store);
+        // Opening again changes nothing, and new events are stored in every column.
+        let store = EventStore::open(Some(&path)).unwrap();
+        assert_eq!(store.facts().unwrap().len(), 4);
+        let version: i64 = store
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, LAYOUT);
     }
 
     #[test]

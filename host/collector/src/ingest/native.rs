@@ -152,6 +152,8 @@ pub fn fact(e: &Event) -> Result<Fact, Refused> {
     f.duration_ms = s.duration_ms.map(count).transpose()?;
     f.input_tokens = s.input_tokens.map(count).transpose()?;
     f.output_tokens = s.output_tokens.map(count).transpose()?;
+    f.cache_read_tokens = s.cache_read_tokens.map(count).transpose()?;
+    f.cache_write_tokens = s.cache_write_tokens.map(count).transpose()?;
     f.cost_usd = s.cost_usd.map(cost).transpose()?;
     Ok(f)
 }

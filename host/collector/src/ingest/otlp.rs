@@ -364,6 +364,8 @@ fn fact(mut record: LogRecord, dropped: &mut u64) -> Result<Fact, Refused> {
             f.session = session;
             f.input_tokens = a.int("gen_ai.usage.input_tokens")?;
             f.output_tokens = a.int("gen_ai.usage.output_tokens")?;
+            f.cache_read_tokens = a.int("gen_ai.usage.cache_read.input_tokens")?;
+            f.cache_write_tokens = a.int("gen_ai.usage.cache_creation.input_tokens")?;
             f.cost_usd = a.cost("agent_telemetry.cost_usd")?;
         }
         "session_start" => f.session = session,

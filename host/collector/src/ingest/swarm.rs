@@ -79,6 +79,8 @@ pub fn parse(body: &[u8]) -> Result<Received, Refused> {
             f.subject = p.text("model")?;
             f.input_tokens = p.int("inputTokens")?;
             f.output_tokens = p.int("outputTokens")?;
+            f.cache_read_tokens = p.int("cacheReadTokens")?;
+            f.cache_write_tokens = p.int("cacheWriteTokens")?;
             f.cost_usd = p.cost("totalCostUsd")?;
             "session_cost"
         }

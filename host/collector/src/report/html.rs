@@ -14,8 +14,10 @@ pub const FAILURE: &str = "#e03131";
 pub const TOOL_OK: &str = "#099268";
 /// Tool calls that failed.
 pub const TOOL_FAILED: &str = "#c2255c";
-/// The models section's bars.
+/// The models section's bars: the cost reported.
 pub const MODEL: &str = "#1971c2";
+/// The cost estimated from a price table, stacked after the reported cost.
+pub const MODEL_ESTIMATED: &str = "#74c0fc";
 /// The sessions section's bars.
 pub const SESSION: &str = "#7048e8";
 /// The tasks section's bars.
@@ -220,8 +222,8 @@ pub fn render(r: &Report) -> String {
         .iter()
         .map(|m| Bar {
             label: m.model.clone(),
-            parts: vec![(m.cost_usd, MODEL)],
-            note: format!("${:.4}", m.cost_usd),
+            parts: vec![(m.cost_usd, MODEL), (m.estimated_cost_usd, MODEL_ESTIMATED)],
+            note: format!("${:.4}", m.cost_usd + m.estimated_cost_usd),
         })
         .collect();
     let sessions = count_bars(&r.sessions.outcomes, SESSION);
@@ -268,16 +270,19 @@ pub fn render(r: &Report) -> String {
                         }
                     }
                     section {
-                        h2 { "Cost by model" }
+                        h2 { "Cost by model (reported, estimated)" }
                         (bar_chart("models", &models))
                         (more(r.more.models, "models"))
                         table {
-                            tr { th { "model" } th { "events" } th { "input tokens" } th { "output tokens" } th { "cost" } }
+                            tr { th { "model" } th { "events" } th { "input tokens" } th { "output tokens" }
+                                 th { "reported cost" } th { "estimated cost" } th { "unpriced" } }
                             @for m in &r.models {
                                 tr { td { (shown(&m.model)) } td { (m.events) } td { (m.input_tokens) } td { (m.output_tokens) }
-                                     td { (format!("${:.4}", m.cost_usd)) } }
+                                     td { (format!("${:.4}", m.cost_usd)) } td { (format!("${:.4}", m.estimated_cost_usd)) }
+                                     td { (m.unpriced_events) } }
                             }
                         }
+                        p.cost { (shown(&r.cost.summary())) }
                     }
                     section {
                         h2 { "Sessions by outcome" }

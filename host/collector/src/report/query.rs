@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use rusqlite::{Connection, params};
 
 use super::{
-    Count, CountRow, Counts, DEFAULT_TOP, MAX_DAYS, Model, More, OTHER_VERSIONS, Range, Rate,
+    Cost, Count, CountRow, Counts, DEFAULT_TOP, MAX_DAYS, Model, More, OTHER_VERSIONS, Range, Rate,
     Report, Sessions, Tool, VersionDay,
 };
 use crate::EventStore;
@@ -48,6 +48,8 @@ impl Report {
             until: range.until.unwrap_or(i64::MAX),
         };
         let population = q.population()?;
+        let models = q.models()?;
+        let cost = q.cost(&models)?;
         Ok(Report {
             range,
             events: population.events,
@@ -58,7 +60,8 @@ impl Report {
             last: population.last.map(rfc3339),
             commands: q.commands()?,
             tools: q.tools()?,
-            models: q.models()?,
+            models,
+            cost,
             sessions: q.sessions()?,
             tasks: q.counts("task")?,
             versions: population.versions,
@@ -76,6 +79,13 @@ struct Query<'a> {
 
 /// Rows of the range: `?1` and `?2` are its bounds.
 const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
+
+/// The token-use rows (`events e`) of the range: per-call token use; a session's cost event
+/// counts only for a session with no token-use events (Agent Swarm sends only the former),
+/// so nothing is counted twice.
+const TOKEN_USE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2
+    AND (kind = 'token_usage' OR (kind = 'session_cost' AND NOT EXISTS
+        (SELECT 1 FROM events t WHERE t.session = e.session AND t.kind = 'token_usage')))";
 
 impl Query<'_> {
     /// Events, installations and versions in the range, in one pass over the time index
@@ -240,15 +250,12 @@ impl Query<'_> {
     }
 
     fn models(&self) -> Result<Vec<Model>> {
-        // Per-call token use; a session's cost event counts only for a session with no
-        // token-use events (Agent Swarm sends only the former), so nothing is counted twice.
         let mut stmt = self.conn.prepare(&format!(
             "SELECT COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
-                    TOTAL(output_tokens), TOTAL(cost_usd)
-             FROM events e
-             WHERE {IN_RANGE} AND (kind = 'token_usage' OR (kind = 'session_cost' AND NOT EXISTS
-                 (SELECT 1 FROM events t WHERE t.session = e.session AND t.kind = 'token_usage')))
-             GROUP BY 1 ORDER BY 5 DESC, 1"
+                    TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
+                    COALESCE(SUM(cost_usd IS NULL AND estimated_cost_usd IS NULL), 0)
+             FROM events e WHERE {TOKEN_USE}
+             GROUP BY 1 ORDER BY TOTAL(cost_usd) + TOTAL(estimated_cost_usd) DESC, 1"
         ))?;
         let rows = stmt.query_map(params![self.since, self.until], |r| {
             Ok(Model {
@@ -258,9 +265,34 @@ impl Query<'_> {
                 input_tokens: r.get::<_, f64>(2)? as i64,
                 output_tokens: r.get::<_, f64>(3)? as i64,
                 cost_usd: r.get(4)?,
+                estimated_cost_usd: r.get(5)?,
+                unpriced_events: r.get::<_, i64>(6)? as u64,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every model's cost in all, and the price tables the estimates came from.
+    fn cost(&self, models: &[Model]) -> Result<Cost> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT DISTINCT prices FROM events e
+             WHERE {TOKEN_USE} AND estimated_cost_usd IS NOT NULL ORDER BY 1"
+        ))?;
+        let prices = stmt
+            .query_map(params![self.since, self.until], |r| {
+                Ok(clip(r.get::<_, Option<String>>(0)?.unwrap_or_default()))
+            })?
+            .collect::<Result<_, _>>()?;
+        let unpriced = models.iter().filter(|m| m.unpriced_events > 0);
+        // A fold from 0: the float `sum` of nothing is -0, which would show as `$-0.0000`.
+        let total = |usd: fn(&Model) -> f64| models.iter().map(usd).fold(0.0, |a, b| a + b);
+        Ok(Cost {
+            reported_usd: total(|m| m.cost_usd),
+            estimated_usd: total(|m| m.estimated_cost_usd),
+            unpriced_events: unpriced.clone().map(|m| m.unpriced_events).sum(),
+            unpriced_models: unpriced.count() as u64,
+            prices,
+        })
     }
 
     fn sessions(&self) -> Result<Sessions> {

@@ -95,7 +95,15 @@ pub fn render(r: &Report) -> String {
     more(&mut out, r.more.tools, "tools");
     out.push('\n');
 
-    let mut t = table(&["model", "events", "input tokens", "output tokens", "cost"]);
+    let mut t = table(&[
+        "model",
+        "events",
+        "input tokens",
+        "output tokens",
+        "reported cost",
+        "estimated cost",
+        "unpriced",
+    ]);
     for m in &r.models {
         t.add_row([
             name(&m.model),
@@ -103,11 +111,13 @@ pub fn render(r: &Report) -> String {
             m.input_tokens.to_string(),
             m.output_tokens.to_string(),
             format!("${:.4}", m.cost_usd),
+            format!("${:.4}", m.estimated_cost_usd),
+            m.unpriced_events.to_string(),
         ]);
     }
     let _ = writeln!(out, "Tokens and cost by model\n{t}");
     more(&mut out, r.more.models, "models");
-    out.push('\n');
+    let _ = writeln!(out, "{}\n", name(&r.cost.summary()));
 
     let s = &r.sessions;
     let mut t = table(&[
