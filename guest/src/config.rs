@@ -38,6 +38,7 @@ pub struct Settings {
     /// The wire format, and the OTLP encoding when it is `otlp`.
     pub format: Format,
     pub otlp_protocol: OtlpProtocol,
+    pub otlp_names: OtlpNames,
     pub compression: Compression,
     /// Static request headers (an endpoint's API key, say). Never logged, never in `status`.
     pub headers: Vec<(String, String)>,
@@ -76,6 +77,7 @@ impl Default for Settings {
             redact_words: Vec::new(),
             format: Format::default(),
             otlp_protocol: OtlpProtocol::default(),
+            otlp_names: OtlpNames::default(),
             compression: Compression::default(),
             headers: Vec::new(),
             context_properties: Vec::new(),
@@ -108,6 +110,7 @@ impl Settings {
             redact_words: config.redact_words,
             format: config.format,
             otlp_protocol: config.otlp_protocol,
+            otlp_names: config.otlp_names,
             compression: config.compression,
             os_language: config.os_language,
             tags: parse_tags(&config.tags.0),
@@ -125,6 +128,10 @@ impl Settings {
                 keys::OTLP_PROTOCOL => s.problems.push(format!(
                     "otlp-protocol `{value}` is not http/protobuf or http/json; kept {}",
                     s.otlp_protocol.as_str()
+                )),
+                keys::OTLP_NAMES => s.problems.push(format!(
+                    "otlp-names `{value}` is not current or older; kept {}",
+                    s.otlp_names.as_str()
                 )),
                 keys::COMPRESSION => s.problems.push(format!(
                     "compression `{value}` is not none or gzip; kept {}",

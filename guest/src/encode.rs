@@ -14,7 +14,7 @@ pub mod swarm;
 use std::io::Write;
 
 use crate::anonymize::Anonymizer;
-use crate::config::{Compression, Endpoint, Format, OtlpProtocol, Settings};
+use crate::config::{Compression, Endpoint, Format, OtlpNames, OtlpProtocol, Settings};
 use crate::contract::batch::{self, BatchError};
 use crate::wire::Batch;
 
@@ -52,6 +52,7 @@ pub enum EncodeError {
 pub struct Options {
     pub format: Format,
     pub otlp_protocol: OtlpProtocol,
+    pub otlp_names: OtlpNames,
     pub compression: Compression,
     pub headers: Vec<(String, String)>,
     /// `swarm`'s context properties: booleans, and names through the identifier rule.
@@ -77,6 +78,7 @@ impl Options {
         Options {
             format: settings.format,
             otlp_protocol: settings.otlp_protocol,
+            otlp_names: settings.otlp_names,
             compression: settings.compression,
             headers: settings.headers.clone(),
             context,
@@ -119,7 +121,11 @@ pub fn encode(
                 transport: if endpoint.https { "https" } else { "http" },
             },
         ),
-        Format::Otlp => otlp::encode(read_once(parsed, body, &mut read)?, options.otlp_protocol),
+        Format::Otlp => otlp::encode(
+            read_once(parsed, body, &mut read)?,
+            options.otlp_protocol,
+            options.otlp_names,
+        ),
     };
     encoded.map_err(EncodeError::Json)
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 
 use crate::bindings::exports::agent::telemetry::recorder as wit;
-use crate::config::{Endpoint, Format, OtlpProtocol, Settings};
+use crate::config::{Endpoint, Format, OtlpNames, OtlpProtocol, Settings};
 use crate::encode::{Options, encode};
 use crate::pipeline::{Entropy, Pipeline};
 
@@ -117,10 +117,19 @@ fn check_json(name: &str, bodies: &[Vec<u8>], one: bool) {
 }
 
 fn requests(format: Format, protocol: OtlpProtocol) -> (Vec<Vec<u8>>, usize) {
+    requests_named(format, protocol, OtlpNames::Current)
+}
+
+fn requests_named(
+    format: Format,
+    protocol: OtlpProtocol,
+    names: OtlpNames,
+) -> (Vec<Vec<u8>>, usize) {
     let (pipeline, body) = golden_batch();
     let options = Options {
         format,
         otlp_protocol: protocol,
+        otlp_names: names,
         ..pipeline.wire().clone()
     };
     let endpoint = Endpoint::parse("http://127.0.0.1:4318/v1/logs").unwrap();
@@ -160,6 +169,31 @@ fn otlp_json() {
     let (bodies, left_out) = requests(Format::Otlp, OtlpProtocol::Json);
     assert_eq!(left_out, 0);
     check_json("otlp.json", &bodies, true);
+}
+
+/// `otlp-names = older`: the same records, each renamed attribute under its older name, and no
+/// current name of those left.
+#[test]
+fn otlp_json_older_names() {
+    let (bodies, _) = requests_named(Format::Otlp, OtlpProtocol::Json, OtlpNames::Older);
+    check_json("otlp-older.json", &bodies, true);
+    let (current, _) = requests(Format::Otlp, OtlpProtocol::Json);
+    let (older, current) = (
+        String::from_utf8(bodies[0].clone()).unwrap(),
+        String::from_utf8(current[0].clone()).unwrap(),
+    );
+    for (name, old) in crate::contract::otlp_names::OLDER {
+        let quoted = |n: &str| format!("\"{n}\"");
+        assert!(!older.contains(&quoted(name)), "{name} is still sent");
+        assert_eq!(
+            current.matches(&quoted(name)).count(),
+            older.matches(&quoted(old)).count(),
+            "{name} and {old}"
+        );
+    }
+    assert!(
+        older.contains("\"gen_ai.system\"") && older.contains("\"gen_ai.usage.prompt_tokens\"")
+    );
 }
 
 #[test]

@@ -86,7 +86,7 @@ pub mod privacy {
     };
 }
 
-pub use agent_telemetry_contract::config::{Compression, Format, OtlpProtocol};
+pub use agent_telemetry_contract::config::{Compression, Format, OtlpNames, OtlpProtocol};
 pub use agent_telemetry_contract::{self as contract, wire};
 pub use clock::Clock;
 pub use delivery::counts::COUNTS_FILE;

@@ -18,6 +18,7 @@
 //! | local user names, hashed wherever they appear | `redact-words` | `$USER`, `$USERNAME`, the home directory's name |
 //! | wire format: `native`, `docker`, `swarm`, `otlp` | `format` | `native` (`AGENT_TELEMETRY_FORMAT`) |
 //! | OTLP encoding: `http/protobuf`, `http/json` | `otlp-protocol` | `http/protobuf` |
+//! | OTLP attribute names: `current`, `older` | `otlp-names` | `current` |
 //! | body compression: `none`, `gzip` | `compression` | `none` |
 //! | static request headers (an API key) | `headers` | none (`AGENT_TELEMETRY_HEADERS`, `name=value,...`) |
 //! | `swarm` context properties (`is_cloud=false`, ...) | `context-properties` | none |
@@ -34,7 +35,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_telemetry_contract::config::{
-    self as defaults, ComponentConfig, Compression, Format, OtlpProtocol, Pairs, keys,
+    self as defaults, ComponentConfig, Compression, Format, OtlpNames, OtlpProtocol, Pairs, keys,
 };
 use agent_telemetry_contract::ids;
 
@@ -134,6 +135,9 @@ pub struct TelemetrySettings {
     pub format: Format,
     /// For the `otlp` format: protobuf (the default) or JSON.
     pub otlp_protocol: OtlpProtocol,
+    /// For the `otlp` format: the GenAI semantic conventions' current attribute names (the
+    /// default) or the older ones, for collectors that expect those.
+    pub otlp_names: OtlpNames,
     /// Whether bodies are gzipped (not by default).
     pub compression: Compression,
     /// Static request headers (an endpoint's API key): sent with every request, never in
@@ -208,6 +212,7 @@ impl TelemetrySettings {
             handoff_max_bytes: 64 << 20,
             format,
             otlp_protocol: OtlpProtocol::default(),
+            otlp_names: OtlpNames::default(),
             compression: Compression::default(),
             headers: RequestHeaders::default(),
             context_properties: Vec::new(),
@@ -396,6 +401,7 @@ impl TelemetrySettings {
                 Mode::Events => self.format,
             },
             otlp_protocol: self.otlp_protocol,
+            otlp_names: self.otlp_names,
             compression: match self.effective_mode() {
                 Mode::Aggregate => Compression::None,
                 Mode::Events => self.compression,

@@ -15,7 +15,8 @@ use serde_json::Value;
 use crate::privacy::{HOSTILE_USER, assert_no_secret_in, run_hostile, secrets};
 use crate::support::capture::{CaptureServer, Captured};
 use crate::support::{
-    collector, events, home_env, identity_dir, installed_tool, run_cli, settings, temp_dir, wasm,
+    collector, events, events_in, home_env, identity_dir, installed_tool, run_cli, settings,
+    temp_dir, wasm,
 };
 
 /// Runs the every-event fixture with `extra` options against `endpoint`; returns the home.
@@ -409,6 +410,77 @@ async fn otlp_json_is_read_by_an_independent_json_mapping() {
         "custom tags in the Resource"
     );
     std::fs::remove_dir_all(&home).unwrap();
+}
+
+/// `--otlp-names older`: the official Python classes read the older GenAI names where the
+/// current ones were, and the collector reads them as it reads the current ones.
+#[tokio::test]
+async fn otlp_with_the_older_names_is_read_by_python_and_by_the_collector() {
+    let server = CaptureServer::start().await;
+    let home = run_every_event(
+        "otlp-older",
+        &server.url("/v1/logs"),
+        &["--format", "otlp", "--otlp-names", "older"],
+    )
+    .await;
+    let requests = server.accepted();
+    let decoded = python_decode(&bodies_to_files("otlp-older-bodies", &requests, "protobuf")).await;
+    let records = decoded.concat();
+    assert_eq!(records.len(), 22);
+    let usage: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["event_name"] == "agent_telemetry.token_usage")
+        .collect();
+    assert!(!usage.is_empty());
+    for r in usage {
+        assert_eq!(r["attributes"]["gen_ai.usage.prompt_tokens"], 1200, "{r}");
+        assert_eq!(
+            r["attributes"]["gen_ai.usage.completion_tokens"], 300,
+            "{r}"
+        );
+        assert!(
+            r["attributes"]["gen_ai.usage.input_tokens"].is_null(),
+            "{r}"
+        );
+    }
+    for r in &records {
+        assert!(r["resource"]["deployment.environment"].is_string(), "{r}");
+        assert!(
+            r["resource"]["deployment.environment.name"].is_null(),
+            "{r}"
+        );
+    }
+    std::fs::remove_dir_all(&home).unwrap();
+
+    // The collector reports the older names as it does the current ones.
+    let mut models = Vec::new();
+    for names in ["current", "older"] {
+        let collector = collector().await;
+        let home = run_every_event(
+            names,
+            &collector.endpoint_for(agent_telemetry_collector::Format::Otlp),
+            &["--format", "otlp", "--otlp-names", names],
+        )
+        .await;
+        assert_eq!(
+            events_in(collector.store(), 22, Duration::from_secs(5)).await,
+            22
+        );
+        let report =
+            agent_telemetry_collector::report::Report::build(collector.store(), Default::default())
+                .unwrap();
+        models.push(
+            report
+                .models
+                .iter()
+                .map(|m| (m.model.clone(), m.events, m.input_tokens, m.output_tokens))
+                .collect::<Vec<_>>(),
+        );
+        collector.stop().await;
+        std::fs::remove_dir_all(&home).unwrap();
+    }
+    assert!(models[0].iter().any(|m| m.2 > 0), "{models:?}");
+    assert_eq!(models[0], models[1]);
 }
 
 #[tokio::test]

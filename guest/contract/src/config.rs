@@ -54,6 +54,9 @@ pub mod keys {
     pub const FORMAT: &str = "format";
     /// For `otlp`: `http/protobuf` (the default) or `http/json`.
     pub const OTLP_PROTOCOL: &str = "otlp-protocol";
+    /// For `otlp`: `current` (the default) or `older` attribute names (see
+    /// [`crate::otlp_names`]).
+    pub const OTLP_NAMES: &str = "otlp-names";
     /// `none` (the default) or `gzip`.
     pub const COMPRESSION: &str = "compression";
     /// Static request headers, `name=value,name=value` (see [`super::parse_headers`]).
@@ -168,6 +171,37 @@ impl OtlpProtocol {
     }
 }
 
+/// Which GenAI semantic-convention names OTLP attributes are written under (key
+/// [`keys::OTLP_NAMES`]; the names themselves are in [`crate::otlp_names`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OtlpNames {
+    /// The current names (`gen_ai.provider.name`, `gen_ai.usage.input_tokens`, ...).
+    #[default]
+    Current,
+    /// The names before them, for collectors that expect those (`gen_ai.system`,
+    /// `gen_ai.usage.prompt_tokens`, ...).
+    Older,
+}
+
+impl OtlpNames {
+    /// Both sets.
+    pub const ALL: [OtlpNames; 2] = [OtlpNames::Current, OtlpNames::Older];
+
+    /// The set's name, as the key spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpNames::Current => "current",
+            OtlpNames::Older => "older",
+        }
+    }
+
+    /// The set named `value` (exactly as [`as_str`](Self::as_str) spells it), if any.
+    pub fn parse(value: &str) -> Option<OtlpNames> {
+        OtlpNames::ALL.into_iter().find(|n| n.as_str() == value)
+    }
+}
+
 /// Request body compression (key [`keys::COMPRESSION`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -248,6 +282,8 @@ pub struct ComponentConfig {
     pub format: Format,
     /// For `otlp`: how requests are written.
     pub otlp_protocol: OtlpProtocol,
+    /// For `otlp`: the attribute names' generation.
+    pub otlp_names: OtlpNames,
     /// Request body compression.
     pub compression: Compression,
     /// Static request headers (see [`parse_headers`]).
@@ -284,6 +320,7 @@ impl Default for ComponentConfig {
             redact_words: Vec::new(),
             format: Format::default(),
             otlp_protocol: OtlpProtocol::default(),
+            otlp_names: OtlpNames::default(),
             compression: Compression::default(),
             headers: Pairs::default(),
             context_properties: Pairs::default(),
@@ -533,6 +570,11 @@ pub const KEY_DOCS: &[KeyDoc] = &[
         default: "`http/protobuf`",
     },
     KeyDoc {
+        key: "otlp-names",
+        meaning: "`current` (the GenAI semantic conventions' current attribute names) or `older` (the names before them, for collectors that expect those)",
+        default: "`current`",
+    },
+    KeyDoc {
         key: "compression",
         meaning: "`none` or `gzip`",
         default: "`none`",
@@ -697,6 +739,7 @@ mod tests {
             redact_words: vec!["alice".into()],
             format: Format::Otlp,
             otlp_protocol: OtlpProtocol::Json,
+            otlp_names: OtlpNames::Older,
             compression: Compression::Gzip,
             headers: Pairs("x-api-key=k1".into()),
             context_properties: Pairs("is_cloud=false".into()),

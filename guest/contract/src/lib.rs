@@ -5,6 +5,7 @@
 //! - [`batch`]: reading a batch back, with a typed error ([`batch::BatchError`]);
 //! - [`config`]: the `wasi:config` keys the component reads, their defaults and bounds;
 //! - [`ids`]: the formats of installation ids and hash keys;
+//! - [`otlp_names`]: the GenAI attribute names that changed, for the `otlp` format;
 //! - [`endpoint`]: the one parser of the endpoint URL, for the component and the host's policy;
 //! - [`retry`]: the one retry schedule, driving both the component's own flush and the host's
 //!   spool delivery;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod counts;
 pub mod endpoint;
 pub mod ids;
+pub mod otlp_names;
 pub mod retry;
 pub mod summary;
 pub mod wire;

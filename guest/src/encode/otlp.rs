@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
 use super::{Encoded, darwin_os, one_request, unix_millis};
-use crate::config::OtlpProtocol;
+use crate::config::{OtlpNames, OtlpProtocol};
 use crate::contract::catalogue::{Field, Value as FieldValue, Visitor};
 use crate::wire::{Batch, Data, Event, SessionTotals};
 
@@ -33,8 +33,15 @@ pub const JSON: &str = "application/json";
 pub const SCOPE: &str = "agent-telemetry";
 
 /// The batch as one export request. Every event kind has a record, so nothing is left out.
-pub fn encode(batch: &Batch, protocol: OtlpProtocol) -> Result<Encoded, serde_json::Error> {
-    let request = export_request(batch);
+pub fn encode(
+    batch: &Batch,
+    protocol: OtlpProtocol,
+    names: OtlpNames,
+) -> Result<Encoded, serde_json::Error> {
+    let mut request = export_request(batch);
+    if names == OtlpNames::Older {
+        to_older_names(&mut request);
+    }
     let (content_type, body) = match protocol {
         OtlpProtocol::Protobuf => (PROTOBUF, request.encode_to_vec()),
         OtlpProtocol::Json => (JSON, serde_json::to_vec(&request)?),
@@ -73,6 +80,28 @@ pub fn export_request(batch: &Batch) -> ExportLogsServiceRequest {
         }
     }
     ExportLogsServiceRequest { resource_logs }
+}
+
+/// Renames every attribute the GenAI conventions renamed back to its older name (see
+/// `contract::otlp_names`), for collectors that expect those.
+fn to_older_names(request: &mut ExportLogsServiceRequest) {
+    let rename = |attributes: &mut Vec<KeyValue>| {
+        for kv in attributes {
+            if let Some(old) = crate::contract::otlp_names::older_of(&kv.key) {
+                kv.key = old.to_string();
+            }
+        }
+    };
+    for logs in &mut request.resource_logs {
+        if let Some(resource) = &mut logs.resource {
+            rename(&mut resource.attributes);
+        }
+        for scope in &mut logs.scope_logs {
+            for record in &mut scope.log_records {
+                rename(&mut record.attributes);
+            }
+        }
+    }
 }
 
 fn same_envelope(a: &Event, b: &Event) -> bool {
@@ -154,7 +183,7 @@ const NAMES: &[(&str, &str, &str)] = &[
     (
         "*",
         "reasoning_tokens",
-        "agent_telemetry.usage.reasoning_tokens",
+        "gen_ai.usage.reasoning.output_tokens",
     ),
     ("*", "cost_usd", "agent_telemetry.cost_usd"),
     ("*", "outcome", "agent_telemetry.outcome"),

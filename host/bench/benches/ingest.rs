@@ -13,7 +13,7 @@
 //! Run: `cargo bench -p agent-telemetry-bench --bench ingest`
 
 use agent_telemetry_collector::{EventStore, Format, ingest};
-use agent_telemetry_guest::config::OtlpProtocol;
+use agent_telemetry_guest::config::{OtlpNames, OtlpProtocol};
 use agent_telemetry_guest::encode::{docker, native, otlp, swarm};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
@@ -32,8 +32,8 @@ const TOTAL: u64 = 100_000_000;
 fn bodies(format: &str, batch: &agent_telemetry::wire::Batch) -> Vec<(Vec<u8>, &'static str)> {
     let encoded = match format {
         "native" => return vec![(native::encode(batch).unwrap(), "application/json")],
-        "otlp-protobuf" => otlp::encode(batch, OtlpProtocol::Protobuf),
-        "otlp-json" => otlp::encode(batch, OtlpProtocol::Json),
+        "otlp-protobuf" => otlp::encode(batch, OtlpProtocol::Protobuf, OtlpNames::Current),
+        "otlp-json" => otlp::encode(batch, OtlpProtocol::Json, OtlpNames::Current),
         "docker" => docker::encode(batch, None),
         _ => swarm::encode(
             batch,

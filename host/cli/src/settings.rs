@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use agent_telemetry::contract::config::parse_context_properties;
 use agent_telemetry::settings::RequestHeaders;
-use agent_telemetry::{Compression, Format, OtlpProtocol};
+use agent_telemetry::{Compression, Format, OtlpNames, OtlpProtocol};
 use agent_telemetry::{Consent, Telemetry, TelemetrySettings};
 
 /// Where the installation id and key live: AGENT_TELEMETRY_HOME (unless empty or relative),
@@ -78,6 +78,10 @@ pub struct WireArgs {
     /// For otlp: http/protobuf (the default) or http/json.
     #[arg(long, value_parser = parse_otlp_protocol)]
     pub otlp_protocol: Option<OtlpProtocol>,
+    /// For otlp: the GenAI attribute names, `current` (the default) or `older` (the names
+    /// before the current semantic conventions, for collectors that expect those).
+    #[arg(long, value_parser = parse_otlp_names)]
+    pub otlp_names: Option<OtlpNames>,
     /// Gzip request bodies (Content-Encoding: gzip).
     #[arg(long)]
     pub gzip: bool,
@@ -109,6 +113,9 @@ impl WireArgs {
         if let Some(protocol) = self.otlp_protocol {
             settings.otlp_protocol = protocol;
         }
+        if let Some(names) = self.otlp_names {
+            settings.otlp_names = names;
+        }
         if self.gzip {
             settings.compression = Compression::Gzip;
         }
@@ -137,6 +144,9 @@ impl WireArgs {
         if let Some(protocol) = self.otlp_protocol {
             command.args(["--otlp-protocol", protocol.as_str()]);
         }
+        if let Some(names) = self.otlp_names {
+            command.args(["--otlp-names", names.as_str()]);
+        }
         if self.gzip {
             command.arg("--gzip");
         }
@@ -160,6 +170,10 @@ fn parse_format(value: &str) -> Result<Format, String> {
         let names: Vec<&str> = Format::ALL.iter().map(|f| f.as_str()).collect();
         format!("`{value}` is not one of {}", names.join(", "))
     })
+}
+
+fn parse_otlp_names(value: &str) -> Result<OtlpNames, String> {
+    OtlpNames::parse(value).ok_or_else(|| format!("`{value}` is not current or older"))
 }
 
 fn parse_otlp_protocol(value: &str) -> Result<OtlpProtocol, String> {

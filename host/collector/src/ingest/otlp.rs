@@ -481,8 +481,11 @@ fn storable_any(value: Option<&AnyValue>) -> bool {
 
 /// OTLP attributes as a JSON object, so that they are read like the other formats'
 /// properties.
+/// The attributes by name; one under an older GenAI name (a sender set to `otlp-names =
+/// older`, or an older SDK) is read under its current name, unless that is there too.
 fn attributes(list: &[KeyValue]) -> Map<String, Value> {
-    list.iter()
+    let mut map: Map<String, Value> = list
+        .iter()
         .map(|kv| {
             let value = kv
                 .value
@@ -491,7 +494,15 @@ fn attributes(list: &[KeyValue]) -> Map<String, Value> {
                 .map_or(Value::Null, any);
             (kv.key.clone(), value)
         })
-        .collect()
+        .collect();
+    for (current, older) in agent_telemetry_contract::otlp_names::OLDER {
+        if !map.contains_key(*current)
+            && let Some(value) = map.remove(*older)
+        {
+            map.insert(current.to_string(), value);
+        }
+    }
+    map
 }
 
 fn any(value: &Any) -> Value {
