@@ -39,6 +39,8 @@ pub const INSTALLATION_ID: &str = "AGENT_TELEMETRY_INSTALLATION_ID";
 pub const EPHEMERAL: &str = "AGENT_TELEMETRY_EPHEMERAL";
 /// `aggregate`: counts-only mode.
 pub const MODE: &str = "AGENT_TELEMETRY_MODE";
+/// `week`: counts-only mode uploads a week's counts at a time instead of a day's.
+pub const COUNTS_PERIOD: &str = "AGENT_TELEMETRY_COUNTS_PERIOD";
 /// Set by systemd-nspawn, podman and others inside a container (`container=docker`, say).
 pub const CONTAINER: &str = "container";
 /// Telemetry off when CI is detected.
@@ -119,6 +121,10 @@ pub const VARS: &[Var] = &[
     Var {
         names: &[MODE],
         effect: "`aggregate`: counts-only mode, events folded into counters on this machine and one upload of counts a day sent (or `agent-telemetry telemetry mode aggregate`); see [Privacy](privacy.md#counts-only-mode)",
+    },
+    Var {
+        names: &[COUNTS_PERIOD],
+        effect: "`day` (the default) or `week`: the period of one counts-only upload",
     },
     Var {
         names: &[CONTAINER],

@@ -106,6 +106,9 @@ pub struct TelemetrySettings {
     /// (`agent-telemetry telemetry mode aggregate`, or `AGENT_TELEMETRY_MODE=aggregate`) turns
     /// it on over the program's; see [`effective_mode`](Self::effective_mode).
     pub mode: Mode,
+    /// Counts-only mode's period: one upload a day (the default) or a week
+    /// (`AGENT_TELEMETRY_COUNTS_PERIOD`).
+    pub counts_period: agent_telemetry_contract::counts::Period,
     /// The time telemetry reads: the system's, or one the program gives (a simulation, a test).
     pub clock: crate::clock::Clock,
     /// Nothing leaves the machine: each request the component makes is written to
@@ -183,6 +186,7 @@ impl TelemetrySettings {
             installation_id,
             ephemeral: ephemeral_from_env(&mut warnings),
             mode: mode_from_env(&mut warnings),
+            counts_period: counts_period_from_env(&mut warnings),
             clock: crate::clock::Clock::system(),
             container: detect_container(crate::environment::text, |p| {
                 std::fs::symlink_metadata(p).is_ok()
@@ -525,6 +529,22 @@ pub fn write_mode(dir: &std::path::Path, mode: Mode) -> std::io::Result<()> {
         &dir.join(MODE_FILE),
         format!("{}\n", mode.as_str()).as_bytes(),
     )
+}
+
+/// `AGENT_TELEMETRY_COUNTS_PERIOD` (`day` or `week`), or a day; another value is a warning.
+fn counts_period_from_env(warnings: &mut Vec<String>) -> agent_telemetry_contract::counts::Period {
+    use agent_telemetry_contract::counts::Period;
+    let name = crate::environment::COUNTS_PERIOD;
+    let Some(value) = crate::environment::text(name).filter(|v| !v.trim().is_empty()) else {
+        return Period::Day;
+    };
+    Period::parse(&value).unwrap_or_else(|| {
+        warnings.push(format!(
+            "{name}=`{}` is not day or week, so counts are kept by the day",
+            value.escape_debug()
+        ));
+        Period::Day
+    })
 }
 
 /// `AGENT_TELEMETRY_MODE`, or events; another value is a warning, and events are sent as

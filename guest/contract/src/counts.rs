@@ -16,8 +16,47 @@ use crate::wire::Event;
 pub const SCHEMA: &str = "agent-telemetry/counts";
 /// The version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
-/// The only period there is for now.
+/// A period's name on the wire: a UTC day.
 pub const PERIOD_DAY: &str = "day";
+/// A period's name on the wire: a week, Monday to Sunday (UTC).
+pub const PERIOD_WEEK: &str = "week";
+
+/// How long one upload's counts run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    /// A UTC day (the default).
+    #[default]
+    Day,
+    /// A week from Monday, UTC.
+    Week,
+}
+
+impl Period {
+    /// `day` or `week`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Day => PERIOD_DAY,
+            Period::Week => PERIOD_WEEK,
+        }
+    }
+
+    /// The period named `value` (`day`, `week`; any case, spaces around ignored).
+    pub fn parse(value: &str) -> Option<Period> {
+        [Period::Day, Period::Week]
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(value.trim()))
+    }
+
+    /// The first day of the period `unix_days` (days since 1970-01-01, a Thursday) falls in.
+    pub fn start(self, unix_days: i64) -> i64 {
+        match self {
+            Period::Day => unix_days,
+            // Monday is 3 days before Thursday.
+            Period::Week => unix_days - (unix_days + 3).rem_euclid(7),
+        }
+    }
+}
 /// Upper bounds (exclusive) of the duration buckets, in milliseconds; the last is open.
 pub const DURATION_BUCKETS_MS: [u64; 5] = [100, 1_000, 10_000, 60_000, 600_000];
 /// Upper bounds (exclusive) of the token buckets (an event's input plus output tokens).
@@ -39,9 +78,9 @@ pub struct Upload {
     pub upload_id: String,
     /// The installation (or `ephemeral_` run) the counts are of.
     pub installation_id: String,
-    /// [`PERIOD_DAY`].
+    /// [`PERIOD_DAY`] or [`PERIOD_WEEK`].
     pub period: String,
-    /// The period's first day, `YYYY-MM-DD` (UTC).
+    /// The period's first day, `YYYY-MM-DD` (UTC; a Monday for a week).
     pub period_start: String,
     /// The product's name.
     pub product: String,
@@ -117,16 +156,21 @@ pub fn day_of(rfc3339: &str) -> Option<&str> {
 }
 
 impl Upload {
-    /// An empty upload, `upload_id`, for the period and envelope of `event`; `None` when its
-    /// time is not one.
-    pub fn for_event(event: &Event, upload_id: String) -> Option<Upload> {
-        Some(Upload {
+    /// An empty upload, `upload_id`, of the envelope of `event`, for the `period` that
+    /// starts on `period_start` (`YYYY-MM-DD`, the host's reckoning of the event's time).
+    pub fn for_event(
+        event: &Event,
+        upload_id: String,
+        period: Period,
+        period_start: String,
+    ) -> Upload {
+        Upload {
             schema: SCHEMA.to_string(),
             schema_version: SCHEMA_VERSION,
             upload_id,
             installation_id: event.installation_id.clone(),
-            period: PERIOD_DAY.to_string(),
-            period_start: day_of(&event.occurred_at)?.to_string(),
+            period: period.as_str().to_string(),
+            period_start,
             product: event.product.clone(),
             product_version: event.product_version.clone(),
             os: event.os.clone(),
@@ -134,12 +178,14 @@ impl Upload {
             events: 0,
             overflow: 0,
             counters: Vec::new(),
-        })
+        }
     }
 
-    /// Whether `event` belongs in this upload: same period, installation and product version.
-    pub fn holds(&self, event: &Event) -> bool {
-        day_of(&event.occurred_at) == Some(self.period_start.as_str())
+    /// Whether `event`, of the period `period` starting `period_start`, belongs in this upload:
+    /// same period, installation and product version.
+    pub fn holds(&self, event: &Event, period: Period, period_start: &str) -> bool {
+        self.period == period.as_str()
+            && self.period_start == period_start
             && event.installation_id == self.installation_id
             && event.product == self.product
             && event.product_version == self.product_version
@@ -220,6 +266,19 @@ mod tests {
         ] {
             assert_eq!(day_of(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_week_starts_on_monday() {
+        // 1970-01-01 was a Thursday; 1970-01-05 a Monday; 2026-11-02 (day 20759) too.
+        assert_eq!(Period::Week.start(0), -3);
+        assert_eq!(Period::Week.start(4), 4);
+        assert_eq!(Period::Week.start(10), 4);
+        assert_eq!(Period::Week.start(11), 11);
+        assert_eq!(Period::Week.start(20_759 + 6), 20_759);
+        assert_eq!(Period::Day.start(20_400), 20_400);
+        assert_eq!(Period::parse(" Week "), Some(Period::Week));
+        assert_eq!(Period::parse("month"), None);
     }
 
     #[test]

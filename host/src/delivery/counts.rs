@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use agent_telemetry_contract::batch;
-use agent_telemetry_contract::counts::{self, Upload};
+use agent_telemetry_contract::counts::{Period, Upload};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -64,6 +64,7 @@ pub(crate) enum FoldError {
 /// in memory until the handle stops).
 pub(crate) struct CountsBook {
     dir: Option<PathBuf>,
+    period: Period,
     memory: Mutex<Book>,
     clock: Clock,
     /// One sender at a time in this process: the start-up upload and the one at shutdown
@@ -73,9 +74,10 @@ pub(crate) struct CountsBook {
 
 impl CountsBook {
     /// The counters kept in `dir` (in memory when `None`).
-    pub(crate) fn new(dir: Option<PathBuf>, clock: Clock) -> CountsBook {
+    pub(crate) fn new(dir: Option<PathBuf>, period: Period, clock: Clock) -> CountsBook {
         CountsBook {
             dir,
+            period,
             memory: Mutex::default(),
             clock,
             sending: tokio::sync::Mutex::new(()),
@@ -121,18 +123,22 @@ impl CountsBook {
         let batch = batch::parse(body)?;
         let folded = self.with_book(|book| {
             for event in &batch.events {
-                let at = book.open.iter().position(|u| u.holds(event));
+                let Some(start) = period_start(self.period, &event.occurred_at) else {
+                    book.dropped += 1;
+                    continue;
+                };
+                let at = book
+                    .open
+                    .iter()
+                    .position(|u| u.holds(event, self.period, &start));
                 let upload = match at {
                     Some(i) => &mut book.open[i],
                     None => {
-                        let Some(upload) = Upload::for_event(event, random_hex(8)) else {
-                            book.dropped += 1;
-                            continue;
-                        };
                         if book.open.len() + book.sealed.len() >= MAX_UPLOADS {
                             book.dropped += 1;
                             continue;
                         }
+                        let upload = Upload::for_event(event, random_hex(8), self.period, start);
                         book.open.push(upload);
                         book.open.last_mut().expect("just pushed")
                     }
@@ -147,7 +153,7 @@ impl CountsBook {
     /// Seals the periods that are over (all of them when `all`), and returns every sealed
     /// upload, oldest first.
     pub(crate) fn due(&self, all: bool) -> std::io::Result<Vec<Upload>> {
-        let today = counts::day_of(&rfc3339(self.clock.now())).map(str::to_string);
+        let today = period_start(self.period, &rfc3339(self.clock.now()));
         self.with_book(|book| {
             let (over, open): (Vec<Upload>, Vec<Upload>) =
                 std::mem::take(&mut book.open).into_iter().partition(|u| {
@@ -263,6 +269,18 @@ impl Uploader {
     }
 }
 
+/// The first day (`YYYY-MM-DD`) of the `period` the RFC 3339 time `at` falls in.
+fn period_start(period: Period, at: &str) -> Option<String> {
+    let secs = humantime::parse_rfc3339_weak(at)
+        .ok()?
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let day = period.start((secs / 86_400) as i64);
+    let start = UNIX_EPOCH + Duration::from_secs(u64::try_from(day).ok()? * 86_400);
+    Some(rfc3339(start)[..10].to_string())
+}
+
 /// `time` as RFC 3339, UTC (a time before 1970 reads as 1970).
 fn rfc3339(time: std::time::SystemTime) -> String {
     humantime::format_rfc3339_seconds(time.max(UNIX_EPOCH)).to_string()
@@ -289,7 +307,10 @@ mod tests {
         let read = now.clone();
         let clock =
             Clock::from_fn(move || UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst)));
-        (CountsBook::new(Some(dir.to_path_buf()), clock), now)
+        (
+            CountsBook::new(Some(dir.to_path_buf()), Period::Day, clock),
+            now,
+        )
     }
 
     #[test]
@@ -311,6 +332,35 @@ mod tests {
         book.sent(&due[0].upload_id).unwrap();
         assert_eq!(book.due(false).unwrap(), [due[1].clone()]);
         assert!(book.fold(b"{\"not\":\"a batch\"}").is_err());
+    }
+
+    #[test]
+    fn a_week_is_sealed_once_sunday_is_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Arc::new(AtomicU64::new(1_793_613_600)); // Monday 2026-11-02T10:00:00Z
+        let read = now.clone();
+        let clock =
+            Clock::from_fn(move || UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst)));
+        let book = CountsBook::new(Some(dir.path().to_path_buf()), Period::Week, clock);
+        book.fold(&batch(2)).unwrap();
+        now.fetch_add(6 * 86_400, Ordering::SeqCst); // Sunday
+        assert!(book.due(false).unwrap().is_empty());
+        now.fetch_add(86_400, Ordering::SeqCst); // the next Monday
+        let due = book.due(false).unwrap();
+        assert_eq!(due.len(), 1);
+        assert_eq!(
+            (due[0].period.as_str(), due[0].period_start.as_str()),
+            ("week", "2026-11-02")
+        );
+        assert_eq!(
+            period_start(Period::Week, "2026-11-08T23:59:59.000Z").as_deref(),
+            Some("2026-11-02")
+        );
+        assert_eq!(
+            period_start(Period::Week, "2026-11-09T00:00:00.000Z").as_deref(),
+            Some("2026-11-09")
+        );
+        assert_eq!(period_start(Period::Day, "not a time"), None);
     }
 
     #[test]

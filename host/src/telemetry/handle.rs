@@ -175,7 +175,11 @@ impl Telemetry {
         // without one, or in debug mode, which must leave nothing a real run would send).
         let counts = (settings.effective_mode() == Mode::Aggregate).then(|| {
             let dir = identity.dir.clone().filter(|_| !settings.debug);
-            let book = Arc::new(CountsBook::new(dir, settings.clock.clone()));
+            let book = Arc::new(CountsBook::new(
+                dir,
+                settings.counts_period,
+                settings.clock.clone(),
+            ));
             let uploader = Arc::new(Uploader {
                 url: url.clone(),
                 headers: settings.headers.clone(),

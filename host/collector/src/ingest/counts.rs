@@ -17,8 +17,10 @@ pub fn parse(body: &[u8]) -> Result<Upload, Refused> {
             upload.schema_version
         )));
     }
-    if upload.period != counts::PERIOD_DAY {
-        return Err(Refused::new("a counts upload's period is a day"));
+    if counts::Period::parse(&upload.period).map(counts::Period::as_str)
+        != Some(upload.period.as_str())
+    {
+        return Err(Refused::new("a counts upload's period is a day or a week"));
     }
     if counts::day_of(&upload.period_start) != Some(upload.period_start.as_str()) {
         return Err(Refused::new("a counts upload's period_start is a date"));
