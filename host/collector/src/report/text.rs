@@ -47,6 +47,14 @@ pub fn render(r: &Report) -> String {
         r.installations,
         if r.installations == 1 { "" } else { "s" }
     );
+    if r.deletions > 0 {
+        let _ = writeln!(
+            out,
+            "{} installation{} asked to be forgotten: none of their events is kept\n",
+            r.deletions,
+            if r.deletions == 1 { "" } else { "s" }
+        );
+    }
 
     let mut t = table(&["command", "runs", "succeeded", "success rate"]);
     for c in &r.commands {
