@@ -50,6 +50,7 @@ pub(super) async fn send_recorded(
         .decoded_body()
         .and_then(|decoded| events_in(format, content_type.as_deref(), &decoded));
     entry.content_type = content_type;
+    entry.format = Some(format.as_str().to_string());
     if let Some(path) = debug_log {
         entry.debug = true;
         if let Err(e) = write_debug(&path, &entry, &body) {
