@@ -98,4 +98,5 @@ pub use runtime::{TELEMETRY_COMPONENT, TelemetryRuntime};
 pub use settings::{RequestHeaders, TelemetrySettings};
 pub use telemetry::{Status, Telemetry, Tokens};
 pub use trust::consent::{self, Consent};
+pub use trust::forget;
 pub use trust::identity;

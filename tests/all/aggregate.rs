@@ -320,3 +320,26 @@ async fn the_user_chooses_counts_only_and_the_more_private_choice_wins() {
         run_cli(&["telemetry", "mode", "everything"], &[home_env(&home)]).await;
     assert_ne!(code, 0, "{stderr}");
 }
+
+/// `telemetry off` in counts-only mode: the counts not yet uploaded are discarded, and the
+/// collector forgets the uploads it took.
+#[tokio::test]
+async fn opting_out_discards_the_counts_and_the_collector_forgets_the_uploads() {
+    let collector = collector().await;
+    let home = temp_dir("aggregate-forget");
+    one_day(&collector, &home, Mode::Aggregate, 0).await;
+    one_day(&collector, &home, Mode::Aggregate, 1).await; // sends day 0, keeps day 1
+    assert_eq!(collector.store().uploads().unwrap().len(), 1);
+    let (code, stdout, stderr, _) = run_cli(&["telemetry", "off"], &[home_env(&home)]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("discarded the counts of") && stdout.contains("carried out by"),
+        "{stdout}"
+    );
+    assert!(collector.store().uploads().unwrap().is_empty());
+    let report = Report::build(collector.store(), Range::default()).unwrap();
+    assert_eq!(report.counts.uploads, 0);
+    let kept = std::fs::read_to_string(home.join(agent_telemetry::COUNTS_FILE)).unwrap();
+    assert!(!kept.contains("2026-11-03"), "{kept}");
+    collector.stop().await;
+}

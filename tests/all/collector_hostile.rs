@@ -6,12 +6,9 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
-use std::time::Duration;
 
 use agent_telemetry_collector::ingest::{Fact, Received};
 use agent_telemetry_collector::{EventStore, Format};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::support::*;
 
@@ -105,38 +102,6 @@ fn bombs() -> Vec<(&'static str, Headers, Vec<u8>)> {
             )),
         ),
     ]
-}
-
-/// `agent-telemetry collect` as a child process: its address and the child. Its address space
-/// is capped at 4 GiB so that a collector without bounds fails here rather than take the
-/// machine's memory.
-pub(crate) async fn collect(db: &Path, args: &[&str]) -> (SocketAddr, tokio::process::Child) {
-    let mut cmd = tokio::process::Command::new("bash");
-    cmd.arg("-c")
-        .arg(r#"ulimit -v 4194304; exec "$0" "$@""#)
-        .arg(cli())
-        .args(["collect", "--port", "0", "--db", db.to_str().unwrap()])
-        .args(args)
-        .env("MALLOC_ARENA_MAX", "2")
-        .env("AGENT_TELEMETRY_HOME", temp_dir("home"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true);
-    let mut child = cmd.spawn().unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-        .await
-        .expect("collect did not start")
-        .unwrap()
-        .expect("collect printed nothing");
-    let addr = first
-        .strip_prefix("collector listening on ")
-        .unwrap_or_else(|| panic!("{first}"))
-        .parse()
-        .unwrap();
-    // The rest of its output is read so that it never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (addr, child)
 }
 
 /// The most memory the process `pid` has had resident, in bytes (Linux's `VmHWM`).

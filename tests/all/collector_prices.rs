@@ -10,7 +10,6 @@ use std::time::Duration;
 use agent_telemetry::{Telemetry, Tokens};
 use agent_telemetry_collector::EventStore;
 
-use crate::collector_hostile::collect;
 use crate::support::*;
 
 /// A table that prices only `llama-local`: $1 a million input tokens, $2 a million output.

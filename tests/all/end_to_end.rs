@@ -474,28 +474,10 @@ async fn an_agent_cannot_open_sockets() {
 
 #[tokio::test]
 async fn the_collect_command_stores_deduplicates_and_refuses_malformed_batches() {
-    use tokio::io::AsyncBufReadExt;
     let dir = temp_dir("collect");
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("events.sqlite3");
-    let mut child = tokio::process::Command::new(cli())
-        .args(["collect", "--port", "0", "--db", db.to_str().unwrap()])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let url = first.strip_prefix("collector listening on ").expect(&first);
-    let addr: std::net::SocketAddr = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1/batch")
-        .parse()
-        .unwrap();
+    let (addr, mut child) = collect(&db, &[]).await;
     assert!(addr.ip().is_loopback());
 
     let body = serde_json::to_vec(&batch(2)).unwrap();

@@ -16,6 +16,8 @@
 //! - `schema`: the native batch's published JSON Schema (every test's batches are checked
 //!   against it by the collectors in `support`);
 //! - `faulty_collector`: the faulty collector itself;
+//! - `forget`: forgetting on opt-out: `telemetry off`'s deletion request, carried out by a
+//!   real `collect`, and kept for later when the collector is down;
 //! - `stock_wasmtime`: the component under stock `wasmtime run`;
 //! - `languages`: agents in Python (componentize-py) and JavaScript (componentize-js) under
 //!   `run`;
@@ -36,6 +38,7 @@ mod collector_hostile;
 mod collector_prices;
 mod end_to_end;
 mod faulty_collector;
+mod forget;
 mod formats;
 mod hardening;
 mod installations;
@@ -96,6 +99,47 @@ mod support {
             install_tools();
         }
         dir
+    }
+
+    /// `agent-telemetry collect` as a child process (on a free port unless `args` name one):
+    /// its address and the child. Its address space is capped at 4 GiB so that a collector
+    /// without bounds fails here rather than take the machine's memory.
+    pub async fn collect(
+        db: &std::path::Path,
+        args: &[&str],
+    ) -> (std::net::SocketAddr, tokio::process::Child) {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut cmd = tokio::process::Command::new("bash");
+        cmd.arg("-c")
+            .arg(r#"ulimit -v 4194304; exec "$0" "$@""#)
+            .arg(cli())
+            .args(["collect", "--db", db.to_str().unwrap()])
+            .args(if args.contains(&"--port") {
+                &[][..]
+            } else {
+                &["--port", "0"][..]
+            })
+            .args(args)
+            .env("MALLOC_ARENA_MAX", "2")
+            .env("AGENT_TELEMETRY_HOME", temp_dir("home"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("collect did not start")
+            .unwrap()
+            .expect("collect printed nothing");
+        let addr = first
+            .strip_prefix("collector listening on ")
+            .unwrap_or_else(|| panic!("{first}"))
+            .parse()
+            .unwrap();
+        // The rest of its output is read so that it never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        (addr, child)
     }
 
     /// The CLI binary of the package these tests belong to.

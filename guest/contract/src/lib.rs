@@ -4,6 +4,8 @@
 //! - [`wire`]: the native batch, as Rust types both sides serialize and read;
 //! - [`batch`]: reading a batch back, with a typed error ([`batch::BatchError`]);
 //! - [`config`]: the `wasi:config` keys the component reads, their defaults and bounds;
+//! - [`deletion`]: the deletion request the host sends after `telemetry off`, and the
+//!   collector's receipt;
 //! - [`ids`]: the formats of installation ids and hash keys;
 //! - [`otlp_names`]: the GenAI attribute names that changed, for the `otlp` format;
 //! - [`endpoint`]: the one parser of the endpoint URL, for the component and the host's policy;
@@ -21,6 +23,7 @@ pub mod batch;
 pub mod catalogue;
 pub mod config;
 pub mod counts;
+pub mod deletion;
 pub mod endpoint;
 pub mod ids;
 pub mod otlp_names;

@@ -136,6 +136,7 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
             collector.endpoint_for(format)
         );
     }
+    println!("  (the native path also takes deletion requests: docs/collector.md)");
     println!("storing events in {}", db.display());
     if let Some(max) = args.max_db_size {
         println!("  at most {max} bytes; once full, bodies get 503 with a Retry-After");
@@ -149,12 +150,14 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
         .context("cannot wait for ctrl-c")?;
     let counts = collector.store().counts()?;
     println!(
-        "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected, {} properties over the bounds dropped)",
+        "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected, {} properties over the bounds dropped); {} installation(s) forgotten on request ({} events deleted)",
         counts.events,
         counts.batches,
         counts.duplicates,
         counts.rejected_batches,
-        counts.dropped_properties
+        counts.dropped_properties,
+        counts.deletions,
+        counts.deleted_events
     );
     collector.stop().await;
     Ok(())

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use agent_telemetry::TelemetrySettings;
-use agent_telemetry::{SPOOL_DIR, Spool, SpoolLimits};
+use agent_telemetry::forget::{Deletion, DeletionOutcome};
+use agent_telemetry::{SPOOL_DIR, Spool};
 use anyhow::{Context, Result};
 use clap::Subcommand;
 
@@ -32,32 +33,58 @@ pub enum TelemetryAction {
     Fields,
 }
 
-pub(crate) fn command(action: TelemetryAction) -> Result<()> {
+pub(crate) async fn command(action: TelemetryAction) -> Result<()> {
     let dir = || identity_dir().context("no config directory; set AGENT_TELEMETRY_HOME");
     match action {
-        TelemetryAction::On | TelemetryAction::Off => {
-            let on = matches!(action, TelemetryAction::On);
+        TelemetryAction::On => {
             let dir = dir()?;
-            agent_telemetry::consent::write_choice(&dir, on)
+            agent_telemetry::consent::write_choice(&dir, true)
                 .with_context(|| format!("cannot write {}", dir.display()))?;
             println!(
-                "telemetry turned {} (remembered in {})",
-                if on { "on" } else { "off" },
+                "telemetry turned on (remembered in {})",
                 dir.join(agent_telemetry::consent::CHOICE_FILE).display()
             );
-            if !on {
-                // What was recorded is never sent after the user said no.
-                let spool = Spool::new(dir.join(SPOOL_DIR), SpoolLimits::default());
-                let discarded = spool.discard_all();
-                println!(
-                    "discarded {discarded} event(s) that were waiting in {}",
-                    spool.dir().display()
-                );
-            }
             let now = cli_settings().effective_consent();
-            if on && !now.enabled {
+            if !now.enabled {
                 println!("but it stays off for now: {}", now.reason);
             }
+            Ok(())
+        }
+        TelemetryAction::Off => {
+            let dir = dir()?;
+            let settings = cli_settings();
+            // What was recorded is never sent after the user said no, and what was sent is
+            // asked to be forgotten.
+            let done = agent_telemetry::forget::opt_out(&settings)
+                .await
+                .with_context(|| format!("cannot write {}", dir.display()))?;
+            println!(
+                "telemetry turned off (remembered in {})",
+                dir.join(agent_telemetry::consent::CHOICE_FILE).display()
+            );
+            println!(
+                "discarded {} event(s) that were waiting in {}",
+                done.discarded_events,
+                dir.join(SPOOL_DIR).display()
+            );
+            if done.discarded_counts > 0 {
+                println!(
+                    "discarded the counts of {} event(s) not yet uploaded (counts-only mode)",
+                    done.discarded_counts
+                );
+            }
+            if let Some(id) = &done.forgotten_id {
+                println!(
+                    "installation id {id} removed: a later `telemetry on` starts a new installation"
+                );
+            }
+            for (endpoint, format) in &done.no_deletion {
+                println!(
+                    "no deletion request to {endpoint}: the {format} format has none, so that \
+                     collector keeps what it was sent"
+                );
+            }
+            say_deletions(&done.deletions, &dir, |line| println!("{line}"));
             Ok(())
         }
         TelemetryAction::Mode { mode } => {
@@ -96,6 +123,35 @@ pub(crate) fn command(action: TelemetryAction) -> Result<()> {
     }
 }
 
+/// A line for each deletion request sent, or left pending, by `telemetry off` or `flush`.
+pub(crate) fn say_deletions(
+    outcomes: &[DeletionOutcome],
+    dir: &std::path::Path,
+    say: impl Fn(String),
+) {
+    for DeletionOutcome { request, outcome } in outcomes {
+        let (id, endpoint) = (&request.installation_id, &request.endpoint);
+        say(match outcome {
+            Deletion::Deleted(Some(n)) => {
+                format!("deletion request for {id} carried out by {endpoint}: {n} event(s) deleted")
+            }
+            Deletion::Deleted(None) => {
+                format!("deletion request for {id} carried out by {endpoint}")
+            }
+            Deletion::Refused(code) => format!(
+                "deletion request for {id} refused by {endpoint} ({code}): that collector may \
+                 not support deletion; not sent again"
+            ),
+            Deletion::Pending(why) => format!(
+                "deletion request for {id} NOT delivered to {endpoint} ({why}): kept pending in \
+                 {}; `agent-telemetry flush` or the next `telemetry off` sends it again",
+                dir.join(agent_telemetry::forget::PENDING_FILE).display()
+            ),
+            Deletion::Denied(why) => format!("deletion request for {id} dropped: {why}"),
+        });
+    }
+}
+
 /// What `telemetry status` shows.
 #[derive(serde::Serialize)]
 struct StatusView {
@@ -124,6 +180,9 @@ struct StatusView {
     spooled_events: u64,
     /// Spool files set aside, never to be sent (see `Spool::set_aside_files`).
     set_aside_files: u64,
+    /// Deletion requests not yet delivered (`telemetry off` against a collector that did not
+    /// answer), sent again by `flush` or the next `telemetry off`.
+    pending_deletions: u64,
     /// What the OpenTelemetry mapping dropped (`wasi:otel`, `relay`), as the ledger's notes
     /// still hold it: never forwarded.
     otel_dropped: u64,
@@ -165,6 +224,9 @@ impl StatusView {
             spool: spool.as_ref().map(|s| s.dir().to_path_buf()),
             spooled_events: spool.as_ref().map_or(0, |s| s.pending_events()),
             set_aside_files: spool.as_ref().map_or(0, |s| s.set_aside_files()),
+            pending_deletions: dir
+                .as_deref()
+                .map_or(0, |d| agent_telemetry::forget::read_pending(d).len() as u64),
             otel_dropped: dir
                 .as_ref()
                 .and_then(|d| {
@@ -264,6 +326,14 @@ impl std::fmt::Display for StatusView {
                 "spool: {} file(s) set aside, never to be sent (unreadable, or holding what \
                  the component would not send; removed past the spool's age bound)",
                 self.set_aside_files
+            )?;
+        }
+        if self.pending_deletions > 0 {
+            writeln!(
+                f,
+                "deletion requests: {} not delivered yet (sent again by `agent-telemetry flush` \
+                 or the next `telemetry off`)",
+                self.pending_deletions
             )?;
         }
         if self.otel_dropped > 0 {

@@ -75,7 +75,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         CliCommand::Report(args) => collect::report(args).map(|()| 0),
         CliCommand::Demo => collect::demo().await.map(|()| 0),
         CliCommand::Audit(args) => crate::audit::run(&args),
-        CliCommand::Telemetry { action } => consent::command(action).map(|()| 0),
+        CliCommand::Telemetry { action } => consent::command(action).await.map(|()| 0),
         CliCommand::Log(args) => log::log(&args).map(|()| 0),
         CliCommand::Flush(args) => run::flush(args).await,
         CliCommand::Relay(args) => relay::relay(*args).await,

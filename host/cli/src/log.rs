@@ -95,6 +95,22 @@ fn readable_body(entry: &LedgerEntry) -> Option<String> {
     }))
 }
 
+/// A deletion request's outcome, as `telemetry off` told it.
+fn deletion_status(e: &LedgerEntry) -> String {
+    match (e.status, &e.error) {
+        (Some(code @ 200..=299), _) => match e.deleted {
+            Some(n) => format!("deletion request: {code}, {n} event(s) deleted"),
+            None => format!("deletion request: {code}"),
+        },
+        (Some(code), _) if agent_telemetry::forget::kept_pending(code) => {
+            format!("deletion request: {code}, kept pending")
+        }
+        (Some(code), _) => format!("deletion request: refused, {code}"),
+        (None, Some(error)) => format!("deletion request: {error}, kept pending"),
+        (None, None) => "deletion request: no answer, kept pending".to_string(),
+    }
+}
+
 /// The egress ledger, one request a row.
 fn ledger_table(entries: &[LedgerEntry]) -> Table {
     let mut table = Table::new();
@@ -106,7 +122,12 @@ fn ledger_table(entries: &[LedgerEntry]) -> Table {
             _ if e.dropped.is_some() => {
                 format!("{} dropped (OpenTelemetry in)", e.dropped.unwrap_or(0))
             }
+            _ if e.deletion && e.note.is_some() => format!(
+                "no deletion request: the {} format has none",
+                e.format.as_deref().unwrap_or("unknown")
+            ),
             _ if e.note.is_some() => format!("{} left out", e.left_out.unwrap_or(0)),
+            _ if e.deletion => deletion_status(e),
             (true, _, _) => "captured (debug)".to_string(),
             (false, Some(code), _) => code.to_string(),
             (false, None, Some(error)) => format!("error: {error}"),

@@ -247,6 +247,10 @@ pub(crate) async fn flush(args: FlushArgs) -> Result<i32> {
         .identity_dir
         .clone()
         .context("no config directory; set AGENT_TELEMETRY_HOME")?;
+    // Deletion requests `telemetry off` could not deliver: sent whether or not telemetry is
+    // on (they only erase).
+    let deletions = agent_telemetry::forget::send_pending(&settings).await;
+    crate::consent::say_deletions(&deletions, &dir, say);
     let telemetry = Telemetry::start(settings).await?;
     if !telemetry.is_enabled() {
         say(format!(

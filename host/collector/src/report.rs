@@ -68,6 +68,9 @@ pub struct Report {
     pub counts: Counts,
     /// Rows each section left out, past its top.
     pub more: More,
+    /// Installations that asked to be forgotten, ever (whatever the range): their events are
+    /// deleted, and none stored since.
+    pub deletions: u64,
 }
 
 /// Rows of each section past its top rows: shown as "and K more".

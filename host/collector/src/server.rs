@@ -30,6 +30,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 
+use agent_telemetry_contract::deletion::{DeletionError, DeletionReceipt, DeletionRequest};
+
 use crate::ingest::{self, Format, Refused, native, otlp};
 use crate::store::{EventStore, Full, Ingested};
 
@@ -399,6 +401,18 @@ async fn receive(
             );
         }
     };
+    // A deletion request, on the native path: carried out even when the database is full
+    // (it makes room).
+    if format == Format::Native && !gzipped {
+        match DeletionRequest::parse(&body) {
+            Ok(request) => return forget(&shared, request).await,
+            Err(DeletionError::NotDeletion) => {}
+            Err(why) => {
+                shared.store.note_rejected();
+                return refuse(StatusCode::BAD_REQUEST, &why.to_string());
+            }
+        }
+    }
     // Full: said before any work is spent on the body.
     if shared.store.is_full() {
         return full();
@@ -426,6 +440,7 @@ async fn receive(
             Ingested {
                 accepted,
                 duplicates,
+                forgotten,
             },
             dropped,
         ) => match format {
@@ -435,11 +450,14 @@ async fn receive(
             }
             Format::Otlp => (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response(),
             _ => {
-                let body = serde_json::json!({
+                let mut body = serde_json::json!({
                     "accepted": accepted,
                     "duplicates": duplicates,
                     "dropped_properties": dropped,
                 });
+                if forgotten > 0 {
+                    body["forgotten"] = forgotten.into();
+                }
                 (StatusCode::OK, axum::Json(body)).into_response()
             }
         },
@@ -454,6 +472,29 @@ async fn receive(
         }
         Outcome::Full => full(),
         Outcome::Failed => refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed"),
+    }
+}
+
+/// Carries out a deletion request: every event of the installation deleted, the deletion
+/// recorded, and the count answered (a [`DeletionReceipt`]).
+async fn forget(shared: &Shared, request: DeletionRequest) -> Response {
+    let store = shared.store.clone();
+    let forgotten = tokio::task::spawn_blocking(move || store.forget(&request.installation_id))
+        .await
+        .map_err(anyhow::Error::from)
+        .and_then(|done| done);
+    match forgotten {
+        Ok(deleted) => {
+            tracing::info!(
+                deleted,
+                "an installation asked to be forgotten; its events were deleted"
+            );
+            (StatusCode::OK, axum::Json(DeletionReceipt { deleted })).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "collector could not carry out a deletion request");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "storage failed")
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Where the collector keeps what it received: SQLite (a file, or memory) in WAL mode, one row
-//! an event in the report's columns (deduplicated by id), and one row a request body.
+//! an event in the report's columns (deduplicated by id), one row a request body, and one row
+//! a deletion request carried out (`forget`).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +32,9 @@ pub struct EventStore {
     full: std::sync::atomic::AtomicBool,
     /// The table a token event's cost is estimated from when it carries none.
     prices: std::sync::RwLock<std::sync::Arc<Prices>>,
+    /// The SHA-256 of every installation id forgotten (the `deletions` table's): events of
+    /// theirs that arrive later (a batch another process had in flight) are not stored.
+    forgotten: Mutex<HashSet<String>>,
 }
 
 /// The database holds [`EventStore::set_max_bytes`] already: a body is refused until
@@ -45,6 +50,9 @@ pub struct Ingested {
     pub accepted: usize,
     /// Events already stored (the same id), not stored again.
     pub duplicates: usize,
+    /// Events of an installation that asked to be forgotten, arriving after it was: not
+    /// stored.
+    pub forgotten: usize,
 }
 
 /// What the store holds and what it turned away, since it was opened (for the counts kept in
@@ -63,6 +71,10 @@ pub struct CollectorCounts {
     pub reported_drops: u64,
     /// Properties or attributes over the bounds, dropped rather than stored.
     pub dropped_properties: u64,
+    /// Deletion requests carried out, ever (installations forgotten).
+    pub deletions: u64,
+    /// Events those requests deleted, ever.
+    pub deleted_events: u64,
 }
 
 /// A stored event in the report's columns, with the format it came in.
@@ -149,6 +161,14 @@ const SCHEMA: &str = "
         received_events INTEGER NOT NULL,
         duplicates INTEGER NOT NULL,
         dropped_events INTEGER NOT NULL
+    );
+    -- One row a deletion request carried out: the SHA-256 of the installation id (never the
+    -- id itself), when, and how many events it deleted. Added within layout 3: a table an
+    -- older build of it ignores.
+    CREATE TABLE IF NOT EXISTS deletions (
+        installation_sha256 TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        deleted_events INTEGER NOT NULL
     );";
 
 impl EventStore {
@@ -171,7 +191,12 @@ impl EventStore {
         conn.pragma_update(None, "wal_autocheckpoint", 10_000)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn).context("cannot bring the database to this version's layout")?;
+        let forgotten = conn
+            .prepare("SELECT installation_sha256 FROM deletions")?
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<Result<HashSet<_>, _>>()?;
         Ok(EventStore {
+            forgotten: Mutex::new(forgotten),
             conn: Mutex::new(conn),
             rejected_batches: AtomicU64::new(0),
             dropped_properties: AtomicU64::new(0),
@@ -243,6 +268,58 @@ impl EventStore {
         Ok(deleted)
     }
 
+    /// Forgets the installation `installation_id`: deletes every event of it, in every format
+    /// (each format's installation column holds the id as sent: native `installation_id`,
+    /// docker-agent `user_uuid`, Agent Swarm `actor_anonymous_id`, OTLP
+    /// `service.instance.id`), records the deletion (the id's SHA-256, the time, the count),
+    /// and from then on stores no event of it. Returns how many events were deleted.
+    pub fn forget(&self, installation_id: &str) -> Result<u64> {
+        let hash = installation_hash(installation_id);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut deleted = tx.execute(
+            "DELETE FROM events WHERE installation = ?1",
+            params![installation_id],
+        )?;
+        // Its counts-only uploads too: their events count as deleted.
+        let counted: i64 = tx.query_row(
+            "SELECT COALESCE(SUM(events), 0) FROM uploads WHERE installation = ?1",
+            params![installation_id],
+            |r| r.get(0),
+        )?;
+        tx.execute(
+            "DELETE FROM counters WHERE upload_id IN
+                 (SELECT upload_id FROM uploads WHERE installation = ?1)",
+            params![installation_id],
+        )?;
+        tx.execute(
+            "DELETE FROM uploads WHERE installation = ?1",
+            params![installation_id],
+        )?;
+        deleted += usize::try_from(counted).unwrap_or(0);
+        tx.execute(
+            "INSERT INTO deletions (installation_sha256, at_ms, deleted_events)
+             VALUES (?1, ?2, ?3)",
+            params![hash, now_ms, deleted as i64],
+        )?;
+        tx.commit()?;
+        self.forgotten
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash);
+        self.note_fullness(&conn)?;
+        Ok(deleted as u64)
+    }
+
+    /// Whether the installation `installation_id` asked to be forgotten.
+    pub fn is_forgotten(&self, installation_id: &str) -> bool {
+        let forgotten = self.forgotten.lock().unwrap_or_else(|e| e.into_inner());
+        !forgotten.is_empty() && forgotten.contains(&installation_hash(installation_id))
+    }
+
     /// Counts a body refused as invalid.
     pub fn note_rejected(&self) {
         self.rejected_batches.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +356,15 @@ impl EventStore {
         upload: &agent_telemetry_contract::counts::Upload,
     ) -> Result<Ingested> {
         let period_ms = crate::ingest::day_ms(&upload.period_start)?;
+        let events = usize::try_from(upload.events).unwrap_or(usize::MAX);
+        if self.is_forgotten(&upload.installation_id) {
+            // Counted before the installation asked to be forgotten, sent after: not kept.
+            return Ok(Ingested {
+                accepted: 0,
+                duplicates: 0,
+                forgotten: events,
+            });
+        }
         let mut conn = self.conn();
         if self.note_fullness(&conn)? {
             return Err(Full.into());
@@ -327,16 +413,17 @@ impl EventStore {
             }
         }
         tx.commit()?;
-        let events = usize::try_from(upload.events).unwrap_or(usize::MAX);
         Ok(if new {
             Ingested {
                 accepted: events,
                 duplicates: 0,
+                forgotten: 0,
             }
         } else {
             Ingested {
                 accepted: 0,
                 duplicates: events,
+                forgotten: 0,
             }
         })
     }
@@ -355,13 +442,25 @@ impl EventStore {
         }
         let tx = conn.transaction()?;
         let mut accepted = 0;
+        let mut forgotten = 0;
         {
             let mut insert = tx.prepare_cached(INSERT)?;
+            // A batch's events mostly share one installation: its answer is kept.
+            let mut last: Option<(&str, bool)> = None;
             for f in &received.facts {
+                let gone = match last {
+                    Some((id, gone)) if id == f.installation => gone,
+                    _ => self.is_forgotten(&f.installation),
+                };
+                last = Some((&f.installation, gone));
+                if gone {
+                    forgotten += 1;
+                    continue;
+                }
                 accepted += insert_fact(&mut insert, format.name(), f, &prices)?;
             }
         }
-        let duplicates = received.facts.len() - accepted;
+        let duplicates = received.facts.len() - accepted - forgotten;
         tx.execute(
             "INSERT INTO batches (format, received_events, duplicates, dropped_events)
              VALUES (?1, ?2, ?3, ?4)",
@@ -375,9 +474,16 @@ impl EventStore {
         tx.commit()?;
         self.dropped_properties
             .fetch_add(received.dropped_properties, Ordering::Relaxed);
+        if forgotten > 0 {
+            tracing::info!(
+                forgotten,
+                "events of an installation that asked to be forgotten were not stored"
+            );
+        }
         Ok(Ingested {
             accepted,
             duplicates,
+            forgotten,
         })
     }
 
@@ -456,6 +562,11 @@ impl EventStore {
             },
         )?;
         let events = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))?;
+        let (deletions, deleted_events) = conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(deleted_events), 0) FROM deletions",
+            [],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+        )?;
         Ok(CollectorCounts {
             batches: batches as u64,
             events: events as u64,
@@ -464,8 +575,18 @@ impl EventStore {
             // `as` saturates a float that does not fit.
             reported_drops: reported_drops as u64,
             dropped_properties: self.dropped_properties.load(Ordering::Relaxed),
+            deletions: deletions as u64,
+            deleted_events: deleted_events as u64,
         })
     }
+}
+
+/// What the `deletions` table keeps of an installation id: its SHA-256, in hex. The id is 64
+/// random bits, so the hash cannot be turned back into it, yet whoever holds the id (the user
+/// asking "was I forgotten?") can find their row.
+fn installation_hash(installation_id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(installation_id.as_bytes()))
 }
 
 const INSERT: &str = "INSERT OR IGNORE INTO events (id, format, occurred_ms, kind,
@@ -776,6 +897,85 @@ mod tests {
         assert_eq!(store.facts().unwrap()[0].fact.id, new_id);
         let again = store.store(Format::Docker, &received).unwrap();
         assert_eq!((again.accepted, again.duplicates), (0, 1));
+    }
+
+    /// Issue 23: a deletion request deletes every row of that installation in every format,
+    /// records the id's hash (never the id), and keeps later events of it out.
+    #[test]
+    fn forgetting_an_installation_deletes_its_rows_in_every_format_and_keeps_late_ones_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("forget.sqlite3");
+        let gone = "install_0123456789abcdef";
+        let kept = "install_fedcba9876543210";
+        let docker = |id: &str, ms: u64| {
+            format!(
+                r#"{{"records":[{{"event":"command","event_timestamp":{ms},"source":"test","properties":{{"user_uuid":"{id}","version":"1.0.0","os":"linux","action":"run","is_success":true}}}}]}}"#
+            )
+        };
+        let native = |id: &str, n: u8| {
+            EVENT
+                .replace("install_0123456789abcdef", id)
+                .replace("000000000001", &format!("0000000000{n:02}"))
+        };
+        let store = EventStore::open(Some(&path)).unwrap();
+        for (id, n) in [(gone, 1), (gone, 2), (kept, 3)] {
+            let event: wire::Event = serde_json::from_str(&native(id, n)).unwrap();
+            store.ingest(&batch(event)).unwrap();
+        }
+        for (id, ms) in [(gone, 1_767_225_600_000u64), (kept, 1_767_225_601_000)] {
+            let received = crate::ingest::parse(
+                Format::Docker,
+                docker(id, ms).as_bytes(),
+                "application/json",
+            )
+            .unwrap();
+            store.store(Format::Docker, &received).unwrap();
+        }
+        assert_eq!(store.counts().unwrap().events, 5);
+
+        assert_eq!(store.forget(gone).unwrap(), 3);
+        let left: Vec<String> = store
+            .facts()
+            .unwrap()
+            .into_iter()
+            .map(|f| f.fact.installation)
+            .collect();
+        assert_eq!(left, [kept, kept]);
+        let counts = store.counts().unwrap();
+        assert_eq!((counts.deletions, counts.deleted_events), (1, 3));
+        let recorded: String = store
+            .conn()
+            .query_row("SELECT installation_sha256 FROM deletions", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(recorded, installation_hash(gone));
+        assert!(!recorded.contains(gone));
+        drop(store);
+
+        // After a restart, a batch of it that was still in flight is not stored.
+        let store = EventStore::open(Some(&path)).unwrap();
+        assert!(store.is_forgotten(gone) && !store.is_forgotten(kept));
+        let late: wire::Event = serde_json::from_str(&native(gone, 9)).unwrap();
+        let ingested = store.ingest(&batch(late)).unwrap();
+        assert_eq!(
+            (ingested.accepted, ingested.duplicates, ingested.forgotten),
+            (0, 0, 1)
+        );
+        assert_eq!(store.counts().unwrap().events, 2);
+        // Forgetting again (a retried request) deletes nothing more and says so.
+        assert_eq!(store.forget(gone).unwrap(), 0);
+    }
+
+    fn batch(event: wire::Event) -> wire::Batch {
+        wire::Batch {
+            schema: wire::SCHEMA.to_string(),
+            schema_version: wire::SCHEMA_VERSION,
+            batch_id: "0190a0b0-0000-7000-8000-0000000000ff".to_string(),
+            sent_at: "2026-01-01T00:00:00Z".to_string(),
+            dropped_events: 0,
+            events: vec![event],
+        }
     }
 
     #[test]

@@ -169,6 +169,20 @@ impl CountsBook {
         })
     }
 
+    /// Discards every count kept in `dir`, open and sealed (after `telemetry off`, nothing is
+    /// sent): the events they counted.
+    pub(crate) fn discard_all(dir: &std::path::Path) -> std::io::Result<u64> {
+        let book = CountsBook::new(Some(dir.to_path_buf()), Period::Day, Clock::system());
+        if !dir.join(COUNTS_FILE).exists() {
+            return Ok(0);
+        }
+        book.with_book(|book| {
+            let events = book.open.iter().chain(&book.sealed).map(|u| u.events).sum();
+            *book = Book::default();
+            events
+        })
+    }
+
     /// Forgets the sealed upload `upload_id`: the collector took it.
     pub(crate) fn sent(&self, upload_id: &str) -> std::io::Result<()> {
         self.with_book(|book| book.sealed.retain(|u| u.upload_id != upload_id))

@@ -59,6 +59,7 @@ pub(crate) async fn send_recorded(
         entry.counts_of = Some(upload.period_start);
     }
     entry.content_type = content_type;
+    entry.format = Some(format.as_str().to_string());
     if let Some(path) = debug_log {
         entry.debug = true;
         if let Err(e) = write_debug(&path, &entry, &body) {

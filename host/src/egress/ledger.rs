@@ -67,6 +67,17 @@ pub struct LedgerEntry {
     /// Captured by debug mode: it did not leave the machine.
     #[serde(default)]
     pub debug: bool,
+    /// The wire format of a request the component made (`native`, `docker`, `swarm`,
+    /// `otlp`); absent on entries older than it, and on notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Set on a deletion request (`telemetry off` asking the collector to forget this
+    /// installation; see [`crate::forget`]), and on a note that one could not be made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deletion: bool,
+    /// On a deletion request the collector carried out: the events it said it deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<u64>,
     /// `gzip` when the body was sent compressed; `body` and `body_base64` hold it decoded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_encoding: Option<String>,
@@ -111,6 +122,9 @@ impl LedgerEntry {
             dropped: None,
             note: None,
             content_type: None,
+            format: None,
+            deletion: false,
+            deleted: None,
             debug: false,
             content_encoding: None,
             body: None,
@@ -178,6 +192,57 @@ impl LedgerEntry {
             dropped.describe()
         ));
         note
+    }
+
+    /// A note, not a request: the installation sent to `endpoint` in `format`, whose
+    /// collectors have no deletion request, so none was sent there (see [`crate::forget`]).
+    pub fn no_deletion(endpoint: String, format: &str) -> LedgerEntry {
+        let mut note = LedgerEntry::encoded(endpoint, &[], None, None);
+        note.body = None;
+        note.deletion = true;
+        note.format = Some(format.to_string());
+        note.note = Some(format!(
+            "no deletion request: the {format} format has none; that collector keeps what it \
+             was sent"
+        ));
+        note
+    }
+
+    /// Whether this entry records a request that left the machine and may have been stored:
+    /// not a note, not captured by debug mode, not a deletion request, and either answered
+    /// with a success or not answered at all (it may have arrived).
+    pub fn may_have_stored(&self) -> bool {
+        self.note.is_none()
+            && !self.debug
+            && !self.deletion
+            && match self.status {
+                Some(code) => (200..300).contains(&code),
+                None => self.error.is_some(),
+            }
+    }
+
+    /// The wire format of the request: as recorded, or for an entry older than that field,
+    /// `native` when its body is a native batch.
+    pub fn wire_format(&self) -> Option<String> {
+        if let Some(format) = &self.format {
+            return Some(format.clone());
+        }
+        #[derive(Deserialize)]
+        struct Schema {
+            schema: String,
+        }
+        let body = self.decoded_body()?;
+        let schema = serde_json::from_slice::<Schema>(&body).ok()?;
+        (schema.schema == agent_telemetry_contract::wire::SCHEMA).then(|| "native".to_string())
+    }
+
+    /// Whether the body names `text` (an installation id), in whatever form it was kept.
+    pub fn body_names(&self, text: &str) -> bool {
+        let needle = text.as_bytes();
+        !needle.is_empty()
+            && self
+                .decoded_body()
+                .is_some_and(|body| body.windows(needle.len()).any(|w| w == needle))
     }
 
     /// The body as it was before any compression, whether kept as text or in base64.

@@ -165,6 +165,21 @@ fn read_valid(path: &Path, valid: impl Fn(&str) -> bool) -> std::io::Result<Opti
     Ok(Some(line.to_string()))
 }
 
+/// Removes the installation id and the key in `dir` (after `telemetry off`: a later
+/// `telemetry on` is a new installation, unlinkable to this one); returns whether there was an
+/// id. A file that is a link is removed as a link, never followed.
+pub(crate) fn remove_identity(dir: &Path) -> std::io::Result<bool> {
+    let mut had_id = false;
+    for name in [ID_FILE, KEY_FILE] {
+        match std::fs::remove_file(dir.join(name)) {
+            Ok(()) => had_id |= name == ID_FILE,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(had_id)
+}
+
 pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // The OS random source failing is not recoverable in any meaningful way for an id.

@@ -450,6 +450,7 @@ async fn store_batch(
                 Ok(Ingested {
                     accepted,
                     duplicates,
+                    ..
                 }) => {
                     let json =
                         serde_json::json!({ "accepted": accepted, "duplicates": duplicates });

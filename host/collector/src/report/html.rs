@@ -251,6 +251,13 @@ pub fn render(r: &Report) -> String {
                         br; "and from " (runs)
                     }
                 }
+                @if r.deletions > 0 {
+                    p.summary {
+                        (r.deletions)
+                        @if r.deletions == 1 { " installation" } @else { " installations" }
+                        " asked to be forgotten: none of their events is kept"
+                    }
+                }
                 div.grid {
                     section {
                         h2 { "Commands (succeeded, failed)" }

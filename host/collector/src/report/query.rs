@@ -67,7 +67,18 @@ impl Report {
             versions: population.versions,
             counts: q.counts_uploads()?,
             more: More::default(),
+            deletions: q.deletions()?,
         })
+    }
+}
+
+impl Query<'_> {
+    /// Deletion requests carried out, ever.
+    fn deletions(&self) -> Result<u64> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM deletions", [], |r| r.get(0))?;
+        Ok(n.max(0) as u64)
     }
 }
 

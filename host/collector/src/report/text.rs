@@ -64,6 +64,14 @@ pub fn render(r: &Report) -> String {
     if let Some(runs) = r.ephemeral_runs() {
         let _ = writeln!(out, "and from {runs}");
     }
+    if r.deletions > 0 {
+        let _ = writeln!(
+            out,
+            "{} installation{} asked to be forgotten: none of their events is kept",
+            r.deletions,
+            if r.deletions == 1 { "" } else { "s" }
+        );
+    }
     out.push('\n');
 
     let mut t = table(&["command", "runs", "succeeded", "success rate"]);
