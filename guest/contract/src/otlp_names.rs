@@ -2,10 +2,12 @@
 //! name first: the component writes the older one when told to (`otlp-names = older`, for a
 //! collector that expects those), and the collector reads either.
 //!
-//! Current as of the GenAI conventions in `open-telemetry/semantic-conventions-genai`
-//! (`model/gen-ai/registry.yaml`); the older names are those of the conventions before 1.37
-//! (`gen_ai.system`, `gen_ai.usage.prompt_tokens`, `gen_ai.usage.completion_tokens`), of
-//! OpenLLMetry's cache counts, and the resource's `deployment.environment`.
+//! The pairs are the renames the GenAI conventions list as deprecated (semantic conventions
+//! v1.41.1's `model/gen-ai/deprecated/registry-deprecated.yaml` and `model/deployment`, the
+//! last release that held the GenAI model before it moved to
+//! `open-telemetry/semantic-conventions-genai`). Names with no older name in the conventions
+//! (the cache and reasoning token counts, the conversation, agent and tool names) are sent
+//! under their current name either way.
 
 /// (current, older) attribute names.
 pub const OLDER: &[(&str, &str)] = &[
@@ -14,18 +16,6 @@ pub const OLDER: &[(&str, &str)] = &[
     (
         "gen_ai.usage.output_tokens",
         "gen_ai.usage.completion_tokens",
-    ),
-    (
-        "gen_ai.usage.cache_read.input_tokens",
-        "gen_ai.usage.cache_read_input_tokens",
-    ),
-    (
-        "gen_ai.usage.cache_creation.input_tokens",
-        "gen_ai.usage.cache_creation_input_tokens",
-    ),
-    (
-        "gen_ai.usage.reasoning.output_tokens",
-        "gen_ai.usage.reasoning_tokens",
     ),
     ("deployment.environment.name", "deployment.environment"),
 ];
