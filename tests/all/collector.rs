@@ -596,3 +596,86 @@ async fn headless_chromium_draws_every_chart_of_the_page() {
     }
     std::fs::remove_dir_all(&profile).ok();
 }
+
+/// `report --product --version --kind` reads only what they name, in every output; an unknown
+/// kind is a clear error.
+#[tokio::test]
+async fn the_report_filters_by_product_version_and_kind() {
+    let dir = temp_dir("report-filters");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("filters.sqlite3");
+    {
+        let store = EventStore::open(Some(&db)).unwrap();
+        let mut batch = batch(12);
+        for (i, e) in batch.events.iter_mut().enumerate() {
+            e.product = ["alpha", "beta"][i % 2].to_string();
+            e.product_version = ["1.0.0", "2.0.0", "2.0.0"][i % 3].to_string();
+            if i % 4 == 0 {
+                e.data = agent_telemetry::wire::Data::Command {
+                    action: "run".to_string(),
+                    outcome: agent_telemetry::wire::Outcome::Success,
+                    error: None,
+                    arg_count: 0,
+                    flags: Vec::new(),
+                };
+            }
+        }
+        store.ingest(&batch).unwrap();
+    }
+    let report = |extra: &[&str]| {
+        let mut args = vec!["report", "--db", db.to_str().unwrap(), "--json"];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let (code, stdout, stderr, _) = run_cli(&args, &[]).await;
+            assert_eq!(code, 0, "{stderr}");
+            serde_json::from_str::<serde_json::Value>(&stdout).unwrap()
+        }
+    };
+    assert_eq!(report(&[]).await["events"], 12);
+    let alpha = report(&["--product", "alpha"]).await;
+    assert_eq!(alpha["events"], 6);
+    assert_eq!(alpha["filter"]["product"], "alpha");
+    // alpha is every even event: versions 1.0.0 at 0 and 6, 2.0.0 at 2, 4, 8, 10.
+    assert_eq!(
+        report(&["--product", "alpha", "--version", "2.0.0"]).await["events"],
+        4
+    );
+    let commands = report(&["--kind", "command"]).await;
+    assert_eq!(commands["events"], 3);
+    assert_eq!(commands["commands"][0]["count"], 3);
+    assert_eq!(report(&["--kind", "command,server"]).await["events"], 12);
+    let (code, text, _, _) = run_cli(
+        &[
+            "report",
+            "--db",
+            db.to_str().unwrap(),
+            "--product",
+            "beta",
+            "--kind",
+            "server",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(text.contains("only: product beta, kinds server"), "{text}");
+    let (code, _, stderr, _) = run_cli(
+        &[
+            "report",
+            "--db",
+            db.to_str().unwrap(),
+            "--kind",
+            "keystroke",
+        ],
+        &[],
+    )
+    .await;
+    assert_ne!(code, 0);
+    assert!(
+        stderr.contains("`keystroke` is not an event kind"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -85,6 +85,15 @@ pub struct ReportArgs {
     /// Also write the report as one self-contained HTML page with charts to this file.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Only this product's events.
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Only this product version's events (with --product, that product's).
+    #[arg(long = "version", value_name = "VERSION")]
+    pub product_version: Option<String>,
+    /// Only events of these kinds (comma-separated or repeated: tool_call, token_usage, ...).
+    #[arg(long = "kind", value_name = "KIND", value_delimiter = ',')]
+    pub kinds: Vec<String>,
     /// Rows per section: the rest are counted as "and K more".
     #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
     pub top: usize,
@@ -181,7 +190,12 @@ pub(crate) fn report(args: ReportArgs) -> Result<()> {
         since: time(&args.since).context("--since")?,
         until: time(&args.until).context("--until")?,
     };
-    let report = Report::build_top(&EventStore::open(Some(&db))?, range, args.top)?;
+    let filter = report::Filter {
+        product: args.product.clone(),
+        version: args.product_version.clone(),
+        kinds: args.kinds.clone(),
+    };
+    let report = Report::build_filtered(&EventStore::open(Some(&db))?, range, filter, args.top)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -31,11 +31,47 @@ pub struct Range {
     pub until: Option<i64>,
 }
 
+/// Which events a report reads, beside the range: one product, one version, some kinds. Empty
+/// (the default): all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Filter {
+    /// Only this product's events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Only this product version's events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Only events of these kinds (`tool_call`, `token_usage`, ...).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<String>,
+}
+
+impl Filter {
+    /// The filter in words (`product my-agent, version 1.2.0, kinds tool_call`), or `None`.
+    pub fn describe(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            self.product
+                .as_ref()
+                .map(|p| format!("product {}", printable(p))),
+            self.version
+                .as_ref()
+                .map(|v| format!("version {}", printable(v))),
+            (!self.kinds.is_empty()).then(|| format!("kinds {}", self.kinds.join(", "))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
 /// Everything the collector stored in a range, summarized section by section.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Report {
     /// The range it covers.
     pub range: Range,
+    /// Which events it reads, beside the range.
+    pub filter: Filter,
     /// Events in the range.
     pub events: u64,
     /// Distinct installations that sent them: persistent ids only, so that containers and CI

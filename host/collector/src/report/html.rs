@@ -250,6 +250,9 @@ pub fn render(r: &Report) -> String {
                     @if let Some(runs) = r.ephemeral_runs() {
                         br; "and from " (runs)
                     }
+                    @if let Some(filter) = r.filter.describe() {
+                        br; "only: " (filter)
+                    }
                 }
                 @if r.deletions > 0 {
                     p.summary {

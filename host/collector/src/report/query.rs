@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, params_from_iter};
 
 use super::{
-    Cost, Count, CountRow, Counts, DEFAULT_TOP, MAX_DAYS, Model, More, OTHER_VERSIONS, Range, Rate,
-    Report, Sessions, Tool, VersionDay,
+    Cost, Count, CountRow, Counts, DEFAULT_TOP, Filter, MAX_DAYS, Model, More, OTHER_VERSIONS,
+    Range, Rate, Report, Sessions, Tool, VersionDay,
 };
 use crate::EventStore;
 use crate::ingest::{LAST_MS, MAX_TEXT};
@@ -24,7 +24,23 @@ impl Report {
     /// The report of what `store` holds in `range`, `top` rows a section (the rest counted in
     /// [`Report::more`]).
     pub fn build_top(store: &EventStore, range: Range, top: usize) -> Result<Report> {
-        let mut r = Report::build_all(store, range)?;
+        Report::build_filtered(store, range, Filter::default(), top)
+    }
+
+    /// The report of what `store` holds in `range` that `filter` lets through, `top` rows a
+    /// section.
+    pub fn build_filtered(
+        store: &EventStore,
+        range: Range,
+        filter: Filter,
+        top: usize,
+    ) -> Result<Report> {
+        for kind in &filter.kinds {
+            if crate::ingest::known_kind(kind).is_none() {
+                bail!("`{}` is not an event kind", kind.escape_debug());
+            }
+        }
+        let mut r = Report::build_all(store, range, filter)?;
         let top = top.max(1);
         let mut more = More {
             commands: cut(&mut r.commands, top),
@@ -40,18 +56,20 @@ impl Report {
         Ok(r)
     }
 
-    fn build_all(store: &EventStore, range: Range) -> Result<Report> {
+    fn build_all(store: &EventStore, range: Range, filter: Filter) -> Result<Report> {
         let conn = store.conn();
         let q = Query {
             conn: &conn,
             since: range.since.unwrap_or(i64::MIN),
             until: range.until.unwrap_or(i64::MAX),
+            filter: &filter,
         };
         let population = q.population()?;
         let models = q.models()?;
         let cost = q.cost(&models)?;
         Ok(Report {
             range,
+            filter: filter.clone(),
             events: population.events,
             installations: population.installations,
             container_runs: population.container_runs,
@@ -86,6 +104,7 @@ struct Query<'a> {
     conn: &'a Connection,
     since: i64,
     until: i64,
+    filter: &'a Filter,
 }
 
 /// Rows of the range: `?1` and `?2` are its bounds.
@@ -94,16 +113,102 @@ const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
 /// The token-use rows (`events e`) of the range: per-call token use; a session's cost event
 /// counts only for a session with no token-use events (Agent Swarm sends only the former),
 /// so nothing is counted twice.
-const TOKEN_USE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2
-    AND (kind = 'token_usage' OR (kind = 'session_cost' AND NOT EXISTS
+const TOKEN_USE: &str = "(kind = 'token_usage' OR (kind = 'session_cost' AND NOT EXISTS
         (SELECT 1 FROM events t WHERE t.session = e.session AND t.kind = 'token_usage')))";
 
 impl Query<'_> {
+    /// The rows of the range and the filter: `?1` and `?2` are the range's bounds, the
+    /// filter's values follow (see [`args`](Self::args)). Only the filters given are in it,
+    /// so an unfiltered report reads from the covering indexes as before.
+    fn range(&self) -> String {
+        let mut clause = IN_RANGE.to_string();
+        let mut n = 2;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if self.filter.product.is_some() {
+            clause += &format!(" AND product = ?{}", next());
+        }
+        if self.filter.version.is_some() {
+            clause += &format!(" AND version = ?{}", next());
+        }
+        if !self.filter.kinds.is_empty() {
+            let list: Vec<String> = self
+                .filter
+                .kinds
+                .iter()
+                .map(|_| format!("?{}", next()))
+                .collect();
+            clause += &format!(" AND kind IN ({})", list.join(", "));
+        }
+        clause
+    }
+
+    /// The token events of the range and filter (a session's cost only for a session that
+    /// has no per-call token use).
+    fn token_use(&self) -> String {
+        format!("{} AND {TOKEN_USE}", self.range())
+    }
+
+    /// The uploads whose day is in the range, of the product and version filtered (the same
+    /// placeholders as [`range`](Self::range), without the kinds).
+    fn uploads_in_range(&self) -> String {
+        let mut clause = "period_ms >= ?1 AND period_ms < ?2".to_string();
+        let mut n = 2;
+        if self.filter.product.is_some() {
+            n += 1;
+            clause += &format!(" AND product = ?{n}");
+        }
+        if self.filter.version.is_some() {
+            n += 1;
+            clause += &format!(" AND version = ?{n}");
+        }
+        clause
+    }
+
+    fn upload_args(&self) -> Vec<rusqlite::types::Value> {
+        let mut args = self.args(&[]);
+        args.truncate(args.len() - self.filter.kinds.len());
+        args
+    }
+
+    /// The counters' kinds filtered, after [`uploads_in_range`](Self::uploads_in_range)'s
+    /// placeholders.
+    fn counter_kinds(&self) -> String {
+        if self.filter.kinds.is_empty() {
+            return String::new();
+        }
+        let first = self.upload_args().len() + 1;
+        let list: Vec<String> = (first..first + self.filter.kinds.len())
+            .map(|n| format!("?{n}"))
+            .collect();
+        format!(" AND kind IN ({})", list.join(", "))
+    }
+
+    fn counter_args(&self) -> Vec<rusqlite::types::Value> {
+        self.args(&[])
+    }
+
+    /// The values of [`range`](Self::range)'s placeholders, then `extra`.
+    fn args(&self, extra: &[&str]) -> Vec<rusqlite::types::Value> {
+        use rusqlite::types::Value;
+        let text = |s: &str| Value::Text(s.to_string());
+        [Value::Integer(self.since), Value::Integer(self.until)]
+            .into_iter()
+            .chain(self.filter.product.as_deref().map(text))
+            .chain(self.filter.version.as_deref().map(text))
+            .chain(self.filter.kinds.iter().map(|k| text(k)))
+            .chain(extra.iter().map(|e| text(e)))
+            .collect()
+    }
+
     /// Events, installations and versions in the range, in one pass over the time index
     /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice).
     fn population(&self) -> Result<Population> {
         let mut stmt = self.conn.prepare(&format!(
-            "SELECT occurred_ms, installation, product, version, ci FROM events WHERE {IN_RANGE}"
+            "SELECT occurred_ms, installation, product, version, ci FROM events WHERE {in_range}",
+            in_range = self.range()
         ))?;
         let mut installations: HashMap<String, u32> = HashMap::new();
         // Ephemeral ids: one a run (a container start, a CI job), never an installation.
@@ -113,7 +218,7 @@ impl Query<'_> {
         let mut labels: Vec<(String, String)> = Vec::new();
         let mut days: HashMap<(i64, u32), (u64, HashSet<u32>)> = HashMap::new();
         let mut p = Population::default();
-        let mut rows = stmt.query(params![self.since, self.until])?;
+        let mut rows = stmt.query(params_from_iter(self.args(&[])))?;
         while let Some(r) = rows.next()? {
             let ms = clamp(r.get(0)?);
             let id = r.get_ref(1)?.as_str()?;
@@ -170,23 +275,25 @@ impl Query<'_> {
 
     /// Counts-only uploads of the days in the range, and their counters summed.
     fn counts_uploads(&self) -> Result<Counts> {
+        let in_range = self.uploads_in_range();
         let (uploads, installations, events) = self.conn.query_row(
             &format!(
                 "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN installation NOT LIKE '{EPHEMERAL_PREFIX}%'
                      THEN installation END), TOTAL(events)
-                 FROM uploads WHERE period_ms >= ?1 AND period_ms < ?2"
+                 FROM uploads WHERE {in_range}"
             ),
-            params![self.since, self.until],
+            params_from_iter(self.upload_args()),
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?)),
         )?;
-        let mut stmt = self.conn.prepare(
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT kind, subject, outcome, TOTAL(count), TOTAL(input_tokens), TOTAL(output_tokens),
                  TOTAL(cost_usd), TOTAL(duration_ms)
-             FROM counters WHERE period_ms >= ?1 AND period_ms < ?2
+             FROM counters WHERE upload_id IN (SELECT upload_id FROM uploads WHERE {in_range}){kinds}
              GROUP BY kind, subject, outcome ORDER BY 4 DESC, 1, 2, 3",
-        )?;
+            kinds = self.counter_kinds(),
+        ))?;
         let counters = stmt
-            .query_map(params![self.since, self.until], |r| {
+            .query_map(params_from_iter(self.counter_args()), |r| {
                 Ok(CountRow {
                     kind: clip(r.get(0)?),
                     subject: r.get::<_, Option<String>>(1)?.map(clip),
@@ -210,9 +317,9 @@ impl Query<'_> {
     fn commands(&self) -> Result<Vec<Rate>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT COALESCE(subject, '?'), COUNT(*), COALESCE(SUM(outcome = 'success'), 0) FROM events
-             WHERE kind = 'command' AND {IN_RANGE} GROUP BY 1 ORDER BY 2 DESC, 1"
+             WHERE kind = 'command' AND {in_range} GROUP BY 1 ORDER BY 2 DESC, 1", in_range = self.range()
         ))?;
-        let rows = stmt.query_map(params![self.since, self.until], |r| {
+        let rows = stmt.query_map(params_from_iter(self.args(&[])), |r| {
             Ok(Rate::new(
                 clip(r.get(0)?),
                 r.get::<_, i64>(1)? as u64,
@@ -225,10 +332,11 @@ impl Query<'_> {
     fn tools(&self) -> Result<Vec<Tool>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT COALESCE(subject, '?'), outcome = 'success', duration_ms FROM events
-             WHERE kind = 'tool_call' AND {IN_RANGE}"
+             WHERE kind = 'tool_call' AND {in_range}",
+            in_range = self.range()
         ))?;
         let mut by_tool: HashMap<String, (u64, u64, Vec<i64>)> = HashMap::new();
-        let mut rows = stmt.query(params![self.since, self.until])?;
+        let mut rows = stmt.query(params_from_iter(self.args(&[])))?;
         while let Some(r) = rows.next()? {
             // Borrowed first: most rows are of a tool already seen, and need no new String.
             let name = r.get_ref(0)?.as_str()?;
@@ -265,10 +373,11 @@ impl Query<'_> {
             "SELECT COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
                     TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
                     COALESCE(SUM(cost_usd IS NULL AND estimated_cost_usd IS NULL), 0)
-             FROM events e WHERE {TOKEN_USE}
-             GROUP BY 1 ORDER BY TOTAL(cost_usd) + TOTAL(estimated_cost_usd) DESC, 1"
+             FROM events e WHERE {token_use}
+             GROUP BY 1 ORDER BY TOTAL(cost_usd) + TOTAL(estimated_cost_usd) DESC, 1",
+            token_use = self.token_use()
         ))?;
-        let rows = stmt.query_map(params![self.since, self.until], |r| {
+        let rows = stmt.query_map(params_from_iter(self.args(&[])), |r| {
             Ok(Model {
                 model: clip(r.get(0)?),
                 events: r.get::<_, i64>(1)? as u64,
@@ -287,10 +396,11 @@ impl Query<'_> {
     fn cost(&self, models: &[Model]) -> Result<Cost> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT DISTINCT prices FROM events e
-             WHERE {TOKEN_USE} AND estimated_cost_usd IS NOT NULL ORDER BY 1"
+             WHERE {token_use} AND estimated_cost_usd IS NOT NULL ORDER BY 1",
+            token_use = self.token_use()
         ))?;
         let prices = stmt
-            .query_map(params![self.since, self.until], |r| {
+            .query_map(params_from_iter(self.args(&[])), |r| {
                 Ok(clip(r.get::<_, Option<String>>(0)?.unwrap_or_default()))
             })?
             .collect::<Result<_, _>>()?;
@@ -308,19 +418,23 @@ impl Query<'_> {
 
     fn sessions(&self) -> Result<Sessions> {
         let started = self.conn.query_row(
-            &format!("SELECT COUNT(*) FROM events WHERE kind = 'session_start' AND {IN_RANGE}"),
-            params![self.since, self.until],
+            &format!(
+                "SELECT COUNT(*) FROM events WHERE kind = 'session_start' AND {in_range}",
+                in_range = self.range()
+            ),
+            params_from_iter(self.args(&[])),
             |r| r.get::<_, i64>(0),
         )? as u64;
         let mut stmt = self.conn.prepare(&format!(
             "SELECT COALESCE(outcome, 'unknown'), duration_ms, cost_usd FROM events
-             WHERE kind = 'session_end' AND {IN_RANGE}"
+             WHERE kind = 'session_end' AND {in_range}",
+            in_range = self.range()
         ))?;
         let mut outcomes: HashMap<String, u64> = HashMap::new();
         let mut durations = Vec::new();
         let mut cost = 0.0;
         let mut ended = 0u64;
-        let mut rows = stmt.query(params![self.since, self.until])?;
+        let mut rows = stmt.query(params_from_iter(self.args(&[])))?;
         while let Some(r) = rows.next()? {
             ended += 1;
             *outcomes.entry(r.get(0)?).or_default() += 1;
@@ -351,9 +465,11 @@ impl Query<'_> {
     fn counts(&self, kind: &str) -> Result<Vec<Count>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT COALESCE(subject, '?'), COUNT(*) FROM events
-             WHERE kind = ?3 AND {IN_RANGE} GROUP BY 1 ORDER BY 2 DESC, 1"
+             WHERE {in_range} AND kind = ?{k} GROUP BY 1 ORDER BY 2 DESC, 1",
+            in_range = self.range(),
+            k = self.args(&[]).len() + 1
         ))?;
-        let rows = stmt.query_map(params![self.since, self.until, kind], |r| {
+        let rows = stmt.query_map(params_from_iter(self.args(&[kind])), |r| {
             Ok(Count {
                 name: clip(r.get(0)?),
                 count: r.get::<_, i64>(1)? as u64,

@@ -72,6 +72,9 @@ pub fn render(r: &Report) -> String {
             if r.deletions == 1 { "" } else { "s" }
         );
     }
+    if let Some(filter) = r.filter.describe() {
+        let _ = writeln!(out, "only: {filter}");
+    }
     out.push('\n');
 
     let mut t = table(&["command", "runs", "succeeded", "success rate"]);
