@@ -119,8 +119,7 @@ const SCHEMA: &str = "
     -- The report reads one kind over a time range, and every event's installation and
     -- version over one: both from an index alone (covering), never from the wide rows.
     DROP INDEX IF EXISTS events_by_kind;
-    CREATE INDEX IF NOT EXISTS events_report ON events (kind, occurred_ms, subject, outcome,
-        duration_ms, input_tokens, output_tokens, cost_usd, session);
+    DROP INDEX IF EXISTS events_report;
     DROP INDEX IF EXISTS events_in_time;
     CREATE INDEX IF NOT EXISTS events_population ON events (occurred_ms, installation, ci,
         product, version);
@@ -658,6 +657,11 @@ fn add_ci_column(tx: &rusqlite::Transaction<'_>) -> Result<()> {
     Ok(())
 }
 
+/// The index each section of the report reads one kind over a time range from, alone.
+const REPORT_INDEX: &str = "CREATE INDEX IF NOT EXISTS events_sections ON events (kind, occurred_ms,
+    subject, outcome, duration_ms, input_tokens, output_tokens, cost_usd, estimated_cost_usd,
+    prices, session);";
+
 fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > LAYOUT {
@@ -723,6 +727,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if version < 4 {
         add_estimates(&tx)?;
     }
+    // Once every column is there: the sections' covering index, the estimate included.
+    tx.execute_batch(REPORT_INDEX)?;
     tx.pragma_update(None, "user_version", LAYOUT)?;
     tx.commit()?;
     Ok(())
