@@ -70,6 +70,13 @@ async fn containers_and_ci_runs_are_counted_as_runs_not_installations() {
         &[("CI", "true"), ("AGENT_TELEMETRY_EPHEMERAL", "")],
     )
     .await;
+    // As the issue has it: 100 container starts and 20 CI runs are runs, never installations.
+    let report = Report::build(collector.store(), Range::default()).unwrap();
+    assert_eq!(
+        (report.installations, report.container_runs, report.ci_runs),
+        (0, 100, 20),
+        "{report:?}"
+    );
     // A fleet of images that hands in one id: one installation, however many starts.
     runs(
         &endpoint,

@@ -658,7 +658,8 @@ fn add_ci_column(tx: &rusqlite::Transaction<'_>) -> Result<()> {
 }
 
 /// The index each section of the report reads one kind over a time range from, alone.
-const REPORT_INDEX: &str = "CREATE INDEX IF NOT EXISTS events_sections ON events (kind, occurred_ms,
+const REPORT_INDEX: &str =
+    "CREATE INDEX IF NOT EXISTS events_sections ON events (kind, occurred_ms,
     subject, outcome, duration_ms, input_tokens, output_tokens, cost_usd, estimated_cost_usd,
     prices, session);";
 
