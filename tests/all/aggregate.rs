@@ -343,3 +343,35 @@ async fn opting_out_discards_the_counts_and_the_collector_forgets_the_uploads() 
     assert!(!kept.contains("2026-11-03"), "{kept}");
     collector.stop().await;
 }
+
+/// An endpoint that is not a collector of counts (docker-agent's path) refuses an upload for
+/// good: it is dropped, not sent again every run.
+#[tokio::test]
+async fn an_upload_refused_for_good_is_dropped_not_sent_for_ever() {
+    let collector = collector().await;
+    let home = temp_dir("aggregate-refused");
+    let endpoint = collector.endpoint_for(agent_telemetry_collector::Format::Docker);
+    for d in 0..3 {
+        let (clock, now) = clock();
+        now.store(MONDAY_9AM + d * DAY, Ordering::SeqCst);
+        let s = week_settings(&endpoint, &home, Mode::Aggregate, &clock);
+        let telemetry = Telemetry::start(s).await.unwrap();
+        telemetry.record_many(day_events(d));
+        telemetry.shutdown(Duration::from_secs(20)).await;
+    }
+    let (code, stdout, _, _) = run_cli(&["log", "--json"], &[home_env(&home)]).await;
+    assert_eq!(code, 0);
+    let uploads: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["counts_of"].is_string())
+        .collect();
+    // Monday's and Tuesday's, once each: refused, and not sent again.
+    let days: Vec<&str> = uploads
+        .iter()
+        .map(|e| e["counts_of"].as_str().unwrap())
+        .collect();
+    assert_eq!(days, ["2026-11-02", "2026-11-03"], "{uploads:?}");
+    assert!(uploads.iter().all(|e| e["status"] == 400), "{uploads:?}");
+    collector.stop().await;
+}

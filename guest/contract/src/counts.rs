@@ -195,8 +195,13 @@ impl Upload {
 
     /// Adds `event` (one [`holds`](Self::holds)) to its counter.
     pub fn fold(&mut self, event: &Event) {
-        let s = event.data.summary();
+        let mut s = event.data.summary();
         let kind = event.data.kind();
+        // An agent registration's subject is the agent's name (or its pseudonym): no agent
+        // name leaves in counts, so those are counted by kind alone.
+        if matches!(event.data, crate::wire::Data::AgentRegistered { .. }) {
+            s.subject = None;
+        }
         self.events += 1;
         let at = self
             .counters
@@ -279,6 +284,22 @@ mod tests {
         assert_eq!(Period::Day.start(20_400), 20_400);
         assert_eq!(Period::parse(" Week "), Some(Period::Week));
         assert_eq!(Period::parse("month"), None);
+    }
+
+    #[test]
+    fn an_agent_registration_is_counted_without_its_agent() {
+        let event: Event = serde_json::from_str(
+            r#"{"event_id":"e","occurred_at":"2026-11-02T10:00:00.000Z","schema_version":2,"source":"cli","environment":"production","installation_id":"install_0123456789abcdef","product":"p","product_version":"1","os":"linux","arch":"x86_64","ci":false,"data":{"type":"agent_registered","agent":"agent_5f1e0c","role":"lead","capabilities":[],"is_reconnect":false}}"#,
+        )
+        .unwrap();
+        let mut upload = Upload::for_event(&event, "u".into(), Period::Day, "2026-11-02".into());
+        upload.fold(&event);
+        assert_eq!(upload.counters[0].subject, None);
+        assert!(
+            !serde_json::to_string(&upload)
+                .unwrap()
+                .contains("agent_5f1e0c")
+        );
     }
 
     #[test]

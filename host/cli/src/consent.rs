@@ -67,6 +67,12 @@ pub(crate) async fn command(action: TelemetryAction) -> Result<()> {
                 done.discarded_events,
                 dir.join(SPOOL_DIR).display()
             );
+            if let Some(id) = &settings.installation_id {
+                println!(
+                    "the installation id {id} handed in (AGENT_TELEMETRY_INSTALLATION_ID) is a \
+                     fleet's, not this user's: it is neither removed nor asked to be forgotten"
+                );
+            }
             if done.discarded_counts > 0 {
                 println!(
                     "discarded the counts of {} event(s) not yet uploaded (counts-only mode)",

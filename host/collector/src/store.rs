@@ -562,7 +562,9 @@ impl EventStore {
         )?;
         let events = conn.query_row("SELECT COUNT(*) FROM events", [], |r| r.get::<_, i64>(0))?;
         let (deletions, deleted_events) = conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(deleted_events), 0) FROM deletions",
+            // Installations, not requests: a request sent again counts once.
+            "SELECT COUNT(DISTINCT installation_sha256), COALESCE(SUM(deleted_events), 0)
+             FROM deletions",
             [],
             |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
         )?;

@@ -31,10 +31,15 @@ use crate::trust::private_files::{append_private, read_private, replace_private}
 pub const COUNTS_FILE: &str = "counts.json";
 /// Held while the counters' file is read and written.
 const LOCK_FILE: &str = "counts.lock";
-/// A counters file past this is not one this library wrote (4,096 counters a period).
-const COUNTS_FILE_MAX_BYTES: u64 = 32 << 20;
-/// Periods kept at most; the oldest sealed one gives way (and is counted) past it.
-const MAX_UPLOADS: usize = 400;
+/// Periods kept at most (two months of days): past it the oldest sealed one gives way, its
+/// events counted as dropped.
+const MAX_UPLOADS: usize = 64;
+/// A counters file past this is not one this library wrote: [`MAX_UPLOADS`] uploads of 4,096
+/// counters of at most about 1.5 KiB each (names within 256 bytes), and the batch ids.
+const COUNTS_FILE_MAX_BYTES: u64 = 512 << 20;
+/// Batch ids remembered as folded, so that a batch delivered again (its answer lost) is
+/// not counted twice.
+const FOLDED_IDS: usize = 1_024;
 
 /// The counters: open periods, and sealed ones waiting to be sent.
 #[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
@@ -44,9 +49,12 @@ struct Book {
     open: Vec<Upload>,
     /// Periods over, each sent until the collector takes it.
     sealed: Vec<Upload>,
-    /// Events dropped because the book was full.
+    /// Events dropped because the book was full, or the uploads that held them refused.
     #[serde(default)]
     dropped: u64,
+    /// The ids of the batches folded last, oldest first.
+    #[serde(default)]
+    folded: std::collections::VecDeque<String>,
 }
 
 /// Why a batch was not folded.
@@ -122,6 +130,14 @@ impl CountsBook {
     pub(crate) fn fold(&self, body: &[u8]) -> Result<u64, FoldError> {
         let batch = batch::parse(body)?;
         let folded = self.with_book(|book| {
+            // A batch folded already (its answer lost on the way back) counts once.
+            if book.folded.contains(&batch.batch_id) {
+                return 0;
+            }
+            if book.folded.len() >= FOLDED_IDS {
+                book.folded.pop_front();
+            }
+            book.folded.push_back(batch.batch_id.clone());
             for event in &batch.events {
                 let Some(start) = period_start(self.period, &event.occurred_at) else {
                     book.dropped += 1;
@@ -135,8 +151,14 @@ impl CountsBook {
                     Some(i) => &mut book.open[i],
                     None => {
                         if book.open.len() + book.sealed.len() >= MAX_UPLOADS {
-                            book.dropped += 1;
-                            continue;
+                            // The oldest sealed upload gives way; with none sealed, this event.
+                            if book.sealed.is_empty() {
+                                book.dropped += 1;
+                                continue;
+                            }
+                            let oldest = book.sealed.remove(0);
+                            book.dropped += oldest.events;
+                            tracing::warn!(period = %oldest.period_start, events = oldest.events, "counts-only mode: too many periods kept; the oldest unsent one is dropped");
                         }
                         let upload = Upload::for_event(event, random_hex(8), self.period, start);
                         book.open.push(upload);
@@ -153,14 +175,17 @@ impl CountsBook {
     /// Seals the periods that are over (all of them when `all`), and returns every sealed
     /// upload, oldest first.
     pub(crate) fn due(&self, all: bool) -> std::io::Result<Vec<Upload>> {
-        let today = period_start(self.period, &rfc3339(self.clock.now()));
+        let now = rfc3339(self.clock.now());
+        // Each upload by its own period: programs sharing the directory may keep others.
+        let over = |u: &Upload| {
+            Period::parse(&u.period)
+                .and_then(|p| period_start(p, &now))
+                .is_some_and(|current| u.period_start < current)
+        };
         self.with_book(|book| {
-            let (over, open): (Vec<Upload>, Vec<Upload>) =
-                std::mem::take(&mut book.open).into_iter().partition(|u| {
-                    all || today
-                        .as_deref()
-                        .is_some_and(|t| u.period_start.as_str() < t)
-                });
+            let (over, open): (Vec<Upload>, Vec<Upload>) = std::mem::take(&mut book.open)
+                .into_iter()
+                .partition(|u| all || over(u));
             book.open = open;
             book.sealed.extend(over);
             book.sealed
@@ -183,8 +208,20 @@ impl CountsBook {
         })
     }
 
+    /// Forgets the sealed `upload`: the collector took it, or refused it for good (then its
+    /// events count as dropped).
+    fn settle(&self, upload: &Upload, answer: Answer) -> std::io::Result<()> {
+        self.with_book(|book| {
+            book.sealed.retain(|u| u.upload_id != upload.upload_id);
+            if matches!(answer, Answer::Refused(_)) {
+                book.dropped += upload.events;
+            }
+        })
+    }
+
     /// Forgets the sealed upload `upload_id`: the collector took it.
-    pub(crate) fn sent(&self, upload_id: &str) -> std::io::Result<()> {
+    #[cfg(test)]
+    fn sent(&self, upload_id: &str) -> std::io::Result<()> {
         self.with_book(|book| book.sealed.retain(|u| u.upload_id != upload_id))
     }
 
@@ -210,17 +247,28 @@ impl CountsBook {
         };
         for upload in due {
             let left = until.saturating_duration_since(tokio::time::Instant::now());
-            let taken = !left.is_zero()
-                && tokio::time::timeout(left, uploader.send(&upload))
-                    .await
-                    .is_ok_and(|ok| ok);
-            if taken {
-                report.sent += 1;
-                if let Err(e) = self.sent(&upload.upload_id) {
-                    tracing::warn!(error = %e, "an upload was taken but cannot be marked sent; the collector will see it again and keep it once");
-                }
+            let answer = if left.is_zero() {
+                Answer::NotNow
             } else {
-                report.pending += 1;
+                tokio::time::timeout(left, uploader.send(&upload))
+                    .await
+                    .unwrap_or(Answer::NotNow)
+            };
+            match answer {
+                Answer::Taken => report.sent += 1,
+                Answer::NotNow => {
+                    report.pending += 1;
+                    continue;
+                }
+                Answer::Refused(status) => {
+                    // Never taken by this endpoint (not a collector of counts, say): dropped and
+                    // counted, rather than sent every hour for ever.
+                    tracing::warn!(status, period = %upload.period_start, "counts-only mode: the endpoint refused an upload; its counts are dropped");
+                    report.refused += 1;
+                }
+            }
+            if let Err(e) = self.settle(&upload, answer) {
+                tracing::warn!(error = %e, "an upload's answer cannot be kept; it is sent again and the collector keeps it once");
             }
         }
         report
@@ -234,6 +282,19 @@ pub(crate) struct SendReport {
     pub(crate) sent: u64,
     /// Uploads that wait for a later run.
     pub(crate) pending: u64,
+    /// Uploads the endpoint refused for good (a 4xx other than 408 and 429): dropped.
+    pub(crate) refused: u64,
+}
+
+/// What became of one upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// A 2xx.
+    Taken,
+    /// No answer, a 5xx, 408 or 429, or debug mode: sent again later.
+    NotNow,
+    /// Another 4xx: the endpoint will never take it.
+    Refused(u16),
 }
 
 /// Sends an upload to the endpoint, as a batch would go: the static headers, the capped
@@ -247,10 +308,10 @@ pub(crate) struct Uploader {
 }
 
 impl Uploader {
-    /// Whether the collector took `upload` (a 2xx).
-    async fn send(&self, upload: &Upload) -> bool {
+    /// What the endpoint made of `upload`.
+    async fn send(&self, upload: &Upload) -> Answer {
         let Ok(body) = serde_json::to_vec(upload) else {
-            return false;
+            return Answer::NotNow;
         };
         let mut request =
             http::Request::post(&self.url).header(http::header::CONTENT_TYPE, "application/json");
@@ -258,7 +319,7 @@ impl Uploader {
             request = request.header(name.as_str(), value.as_str());
         }
         let Ok(request) = request.body(capture::full_body(Bytes::from(body))) else {
-            return false;
+            return Answer::NotNow;
         };
         let options = wasmtime_wasi_http::RequestOptions {
             connect_timeout: Some(self.timeout),
@@ -276,9 +337,18 @@ impl Uploader {
         .await;
         match sent {
             // Debug mode answers 200 itself: what it captured is kept to be sent for real.
-            Ok(_) if self.debug_log.is_some() => false,
-            Ok((response, _)) => response.status().is_success(),
-            Err(_) => false,
+            Ok(_) if self.debug_log.is_some() => Answer::NotNow,
+            Ok((response, _)) => {
+                let status = response.status();
+                if status.is_success() {
+                    Answer::Taken
+                } else if status.is_client_error() && !matches!(status.as_u16(), 408 | 429) {
+                    Answer::Refused(status.as_u16())
+                } else {
+                    Answer::NotNow
+                }
+            }
+            Err(_) => Answer::NotNow,
         }
     }
 }
@@ -308,12 +378,27 @@ mod tests {
     const EVENT: &str = r#"{"event_id":"0190a0b0-0000-7000-8000-000000000001","occurred_at":"2026-11-02T10:00:00.000Z","schema_version":2,"source":"cli","environment":"production","installation_id":"install_0123456789abcdef","product":"agent","product_version":"1.0.0","os":"linux","arch":"x86_64","ci":false,"data":{"type":"tool_call","tool":"shell","duration_ms":120,"outcome":"success"}}"#;
 
     fn batch(events: usize) -> Vec<u8> {
+        batch_with_id(events, &random_hex(4))
+    }
+
+    fn batch_with_id(events: usize, id: &str) -> Vec<u8> {
         let events: Vec<&str> = std::iter::repeat_n(EVENT, events).collect();
         format!(
-            r#"{{"schema":"agent-telemetry/batch","schema_version":2,"batch_id":"b","sent_at":"2026-11-02T10:00:00Z","dropped_events":0,"events":[{}]}}"#,
+            r#"{{"schema":"agent-telemetry/batch","schema_version":2,"batch_id":"{id}","sent_at":"2026-11-02T10:00:00Z","dropped_events":0,"events":[{}]}}"#,
             events.join(",")
         )
         .into_bytes()
+    }
+
+    #[test]
+    fn a_batch_delivered_again_is_counted_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (book, _) = book(dir.path());
+        book.fold(&batch_with_id(3, "same")).unwrap();
+        assert_eq!(book.fold(&batch_with_id(3, "same")).unwrap(), 0);
+        book.fold(&batch_with_id(2, "other")).unwrap();
+        let due = book.due(true).unwrap();
+        assert_eq!(due.iter().map(|u| u.events).sum::<u64>(), 5);
     }
 
     fn book(dir: &std::path::Path) -> (CountsBook, Arc<AtomicU64>) {

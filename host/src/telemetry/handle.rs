@@ -45,7 +45,7 @@ pub struct Telemetry {
     pub(super) debug_log: Option<Arc<PathBuf>>,
     pub(super) worker: Option<Arc<WorkerHandle>>,
     /// Counts-only mode's counters, and how their uploads are sent.
-    pub(super) counts: Option<(Arc<CountsBook>, Arc<Uploader>)>,
+    pub(super) counts: Option<(Arc<CountsBook>, Option<Arc<Uploader>>)>,
     /// Where these settings keep state (identity, choice, debug log): refused to agents.
     pub(super) state_dirs: Arc<[PathBuf]>,
 }
@@ -180,12 +180,23 @@ impl Telemetry {
                 settings.counts_period,
                 settings.clock.clone(),
             ));
-            let uploader = Arc::new(Uploader {
-                url: url.clone(),
-                headers: settings.headers.clone(),
-                timeout: settings.request_timeout,
-                ledger: ledger.clone(),
-                debug_log: debug_log.clone(),
+            // Uploads are this project's document, for a native endpoint (`collect`) only: an
+            // endpoint of another format could take one and store nothing.
+            let native = settings.format == agent_telemetry_contract::config::Format::Native;
+            if !native {
+                tracing::warn!(
+                    format = settings.format.as_str(),
+                    "counts-only mode uploads to a native endpoint only; with this format the counts are kept on this machine and not sent"
+                );
+            }
+            let uploader = native.then(|| {
+                Arc::new(Uploader {
+                    url: url.clone(),
+                    headers: settings.headers.clone(),
+                    timeout: settings.request_timeout,
+                    ledger: ledger.clone(),
+                    debug_log: debug_log.clone(),
+                })
             });
             (book, uploader)
         });
@@ -198,7 +209,7 @@ impl Telemetry {
         let (handoff, commands) =
             Handoff::new(settings.handoff_capacity, settings.handoff_max_bytes);
         let stopping = watch::Sender::new(false);
-        if let Some((book, uploader)) = counts.clone().filter(|(book, _)| book.kept()) {
+        if let Some((book, Some(uploader))) = counts.clone().filter(|(book, _)| book.kept()) {
             // Periods that ended since the last run are sent now, beside the agent, and then
             // every hour for as long as the program runs.
             let mut stop = stopping.subscribe();
@@ -360,7 +371,7 @@ impl Telemetry {
                 );
                 pending
             });
-        if let Some((book, uploader)) = &self.counts {
+        if let Some((book, Some(uploader))) = &self.counts {
             // Counts that cannot outlive the process (no identity directory) are sent now,
             // the day unfinished; kept ones only for the periods that are over.
             let left = deadline.saturating_sub(started.elapsed());

@@ -58,6 +58,18 @@ pub fn parse(body: &[u8]) -> Result<Upload, Refused> {
             "a counts upload names its upload and installation",
         ));
     }
+    let counted = upload
+        .counters
+        .iter()
+        .try_fold(upload.overflow, |sum, c| sum.checked_add(c.count));
+    if i64::try_from(upload.events).is_err()
+        || i64::try_from(upload.overflow).is_err()
+        || counted != Some(upload.events)
+    {
+        return Err(Refused::new(
+            "a counts upload's events are not its counters' counts",
+        ));
+    }
     for c in &upload.counters {
         if known_kind(&c.kind).is_none() {
             return Err(Refused::new("a counter of an unknown kind"));

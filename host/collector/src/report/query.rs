@@ -93,9 +93,11 @@ impl Report {
 impl Query<'_> {
     /// Deletion requests carried out, ever.
     fn deletions(&self) -> Result<u64> {
-        let n: i64 = self
-            .conn
-            .query_row("SELECT COUNT(*) FROM deletions", [], |r| r.get(0))?;
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(DISTINCT installation_sha256) FROM deletions",
+            [],
+            |r| r.get(0),
+        )?;
         Ok(n.max(0) as u64)
     }
 }
