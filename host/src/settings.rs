@@ -378,7 +378,10 @@ impl TelemetrySettings {
 
     /// The `wasi:config` variables the component reads: this configuration as the one type
     /// the component reads back ([`ComponentConfig`]), then the extra pairs given.
-    pub(crate) fn config_vars(&self, identity: &Identity) -> Vec<(String, String)> {
+    /// `mode` is [`effective_mode`](Self::effective_mode)'s answer, read once by the caller.
+    pub(crate) fn config_vars(&self, identity: &Identity, mode: Mode) -> Vec<(String, String)> {
+        // Counts-only mode folds the component's batches on this machine: native, plain.
+        let folded = mode == Mode::Aggregate;
         let config = ComponentConfig {
             enabled: self.consent.enabled,
             consent_reason: self.consent.reason.clone(),
@@ -399,16 +402,13 @@ impl TelemetrySettings {
             agent_allowlist: self.agent_allowlist.clone(),
             flag_allowlist: self.flag_allowlist.clone(),
             redact_words: self.redact_words.clone(),
-            // Counts-only mode folds the component's batches on this machine: native, plain.
-            format: match self.effective_mode() {
-                Mode::Aggregate => Format::Native,
-                Mode::Events => self.format,
-            },
+            format: if folded { Format::Native } else { self.format },
             otlp_protocol: self.otlp_protocol,
             otlp_names: self.otlp_names,
-            compression: match self.effective_mode() {
-                Mode::Aggregate => Compression::None,
-                Mode::Events => self.compression,
+            compression: if folded {
+                Compression::None
+            } else {
+                self.compression
             },
             headers: Pairs::join(&self.headers.0),
             context_properties: Pairs::join(&self.context_properties),
@@ -465,19 +465,32 @@ fn format_from_env(warnings: &mut Vec<String>) -> Format {
 /// `AGENT_TELEMETRY_INSTALLATION_ID`, if it is an installation id; anything else is a warning,
 /// and ignored (the run then goes on as if none were handed in).
 fn installation_id_from_env(warnings: &mut Vec<String>) -> Option<String> {
-    let value = crate::environment::text(crate::environment::INSTALLATION_ID)?;
+    env_choice(
+        crate::environment::INSTALLATION_ID,
+        |id| ids::is_installation_id(id).then(|| id.to_string()),
+        "`install_` + 16 hex digits, so it is ignored",
+        warnings,
+    )
+}
+
+/// The variable `name` as `parse` reads it (trimmed): `None` when it is unset or blank, and
+/// when `parse` refuses it, which is then a warning that it `is not` what it should be.
+fn env_choice<T>(
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    is_not: &str,
+    warnings: &mut Vec<String>,
+) -> Option<T> {
+    let value = crate::environment::text(name)?;
     let value = value.trim();
-    if ids::is_installation_id(value) {
-        return Some(value.to_string());
+    if value.is_empty() {
+        return None;
     }
-    if !value.is_empty() {
-        warnings.push(format!(
-            "{}=`{}` is not `install_` + 16 hex digits, so it is ignored",
-            crate::environment::INSTALLATION_ID,
-            value.escape_debug()
-        ));
+    let parsed = parse(value);
+    if parsed.is_none() {
+        warnings.push(format!("{name}=`{}` is not {is_not}", value.escape_debug()));
     }
-    None
+    parsed
 }
 
 /// What leaves the machine: events, or counts only.
@@ -534,54 +547,36 @@ pub fn write_mode(dir: &std::path::Path, mode: Mode) -> std::io::Result<()> {
 /// `AGENT_TELEMETRY_COUNTS_PERIOD` (`day` or `week`), or a day; another value is a warning.
 fn counts_period_from_env(warnings: &mut Vec<String>) -> agent_telemetry_contract::counts::Period {
     use agent_telemetry_contract::counts::Period;
-    let name = crate::environment::COUNTS_PERIOD;
-    let Some(value) = crate::environment::text(name).filter(|v| !v.trim().is_empty()) else {
-        return Period::Day;
-    };
-    Period::parse(&value).unwrap_or_else(|| {
-        warnings.push(format!(
-            "{name}=`{}` is not day or week, so counts are kept by the day",
-            value.escape_debug()
-        ));
-        Period::Day
-    })
+    env_choice(
+        crate::environment::COUNTS_PERIOD,
+        Period::parse,
+        "day or week, so counts are kept by the day",
+        warnings,
+    )
+    .unwrap_or_default()
 }
 
 /// `AGENT_TELEMETRY_MODE`, or events; another value is a warning, and events are sent as
 /// the program says.
 fn mode_from_env(warnings: &mut Vec<String>) -> Mode {
-    let name = crate::environment::MODE;
-    let Some(value) = crate::environment::text(name) else {
-        return Mode::Events;
-    };
-    if value.trim().is_empty() {
-        return Mode::Events;
-    }
-    Mode::parse(&value).unwrap_or_else(|| {
-        warnings.push(format!(
-            "{name}=`{}` is not events or aggregate, so it is ignored",
-            value.escape_debug()
-        ));
-        Mode::Events
-    })
+    env_choice(
+        crate::environment::MODE,
+        Mode::parse,
+        "events or aggregate, so it is ignored",
+        warnings,
+    )
+    .unwrap_or_default()
 }
 
 /// `AGENT_TELEMETRY_EPHEMERAL`: `Some` when it says on or off, `None` when unset or empty;
 /// anything else is a warning, and detection decides.
 fn ephemeral_from_env(warnings: &mut Vec<String>) -> Option<bool> {
-    let name = crate::environment::EPHEMERAL;
-    let value = crate::environment::text(name)?;
-    if value.trim().is_empty() {
-        return None;
-    }
-    let on = consent::parse_bool(&value);
-    if on.is_none() {
-        warnings.push(format!(
-            "{name}=`{}` is not 1 or 0, so containers and CI are detected",
-            value.escape_debug()
-        ));
-    }
-    on
+    env_choice(
+        crate::environment::EPHEMERAL,
+        consent::parse_bool,
+        "1 or 0, so containers and CI are detected",
+        warnings,
+    )
 }
 
 /// The files container runtimes leave at the root: docker's, and podman's (and buildah's).

@@ -173,7 +173,8 @@ impl Telemetry {
         );
         // Counts-only mode: batches are folded here, kept in the identity directory (in memory
         // without one, or in debug mode, which must leave nothing a real run would send).
-        let counts = (settings.effective_mode() == Mode::Aggregate).then(|| {
+        let mode = settings.effective_mode();
+        let counts = (mode == Mode::Aggregate).then(|| {
             let dir = identity.dir.clone().filter(|_| !settings.debug);
             let book = Arc::new(CountsBook::new(
                 dir,
@@ -205,7 +206,7 @@ impl Telemetry {
         }
         let clock = settings.clock.clone();
         let stats = Arc::new(InstanceStats::default());
-        let config = settings.config_vars(&identity);
+        let config = settings.config_vars(&identity, mode);
         let (handoff, commands) =
             Handoff::new(settings.handoff_capacity, settings.handoff_max_bytes);
         let stopping = watch::Sender::new(false);
