@@ -71,13 +71,7 @@ impl Identity {
             return dir.map_or_else(Identity::ephemeral, Identity::load_or_create);
         };
         let stored_key = dir.and_then(|dir| {
-            let key = create_private_dir(dir).and_then(|()| {
-                read_or_create(
-                    &dir.join(KEY_FILE),
-                    || random_hex(ids::HASH_KEY_BYTES),
-                    ids::is_hash_key,
-                )
-            });
+            let key = create_private_dir(dir).and_then(|()| stored_key(dir));
             key.inspect_err(|e| tracing::warn!(dir = %dir.display(), error = %e, "telemetry key cannot be stored; using one for this run"))
                 .ok()
                 .map(|key| (key, dir.to_path_buf()))
@@ -117,17 +111,22 @@ impl Identity {
             },
             ids::is_installation_id,
         )?;
-        let hash_key = read_or_create(
-            &dir.join(KEY_FILE),
-            || random_hex(ids::HASH_KEY_BYTES),
-            ids::is_hash_key,
-        )?;
+        let hash_key = stored_key(dir)?;
         Ok(Identity {
             installation_id: Some(installation_id),
             hash_key,
             dir: Some(dir.to_path_buf()),
         })
     }
+}
+
+/// The hash key in `dir` (an existing directory), made if missing.
+fn stored_key(dir: &Path) -> std::io::Result<String> {
+    read_or_create(
+        &dir.join(KEY_FILE),
+        || random_hex(ids::HASH_KEY_BYTES),
+        ids::is_hash_key,
+    )
 }
 
 fn read_or_create(
