@@ -640,17 +640,19 @@ fn insert_fact(
 /// The `ci` column came after layout 3 without changing it (a collector of that layout still
 /// writes the table, leaving `ci` at 0): added where it is missing, and filled for the native
 /// events, whose bodies say it.
+/// Whether the `events` table (if there is one) has the column `name`.
+fn has_column(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT 1 FROM pragma_table_info('events') WHERE name = ?1",
+        [name],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|found| found.is_some())
+}
+
 fn add_ci_column(tx: &rusqlite::Transaction<'_>) -> Result<()> {
-    let has = |column: &str| {
-        tx.query_row(
-            "SELECT 1 FROM pragma_table_info('events') WHERE name = ?1",
-            [column],
-            |_| Ok(()),
-        )
-        .optional()
-        .map(|found| found.is_some())
-    };
-    if has("id")? && !has("ci")? {
+    if has_column(tx, "id")? && !has_column(tx, "ci")? {
         tx.execute_batch(
             "ALTER TABLE events ADD COLUMN ci INTEGER NOT NULL DEFAULT 0;
              UPDATE events SET ci = 1 WHERE format = 'native' AND json_extract(body, '$.ci') = 1;",
@@ -671,15 +673,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         anyhow::bail!("the database was written by a newer collector (layout {version})");
     }
     let tx = conn.transaction()?;
-    let old = version < LAYOUT
-        && tx
-            .query_row(
-                "SELECT 1 FROM pragma_table_info('events') WHERE name = 'event_id'",
-                [],
-                |_| Ok(()),
-            )
-            .optional()?
-            .is_some();
+    let old = version < LAYOUT && has_column(&tx, "event_id")?;
     if old {
         tx.execute_batch(
             "ALTER TABLE events RENAME TO events_v1;
@@ -742,15 +736,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 /// event stored without a reported cost (from its input and output tokens: an older
 /// collector did not keep the cache tokens).
 fn add_estimates(tx: &rusqlite::Transaction<'_>) -> Result<()> {
-    let has_them = tx
-        .query_row(
-            "SELECT 1 FROM pragma_table_info('events') WHERE name = 'estimated_cost_usd'",
-            [],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if !has_them {
+    if !has_column(tx, "estimated_cost_usd")? {
         tx.execute_batch(
             "ALTER TABLE events ADD COLUMN cache_read_tokens INTEGER;
              ALTER TABLE events ADD COLUMN cache_write_tokens INTEGER;

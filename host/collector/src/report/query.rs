@@ -188,10 +188,6 @@ impl Query<'_> {
         format!(" AND kind IN ({})", list.join(", "))
     }
 
-    fn counter_args(&self) -> Vec<rusqlite::types::Value> {
-        self.args(&[])
-    }
-
     /// The values of [`range`](Self::range)'s placeholders, then `extra`.
     fn args(&self, extra: &[&str]) -> Vec<rusqlite::types::Value> {
         use rusqlite::types::Value;
@@ -295,7 +291,7 @@ impl Query<'_> {
             kinds = self.counter_kinds(),
         ))?;
         let counters = stmt
-            .query_map(params_from_iter(self.counter_args()), |r| {
+            .query_map(params_from_iter(self.args(&[])), |r| {
                 Ok(CountRow {
                     kind: clip(r.get(0)?),
                     subject: r.get::<_, Option<String>>(1)?.map(clip),
