@@ -261,15 +261,7 @@ async fn no_content_a_wasi_otel_agent_emits_reaches_the_wire_in_any_format() {
             // Each secret's tool span and model span came through (as a session start, a
             // tool call and a token use, their names under the anonymizer's rules): the
             // checks above saw them.
-            let sent: usize = requests
-                .iter()
-                .map(|r| {
-                    serde_json::from_slice::<Value>(&r.decoded_body()).unwrap()["events"]
-                        .as_array()
-                        .unwrap()
-                        .len()
-                })
-                .sum();
+            let sent = native_events(&requests);
             assert_eq!(sent, SESSION_EVENTS + 3 * secrets.len(), "{label}");
         }
         std::fs::remove_dir_all(&home).unwrap();
@@ -424,15 +416,7 @@ async fn no_content_a_native_agent_exports_reaches_the_wire_through_the_relay() 
         if label == "native" {
             // Each secret's tool and model spans came through the mapping (a session start,
             // a tool call, a token use, their names under the anonymizer's rules).
-            let sent: usize = requests
-                .iter()
-                .map(|r| {
-                    serde_json::from_slice::<Value>(&r.decoded_body()).unwrap()["events"]
-                        .as_array()
-                        .unwrap()
-                        .len()
-                })
-                .sum();
+            let sent = native_events(&requests);
             assert_eq!(sent, SESSION_EVENTS + 3 * secrets.len(), "{label}");
         }
         std::fs::remove_dir_all(&home).unwrap();
@@ -577,4 +561,17 @@ async fn post_protobuf(url: &str, path: &str, body: Vec<u8>) -> (u16, Vec<u8>) {
     let headers = [("content-type", "application/x-protobuf")];
     let (status, _, body) = post_bytes(addr, path, &headers, &body).await;
     (status, body)
+}
+
+/// Events in the native batches `requests` carried.
+fn native_events(requests: &[crate::support::capture::Captured]) -> usize {
+    requests
+        .iter()
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.decoded_body()).unwrap()["events"]
+                .as_array()
+                .unwrap()
+                .len()
+        })
+        .sum()
 }
