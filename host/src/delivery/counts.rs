@@ -23,7 +23,6 @@ use serde::{Deserialize, Serialize};
 use crate::clock::Clock;
 use crate::egress::capture;
 use crate::egress::ledger::Ledger;
-use crate::settings::RequestHeaders;
 use crate::trust::identity::random_hex;
 use crate::trust::private_files::{append_private, read_private, replace_private};
 
@@ -275,6 +274,22 @@ impl CountsBook {
     }
 }
 
+impl crate::egress::policy::Fold for CountsBook {
+    fn fold(&self, body: &[u8]) -> u16 {
+        match CountsBook::fold(self, body) {
+            Ok(_) => 200,
+            Err(e @ FoldError::NotABatch(_)) => {
+                tracing::warn!(error = %e, "counts-only mode: a request that is not a batch was refused");
+                400
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "counts-only mode: the batch is kept to be folded later");
+                503
+            }
+        }
+    }
+}
+
 /// What [`CountsBook::send_due`] did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SendReport {
@@ -301,7 +316,8 @@ enum Answer {
 /// timeout, the ledger (or, in debug mode, the debug log).
 pub(crate) struct Uploader {
     pub(crate) url: String,
-    pub(crate) headers: RequestHeaders,
+    /// The static request headers (an API key, say): sent, never logged.
+    pub(crate) headers: Vec<(String, String)>,
     pub(crate) timeout: Duration,
     pub(crate) ledger: Arc<Ledger>,
     pub(crate) debug_log: Option<Arc<PathBuf>>,
@@ -315,7 +331,7 @@ impl Uploader {
         };
         let mut request =
             http::Request::post(&self.url).header(http::header::CONTENT_TYPE, "application/json");
-        for (name, value) in &self.headers.0 {
+        for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }
         let Ok(request) = request.body(capture::full_body(Bytes::from(body))) else {

@@ -18,7 +18,6 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 
 use super::capture::{self, ResponseFuture};
 use super::ledger::Ledger;
-use crate::delivery::counts::{CountsBook, FoldError};
 
 /// The one scheme, host and port the component may send to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,7 +99,7 @@ pub struct EgressPolicy {
     /// The wire format the component sends, so the ledger can count a request's events.
     format: Format,
     /// Counts-only mode: batches are folded here, never sent.
-    counts: Option<Arc<CountsBook>>,
+    counts: Option<Arc<dyn Fold>>,
 }
 
 impl EgressPolicy {
@@ -124,38 +123,37 @@ impl EgressPolicy {
     }
 
     /// Folds every batch into `book` instead of sending it (counts-only mode).
-    pub(crate) fn folding_into(mut self, book: Arc<CountsBook>) -> Self {
+    pub(crate) fn folding_into(mut self, book: Arc<dyn Fold>) -> Self {
         self.counts = Some(book);
         self
     }
+}
+
+/// What takes a batch in place of the network: counts-only mode's counters
+/// (`delivery::counts::CountsBook`). It answers as a collector would: 200 when the batch is
+/// kept, 400 for a body that is not a batch (the component counts it rejected), 503 when it
+/// could not be kept now (the component keeps it and tries again).
+pub(crate) trait Fold: Send + Sync + 'static {
+    /// Takes the batch `body`; the status to answer. Blocking (files): run off the async threads.
+    fn fold(&self, body: &[u8]) -> u16;
 }
 
 /// Counts-only mode's answer to a batch: folded (200), not a batch (400, the component counts
 /// it rejected), or not kept (503: the component keeps it and tries again).
 async fn fold(
     request: http::Request<WasiBody>,
-    book: Arc<CountsBook>,
+    book: Arc<dyn Fold>,
     cap: Duration,
 ) -> Result<(http::Response<WasiBody>, capture::IoFuture), HttpError> {
     let body = tokio::time::timeout(cap, capture::read_body(request.into_body()))
         .await
         .map_err(|_| HttpError::ConnectionWriteTimeout)??;
-    let folded = tokio::task::spawn_blocking(move || book.fold(&body)).await;
-    let status = match folded {
-        Ok(Ok(_)) => 200,
-        Ok(Err(e @ FoldError::NotABatch(_))) => {
-            tracing::warn!(error = %e, "counts-only mode: a request that is not a batch was refused");
-            400
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "counts-only mode: the batch is kept to be folded later");
-            503
-        }
-        Err(e) => {
+    let status = tokio::task::spawn_blocking(move || book.fold(&body))
+        .await
+        .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "counts-only mode: folding failed; the batch is kept");
             503
-        }
-    };
+        });
     capture::answered_here(status)
 }
 

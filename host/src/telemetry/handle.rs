@@ -193,7 +193,7 @@ impl Telemetry {
             let uploader = native.then(|| {
                 Arc::new(Uploader {
                     url: url.clone(),
-                    headers: settings.headers.clone(),
+                    headers: settings.headers.0.clone(),
                     timeout: settings.request_timeout,
                     ledger: ledger.clone(),
                     debug_log: debug_log.clone(),

@@ -30,11 +30,11 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use serde::{Deserialize, Serialize};
 
-use super::private_files::{append_private, read_private, replace_private};
 use crate::delivery::spool::{SPOOL_DIR, Spool};
 use crate::egress::ledger::{LEDGER_FILE, Ledger, LedgerEntry};
 use crate::egress::policy::AllowedEndpoint;
 use crate::settings::TelemetrySettings;
+use crate::trust::private_files::{append_private, read_private, replace_private};
 
 /// The pending deletion requests' file in the identity directory.
 pub const PENDING_FILE: &str = "deletion-pending";
@@ -112,12 +112,12 @@ pub async fn opt_out(settings: &TelemetrySettings) -> std::io::Result<OptOut> {
             "no identity directory: nothing is kept, so there is nothing to turn off or forget",
         )
     })?;
-    super::consent::write_choice(dir, false)?;
+    crate::trust::consent::write_choice(dir, false)?;
     let discarded_events = Spool::new(dir.join(SPOOL_DIR), settings.spool_limits).discard_all();
     let discarded_counts = crate::delivery::counts::CountsBook::discard_all(dir)?;
     let ledger = Ledger::open(Some(dir.join(LEDGER_FILE)), settings.ledger_max_bytes);
     let mut no_deletion = Vec::new();
-    let forgotten_id = super::identity::read_installation_id(dir);
+    let forgotten_id = crate::trust::identity::read_installation_id(dir);
     if let Some(id) = &forgotten_id {
         let (sent, other) = endpoints_sent_to(dir, id);
         for (endpoint, format) in &other {
@@ -137,7 +137,7 @@ pub async fn opt_out(settings: &TelemetrySettings) -> std::io::Result<OptOut> {
             }
         })?;
     }
-    super::identity::remove_identity(dir)?;
+    crate::trust::identity::remove_identity(dir)?;
     let deletions = send_pending(settings).await;
     Ok(OptOut {
         discarded_events,
@@ -494,7 +494,7 @@ mod tests {
             listener.local_addr().unwrap()
         };
         let endpoint = format!("http://{dead}/v1/batch");
-        let identity = super::super::identity::Identity::load_or_create(dir.path());
+        let identity = crate::trust::identity::Identity::load_or_create(dir.path());
         let id = identity.installation_id.unwrap();
         let ledger = Ledger::open(Some(dir.path().join(LEDGER_FILE)), 1 << 20);
         ledger.append(sent(&endpoint, &native(&id), "native", Some(200)));
@@ -508,7 +508,7 @@ mod tests {
 
         let done = opt_out(&settings).await.unwrap();
         assert_eq!(done.forgotten_id.as_deref(), Some(id.as_str()));
-        assert!(super::super::identity::read_installation_id(dir.path()).is_none());
+        assert!(crate::trust::identity::read_installation_id(dir.path()).is_none());
         assert_eq!(done.deletions.len(), 2, "{done:?}");
         assert!(
             matches!(done.deletions[0].outcome, Deletion::Pending(_)),
