@@ -48,6 +48,7 @@ mod languages;
 mod otel;
 mod otel_collector;
 mod outside_wasmtime;
+mod postgres;
 mod privacy;
 mod reliability;
 mod schema;

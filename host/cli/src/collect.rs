@@ -21,8 +21,10 @@ pub struct CollectArgs {
     /// Loopback port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     pub port: u16,
-    /// SQLite file to store events in [default: collector.sqlite3 in the data directory].
-    #[arg(long)]
+    /// SQLite file to store events in, or a PostgreSQL database
+    /// (postgres://user:password@host:port/database), which several collectors may share
+    /// [default: collector.sqlite3 in the data directory].
+    #[arg(long, value_name = "FILE|URL")]
     pub db: Option<PathBuf>,
     /// Most the database may hold (e.g. 500M, 1G; K, M, G, T are powers of 1024). Once it is
     /// reached, bodies get 503 with a Retry-After (senders retry later, nothing is lost) until
@@ -70,8 +72,9 @@ fn parse_size(value: &str) -> Result<u64, String> {
 
 #[derive(clap::Args, Debug)]
 pub struct ReportArgs {
-    /// The SQLite file `collect --db` wrote [default: collector.sqlite3 in the data directory].
-    #[arg(long)]
+    /// The SQLite file or PostgreSQL URL `collect --db` wrote to [default: collector.sqlite3
+    /// in the data directory].
+    #[arg(long, value_name = "FILE|URL")]
     pub db: Option<PathBuf>,
     /// Only events at or after this: an RFC 3339 time, a day (2026-12-01) or a span back (7d).
     #[arg(long)]
@@ -113,6 +116,28 @@ fn made_data_dir() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// `--db` as a PostgreSQL URL, if it is one.
+fn postgres_url(db: &std::path::Path) -> Option<&str> {
+    db.to_str()
+        .filter(|d| agent_telemetry_collector::is_postgres(d))
+}
+
+/// The store `--db` names: a PostgreSQL database, or a SQLite file.
+fn open_db(db: &std::path::Path) -> Result<EventStore> {
+    match postgres_url(db) {
+        Some(url) => EventStore::connect(url),
+        None => EventStore::open(Some(db)),
+    }
+}
+
+/// `--db` as output may show it: a PostgreSQL URL without its password.
+fn describe_db(db: &std::path::Path) -> String {
+    match postgres_url(db) {
+        Some(url) => agent_telemetry_collector::describe_postgres_url(url),
+        None => db.display().to_string(),
+    }
+}
+
 /// Where `collect` stores and `report` reads when `--db` is not given.
 const DEFAULT_DB: &str = "collector.sqlite3";
 
@@ -124,7 +149,11 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
     let bind = SocketAddr::from((Ipv4Addr::LOCALHOST, args.port));
     // A bad table stops it before it listens: estimates from the wrong prices would be stored.
     let prices = args.prices.as_deref().map(Prices::read).transpose()?;
-    let store = EventStore::open(Some(&db))?;
+    let store = {
+        // PostgreSQL's client blocks: off the async threads.
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || open_db(&db)).await??
+    };
     store.set_max_bytes(args.max_db_size);
     if let Some(prices) = prices {
         store.set_prices(prices);
@@ -146,7 +175,7 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
         );
     }
     println!("  (the native path also takes deletion requests: docs/collector.md)");
-    println!("storing events in {}", db.display());
+    println!("storing events in {}", describe_db(&db));
     if let Some(max) = args.max_db_size {
         println!("  at most {max} bytes; once full, bodies get 503 with a Retry-After");
     }
@@ -157,7 +186,8 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
     tokio::signal::ctrl_c()
         .await
         .context("cannot wait for ctrl-c")?;
-    let counts = collector.store().counts()?;
+    let store = collector.store().clone();
+    let counts = tokio::task::spawn_blocking(move || store.counts()).await??;
     println!(
         "stopping: {} events stored from {} batches ({} duplicates, {} batches rejected, {} properties over the bounds dropped); {} installation(s) forgotten on request ({} events deleted)",
         counts.events,
@@ -172,13 +202,13 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
     Ok(())
 }
 
-pub(crate) fn report(args: ReportArgs) -> Result<()> {
+pub(crate) async fn report(args: ReportArgs) -> Result<()> {
     // Reading makes nothing: a missing database is an error, not an empty directory.
     let db = match args.db {
         Some(db) => db,
         None => data_dir()?.join(DEFAULT_DB),
     };
-    if !db.is_file() {
+    if postgres_url(&db).is_none() && !db.is_file() {
         bail!(
             "no collector database at {}; `agent-telemetry collect --db {}` writes one",
             db.display(),
@@ -195,7 +225,12 @@ pub(crate) fn report(args: ReportArgs) -> Result<()> {
         version: args.product_version.clone(),
         kinds: args.kinds.clone(),
     };
-    let report = Report::build_filtered(&EventStore::open(Some(&db))?, range, filter, args.top)?;
+    // PostgreSQL's client blocks: off the async threads.
+    let top = args.top;
+    let report = tokio::task::spawn_blocking(move || {
+        Report::build_filtered(&open_db(&db)?, range, filter, top)
+    })
+    .await??;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         CliCommand::Run(args) => run::run(*args).await,
         CliCommand::Collect(args) => collect::collect(args).await.map(|()| 0),
-        CliCommand::Report(args) => collect::report(args).map(|()| 0),
+        CliCommand::Report(args) => collect::report(args).await.map(|()| 0),
         CliCommand::Demo => collect::demo().await.map(|()| 0),
         CliCommand::Audit(args) => crate::audit::run(&args),
         CliCommand::Telemetry { action } => consent::command(action).await.map(|()| 0),

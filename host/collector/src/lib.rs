@@ -16,4 +16,6 @@ pub use agent_telemetry_contract::batch::parse as parse_batch;
 pub use ingest::Format;
 pub use prices::Prices;
 pub use server::{BATCH_PATH, BatchCheck, Collector, CollectorOptions, MAX_BODY_BYTES};
-pub use store::{CollectorCounts, EventStore, Full, Ingested, StoredFact};
+pub use store::{
+    CollectorCounts, EventStore, Full, Ingested, StoredFact, describe_postgres_url, is_postgres,
+};

@@ -10,11 +10,13 @@
 //! cut to 256 bytes, each section keeps its top rows (`more` counts the rest), and the text
 //! shows control characters escaped so that a name cannot drive the terminal.
 
+mod db;
 mod events;
 pub mod html;
 mod query;
 pub mod text;
 
+pub(crate) use db::Db;
 pub use events::events_table;
 pub use query::parse_time;
 

@@ -248,8 +248,9 @@ impl Collector {
         format!("http://{}{}", self.addr, format.path())
     }
 
-    /// Where it stores what it takes.
-    pub fn store(&self) -> &EventStore {
+    /// Where it stores what it takes (shared: a PostgreSQL store's calls block, so a caller on
+    /// an async thread hands a clone to `spawn_blocking`).
+    pub fn store(&self) -> &Arc<EventStore> {
         &self.store
     }
 

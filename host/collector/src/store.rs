@@ -14,6 +14,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use crate::ingest::{Fact, Format, Received, known_kind, native};
 use crate::prices::{Prices, TOKEN_KINDS};
 
+mod postgres;
+pub use postgres::describe as describe_postgres_url;
+
 /// The layout this build writes (SQLite's `user_version`). Version 1 (no `user_version`, an
 /// `events` table keyed by `event_id`) held native events only; version 2 keyed docker-agent
 /// and Agent Swarm events by `sha256:<hex>` alone, where 3 puts their time first. Both are
@@ -21,9 +24,17 @@ use crate::prices::{Prices, TOKEN_KINDS};
 /// price table ([`add_estimates`]).
 const LAYOUT: i64 = 4;
 
-/// Received events, in SQLite (a file, or memory).
+/// Where a store keeps its rows.
+enum Backend {
+    /// A SQLite file, or memory: one process.
+    Sqlite(Mutex<Connection>),
+    /// A PostgreSQL database: as many collector processes as write to it.
+    Postgres(postgres::Postgres),
+}
+
+/// Received events, in SQLite (a file, or memory) or PostgreSQL.
 pub struct EventStore {
-    conn: Mutex<Connection>,
+    backend: Backend,
     rejected_batches: AtomicU64,
     dropped_properties: AtomicU64,
     /// The most the database may hold, in bytes (0: no bound).
@@ -194,15 +205,42 @@ impl EventStore {
             .prepare("SELECT installation_sha256 FROM deletions")?
             .query_map([], |r| r.get::<_, String>(0))?
             .collect::<Result<HashSet<_>, _>>()?;
-        Ok(EventStore {
+        Ok(EventStore::with(
+            Backend::Sqlite(Mutex::new(conn)),
+            forgotten,
+        ))
+    }
+
+    /// The PostgreSQL database at `url` (`postgres://user:password@host:port/database`, or
+    /// any form [`postgres::Config`] reads), its tables created or brought to this version's
+    /// layout. Several processes may store into one database at once.
+    pub fn connect(url: &str) -> Result<EventStore> {
+        Ok(EventStore::with(
+            Backend::Postgres(postgres::Postgres::connect(url)?),
+            HashSet::new(),
+        ))
+    }
+
+    /// The database `location` names: a PostgreSQL URL (`postgres://` or `postgresql://`),
+    /// otherwise a SQLite file.
+    pub fn open_location(location: &str) -> Result<EventStore> {
+        if is_postgres(location) {
+            EventStore::connect(location)
+        } else {
+            EventStore::open(Some(Path::new(location)))
+        }
+    }
+
+    fn with(backend: Backend, forgotten: HashSet<String>) -> EventStore {
+        EventStore {
             forgotten: Mutex::new(forgotten),
-            conn: Mutex::new(conn),
+            backend,
             rejected_batches: AtomicU64::new(0),
             dropped_properties: AtomicU64::new(0),
             max_bytes: AtomicU64::new(0),
             full: std::sync::atomic::AtomicBool::new(false),
             prices: std::sync::RwLock::new(std::sync::Arc::new(Prices::embedded().clone())),
-        })
+        }
     }
 
     /// Estimates from now on the cost of token events that carry none from `prices` instead
@@ -247,9 +285,14 @@ impl EventStore {
     }
 
     /// Sets the flag [`is_full`](Self::is_full) reads, from the pages in use now.
-    fn note_fullness(&self, conn: &Connection) -> Result<bool> {
+    fn note_fullness(&self, conn: Option<&Connection>) -> Result<bool> {
         let max = self.max_bytes.load(Ordering::Relaxed);
-        let full = max > 0 && Self::used_bytes(conn)? >= max;
+        let used = || match (&self.backend, conn) {
+            (Backend::Postgres(pg), _) => pg.used_bytes(),
+            (Backend::Sqlite(_), Some(conn)) => Ok(Self::used_bytes(conn)?),
+            (Backend::Sqlite(c), None) => Ok(Self::used_bytes(&lock(c))?),
+        };
+        let full = max > 0 && used()? >= max;
         self.full.store(full, Ordering::Relaxed);
         Ok(full)
     }
@@ -258,12 +301,19 @@ impl EventStore {
     /// returns how many. The times are the senders' own: an event dated far ahead would never
     /// age out by its date alone, so retention takes those too.
     pub fn delete_outside(&self, before: i64, after: i64) -> Result<usize> {
-        let conn = self.conn();
+        let conn = match &self.backend {
+            Backend::Postgres(pg) => {
+                let deleted = pg.delete_outside(before, after)?;
+                self.note_fullness(None)?;
+                return Ok(deleted);
+            }
+            Backend::Sqlite(c) => lock(c),
+        };
         let deleted = conn.execute(
             "DELETE FROM events WHERE occurred_ms < ?1 OR occurred_ms > ?2",
             params![before, after],
         )?;
-        self.note_fullness(&conn)?;
+        self.note_fullness(Some(&conn))?;
         Ok(deleted)
     }
 
@@ -277,7 +327,14 @@ impl EventStore {
         let now_ms = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        let mut conn = self.conn();
+        let mut conn = match &self.backend {
+            Backend::Postgres(pg) => {
+                let deleted = pg.forget(installation_id, &hash, now_ms)?;
+                self.note_fullness(None)?;
+                return Ok(deleted);
+            }
+            Backend::Sqlite(c) => lock(c),
+        };
         let tx = conn.transaction()?;
         let mut deleted = tx.execute(
             "DELETE FROM events WHERE installation = ?1",
@@ -309,12 +366,22 @@ impl EventStore {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(hash);
-        self.note_fullness(&conn)?;
+        self.note_fullness(Some(&conn))?;
         Ok(deleted as u64)
     }
 
-    /// Whether the installation `installation_id` asked to be forgotten.
-    pub fn is_forgotten(&self, installation_id: &str) -> bool {
+    /// Whether the installation `installation_id` asked to be forgotten (of this process, or
+    /// of any collector writing the same PostgreSQL database).
+    pub fn is_forgotten(&self, installation_id: &str) -> Result<bool> {
+        Ok(match &self.backend {
+            Backend::Postgres(pg) => pg.is_forgotten(installation_id)?,
+            Backend::Sqlite(_) => self.forgotten_here(installation_id),
+        })
+    }
+
+    /// Whether this process forgot `installation_id` or found it forgotten when it opened the
+    /// database.
+    fn forgotten_here(&self, installation_id: &str) -> bool {
         let forgotten = self.forgotten.lock().unwrap_or_else(|e| e.into_inner());
         !forgotten.is_empty() && forgotten.contains(&installation_hash(installation_id))
     }
@@ -324,10 +391,22 @@ impl EventStore {
         self.rejected_batches.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The report's view of the database, for the time `read` takes.
+    pub(crate) fn read<T>(&self, read: impl FnOnce(crate::report::Db<'_>) -> T) -> T {
+        match &self.backend {
+            Backend::Sqlite(c) => read(crate::report::Db::Sqlite(&lock(c))),
+            Backend::Postgres(pg) => read(crate::report::Db::Postgres(std::cell::RefCell::new(
+                &mut pg.client(),
+            ))),
+        }
+    }
+
+    #[cfg(test)]
     pub(crate) fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite inconsistent (it has its own
-        // transactions), so a poisoned lock is still usable.
-        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+        match &self.backend {
+            Backend::Sqlite(c) => lock(c),
+            Backend::Postgres(_) => unreachable!("the unit tests' stores are SQLite"),
+        }
     }
 
     /// Stores a native batch (what the tests and the spool-free paths call).
@@ -356,7 +435,7 @@ impl EventStore {
     ) -> Result<Ingested> {
         let period_ms = crate::ingest::day_ms(&upload.period_start)?;
         let events = usize::try_from(upload.events).unwrap_or(usize::MAX);
-        if self.is_forgotten(&upload.installation_id) {
+        if self.is_forgotten(&upload.installation_id)? {
             // Counted before the installation asked to be forgotten, sent after: not kept.
             return Ok(Ingested {
                 accepted: 0,
@@ -364,10 +443,16 @@ impl EventStore {
                 forgotten: events,
             });
         }
-        let mut conn = self.conn();
-        if self.note_fullness(&conn)? {
+        if self.note_fullness(None)? {
             return Err(Full.into());
         }
+        let mut conn = match &self.backend {
+            Backend::Postgres(pg) => {
+                let new = pg.store_counts(upload, period_ms)?;
+                return Ok(Ingested::counted(new, events));
+            }
+            Backend::Sqlite(c) => lock(c),
+        };
         let tx = conn.transaction()?;
         let new = tx.execute(
             "INSERT OR IGNORE INTO uploads (upload_id, installation, ci, period_start, period_ms,
@@ -412,19 +497,7 @@ impl EventStore {
             }
         }
         tx.commit()?;
-        Ok(if new {
-            Ingested {
-                accepted: events,
-                duplicates: 0,
-                forgotten: 0,
-            }
-        } else {
-            Ingested {
-                accepted: 0,
-                duplicates: events,
-                forgotten: 0,
-            }
-        })
+        Ok(Ingested::counted(new, events))
     }
 
     /// Stores what one body held, in one transaction, skipping ids already stored.
@@ -435,10 +508,23 @@ impl EventStore {
         let dropped = i64::try_from(received.reported_drops)
             .map_err(|_| anyhow::anyhow!("dropped_events is out of range"))?;
         let prices = self.prices();
-        let mut conn = self.conn();
-        if self.note_fullness(&conn)? {
+        if self.note_fullness(None)? {
             return Err(Full.into());
         }
+        let mut conn = match &self.backend {
+            Backend::Postgres(pg) => {
+                let (accepted, forgotten) =
+                    pg.store(format.name(), &received.facts, dropped, &prices)?;
+                self.dropped_properties
+                    .fetch_add(received.dropped_properties, Ordering::Relaxed);
+                return Ok(Ingested {
+                    accepted,
+                    duplicates: received.facts.len() - accepted - forgotten,
+                    forgotten,
+                });
+            }
+            Backend::Sqlite(c) => lock(c),
+        };
         let tx = conn.transaction()?;
         let mut accepted = 0;
         let mut forgotten = 0;
@@ -449,7 +535,7 @@ impl EventStore {
             for f in &received.facts {
                 let gone = match last {
                     Some((id, gone)) if id == f.installation => gone,
-                    _ => self.is_forgotten(&f.installation),
+                    _ => self.forgotten_here(&f.installation),
                 };
                 last = Some((&f.installation, gone));
                 if gone {
@@ -488,7 +574,10 @@ impl EventStore {
 
     /// Every counts-only upload stored, by period: its first day and the events folded in it.
     pub fn uploads(&self) -> Result<Vec<(String, u64)>> {
-        let conn = self.conn();
+        let conn = match &self.backend {
+            Backend::Postgres(pg) => return pg.uploads(),
+            Backend::Sqlite(c) => lock(c),
+        };
         let mut stmt =
             conn.prepare("SELECT period_start, events FROM uploads ORDER BY period_ms, rowid")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64)))?;
@@ -497,17 +586,27 @@ impl EventStore {
 
     /// Every stored native event, oldest first (arrival order within the same millisecond).
     pub fn events(&self) -> Result<Vec<wire::Event>> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT body FROM events WHERE format = 'native' ORDER BY occurred_ms, rowid",
-        )?;
-        let rows = stmt.query_map([], |row| row.get::<_, String>(0))?;
-        rows.map(|body| Ok(serde_json::from_str(&body?)?)).collect()
+        let bodies = match &self.backend {
+            Backend::Postgres(pg) => pg.bodies()?,
+            Backend::Sqlite(c) => lock(c)
+                .prepare(
+                    "SELECT body FROM events WHERE format = 'native' ORDER BY occurred_ms, rowid",
+                )?
+                .query_map([], |row| row.get::<_, String>(0))?
+                .collect::<Result<_, _>>()?,
+        };
+        bodies
+            .iter()
+            .map(|body| Ok(serde_json::from_str(body)?))
+            .collect()
     }
 
     /// Every stored event of every format, in the report's columns, in arrival order.
     pub fn facts(&self) -> Result<Vec<StoredFact>> {
-        let conn = self.conn();
+        let conn = match &self.backend {
+            Backend::Postgres(pg) => return pg.facts(),
+            Backend::Sqlite(c) => lock(c),
+        };
         let mut stmt = conn.prepare(
             "SELECT format, id, occurred_ms, kind, installation, product, version, os, subject,
                     outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body,
@@ -547,7 +646,29 @@ impl EventStore {
 
     /// What the store holds and what it turned away (see [`CollectorCounts`]).
     pub fn counts(&self) -> Result<CollectorCounts> {
-        let conn = self.conn();
+        let conn = match &self.backend {
+            Backend::Postgres(pg) => {
+                let [
+                    batches,
+                    events,
+                    duplicates,
+                    reported_drops,
+                    deletions,
+                    deleted_events,
+                ] = pg.counts()?;
+                return Ok(CollectorCounts {
+                    batches,
+                    events,
+                    duplicates,
+                    rejected_batches: self.rejected_batches.load(Ordering::Relaxed),
+                    reported_drops,
+                    dropped_properties: self.dropped_properties.load(Ordering::Relaxed),
+                    deletions,
+                    deleted_events,
+                });
+            }
+            Backend::Sqlite(c) => lock(c),
+        };
         let (batches, duplicates, reported_drops) = conn.query_row(
             // TOTAL, not SUM: a sum past i64::MAX is an error in SQLite, a float here.
             "SELECT COUNT(*), COALESCE(SUM(duplicates), 0), TOTAL(dropped_events) FROM batches",
@@ -579,6 +700,28 @@ impl EventStore {
             deletions: deletions as u64,
             deleted_events: deleted_events as u64,
         })
+    }
+}
+
+/// Whether `location` (`--db`) names a PostgreSQL database rather than a SQLite file.
+pub fn is_postgres(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
+    // A panic while holding the lock cannot leave SQLite inconsistent (it has its own
+    // transactions), so a poisoned lock is still usable.
+    conn.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Ingested {
+    /// What storing a counts-only upload of `events` did: new, or a retry already stored.
+    fn counted(new: bool, events: usize) -> Ingested {
+        Ingested {
+            accepted: if new { events } else { 0 },
+            duplicates: if new { 0 } else { events },
+            forgotten: 0,
+        }
     }
 }
 
@@ -950,7 +1093,7 @@ mod tests {
 
         // After a restart, a batch of it that was still in flight is not stored.
         let store = EventStore::open(Some(&path)).unwrap();
-        assert!(store.is_forgotten(gone) && !store.is_forgotten(kept));
+        assert!(store.is_forgotten(gone).unwrap() && !store.is_forgotten(kept).unwrap());
         let late: wire::Event = serde_json::from_str(&native(gone, 9)).unwrap();
         let ingested = store.ingest(&batch(late)).unwrap();
         assert_eq!(

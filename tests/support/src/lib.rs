@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod faulty;
+pub mod postgres;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
-use rusqlite::{Connection, params_from_iter};
 
+use super::db::{Arg, Db};
 use super::{
     Cost, Count, CountRow, Counts, DEFAULT_TOP, Filter, MAX_DAYS, Model, More, OTHER_VERSIONS,
     Range, Rate, Report, Sessions, Tool, VersionDay,
@@ -57,9 +57,12 @@ impl Report {
     }
 
     fn build_all(store: &EventStore, range: Range, filter: Filter) -> Result<Report> {
-        let conn = store.conn();
+        store.read(|db| Report::read(&db, range, filter))
+    }
+
+    fn read(db: &Db<'_>, range: Range, filter: Filter) -> Result<Report> {
         let q = Query {
-            conn: &conn,
+            db,
             since: range.since.unwrap_or(i64::MIN),
             until: range.until.unwrap_or(i64::MAX),
             filter: &filter,
@@ -90,20 +93,19 @@ impl Report {
     }
 }
 
-impl Query<'_> {
+impl Query<'_, '_> {
     /// Deletion requests carried out, ever.
     fn deletions(&self) -> Result<u64> {
-        let n: i64 = self.conn.query_row(
+        self.db.one(
             "SELECT COUNT(DISTINCT installation_sha256) FROM deletions",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(n.max(0) as u64)
+            &[],
+            |r| r.count(0),
+        )
     }
 }
 
-struct Query<'a> {
-    conn: &'a Connection,
+struct Query<'a, 'db> {
+    db: &'a Db<'db>,
     since: i64,
     until: i64,
     filter: &'a Filter,
@@ -118,7 +120,7 @@ const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
 const TOKEN_USE: &str = "(kind = 'token_usage' OR (kind = 'session_cost' AND NOT EXISTS
         (SELECT 1 FROM events t WHERE t.session = e.session AND t.kind = 'token_usage')))";
 
-impl Query<'_> {
+impl Query<'_, '_> {
     /// The rows of the range and the filter: `?1` and `?2` are the range's bounds, the
     /// filter's values follow (see [`args`](Self::args)). Only the filters given are in it,
     /// so an unfiltered report reads from the covering indexes as before.
@@ -169,7 +171,7 @@ impl Query<'_> {
         clause
     }
 
-    fn upload_args(&self) -> Vec<rusqlite::types::Value> {
+    fn upload_args(&self) -> Vec<Arg> {
         let mut args = self.args(&[]);
         args.truncate(args.len() - self.filter.kinds.len());
         args
@@ -189,10 +191,9 @@ impl Query<'_> {
     }
 
     /// The values of [`range`](Self::range)'s placeholders, then `extra`.
-    fn args(&self, extra: &[&str]) -> Vec<rusqlite::types::Value> {
-        use rusqlite::types::Value;
-        let text = |s: &str| Value::Text(s.to_string());
-        [Value::Integer(self.since), Value::Integer(self.until)]
+    fn args(&self, extra: &[&str]) -> Vec<Arg> {
+        let text = |s: &str| Arg::Text(s.to_string());
+        [Arg::Int(self.since), Arg::Int(self.until)]
             .into_iter()
             .chain(self.filter.product.as_deref().map(text))
             .chain(self.filter.version.as_deref().map(text))
@@ -204,10 +205,10 @@ impl Query<'_> {
     /// Events, installations and versions in the range, in one pass over the time index
     /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice).
     fn population(&self) -> Result<Population> {
-        let mut stmt = self.conn.prepare(&format!(
+        let sql = format!(
             "SELECT occurred_ms, installation, product, version, ci FROM events WHERE {in_range}",
             in_range = self.range()
-        ))?;
+        );
         let mut installations: HashMap<String, u32> = HashMap::new();
         // Ephemeral ids: one a run (a container start, a CI job), never an installation.
         let mut runs: HashMap<String, bool> = HashMap::new();
@@ -216,19 +217,18 @@ impl Query<'_> {
         let mut labels: Vec<(String, String)> = Vec::new();
         let mut days: HashMap<(i64, u32), (u64, HashSet<u32>)> = HashMap::new();
         let mut p = Population::default();
-        let mut rows = stmt.query(params_from_iter(self.args(&[])))?;
-        while let Some(r) = rows.next()? {
-            let ms = clamp(r.get(0)?);
-            let id = r.get_ref(1)?.as_str()?;
+        self.db.each(&sql, &self.args(&[]), |r| {
+            let ms = clamp(r.int(0)?);
+            let id = r.text(1)?;
             let installation = if id.starts_with(EPHEMERAL_PREFIX) {
                 if !runs.contains_key(id) {
-                    runs.insert(id.to_string(), r.get(4)?);
+                    runs.insert(id.to_string(), r.int(4)? != 0);
                 }
                 None
             } else {
                 Some(intern(&mut installations, id))
             };
-            let (product, version) = (r.get_ref(2)?.as_str()?, r.get_ref(3)?.as_str()?);
+            let (product, version) = (r.text(2)?, r.text(3)?);
             let label = match versions.get(product).and_then(|v| v.get(version)) {
                 Some(label) => *label,
                 None => {
@@ -247,7 +247,8 @@ impl Query<'_> {
             p.events += 1;
             p.first = Some(p.first.map_or(ms, |f| f.min(ms)));
             p.last = Some(p.last.map_or(ms, |l| l.max(ms)));
-        }
+            Ok(())
+        })?;
         p.installations = installations.len() as u64;
         p.ci_runs = runs.values().filter(|ci| **ci).count() as u64;
         p.container_runs = runs.len() as u64 - p.ci_runs;
@@ -274,81 +275,81 @@ impl Query<'_> {
     /// Counts-only uploads of the days in the range, and their counters summed.
     fn counts_uploads(&self) -> Result<Counts> {
         let in_range = self.uploads_in_range();
-        let (uploads, installations, events) = self.conn.query_row(
+        let (uploads, installations, events) = self.db.one(
             &format!(
                 "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN installation NOT LIKE '{EPHEMERAL_PREFIX}%'
                      THEN installation END), TOTAL(events)
                  FROM uploads WHERE {in_range}"
             ),
-            params_from_iter(self.upload_args()),
-            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, f64>(2)?)),
+            &self.upload_args(),
+            |r| Ok((r.count(0)?, r.count(1)?, r.float(2)?)),
         )?;
-        let mut stmt = self.conn.prepare(&format!(
+        let counters = self.db.rows(&format!(
             "SELECT kind, subject, outcome, TOTAL(count), TOTAL(input_tokens), TOTAL(output_tokens),
                  TOTAL(cost_usd), TOTAL(duration_ms)
              FROM counters WHERE upload_id IN (SELECT upload_id FROM uploads WHERE {in_range}){kinds}
              GROUP BY kind, subject, outcome ORDER BY 4 DESC, 1, 2, 3",
             kinds = self.counter_kinds(),
-        ))?;
-        let counters = stmt
-            .query_map(params_from_iter(self.args(&[])), |r| {
+        ), &self.args(&[]), |r| {
                 Ok(CountRow {
-                    kind: clip(r.get(0)?),
-                    subject: r.get::<_, Option<String>>(1)?.map(clip),
-                    outcome: r.get::<_, Option<String>>(2)?.map(clip),
-                    count: r.get::<_, f64>(3)? as u64,
-                    input_tokens: r.get::<_, f64>(4)? as u64,
-                    output_tokens: r.get::<_, f64>(5)? as u64,
-                    cost_usd: r.get(6)?,
-                    duration_ms: r.get::<_, f64>(7)? as u64,
+                    kind: clip(r.text(0)?.to_string()),
+                    subject: r.opt_text(1)?.map(|s| clip(s.to_string())),
+                    outcome: r.opt_text(2)?.map(|s| clip(s.to_string())),
+                    count: r.float(3)? as u64,
+                    input_tokens: r.float(4)? as u64,
+                    output_tokens: r.float(5)? as u64,
+                    cost_usd: r.float(6)?,
+                    duration_ms: r.float(7)? as u64,
                 })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+            })?;
         Ok(Counts {
-            uploads: uploads as u64,
-            installations: installations as u64,
+            uploads,
+            installations,
             events: events as u64,
             counters,
         })
     }
 
     fn commands(&self) -> Result<Vec<Rate>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT COALESCE(subject, '?'), COUNT(*), COALESCE(SUM(outcome = 'success'), 0) FROM events
-             WHERE kind = 'command' AND {in_range} GROUP BY 1 ORDER BY 2 DESC, 1", in_range = self.range()
-        ))?;
-        let rows = stmt.query_map(params_from_iter(self.args(&[])), |r| {
-            Ok(Rate::new(
-                clip(r.get(0)?),
-                r.get::<_, i64>(1)? as u64,
-                r.get::<_, i64>(2)? as u64,
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.rows(
+            &format!(
+            "SELECT COALESCE(subject, '?'), COUNT(*), COUNT(*) FILTER (WHERE outcome = 'success')
+             FROM events WHERE kind = 'command' AND {in_range} GROUP BY 1 ORDER BY 2 DESC, 1",
+             in_range = self.range()
+        ),
+            &self.args(&[]),
+            |r| {
+                Ok(Rate::new(
+                    clip(r.text(0)?.to_string()),
+                    r.count(1)?,
+                    r.count(2)?,
+                ))
+            },
+        )
     }
 
     fn tools(&self) -> Result<Vec<Tool>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT COALESCE(subject, '?'), outcome = 'success', duration_ms FROM events
+        let sql = format!(
+            "SELECT COALESCE(subject, '?'), outcome, duration_ms FROM events
              WHERE kind = 'tool_call' AND {in_range}",
             in_range = self.range()
-        ))?;
+        );
         let mut by_tool: HashMap<String, (u64, u64, Vec<i64>)> = HashMap::new();
-        let mut rows = stmt.query(params_from_iter(self.args(&[])))?;
-        while let Some(r) = rows.next()? {
+        self.db.each(&sql, &self.args(&[]), |r| {
             // Borrowed first: most rows are of a tool already seen, and need no new String.
-            let name = r.get_ref(0)?.as_str()?;
-            let ok: bool = r.get::<_, Option<bool>>(1)?.unwrap_or(false);
+            let name = r.text(0)?;
+            let ok = r.opt_text(1)? == Some("success");
             let entry = match by_tool.get_mut(name) {
                 Some(entry) => entry,
                 None => by_tool.entry(name.to_string()).or_default(),
             };
             entry.0 += 1;
             entry.1 += u64::from(ok);
-            if let Some(ms) = r.get::<_, Option<i64>>(2)? {
+            if let Some(ms) = r.opt_int(2)? {
                 entry.2.push(ms);
             }
-        }
+            Ok(())
+        })?;
         let mut tools: Vec<Tool> = by_tool
             .into_iter()
             .map(|(name, (count, succeeded, mut durations))| Tool {
@@ -367,41 +368,42 @@ impl Query<'_> {
     }
 
     fn models(&self) -> Result<Vec<Model>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
+        self.db.rows(
+            &format!(
+                "SELECT COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
                     TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
-                    COALESCE(SUM(cost_usd IS NULL AND estimated_cost_usd IS NULL), 0)
+                    COUNT(*) FILTER (WHERE cost_usd IS NULL AND estimated_cost_usd IS NULL)
              FROM events e WHERE {token_use}
              GROUP BY 1 ORDER BY TOTAL(cost_usd) + TOTAL(estimated_cost_usd) DESC, 1",
-            token_use = self.token_use()
-        ))?;
-        let rows = stmt.query_map(params_from_iter(self.args(&[])), |r| {
-            Ok(Model {
-                model: clip(r.get(0)?),
-                events: r.get::<_, i64>(1)? as u64,
-                // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
-                input_tokens: r.get::<_, f64>(2)? as i64,
-                output_tokens: r.get::<_, f64>(3)? as i64,
-                cost_usd: r.get(4)?,
-                estimated_cost_usd: r.get(5)?,
-                unpriced_events: r.get::<_, i64>(6)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+                token_use = self.token_use()
+            ),
+            &self.args(&[]),
+            |r| {
+                Ok(Model {
+                    model: clip(r.text(0)?.to_string()),
+                    events: r.count(1)?,
+                    // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
+                    input_tokens: r.float(2)? as i64,
+                    output_tokens: r.float(3)? as i64,
+                    cost_usd: r.float(4)?,
+                    estimated_cost_usd: r.float(5)?,
+                    unpriced_events: r.count(6)?,
+                })
+            },
+        )
     }
 
     /// Every model's cost in all, and the price tables the estimates came from.
     fn cost(&self, models: &[Model]) -> Result<Cost> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT DISTINCT prices FROM events e
-             WHERE {token_use} AND estimated_cost_usd IS NOT NULL ORDER BY 1",
-            token_use = self.token_use()
-        ))?;
-        let prices = stmt
-            .query_map(params_from_iter(self.args(&[])), |r| {
-                Ok(clip(r.get::<_, Option<String>>(0)?.unwrap_or_default()))
-            })?
-            .collect::<Result<_, _>>()?;
+        let prices = self.db.rows(
+            &format!(
+                "SELECT DISTINCT prices FROM events e
+                 WHERE {token_use} AND estimated_cost_usd IS NOT NULL ORDER BY 1",
+                token_use = self.token_use()
+            ),
+            &self.args(&[]),
+            |r| Ok(clip(r.text(0)?.to_string())),
+        )?;
         let unpriced = models.iter().filter(|m| m.unpriced_events > 0);
         // A fold from 0: the float `sum` of nothing is -0, which would show as `$-0.0000`.
         let total = |usd: fn(&Model) -> f64| models.iter().map(usd).fold(0.0, |a, b| a + b);
@@ -415,32 +417,32 @@ impl Query<'_> {
     }
 
     fn sessions(&self) -> Result<Sessions> {
-        let started = self.conn.query_row(
+        let started = self.db.one(
             &format!(
                 "SELECT COUNT(*) FROM events WHERE kind = 'session_start' AND {in_range}",
                 in_range = self.range()
             ),
-            params_from_iter(self.args(&[])),
-            |r| r.get::<_, i64>(0),
-        )? as u64;
-        let mut stmt = self.conn.prepare(&format!(
+            &self.args(&[]),
+            |r| r.count(0),
+        )?;
+        let sql = format!(
             "SELECT COALESCE(outcome, 'unknown'), duration_ms, cost_usd FROM events
              WHERE kind = 'session_end' AND {in_range}",
             in_range = self.range()
-        ))?;
+        );
         let mut outcomes: HashMap<String, u64> = HashMap::new();
         let mut durations = Vec::new();
         let mut cost = 0.0;
         let mut ended = 0u64;
-        let mut rows = stmt.query(params_from_iter(self.args(&[])))?;
-        while let Some(r) = rows.next()? {
+        self.db.each(&sql, &self.args(&[]), |r| {
             ended += 1;
-            *outcomes.entry(r.get(0)?).or_default() += 1;
-            if let Some(ms) = r.get::<_, Option<i64>>(1)? {
+            *outcomes.entry(r.text(0)?.to_string()).or_default() += 1;
+            if let Some(ms) = r.opt_int(1)? {
                 durations.push(ms);
             }
-            cost += r.get::<_, Option<f64>>(2)?.unwrap_or(0.0);
-        }
+            cost += r.float(2)?;
+            Ok(())
+        })?;
         let mut outcomes: Vec<Count> = outcomes
             .into_iter()
             .map(|(name, count)| Count {
@@ -461,19 +463,21 @@ impl Query<'_> {
     }
 
     fn counts(&self, kind: &str) -> Result<Vec<Count>> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT COALESCE(subject, '?'), COUNT(*) FROM events
-             WHERE {in_range} AND kind = ?{k} GROUP BY 1 ORDER BY 2 DESC, 1",
-            in_range = self.range(),
-            k = self.args(&[]).len() + 1
-        ))?;
-        let rows = stmt.query_map(params_from_iter(self.args(&[kind])), |r| {
-            Ok(Count {
-                name: clip(r.get(0)?),
-                count: r.get::<_, i64>(1)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db.rows(
+            &format!(
+                "SELECT COALESCE(subject, '?'), COUNT(*) FROM events
+                 WHERE {in_range} AND kind = ?{k} GROUP BY 1 ORDER BY 2 DESC, 1",
+                in_range = self.range(),
+                k = self.args(&[]).len() + 1
+            ),
+            &self.args(&[kind]),
+            |r| {
+                Ok(Count {
+                    name: clip(r.text(0)?.to_string()),
+                    count: r.count(1)?,
+                })
+            },
+        )
     }
 }
 

@@ -1,0 +1,523 @@
+//! The store in PostgreSQL: what several collector processes write at once. The tables and
+//! their meaning are SQLite's ([`super::SCHEMA`]); what differs is how a row is written (one
+//! statement a body, its columns as arrays), how the layout is kept (a table, not
+//! `user_version`), and how the processes stay out of each other's way: migrations under an
+//! advisory lock, a body's events written in id order (two bodies holding the same events
+//! cannot deadlock), and forgotten installations looked up in the database, where every
+//! process sees them, rather than in one process's memory.
+
+use std::collections::BTreeSet;
+use std::sync::{Mutex, MutexGuard};
+
+use anyhow::{Context, Result, bail};
+use postgres::{Client, NoTls};
+
+use super::{LAYOUT, installation_hash, to_estimate};
+use crate::ingest::{Fact, known_kind};
+use crate::prices::Prices;
+
+/// The advisory lock that keeps two processes from migrating the same database at once (an
+/// arbitrary number: "agtl" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6167_746c;
+
+/// The layout in PostgreSQL. Text the report sorts or groups is `COLLATE "C"`: byte order, as
+/// in SQLite, whatever the database's locale.
+const SCHEMA: &str = r#"
+    CREATE TABLE IF NOT EXISTS agent_telemetry_layout (version BIGINT NOT NULL);
+    CREATE TABLE IF NOT EXISTS events (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        arrival BIGINT GENERATED ALWAYS AS IDENTITY,
+        format TEXT COLLATE "C" NOT NULL,
+        occurred_ms BIGINT NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL,
+        installation TEXT COLLATE "C" NOT NULL,
+        ci BIGINT NOT NULL DEFAULT 0,
+        product TEXT COLLATE "C" NOT NULL,
+        version TEXT COLLATE "C" NOT NULL,
+        os TEXT COLLATE "C" NOT NULL,
+        subject TEXT COLLATE "C",
+        outcome TEXT COLLATE "C",
+        session TEXT COLLATE "C",
+        duration_ms BIGINT,
+        input_tokens BIGINT,
+        output_tokens BIGINT,
+        cost_usd DOUBLE PRECISION,
+        body TEXT NOT NULL,
+        cache_read_tokens BIGINT,
+        cache_write_tokens BIGINT,
+        estimated_cost_usd DOUBLE PRECISION,
+        prices TEXT COLLATE "C"
+    );
+    CREATE INDEX IF NOT EXISTS events_population ON events (occurred_ms)
+        INCLUDE (installation, ci, product, version);
+    CREATE INDEX IF NOT EXISTS events_sections ON events (kind, occurred_ms)
+        INCLUDE (subject, outcome, duration_ms, input_tokens, output_tokens, cost_usd,
+            estimated_cost_usd, prices, session);
+    CREATE INDEX IF NOT EXISTS events_by_session ON events (session, kind)
+        WHERE session IS NOT NULL;
+    CREATE TABLE IF NOT EXISTS uploads (
+        upload_id TEXT COLLATE "C" PRIMARY KEY,
+        arrival BIGINT GENERATED ALWAYS AS IDENTITY,
+        installation TEXT COLLATE "C" NOT NULL,
+        ci BIGINT NOT NULL,
+        period_start TEXT COLLATE "C" NOT NULL,
+        period_ms BIGINT NOT NULL,
+        product TEXT COLLATE "C" NOT NULL,
+        version TEXT COLLATE "C" NOT NULL,
+        os TEXT COLLATE "C" NOT NULL,
+        events BIGINT NOT NULL,
+        overflow BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS counters (
+        upload_id TEXT COLLATE "C" NOT NULL REFERENCES uploads (upload_id),
+        period_ms BIGINT NOT NULL,
+        kind TEXT COLLATE "C" NOT NULL,
+        subject TEXT COLLATE "C",
+        outcome TEXT COLLATE "C",
+        count BIGINT NOT NULL,
+        duration_ms BIGINT NOT NULL,
+        duration_buckets TEXT NOT NULL,
+        input_tokens BIGINT NOT NULL,
+        output_tokens BIGINT NOT NULL,
+        token_buckets TEXT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        costed BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS counters_in_time ON counters (period_ms);
+    CREATE INDEX IF NOT EXISTS counters_of_upload ON counters (upload_id);
+    CREATE TABLE IF NOT EXISTS batches (
+        format TEXT COLLATE "C" NOT NULL,
+        received_events BIGINT NOT NULL,
+        duplicates BIGINT NOT NULL,
+        dropped_events BIGINT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS deletions (
+        installation_sha256 TEXT COLLATE "C" NOT NULL,
+        at_ms BIGINT NOT NULL,
+        deleted_events BIGINT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS deletions_by_installation ON deletions (installation_sha256);
+    -- SQLite's TOTAL: a sum as a double, 0 over no rows, that cannot overflow. The report's
+    -- queries are written once for both databases.
+    CREATE OR REPLACE AGGREGATE total(double precision)
+        (SFUNC = float8pl, STYPE = double precision, INITCOND = '0');
+"#;
+
+/// A connection to the database `collect --db postgres://...` names.
+pub(crate) struct Postgres {
+    client: Mutex<Client>,
+}
+
+/// Where `url` points, without its password: what an error or a log line may show.
+pub fn describe(url: &str) -> String {
+    match url.parse::<postgres::Config>() {
+        Ok(config) => {
+            let hosts: Vec<String> = config
+                .get_hosts()
+                .iter()
+                .map(|h| match h {
+                    postgres::config::Host::Tcp(name) => name.clone(),
+                    postgres::config::Host::Unix(path) => path.display().to_string(),
+                })
+                .collect();
+            let port = config
+                .get_ports()
+                .first()
+                .map_or(String::new(), |p| format!(":{p}"));
+            format!(
+                "PostgreSQL database {} on {}{port}",
+                config.get_dbname().unwrap_or("(the user's)"),
+                hosts.join(",")
+            )
+        }
+        Err(_) => "a PostgreSQL URL that cannot be read".to_string(),
+    }
+}
+
+impl Postgres {
+    /// Connects to `url` and brings the database to this version's layout.
+    pub(crate) fn connect(url: &str) -> Result<Postgres> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL URL: {e}"))?;
+        let mut client = config
+            .connect(NoTls)
+            .with_context(|| format!("cannot connect to the {}", describe(url)))?;
+        migrate(&mut client).context("cannot bring the database to this version's layout")?;
+        Ok(Postgres {
+            client: Mutex::new(client),
+        })
+    }
+
+    pub(crate) fn client(&self) -> MutexGuard<'_, Client> {
+        // A panic while holding the lock leaves at worst a transaction open on the connection,
+        // which the next `transaction()` call rolls back first.
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes the database takes on disk.
+    pub(crate) fn used_bytes(&self) -> Result<u64> {
+        let size: i64 = self
+            .client()
+            .query_one("SELECT pg_database_size(current_database())", &[])?
+            .get(0);
+        Ok(size.max(0) as u64)
+    }
+
+    pub(crate) fn delete_outside(&self, before: i64, after: i64) -> Result<usize> {
+        let n = self.client().execute(
+            "DELETE FROM events WHERE occurred_ms < $1 OR occurred_ms > $2",
+            &[&before, &after],
+        )?;
+        Ok(n as usize)
+    }
+
+    /// The installations of `ids` (by SHA-256) that asked to be forgotten, in any process.
+    fn forgotten(
+        client: &mut impl postgres::GenericClient,
+        ids: &[&str],
+    ) -> Result<BTreeSet<String>> {
+        let hashes: Vec<String> = ids.iter().map(|id| installation_hash(id)).collect();
+        let rows = client.query(
+            "SELECT DISTINCT installation_sha256 FROM deletions WHERE installation_sha256 = ANY($1)",
+            &[&hashes],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Whether `installation_id` asked to be forgotten.
+    pub(crate) fn is_forgotten(&self, installation_id: &str) -> Result<bool> {
+        Ok(!Self::forgotten(&mut *self.client(), &[installation_id])?.is_empty())
+    }
+
+    pub(crate) fn forget(&self, installation_id: &str, hash: &str, now_ms: i64) -> Result<u64> {
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        let mut deleted = tx.execute(
+            "DELETE FROM events WHERE installation = $1",
+            &[&installation_id],
+        )?;
+        let counted: i64 = tx
+            .query_one(
+                "SELECT COALESCE(SUM(events), 0)::BIGINT FROM uploads WHERE installation = $1",
+                &[&installation_id],
+            )?
+            .get(0);
+        tx.execute(
+            "DELETE FROM counters WHERE upload_id IN
+                 (SELECT upload_id FROM uploads WHERE installation = $1)",
+            &[&installation_id],
+        )?;
+        tx.execute(
+            "DELETE FROM uploads WHERE installation = $1",
+            &[&installation_id],
+        )?;
+        deleted += u64::try_from(counted).unwrap_or(0);
+        tx.execute(
+            "INSERT INTO deletions (installation_sha256, at_ms, deleted_events) VALUES ($1, $2, $3)",
+            &[&hash, &now_ms, &i64::try_from(deleted).unwrap_or(i64::MAX)],
+        )?;
+        tx.commit()?;
+        Ok(deleted)
+    }
+
+    /// Stores a body's events (each kept once by id) and the body's row; returns the events
+    /// stored and those of forgotten installations, which are not.
+    pub(crate) fn store(
+        &self,
+        format: &str,
+        facts: &[Fact],
+        reported_drops: i64,
+        prices: &Prices,
+    ) -> Result<(usize, usize)> {
+        let mut installations: Vec<&str> = facts.iter().map(|f| f.installation.as_str()).collect();
+        installations.sort_unstable();
+        installations.dedup();
+        // Id order: two bodies that hold some of the same events (a retry sent to another
+        // collector while the first still writes) take their rows' locks in one order.
+        let mut order: Vec<&Fact> = facts.iter().collect();
+        order.sort_by(|a, b| a.id.cmp(&b.id));
+        retry_deadlock(|| {
+            let mut client = self.client();
+            let mut tx = client.transaction()?;
+            let gone = Self::forgotten(&mut tx, &installations)?;
+            let kept: Vec<&Fact> = order
+                .iter()
+                .copied()
+                .filter(|f| gone.is_empty() || !gone.contains(&installation_hash(&f.installation)))
+                .collect();
+            let forgotten = facts.len() - kept.len();
+            let accepted = if kept.is_empty() {
+                0
+            } else {
+                insert_facts(&mut tx, format, &kept, prices)?
+            };
+            let duplicates = kept.len() - accepted;
+            tx.execute(
+                "INSERT INTO batches (format, received_events, duplicates, dropped_events)
+                 VALUES ($1, $2, $3, $4)",
+                &[
+                    &format,
+                    &(facts.len() as i64),
+                    &(duplicates as i64),
+                    &reported_drops,
+                ],
+            )?;
+            tx.commit()?;
+            Ok((accepted, forgotten))
+        })
+    }
+
+    /// Stores a counts-only upload unless its id is stored already; whether it was new.
+    pub(crate) fn store_counts(
+        &self,
+        upload: &agent_telemetry_contract::counts::Upload,
+        period_ms: i64,
+    ) -> Result<bool> {
+        let mut client = self.client();
+        let mut tx = client.transaction()?;
+        let new = tx.execute(
+            "INSERT INTO uploads (upload_id, installation, ci, period_start, period_ms, product,
+                 version, os, events, overflow)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (upload_id) DO NOTHING",
+            &[
+                &upload.upload_id,
+                &upload.installation_id,
+                &i64::from(upload.ci),
+                &upload.period_start,
+                &period_ms,
+                &upload.product,
+                &upload.product_version,
+                &upload.os,
+                &i64::try_from(upload.events)?,
+                &i64::try_from(upload.overflow)?,
+            ],
+        )? == 1;
+        if new {
+            let insert = tx.prepare(
+                "INSERT INTO counters (upload_id, period_ms, kind, subject, outcome, count,
+                     duration_ms, duration_buckets, input_tokens, output_tokens, token_buckets,
+                     cost_usd, costed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            )?;
+            for c in &upload.counters {
+                tx.execute(
+                    &insert,
+                    &[
+                        &upload.upload_id,
+                        &period_ms,
+                        &c.kind,
+                        &c.subject,
+                        &c.outcome,
+                        &i64::try_from(c.count)?,
+                        &i64::try_from(c.duration_ms)?,
+                        &serde_json::to_string(&c.duration_buckets)?,
+                        &i64::try_from(c.input_tokens)?,
+                        &i64::try_from(c.output_tokens)?,
+                        &serde_json::to_string(&c.token_buckets)?,
+                        &c.cost_usd,
+                        &i64::try_from(c.costed)?,
+                    ],
+                )?;
+            }
+        }
+        tx.commit()?;
+        Ok(new)
+    }
+
+    pub(crate) fn uploads(&self) -> Result<Vec<(String, u64)>> {
+        let rows = self.client().query(
+            "SELECT period_start, events FROM uploads ORDER BY period_ms, arrival",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1).max(0) as u64))
+            .collect())
+    }
+
+    pub(crate) fn bodies(&self) -> Result<Vec<String>> {
+        let rows = self.client().query(
+            "SELECT body FROM events WHERE format = 'native' ORDER BY occurred_ms, arrival",
+            &[],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) fn facts(&self) -> Result<Vec<super::StoredFact>> {
+        let rows = self.client().query(
+            "SELECT format, id, occurred_ms, kind, installation, product, version, os, subject,
+                    outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body,
+                    cache_read_tokens, cache_write_tokens, estimated_cost_usd, prices, ci
+             FROM events ORDER BY arrival",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                Ok(super::StoredFact {
+                    format: r.try_get(0)?,
+                    fact: Fact {
+                        id: r.try_get(1)?,
+                        occurred_ms: r.try_get(2)?,
+                        kind: known_kind(r.try_get(3)?).unwrap_or("?"),
+                        installation: r.try_get(4)?,
+                        product: r.try_get(5)?,
+                        version: r.try_get(6)?,
+                        os: r.try_get(7)?,
+                        subject: r.try_get(8)?,
+                        outcome: r.try_get(9)?,
+                        session: r.try_get(10)?,
+                        duration_ms: r.try_get(11)?,
+                        input_tokens: r.try_get(12)?,
+                        output_tokens: r.try_get(13)?,
+                        cost_usd: r.try_get(14)?,
+                        body: r.try_get(15)?,
+                        cache_read_tokens: r.try_get(16)?,
+                        cache_write_tokens: r.try_get(17)?,
+                        ci: r.try_get::<_, i64>(20)? != 0,
+                    },
+                    estimated_cost_usd: r.try_get(18)?,
+                    prices: r.try_get(19)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Bodies, events, duplicates, reported drops, deletions and the events they deleted.
+    pub(crate) fn counts(&self) -> Result<[u64; 6]> {
+        let mut client = self.client();
+        let b = client.query_one(
+            "SELECT COUNT(*), COALESCE(SUM(duplicates), 0)::BIGINT,
+                    LEAST(COALESCE(SUM(dropped_events), 0), 9223372036854775807)::BIGINT
+             FROM batches",
+            &[],
+        )?;
+        let events: i64 = client.query_one("SELECT COUNT(*) FROM events", &[])?.get(0);
+        let d = client.query_one(
+            "SELECT COUNT(DISTINCT installation_sha256), COALESCE(SUM(deleted_events), 0)::BIGINT
+             FROM deletions",
+            &[],
+        )?;
+        let n = |v: i64| v.max(0) as u64;
+        Ok([
+            n(b.get(0)),
+            n(events),
+            n(b.get(1)),
+            n(b.get(2)),
+            n(d.get(0)),
+            n(d.get(1)),
+        ])
+    }
+}
+
+/// Runs `write` again when PostgreSQL aborted it to break a deadlock (two processes that
+/// waited on each other's rows): the transaction had no effect, so running it again is safe.
+fn retry_deadlock<T>(mut write: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut tries = 0;
+    loop {
+        match write() {
+            Err(e) if tries < 3 && is_retryable(&e) => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+fn is_retryable(e: &anyhow::Error) -> bool {
+    use postgres::error::SqlState;
+    e.downcast_ref::<postgres::Error>()
+        .and_then(|e| e.code())
+        .is_some_and(|c| {
+            *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
+        })
+}
+
+/// Inserts `facts` in one statement (each column as an array); returns how many were new.
+fn insert_facts(
+    tx: &mut postgres::Transaction<'_>,
+    format: &str,
+    facts: &[&Fact],
+    prices: &Prices,
+) -> Result<usize> {
+    let texts = |get: fn(&Fact) -> &str| -> Vec<&str> { facts.iter().map(|f| get(f)).collect() };
+    let options = |get: fn(&Fact) -> Option<&str>| -> Vec<Option<&str>> {
+        facts.iter().map(|f| get(f)).collect()
+    };
+    let ints = |get: fn(&Fact) -> Option<i64>| -> Vec<Option<i64>> {
+        facts.iter().map(|f| get(f)).collect()
+    };
+    let formats = vec![format; facts.len()];
+    let occurred: Vec<i64> = facts.iter().map(|f| f.occurred_ms).collect();
+    let ci: Vec<i64> = facts.iter().map(|f| i64::from(f.ci)).collect();
+    let cost: Vec<Option<f64>> = facts.iter().map(|f| f.cost_usd).collect();
+    let estimated: Vec<Option<f64>> = facts.iter().map(|f| prices.estimate(f)).collect();
+    let consulted: Vec<Option<&str>> = facts
+        .iter()
+        .map(|f| to_estimate(f).then(|| prices.label()))
+        .collect();
+    let n = tx.execute(
+        "INSERT INTO events (id, format, occurred_ms, kind, installation, product, version, os,
+             subject, outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body,
+             cache_read_tokens, cache_write_tokens, estimated_cost_usd, prices, ci)
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+             $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[],
+             $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::DOUBLE PRECISION[], $16::TEXT[],
+             $17::BIGINT[], $18::BIGINT[], $19::DOUBLE PRECISION[], $20::TEXT[], $21::BIGINT[])
+         ON CONFLICT (id) DO NOTHING",
+        &[
+            &texts(|f| &f.id),
+            &formats,
+            &occurred,
+            &texts(|f| f.kind),
+            &texts(|f| &f.installation),
+            &texts(|f| &f.product),
+            &texts(|f| &f.version),
+            &texts(|f| &f.os),
+            &options(|f| f.subject.as_deref()),
+            &options(|f| f.outcome.as_deref()),
+            &options(|f| f.session.as_deref()),
+            &ints(|f| f.duration_ms),
+            &ints(|f| f.input_tokens),
+            &ints(|f| f.output_tokens),
+            &cost,
+            &texts(|f| &f.body),
+            &ints(|f| f.cache_read_tokens),
+            &ints(|f| f.cache_write_tokens),
+            &estimated,
+            &consulted,
+            &ci,
+        ],
+    )?;
+    Ok(n as usize)
+}
+
+/// Creates the tables, or checks that a newer collector did not write them, under a lock
+/// that makes collectors starting together migrate one after the other.
+fn migrate(client: &mut Client) -> Result<()> {
+    let mut tx = client.transaction()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
+    let exists: bool = tx
+        .query_one(
+            "SELECT to_regclass('agent_telemetry_layout') IS NOT NULL",
+            &[],
+        )?
+        .get(0);
+    let version: Option<i64> = if exists {
+        tx.query_opt("SELECT MAX(version) FROM agent_telemetry_layout", &[])?
+            .and_then(|r| r.get(0))
+    } else {
+        None
+    };
+    if let Some(v) = version
+        && v > LAYOUT
+    {
+        bail!("the database was written by a newer collector (layout {v})");
+    }
+    tx.batch_execute(SCHEMA)?;
+    tx.execute("DELETE FROM agent_telemetry_layout", &[])?;
+    tx.execute(
+        "INSERT INTO agent_telemetry_layout (version) VALUES ($1)",
+        &[&LAYOUT],
+    )?;
+    tx.commit()?;
+    Ok(())
+}

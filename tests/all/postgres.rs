@@ -1,0 +1,287 @@
+//! The PostgreSQL store: several `collect` processes writing one database at once keep every
+//! event once, `report --db postgres://...` says what the same bodies stored in SQLite say,
+//! a deletion carried out by one collector keeps the others from storing that installation's
+//! late events, and a database of a newer layout is refused.
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+
+use crate::support::postgres::Postgres;
+use crate::support::{self, collect, run_cli, temp_dir};
+
+const BATCHES: usize = 60;
+const PER_BATCH: usize = 50;
+
+/// The native body of batch `b`: `PER_BATCH` events of commands, tool calls (some failing,
+/// with durations), token use of three models, sessions and tasks, from one of seven
+/// installations (two of them ephemeral container runs), over five days.
+fn body(b: usize) -> Vec<u8> {
+    let installation = match b % 7 {
+        5 => "ephemeral_00000000000000a1".to_string(),
+        6 => "ephemeral_00000000000000b2".to_string(),
+        n => format!("install_{n:016x}"),
+    };
+    let events: Vec<String> = (0..PER_BATCH)
+        .map(|i| {
+            let n = b * PER_BATCH + i;
+            let data = match n % 6 {
+                0 => format!(
+                    r#"{{"type":"command","action":"{}","outcome":"{}","arg_count":1,"flags":[]}}"#,
+                    ["run", "new", "eval"][n / 6 % 3],
+                    if n.is_multiple_of(5) { "failure" } else { "success" }
+                ),
+                1 | 2 => format!(
+                    r#"{{"type":"tool_call","tool":"tool_{}","outcome":"{}","duration_ms":{}}}"#,
+                    n % 17,
+                    if n.is_multiple_of(4) { "failure" } else { "success" },
+                    (n * 37) % 2000
+                ),
+                3 => format!(
+                    r#"{{"type":"token_usage","model":"{}","input_tokens":{},"output_tokens":{},"cached_tokens":0,"reasoning_tokens":0,"session_id":"session_{:024x}"}}"#,
+                    ["gpt-4o", "claude-sonnet-4", "made-up-model"][n / 6 % 3],
+                    100 + n,
+                    10 + n % 50,
+                    n / 30
+                ),
+                4 => format!(
+                    r#"{{"type":"session_start","session_id":"session_{:024x}"}}"#,
+                    n / 30
+                ),
+                _ => format!(
+                    r#"{{"type":"task","task_id":"task_{:024x}","state":"{}","tags":[],"has_parent":false}}"#,
+                    n / 3,
+                    ["created", "completed", "failed"][n / 6 % 3]
+                ),
+            };
+            format!(
+                r#"{{"event_id":"0190a0b0-0000-7000-8000-{n:012x}","occurred_at":"2026-03-0{day}T{hour:02}:00:00.000Z","schema_version":2,"source":"cli","environment":"production","installation_id":"{installation}","product":"agent","product_version":"1.{minor}.0","os":"linux","arch":"x86_64","ci":{ci},"data":{data}}}"#,
+                day = 1 + b % 5,
+                hour = i % 24,
+                minor = b % 3,
+                ci = b % 7 == 6,
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"schema":"agent-telemetry/batch","schema_version":2,"batch_id":"0190a0b0-0000-7000-9000-{b:012x}","sent_at":"2026-03-06T00:00:00.000Z","dropped_events":0,"events":[{}]}}"#,
+        events.join(",")
+    )
+    .into_bytes()
+}
+
+/// Posts every batch from six senders at once, batch `b` to collector `b % 3`, and every
+/// fourth batch a second time to the next collector at the same moment (a retry that lands on
+/// another collector while the first still writes). Returns the events posted.
+async fn send_all(collectors: &[SocketAddr]) -> usize {
+    let mut senders = Vec::new();
+    for s in 0..6 {
+        let collectors = collectors.to_vec();
+        senders.push(tokio::spawn(async move {
+            let mut posted = 0;
+            for b in (s..BATCHES).step_by(6) {
+                let body = body(b);
+                let to = collectors[b % collectors.len()];
+                if b.is_multiple_of(4) {
+                    let again = collectors[(b + 1) % collectors.len()];
+                    let (first, second) = tokio::join!(
+                        support::post(to, "/v1/batch", &body),
+                        support::post(again, "/v1/batch", &body)
+                    );
+                    assert_eq!((first.0, second.0), (200, 200), "{first:?} {second:?}");
+                    posted += 2 * PER_BATCH;
+                } else {
+                    let (status, text) = support::post(to, "/v1/batch", &body).await;
+                    assert_eq!(status, 200, "{text}");
+                    posted += PER_BATCH;
+                }
+            }
+            posted
+        }));
+    }
+    let mut posted = 0;
+    for s in senders {
+        posted += s.await.unwrap();
+    }
+    posted
+}
+
+/// `a` and `b` are the same report: equal but for the last bits of sums of floats, which
+/// each database adds in its own order.
+fn same(a: &Value, b: &Value) {
+    fn walk(a: &Value, b: &Value, at: &str) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                assert_eq!(
+                    x.keys().collect::<Vec<_>>(),
+                    y.keys().collect::<Vec<_>>(),
+                    "{at}"
+                );
+                for (k, v) in x {
+                    walk(v, &y[k], &format!("{at}.{k}"));
+                }
+            }
+            (Value::Array(x), Value::Array(y)) => {
+                assert_eq!(x.len(), y.len(), "{at}");
+                for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                    walk(v, w, &format!("{at}[{i}]"));
+                }
+            }
+            (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-9 * x.abs().max(1.0), "{at}: {x} != {y}");
+            }
+            _ => assert_eq!(a, b, "{at}: PostgreSQL and SQLite disagree"),
+        }
+    }
+    walk(a, b, "report");
+}
+
+async fn report_json(db: &str) -> Value {
+    let (code, out, err, _) = run_cli(&["report", "--db", db, "--json"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The store's own counts, read with the library (its PostgreSQL client blocks: on a thread).
+async fn counts(db: &str) -> agent_telemetry_collector::CollectorCounts {
+    let db = db.to_string();
+    tokio::task::spawn_blocking(move || {
+        agent_telemetry_collector::EventStore::open_location(&db)
+            .unwrap()
+            .counts()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_collectors_share_one_postgres_database_and_report_what_sqlite_reports() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let url = pg.database("three_collectors");
+    let mut children = Vec::new();
+    let mut addrs = Vec::new();
+    for _ in 0..3 {
+        let (addr, child) = collect(std::path::Path::new(&url), &[]).await;
+        addrs.push(addr);
+        children.push(child);
+    }
+    let posted = send_all(&addrs).await;
+    let unique = BATCHES * PER_BATCH;
+    assert!(posted > unique);
+
+    let stored = counts(&url).await;
+    assert_eq!(stored.events, unique as u64, "every event once");
+    assert_eq!(stored.duplicates, (posted - unique) as u64);
+    assert_eq!(stored.batches, (posted / PER_BATCH) as u64);
+
+    // The same bodies, once each, into one SQLite collector: the same report.
+    let dir = temp_dir("postgres-sqlite");
+    std::fs::create_dir_all(&dir).unwrap();
+    let sqlite = dir.join("same.sqlite3");
+    let (addr, child) = collect(&sqlite, &[]).await;
+    send_all(&[addr]).await;
+    let from_postgres = report_json(&url).await;
+    let from_sqlite = report_json(sqlite.to_str().unwrap()).await;
+    assert_eq!(from_postgres["events"], unique as u64);
+    assert_eq!(from_postgres["installations"], 5);
+    assert_eq!(from_postgres["container_runs"], 1);
+    assert_eq!(from_postgres["ci_runs"], 1);
+    assert!(
+        from_postgres["tools"].as_array().unwrap().len() > 3,
+        "{from_postgres}"
+    );
+    same(&from_postgres, &from_sqlite);
+    // And filtered alike.
+    let filtered = |db: String| async move {
+        let args = [
+            "report",
+            "--db",
+            &db,
+            "--json",
+            "--version",
+            "1.1.0",
+            "--kind",
+            "tool_call,token_usage",
+            "--since",
+            "2026-03-02",
+        ];
+        let (code, out, err, _) = run_cli(&args, &[]).await;
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let (a, b) = (
+        filtered(url.clone()).await,
+        filtered(sqlite.to_str().unwrap().to_string()).await,
+    );
+    assert!(a["events"].as_u64().unwrap() > 0);
+    assert!(a["events"].as_u64().unwrap() < unique as u64);
+    same(&a, &b);
+    drop(child);
+    drop(children);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_at_one_collector_keeps_the_others_from_storing_that_installation() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let url = pg.database("forget_across");
+    let (one, _a) = collect(std::path::Path::new(&url), &[]).await;
+    let (two, _b) = collect(std::path::Path::new(&url), &[]).await;
+    // Batch 0 is of install_0000000000000000; batch 1 of another installation.
+    assert_eq!(support::post(one, "/v1/batch", &body(0)).await.0, 200);
+    assert_eq!(support::post(two, "/v1/batch", &body(1)).await.0, 200);
+    let request =
+        agent_telemetry_contract::deletion::DeletionRequest::new("install_0000000000000000")
+            .unwrap()
+            .to_json();
+    let (status, receipt) = support::post(one, "/v1/batch", &request).await;
+    assert_eq!(status, 200, "{receipt}");
+    assert!(receipt.contains(&PER_BATCH.to_string()), "{receipt}");
+    // A late copy of the forgotten installation's batch, at the other collector.
+    let (status, text) = support::post(two, "/v1/batch", &body(7)).await;
+    assert_eq!(status, 200, "{text}");
+    let stored = counts(&url).await;
+    assert_eq!(
+        stored.events, PER_BATCH as u64,
+        "only the other installation's"
+    );
+    assert_eq!(
+        (stored.deletions, stored.deleted_events),
+        (1, PER_BATCH as u64)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_database_of_a_newer_layout_is_refused_and_an_unreachable_one_named_safely() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let url = pg.database("layout");
+    let opened = url.clone();
+    tokio::task::spawn_blocking(move || {
+        // Opened twice: the second open finds the layout in place.
+        drop(agent_telemetry_collector::EventStore::open_location(&opened).unwrap());
+        drop(agent_telemetry_collector::EventStore::open_location(&opened).unwrap());
+        let mut client = postgres::Client::connect(&opened, postgres::NoTls).unwrap();
+        client
+            .batch_execute("UPDATE agent_telemetry_layout SET version = 99")
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let (code, _, err, _) = run_cli(&["report", "--db", &url], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("newer collector (layout 99)"), "{err}");
+    // A server that is not there: an error that names it without the password.
+    let dead = format!(
+        "postgres://someone:s3cret@{}/nothing?connect_timeout=5",
+        support::dead_port()
+    );
+    let (code, _, err, _) = run_cli(&["report", "--db", &dead], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot connect to the PostgreSQL database nothing"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+}

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL cluster for the tests and benches: Debian's server (installed with
+# apt-get when missing, as root), a fresh cluster that listens on a Unix socket in its own
+# directory only (no TCP port at all), trust authentication for the one superuser
+# `agent_telemetry`, stopped and removed by `stop`.
+#
+#   postgres.sh start DIR   prints the cluster's URL (postgresql://agent_telemetry@/postgres?host=...)
+#   postgres.sh stop DIR    stops it and removes its files
+#
+# PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user
+# (Debian's package makes it; `nobody` otherwise). That user must be able to reach DIR: when it
+# cannot (DIR inside a private home or a mode-700 temporary directory), the cluster goes into a
+# fresh directory under /tmp and DIR/cluster points to it.
+set -euo pipefail
+action=${1:?usage: postgres.sh start|stop DIR}
+dir=${2:?usage: postgres.sh start|stop DIR}
+
+server_bin() {
+  if command -v pg_ctl >/dev/null && command -v initdb >/dev/null; then
+    dirname "$(command -v pg_ctl)"
+    return
+  fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+}
+
+case "$action" in
+start)
+  bin=$(server_bin)
+  if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+      echo "PostgreSQL's server is missing: install Debian's postgresql package (or put initdb and pg_ctl on PATH)" >&2
+      exit 1
+    fi
+    # One install at a time, whoever asks (the tests may start several clusters at once).
+    exec 8>/tmp/agent-telemetry-postgres-install.lock
+    flock 8
+    bin=$(server_bin)
+    if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
+      echo "installing Debian's postgresql (apt-get)" >&2
+      apt-get update -qq >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
+      bin=$(server_bin)
+    fi
+    flock -u 8
+  fi
+  mkdir -p "$dir"
+  as=()
+  cluster="$dir"
+  if [ "$(id -u)" = 0 ]; then
+    user=postgres
+    id "$user" >/dev/null 2>&1 || user=nobody
+    as=(runuser -u "$user" --)
+    chown "$user" "$dir"
+    if ! "${as[@]}" test -w "$dir"; then
+      cluster=$(mktemp -d /tmp/agent-telemetry-pg.XXXXXX)
+      chown "$user" "$cluster"
+    fi
+  fi
+  echo "$cluster" >"$dir/cluster"
+  "${as[@]}" "$bin/initdb" -D "$cluster/data" -U agent_telemetry --auth=trust --no-sync \
+    --locale=C -E UTF8 >"$cluster/initdb.log" 2>&1 || { cat "$cluster/initdb.log" >&2; exit 1; }
+  # A socket only, in the cluster's directory: no port to collide with, nothing on the network.
+  # Connections enough for several collectors, their senders and a bench's report.
+  "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 \
+    -o "-c listen_addresses='' -c unix_socket_directories='$cluster' -c max_connections=200" \
+    start >/dev/null || { cat "$cluster/server.log" >&2; exit 1; }
+  echo "postgresql://agent_telemetry@/postgres?host=$cluster"
+  ;;
+stop)
+  [ -f "$dir/cluster" ] || exit 0
+  cluster=$(cat "$dir/cluster")
+  bin=$(server_bin)
+  as=()
+  if [ "$(id -u)" = 0 ]; then
+    as=(runuser -u "$(stat -c %U "$cluster/data")" --)
+  fi
+  "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$cluster" "$dir/cluster"
+  ;;
+*)
+  echo "usage: postgres.sh start|stop DIR" >&2
+  exit 2
+  ;;
+esac
