@@ -6,6 +6,8 @@
 #
 #   postgres.sh start DIR   prints the cluster's URL (postgresql://agent_telemetry@/postgres?host=...)
 #   postgres.sh stop DIR    stops it and removes its files
+#   postgres.sh halt DIR    stops it and keeps its files: the next `start DIR` finds its data
+#                           (the benches keep their generated databases so)
 #
 # PostgreSQL refuses to run as root: as root, the cluster belongs to the `postgres` user
 # (Debian's package makes it; `nobody` otherwise). That user must be able to reach DIR: when it
@@ -46,7 +48,12 @@ start)
   mkdir -p "$dir"
   as=()
   cluster="$dir"
-  if [ "$(id -u)" = 0 ]; then
+  if [ -f "$dir/cluster" ] && [ -d "$(cat "$dir/cluster")/data" ]; then
+    cluster=$(cat "$dir/cluster")
+    if [ "$(id -u)" = 0 ]; then
+      as=(runuser -u "$(stat -c %U "$cluster/data")" --)
+    fi
+  elif [ "$(id -u)" = 0 ]; then
     user=postgres
     id "$user" >/dev/null 2>&1 || user=nobody
     as=(runuser -u "$user" --)
@@ -56,17 +63,20 @@ start)
       chown "$user" "$cluster"
     fi
   fi
-  echo "$cluster" >"$dir/cluster"
-  "${as[@]}" "$bin/initdb" -D "$cluster/data" -U agent_telemetry --auth=trust --no-sync \
-    --locale=C -E UTF8 >"$cluster/initdb.log" 2>&1 || { cat "$cluster/initdb.log" >&2; exit 1; }
+  if [ ! -d "$cluster/data" ]; then
+    echo "$cluster" >"$dir/cluster"
+    "${as[@]}" "$bin/initdb" -D "$cluster/data" -U agent_telemetry --auth=trust --no-sync \
+      --locale=C -E UTF8 >"$cluster/initdb.log" 2>&1 || { cat "$cluster/initdb.log" >&2; exit 1; }
+  fi
   # A socket only, in the cluster's directory: no port to collide with, nothing on the network.
   # Connections enough for several collectors, their senders and a bench's report.
+  "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" status >/dev/null 2>&1 ||
   "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 \
     -o "-c listen_addresses='' -c unix_socket_directories='$cluster' -c max_connections=200" \
     start >/dev/null || { cat "$cluster/server.log" >&2; exit 1; }
   echo "postgresql://agent_telemetry@/postgres?host=$cluster"
   ;;
-stop)
+stop | halt)
   [ -f "$dir/cluster" ] || exit 0
   cluster=$(cat "$dir/cluster")
   bin=$(server_bin)
@@ -75,10 +85,12 @@ stop)
     as=(runuser -u "$(stat -c %U "$cluster/data")" --)
   fi
   "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -m immediate -w stop >/dev/null 2>&1 || true
-  rm -rf "$cluster" "$dir/cluster"
+  if [ "$action" = stop ]; then
+    rm -rf "$cluster" "$dir/cluster"
+  fi
   ;;
 *)
-  echo "usage: postgres.sh start|stop DIR" >&2
+  echo "usage: postgres.sh start|stop|halt DIR" >&2
   exit 2
   ;;
 esac

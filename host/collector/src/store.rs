@@ -392,12 +392,18 @@ impl EventStore {
     }
 
     /// The report's view of the database, for the time `read` takes.
-    pub(crate) fn read<T>(&self, read: impl FnOnce(crate::report::Db<'_>) -> T) -> T {
+    pub(crate) fn read<T>(
+        &self,
+        read: impl FnOnce(crate::report::Db<'_>) -> Result<T>,
+    ) -> Result<T> {
         match &self.backend {
             Backend::Sqlite(c) => read(crate::report::Db::Sqlite(&lock(c))),
-            Backend::Postgres(pg) => read(crate::report::Db::Postgres(std::cell::RefCell::new(
-                &mut pg.client(),
-            ))),
+            Backend::Postgres(pg) => {
+                let mut client = pg.reader()?;
+                read(crate::report::Db::Postgres(std::cell::RefCell::new(
+                    &mut client,
+                )))
+            }
         }
     }
 

@@ -12,6 +12,8 @@ pub struct Postgres {
     url: String,
     /// The cluster this process started, stopped on drop.
     cluster: Option<PathBuf>,
+    /// Whether dropping it keeps the cluster's files (see [`Postgres::kept`]).
+    keep: bool,
 }
 
 /// The variable that names a running server instead of a cluster of the tests' own.
@@ -29,27 +31,80 @@ impl Postgres {
             .ok()
             .filter(|u| !u.is_empty())
         {
-            return Postgres { url, cluster: None };
+            return Postgres {
+                url,
+                cluster: None,
+                keep: false,
+            };
         }
         let dir = crate::target_dir()
             .join("tmp")
             .join(crate::temp_dir("postgres").file_name().unwrap());
-        let out = std::process::Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(&dir)
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("bash is needed to start PostgreSQL");
-        assert!(
-            out.status.success(),
-            "tests/tools/postgres.sh could not start a cluster"
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
         Postgres {
-            url,
+            url: run_script("start", &dir),
             cluster: Some(dir),
+            keep: false,
         }
+    }
+
+    /// A cluster in `dir` that outlives this value: started (made the first time) now,
+    /// stopped when dropped with its files kept, for data generated once and read by many
+    /// runs (the benches'). The server of [`SERVER_VARIABLE`] when that is set.
+    pub fn kept(dir: &std::path::Path) -> Postgres {
+        if let Some(url) = std::env::var(SERVER_VARIABLE)
+            .ok()
+            .filter(|u| !u.is_empty())
+        {
+            return Postgres {
+                url,
+                cluster: None,
+                keep: true,
+            };
+        }
+        Postgres {
+            url: run_script("start", dir),
+            cluster: Some(dir.to_path_buf()),
+            keep: true,
+        }
+    }
+
+    /// The URL of `name`, a database of this server that may or may not exist yet.
+    pub fn url_of(&self, name: &str) -> String {
+        with_database(&self.url, name)
+    }
+
+    /// Whether the database `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        let name = name.to_string();
+        self.on_server(move |client| {
+            client
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+                .unwrap()
+                .is_some()
+        })
+    }
+
+    /// Runs `sql` (`CREATE DATABASE`, `DROP DATABASE`...) in the server's `postgres`
+    /// database.
+    pub fn execute(&self, sql: &str) {
+        let sql = sql.to_string();
+        self.on_server(move |client| client.batch_execute(&sql).unwrap())
+    }
+
+    /// `work` with a client of the server's first database, on a thread of its own (the
+    /// blocking client starts a runtime of its own, which an async thread must not).
+    fn on_server<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut postgres::Client) -> T + Send + 'static,
+    ) -> T {
+        let url = self.url.clone();
+        std::thread::spawn(move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls)
+                .expect("cannot connect to the PostgreSQL server");
+            work(&mut client)
+        })
+        .join()
+        .unwrap()
     }
 
     /// A new empty database named `name` plus a random suffix: its URL.
@@ -57,18 +112,26 @@ impl Postgres {
         let mut bytes = [0u8; 4];
         getrandom::fill(&mut bytes).unwrap();
         let db = format!("{name}_{}", hex::encode(bytes));
-        let url = self.url.clone();
-        let create = format!("CREATE DATABASE {db}");
-        // The blocking client starts a runtime of its own: on a thread of its own too.
-        std::thread::spawn(move || {
-            let mut client = postgres::Client::connect(&url, postgres::NoTls)
-                .expect("cannot connect to the tests' PostgreSQL server");
-            client.batch_execute(&create).unwrap();
-        })
-        .join()
-        .unwrap();
+        self.execute(&format!("CREATE DATABASE {db}"));
         with_database(&self.url, &db)
     }
+}
+
+/// Runs tests/tools/postgres.sh `action` on `dir`: what it printed.
+fn run_script(action: &str, dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("bash")
+        .arg(script())
+        .arg(action)
+        .arg(dir)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("bash is needed to run tests/tools/postgres.sh");
+    assert!(
+        out.status.success(),
+        "tests/tools/postgres.sh {action} {} failed",
+        dir.display()
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// `url` with its database replaced by `db`: the path before any `?`.
@@ -91,7 +154,7 @@ impl Drop for Postgres {
         if let Some(dir) = &self.cluster {
             let _ = std::process::Command::new("bash")
                 .arg(script())
-                .arg("stop")
+                .arg(if self.keep { "halt" } else { "stop" })
                 .arg(dir)
                 .status();
         }
