@@ -20,7 +20,6 @@ use crate::report::{
     COHORT_WEEKS, Cohort, Granularity, MAX_PERIODS, Model, OverTime, Period, Retention,
     VersionPeriod, WeekSplit,
 };
-use agent_telemetry_contract::ids::EPHEMERAL_PREFIX;
 
 /// The over-time sections, every row kept (the top is applied after).
 pub(super) struct Series {
@@ -302,10 +301,15 @@ impl Query<'_> {
         Ok((Retention { weeks, cohorts }, (from - first) as u64))
     }
 
-    /// Each persistent installation's first event before the range (or, with a version or
-    /// kinds filtered, before its end, since the range's own events then do not show every
+    /// Each installation's first event before the range (or, with a version or kinds
+    /// filtered, before its end, since the range's own events then do not show every
     /// installation's first one), of the product filtered, if any: the version and the kinds
-    /// do not make an installation new. A row an installation: grouped in SQL.
+    /// do not make an installation new. A row an installation, grouped in SQL; ephemeral ids
+    /// come back too (filtering them in SQL costs more than the rows), and the caller, which
+    /// looks up only the installations active in the range, never finds them.
+    ///
+    /// With no index on the installation, this reads every event before the range once (from
+    /// the time index alone): a report with `--since` pays for it, one without does not.
     fn first_seen(&self) -> Result<Vec<(String, i64)>> {
         let bound = if self.filter.version.is_none() && self.filter.kinds.is_empty() {
             self.since
@@ -315,17 +319,11 @@ impl Query<'_> {
         if bound == i64::MIN {
             return Ok(Vec::new());
         }
-        let mut sql = format!(
-            "SELECT installation, MIN(occurred_ms) FROM events
-             WHERE occurred_ms < ?1 AND substr(installation, 1, {n}) <> ?2",
-            n = EPHEMERAL_PREFIX.chars().count()
-        );
-        let mut args = vec![
-            Value::Integer(bound),
-            Value::Text(EPHEMERAL_PREFIX.to_string()),
-        ];
+        let mut sql =
+            "SELECT installation, MIN(occurred_ms) FROM events WHERE occurred_ms < ?1".to_string();
+        let mut args = vec![Value::Integer(bound)];
         if let Some(product) = &self.filter.product {
-            sql += " AND product = ?3";
+            sql += " AND product = ?2";
             args.push(Value::Text(product.clone()));
         }
         sql += " GROUP BY installation";
