@@ -469,7 +469,11 @@ async fn report_prints_text_and_json_and_writes_the_page_for_a_time_range() {
         "Tokens and cost by model",
         "Sessions",
         "Task outcomes",
-        "Installations and versions by day",
+        "Over time, by day",
+        "Tokens and cost by model and day",
+        "Versions by day",
+        "New and returning installations by week",
+        "Weekly retention",
     ] {
         assert!(text.contains(heading), "{heading} in {text}");
     }
@@ -489,6 +493,12 @@ async fn report_prints_text_and_json_and_writes_the_page_for_a_time_range() {
     assert_eq!(code, 0, "{stderr}");
     let json: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(json["events"], 4);
+    // One day, one installation: a day's period with the four events, and a new installation.
+    assert_eq!(json["over_time"]["granularity"], "day");
+    assert_eq!(json["over_time"]["periods"][0]["events"], 4);
+    assert_eq!(json["over_time"]["periods"][0]["installations"], 1);
+    assert_eq!(json["retention"]["weeks"][0]["new"], 1);
+    assert_eq!(json["retention"]["cohorts"][0]["installations"], 1);
     let html = std::fs::read_to_string(&page).unwrap();
     assert!(
         html.starts_with("<!DOCTYPE html>") && html.contains("<svg"),
@@ -552,7 +562,19 @@ async fn headless_chromium_draws_every_chart_of_the_page() {
     std::fs::create_dir_all(&artifacts).unwrap();
     let page = artifacts.join("report.html");
     let shot = artifacts.join("report.png");
-    std::fs::write(&page, report::html::render(&r)).unwrap();
+    let html = report::html::render(&r);
+    // The over-time sections are on the page, drawn (the charts checked below) and in tables.
+    for section in [
+        "Over time, by day",
+        "Cost by model and day",
+        "Installations by day and version",
+        "New and returning installations by week",
+        "Weekly retention",
+    ] {
+        assert!(html.contains(section), "{section}");
+    }
+    assert!(html.contains(r#"<table data-chart="retention">"#));
+    std::fs::write(&page, html).unwrap();
     let _ = std::fs::remove_file(&shot);
     let chromium = tokio::task::spawn_blocking(chromium).await.unwrap();
     let profile = temp_dir("chromium");
@@ -564,7 +586,7 @@ async fn headless_chromium_draws_every_chart_of_the_page() {
             "--hide-scrollbars",
         ])
         // Colours as written: what the check below compares with.
-        .args(["--force-color-profile=srgb", "--window-size=1400,1100"])
+        .args(["--force-color-profile=srgb", "--window-size=1400,2600"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
         .arg(format!("file://{}", page.display()))

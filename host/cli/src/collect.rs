@@ -97,7 +97,8 @@ pub struct ReportArgs {
     /// Only events of these kinds (comma-separated or repeated: tool_call, token_usage, ...).
     #[arg(long = "kind", value_name = "KIND", value_delimiter = ',')]
     pub kinds: Vec<String>,
-    /// Rows per section: the rest are counted as "and K more".
+    /// Rows per section (and models per period over time): the rest are summed in one
+    /// `other (K names)` row.
     #[arg(long, value_name = "N", default_value_t = report::DEFAULT_TOP)]
     pub top: usize,
 }

@@ -1,22 +1,27 @@
 //! What the collector stored, summarized: commands by name with their success rate, tool
 //! calls by tool with success rate and p50/p95 duration, tokens and cost by model (the cost
 //! the events reported apart from the cost estimated from a price table), sessions,
-//! task outcomes, and installations and versions by day. [`Report::build`] reads it from the
-//! store in one pass per section (indexed by kind and time); `text`, JSON (serde) and `html`
-//! show it.
+//! task outcomes; over time, by day or week: active installations, events, tool calls and
+//! their failure rate, tokens and cost by model, and version adoption; and new, returning and
+//! retained installations by week. [`Report::build`] reads it from the store in one pass per
+//! section (indexed by kind and time); `text`, JSON (serde) and `html` show it.
 //!
 //! It survives whatever was stored, since an older collector or another program may have
 //! written the database: times outside 1970–9999 are shown at the nearest bound, names are
-//! cut to 256 bytes, each section keeps its top rows (`more` counts the rest), and the text
-//! shows control characters escaped so that a name cannot drive the terminal.
+//! cut to 256 bytes, each section keeps its top rows and sums the rest in one
+//! `other (K names)` row (`more` counts them), and the text shows control characters escaped
+//! so that a name cannot drive the terminal.
 
 mod db;
 mod events;
 pub mod html;
+mod other;
 mod query;
 pub mod text;
 
 pub(crate) use db::Db;
+pub use other::other_name;
+
 pub use events::events_table;
 pub use query::parse_time;
 
@@ -100,8 +105,13 @@ pub struct Report {
     pub sessions: Sessions,
     /// Task events by state.
     pub tasks: Vec<Count>,
-    /// Installations and events by day and version.
-    pub versions: Vec<VersionDay>,
+    /// Active installations, events, tool calls and token use by day or week.
+    pub over_time: OverTime,
+    /// Version adoption: installations and events by period (the periods of `over_time`)
+    /// and version, with each version's share of the period's active installations.
+    pub versions: Vec<VersionPeriod>,
+    /// New and returning installations by week, and what each week's new ones did after.
+    pub retention: Retention,
     /// What counts-only installations uploaded for the days in the range.
     pub counts: Counts,
     /// Rows each section left out, past its top.
@@ -111,7 +121,8 @@ pub struct Report {
     pub deletions: u64,
 }
 
-/// Rows of each section past its top rows: shown as "and K more".
+/// Rows of each section past its top rows: each section shows them summed in one
+/// `other (K names)` row, and these are the Ks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct More {
     /// Commands.
@@ -124,10 +135,11 @@ pub struct More {
     pub outcomes: u64,
     /// Task states.
     pub tasks: u64,
-    /// Versions folded into each day's `other versions` row.
+    /// Versions (of the whole range) folded into each period's `other` row.
     pub versions: u64,
-    /// Days before the last [`MAX_DAYS`] with events.
-    pub days: u64,
+    /// Periods before the last [`MAX_PERIODS`] of the over-time series and the versions, or
+    /// weeks before the last [`MAX_PERIODS`] of the weekly tables (whichever is more).
+    pub periods: u64,
     /// Counters of counts-only uploads.
     pub counters: u64,
 }
@@ -165,14 +177,30 @@ pub struct CountRow {
     pub cost_usd: f64,
     /// Durations, summed, in milliseconds.
     pub duration_ms: u64,
+    /// Names this row sums: 0 for one kind, subject and outcome's own row, K for the
+    /// `other (K names)` row (in `kind`) that sums the rows past the top.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded: u64,
 }
 
-/// Rows a section shows unless told otherwise.
-pub const DEFAULT_TOP: usize = 20;
-/// Days the by-day section shows at most: the latest.
-pub const MAX_DAYS: usize = 366;
-/// What a version row stands for when it folds the versions past the top.
-pub const OTHER_VERSIONS: &str = "other versions";
+/// Rows a section shows unless told otherwise; the rest are summed in one `other (K names)`
+/// row.
+pub const DEFAULT_TOP: usize = 15;
+/// Periods the over-time series (and the versions) shows at most, and weeks the weekly
+/// tables show at most: the latest. Two years of weeks; a daily series is never longer than
+/// [`DAILY_UP_TO_DAYS`] + 1 days.
+pub const MAX_PERIODS: usize = 104;
+/// The longest range, in days, shown day by day: a longer one is shown week by week. About two
+/// months: up to 63 columns a chart can still tell apart, and enough days to see a week's
+/// rhythm; a quarter by day would be a blur, so it is 13 weeks instead.
+pub const DAILY_UP_TO_DAYS: i64 = 62;
+/// Weeks after its own that a retention cohort's row follows at most.
+pub const COHORT_WEEKS: usize = 12;
+
+/// For `skip_serializing_if`: a name's own row has nothing folded into it.
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// `name` with its control characters (and the marks that reorder text) written as escapes
 /// such as `\u{1b}`: what a terminal is given of a name a sender chose.
@@ -207,6 +235,9 @@ pub struct Rate {
     pub succeeded: u64,
     /// `succeeded / count`, 0 to 1.
     pub success_rate: f64,
+    /// Names this row sums: 0 for a name's own row, K for the `other (K names)` row.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded: u64,
 }
 
 /// One tool's calls: how often, how often they succeeded, and how long they took.
@@ -240,6 +271,9 @@ pub struct Model {
     /// Events that reported no cost and that no price table priced (their model unknown to
     /// it): their cost is in neither sum.
     pub unpriced_events: u64,
+    /// Models this row sums: 0 for a model's own row, K for the `other (K names)` row.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded: u64,
 }
 
 /// The cost of every model's token use in the range (not only the models shown).
@@ -304,21 +338,150 @@ pub struct Count {
     pub name: String,
     /// Events with it.
     pub count: u64,
+    /// Values this row sums: 0 for a value's own row, K for the `other (K names)` row.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded: u64,
 }
 
-/// One product version's installations and events on one day.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct VersionDay {
-    /// `YYYY-MM-DD`, UTC.
-    pub day: String,
-    /// The product.
+/// One product version's installations and events in one period of the over-time series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct VersionPeriod {
+    /// The period's first day, `YYYY-MM-DD`, UTC.
+    pub period: String,
+    /// The product (empty in the `other` row).
     pub product: String,
-    /// Its version, or [`OTHER_VERSIONS`] for the versions folded past the top.
+    /// Its version, or `other (K names)` for the K versions of that period past the top.
     pub version: String,
-    /// Distinct installations that sent events that day with that version.
+    /// Distinct installations that sent events in the period with that version (in the
+    /// `other` row, summed over its versions: one that ran two of them counts twice).
     pub installations: u64,
-    /// Events that day with that version.
+    /// Events in the period with that version.
     pub events: u64,
+    /// `installations` over the period's active installations, 0 to 1: the version's
+    /// adoption.
+    pub share: f64,
+    /// Versions this row sums: 0 for a version's own row, K for the `other (K names)` row.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub folded: u64,
+}
+
+/// How the over-time series is cut: by day, or by week for a range longer than
+/// [`DAILY_UP_TO_DAYS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Granularity {
+    /// UTC days.
+    #[default]
+    Day,
+    /// ISO weeks: Monday to Sunday, UTC.
+    Week,
+}
+
+impl Granularity {
+    /// By week when the range is longer than [`DAILY_UP_TO_DAYS`] days, else by day. The range
+    /// is `since` to `until` where given; where not, the first event (`first`) or just after
+    /// the last (`last`) stands for it.
+    pub fn for_range(range: Range, first: Option<i64>, last: Option<i64>) -> Granularity {
+        let from = range.since.or(first);
+        let to = range.until.or(last.map(|l| l.saturating_add(1)));
+        match (from, to) {
+            (Some(from), Some(to)) if to.saturating_sub(from) > DAILY_UP_TO_DAYS * 86_400_000 => {
+                Granularity::Week
+            }
+            _ => Granularity::Day,
+        }
+    }
+
+    /// `day` or `week`: what the text and the page call a period.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Granularity::Day => "day",
+            Granularity::Week => "week",
+        }
+    }
+}
+
+/// The range by day or by week: every period from the first with events to the last (the
+/// latest [`MAX_PERIODS`]), the empty ones too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OverTime {
+    /// Day or week.
+    pub granularity: Granularity,
+    /// The periods, oldest first.
+    pub periods: Vec<Period>,
+}
+
+/// One day or week of the over-time series.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Period {
+    /// Its first day, `YYYY-MM-DD`, UTC (a Monday for a week).
+    pub start: String,
+    /// Distinct installations that sent events in it: persistent ids only, as `installations`.
+    pub installations: u64,
+    /// Events in it.
+    pub events: u64,
+    /// Tool calls in it.
+    pub tool_calls: u64,
+    /// Tool calls whose outcome was not `success` (or was not said).
+    pub tool_failures: u64,
+    /// `tool_failures / tool_calls`, 0 to 1; `None` without tool calls.
+    pub tool_failure_rate: Option<f64>,
+    /// Tokens and cost by model, in the order of the models section: its top models, then
+    /// one `other (K names)` row for the K other models used in this period.
+    pub models: Vec<Model>,
+}
+
+impl Period {
+    /// Input and output tokens, and reported plus estimated cost, of every model in it.
+    pub fn token_totals(&self) -> (i64, i64, f64) {
+        self.models.iter().fold((0, 0, 0.0), |(i, o, c), m| {
+            (
+                i.saturating_add(m.input_tokens),
+                o.saturating_add(m.output_tokens),
+                c + m.cost_usd + m.estimated_cost_usd,
+            )
+        })
+    }
+}
+
+/// Installations new and returning by week, and a table of cohorts.
+///
+/// An installation's first week is the week of its first event in the whole store, not only in
+/// the range (of the product filtered, if `--product` was given; the version and the kinds
+/// filtered do not apply, since a new version or a kind never sent before does not make an
+/// installation new). So a report of the last month still counts as returning an installation
+/// first seen a year ago. Persistent ids only, as `installations`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Retention {
+    /// Every ISO week (Monday to Sunday, UTC) from the first with active installations to the
+    /// last (the latest [`MAX_PERIODS`]).
+    pub weeks: Vec<WeekSplit>,
+    /// A row for each of those weeks in which installations were first seen.
+    pub cohorts: Vec<Cohort>,
+}
+
+/// One week's active installations: first seen that week, or before.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct WeekSplit {
+    /// Its Monday, `YYYY-MM-DD`.
+    pub week: String,
+    /// Installations active that week whose first event in the store was that week.
+    pub new: u64,
+    /// Installations active that week first seen in an earlier week.
+    pub returning: u64,
+}
+
+/// The installations first seen in one week, and how many of them were active in each week
+/// after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cohort {
+    /// The week they were first seen in: its Monday, `YYYY-MM-DD`.
+    pub week: String,
+    /// Installations first seen that week (and active in the range).
+    pub installations: u64,
+    /// `active[k - 1]`: how many of them were active in week +k, for each week after it up to
+    /// the last week of the range, at most [`COHORT_WEEKS`].
+    pub active: Vec<u64>,
 }
 
 impl Report {
@@ -351,6 +514,7 @@ impl Rate {
             count,
             succeeded,
             success_rate,
+            folded: 0,
         }
     }
 }
@@ -413,11 +577,13 @@ mod tests {
             )
         };
         let rows: Vec<_> = r.models.iter().map(row).collect();
+        // The two models past the top, three unpriced events, in one row.
         assert_eq!(
             rows,
             [
                 ("gpt-4o".to_string(), 1, 0.0, 2.5, 0),
-                ("openai/gpt-4o".to_string(), 1, 0.5, 0.0, 0)
+                ("openai/gpt-4o".to_string(), 1, 0.5, 0.0, 0),
+                ("other (2 names)".to_string(), 3, 0.0, 0.0, 3)
             ]
         );
         // The totals count every model, the ones past the top too.

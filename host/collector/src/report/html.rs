@@ -27,15 +27,29 @@ pub const VERSIONS: [&str; 6] = [
     "#0c8599", "#66a80f", "#ae3ec9", "#f76707", "#495057", "#adb5bd",
 ];
 
+/// Active installations in the over-time chart.
+pub const ACTIVE: &str = "#3b5bdb";
+/// Models in the cost-over-time chart, in turn; the last stands for every other model.
+pub const MODELS_OVER_TIME: [&str; 6] = [
+    "#5c940d", "#e8590c", "#9c36b5", "#1098ad", "#862e9c", "#ced4da",
+];
+/// New installations in the weekly chart.
+pub const NEW: &str = "#d6336c";
+/// Returning installations in the weekly chart.
+pub const RETURNING: &str = "#748ffc";
+
 /// Each chart's name (its `data-chart`) and the colour that only it uses for its first
 /// series: what a test looks for in a rendering of the page.
-pub const CHARTS: [(&str, &str); 6] = [
+pub const CHARTS: [(&str, &str); 9] = [
     ("commands", SUCCESS),
     ("tools", TOOL_OK),
     ("models", MODEL),
     ("sessions", SESSION),
     ("tasks", TASK),
+    ("activity", ACTIVE),
+    ("model-cost", MODELS_OVER_TIME[0]),
     ("versions", VERSIONS[0]),
+    ("new-returning", NEW),
 ];
 
 const CSS: &str = "
@@ -52,6 +66,9 @@ th { color: #495057; font-weight: 600; }
 .empty { color: #868e96; font-style: italic; }
 .legend span { display: inline-block; margin-right: 12px; }
 .legend i { display: inline-block; width: 10px; height: 10px; margin-right: 4px; }
+.wide { grid-column: 1 / -1; }
+.scroll { max-height: 320px; overflow-y: auto; }
+td.cell { text-align: right; }
 ";
 
 /// A counts section's first line, as the text report says it.
@@ -122,19 +139,24 @@ fn day_chart(name: &str, days: &[(String, Series)]) -> Markup {
         .iter()
         .map(|d| d.1.iter().map(|p| p.0).sum::<f64>())
         .fold(0.0, f64::max);
-    let scale = if max > 0.0 { (base - 10.0) / max } else { 0.0 };
+    // A sum past any float (a cost can be) draws a full column, not NaN.
+    let scale = if max > 0.0 && max.is_finite() {
+        (base - 10.0) / max
+    } else {
+        0.0
+    };
     let step = (width - 40.0) / days.len() as f64;
     let column = (step * 0.7).clamp(2.0, 40.0);
     html! {
         svg.chart data-chart=(name) role="img" aria-label=(name) xmlns="http://www.w3.org/2000/svg"
             width=(width) height=(height) viewBox=(format!("0 0 {width} {height}")) {
-            text x="0" y="12" { (format!("max {max}")) }
+            text x="0" y="12" { "max " (if max.fract() == 0.0 { max.to_string() } else { format!("{max:.4}") }) }
             line x1="30" y1=(base) x2=(width) y2=(base) stroke="#adb5bd" {}
             @for (i, (day, parts)) in days.iter().enumerate() {
                 @let x = 40.0 + step * i as f64;
                 @let mut top = base;
                 @for (value, colour) in parts {
-                    @let h = value * scale;
+                    @let h = if value.is_finite() { value * scale } else { base - 10.0 };
                     rect x=(format!("{x:.1}")) y=(format!("{:.1}", top - h)) width=(format!("{column:.1}"))
                         height=(format!("{h:.1}")) fill=(colour) {}
                     ({ top -= h; "" })
@@ -166,17 +188,27 @@ fn shown(name: &str) -> String {
     printable(name).into_owned()
 }
 
-/// The note under a chart that left rows out.
-fn more(n: u64, what: &str) -> Markup {
-    html! { @if n > 0 { p.empty { "and " (n) " more " (what) } } }
-}
-
 fn pct(rate: f64) -> String {
     format!("{:.0}%", rate * 100.0)
 }
 
 fn ms(v: Option<i64>) -> String {
     v.map_or_else(|| "-".to_string(), |ms| format!("{ms} ms"))
+}
+
+fn dollars(usd: f64) -> String {
+    format!("${usd:.4}")
+}
+
+/// A legend: a swatch and a label each.
+fn legend(items: &Legend) -> Markup {
+    html! {
+        p.legend {
+            @for (label, colour) in items {
+                span { i style=(format!("background:{colour}")) {} (shown(label)) }
+            }
+        }
+    }
 }
 
 /// One bar a count, in one colour.
@@ -228,7 +260,6 @@ pub fn render(r: &Report) -> String {
         .collect();
     let sessions = count_bars(&r.sessions.outcomes, SESSION);
     let tasks = count_bars(&r.tasks, TASK);
-    let (legend, days) = versions_by_day(r);
     let s = &r.sessions;
     let page = html! {
         (DOCTYPE)
@@ -265,12 +296,10 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Commands (succeeded, failed)" }
                         (bar_chart("commands", &commands))
-                        (more(r.more.commands, "commands"))
                     }
                     section {
                         h2 { "Tool calls (succeeded, failed)" }
                         (bar_chart("tools", &tools))
-                        (more(r.more.tools, "tools"))
                         table {
                             tr { th { "tool" } th { "calls" } th { "success" } th { "p50" } th { "p95" } }
                             @for t in &r.tools {
@@ -282,7 +311,6 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Cost by model (reported, estimated)" }
                         (bar_chart("models", &models))
-                        (more(r.more.models, "models"))
                         table {
                             tr { th { "model" } th { "events" } th { "input tokens" } th { "output tokens" }
                                  th { "reported cost" } th { "estimated cost" } th { "unpriced" } }
@@ -297,7 +325,6 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Sessions by outcome" }
                         (bar_chart("sessions", &sessions))
-                        (more(r.more.outcomes, "outcomes"))
                         p {
                             (s.started) " started, " (s.ended) " ended; duration p50 " (ms(s.p50_ms))
                             ", p95 " (ms(s.p95_ms)) "; cost " (format!("${:.4}", s.cost_usd))
@@ -307,7 +334,6 @@ pub fn render(r: &Report) -> String {
                     section {
                         h2 { "Task outcomes" }
                         (bar_chart("tasks", &tasks))
-                        (more(r.more.tasks, "task states"))
                     }
                     @if r.counts.uploads > 0 {
                         section {
@@ -322,19 +348,10 @@ pub fn render(r: &Report) -> String {
                                          td { (c.input_tokens) } td { (c.output_tokens) } td { (format!("${:.4}", c.cost_usd)) } }
                                 }
                             }
-                            (more(r.more.counters, "counters"))
                         }
                     }
-                    section {
-                        h2 { "Installations by day and version" }
-                        (day_chart("versions", &days))
-                        @if r.more.days > 0 { p.empty { "and " (r.more.days) " earlier days" } }
-                        p.legend {
-                            @for (label, colour) in &legend {
-                                span { i style=(format!("background:{colour}")) {} (shown(label)) }
-                            }
-                        }
-                    }
+                    (over_time(r))
+                    (retention(r))
                 }
             }
         }
@@ -342,9 +359,9 @@ pub fn render(r: &Report) -> String {
     page.into_string()
 }
 
-/// Installations a day, stacked by version: the most used versions get their own colour,
+/// Installations a period, stacked by version: the most used versions get their own colour,
 /// the rest share the last.
-fn versions_by_day(r: &Report) -> (Legend, Vec<(String, Series)>) {
+fn versions_by_period(r: &Report) -> (Legend, Vec<(String, Series)>) {
     let mut totals: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     for v in &r.versions {
         *totals.entry(version_label(v)).or_default() += v.installations;
@@ -369,8 +386,8 @@ fn versions_by_day(r: &Report) -> (Legend, Vec<(String, Series)>) {
     }
     let mut days: Vec<(String, Series)> = Vec::new();
     for v in &r.versions {
-        if days.last().is_none_or(|d| d.0 != v.day) {
-            days.push((v.day.clone(), Vec::new()));
+        if days.last().is_none_or(|d| d.0 != v.period) {
+            days.push((v.period.clone(), Vec::new()));
         }
         if let Some(day) = days.last_mut() {
             day.1
@@ -380,10 +397,183 @@ fn versions_by_day(r: &Report) -> (Legend, Vec<(String, Series)>) {
     (legend, days)
 }
 
-fn version_label(v: &super::VersionDay) -> String {
-    if v.product.is_empty() {
+/// A version's name in the legend; the `other` rows, whatever their K, are one.
+fn version_label(v: &super::VersionPeriod) -> String {
+    if v.folded > 0 {
+        "other versions".to_string()
+    } else if v.product.is_empty() {
         v.version.clone()
     } else {
         format!("{} {}", v.product, v.version)
+    }
+}
+
+/// The over-time sections: activity, cost by model, and versions, a column a period.
+fn over_time(r: &Report) -> Markup {
+    let noun = r.over_time.granularity.noun();
+    let periods = &r.over_time.periods;
+    let activity: Vec<(String, Series)> = periods
+        .iter()
+        .map(|p| (p.start.clone(), vec![(p.installations as f64, ACTIVE)]))
+        .collect();
+    // The models keep one colour across periods: the order of the models section.
+    let named = MODELS_OVER_TIME.len() - 1;
+    let colour = |m: &super::Model| {
+        let i = r.models.iter().position(|top| top.model == m.model);
+        match i {
+            Some(i) if m.folded == 0 && i < named => MODELS_OVER_TIME[i],
+            _ => MODELS_OVER_TIME[named],
+        }
+    };
+    let cost: Vec<(String, Series)> = periods
+        .iter()
+        .map(|p| {
+            let parts = p
+                .models
+                .iter()
+                .map(|m| (m.cost_usd + m.estimated_cost_usd, colour(m)))
+                .collect();
+            (p.start.clone(), parts)
+        })
+        .collect();
+    let mut model_legend: Legend = r
+        .models
+        .iter()
+        .filter(|m| m.folded == 0)
+        .take(named)
+        .map(|m| (m.model.clone(), colour(m)))
+        .collect();
+    if periods
+        .iter()
+        .flat_map(|p| &p.models)
+        .any(|m| colour(m) == MODELS_OVER_TIME[named])
+    {
+        model_legend.push(("other models".to_string(), MODELS_OVER_TIME[named]));
+    }
+    let (version_legend, versions) = versions_by_period(r);
+    html! {
+        section.wide {
+            h2 { "Over time, by " (noun) ": active installations" }
+            (day_chart("activity", &activity))
+            @if r.more.periods > 0 { p.empty { "and " (r.more.periods) " earlier periods" } }
+            div.scroll {
+                table {
+                    tr { th { (noun) } th { "installations" } th { "events" } th { "tool calls" }
+                         th { "tool failure rate" } th { "input tokens" } th { "output tokens" } th { "cost" } }
+                    @for p in periods {
+                        @let (input, output, cost) = p.token_totals();
+                        tr { td { (p.start) } td.cell { (p.installations) } td.cell { (p.events) }
+                             td.cell { (p.tool_calls) }
+                             td.cell { (p.tool_failure_rate.map_or_else(|| "-".to_string(), pct)) }
+                             td.cell { (input) } td.cell { (output) } td.cell { (dollars(cost)) } }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Cost by model and " (noun) " (reported and estimated)" }
+            (day_chart("model-cost", &cost))
+            (legend(&model_legend))
+            div.scroll {
+                table {
+                    tr { th { (noun) } th { "model" } th { "events" } th { "input tokens" } th { "output tokens" }
+                         th { "reported cost" } th { "estimated cost" } }
+                    @for p in periods {
+                        @for m in &p.models {
+                            tr { td { (p.start) } td { (shown(&m.model)) } td.cell { (m.events) }
+                                 td.cell { (m.input_tokens) } td.cell { (m.output_tokens) }
+                                 td.cell { (dollars(m.cost_usd)) } td.cell { (dollars(m.estimated_cost_usd)) } }
+                        }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Installations by " (noun) " and version" }
+            (day_chart("versions", &versions))
+            (legend(&version_legend))
+            div.scroll {
+                table {
+                    tr { th { (noun) } th { "product" } th { "version" } th { "installations" } th { "share" } th { "events" } }
+                    @for v in &r.versions {
+                        tr { td { (v.period) } td { (shown(&v.product)) } td { (shown(&v.version)) }
+                             td.cell { (v.installations) } td.cell { (pct(v.share)) } td.cell { (v.events) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// New and returning installations by week, and the cohort table (each cell shaded by the
+/// share of its cohort still active).
+fn retention(r: &Report) -> Markup {
+    let weeks: Vec<(String, Series)> = r
+        .retention
+        .weeks
+        .iter()
+        .map(|w| {
+            (
+                w.week.clone(),
+                vec![(w.new as f64, NEW), (w.returning as f64, RETURNING)],
+            )
+        })
+        .collect();
+    let columns = r
+        .retention
+        .cohorts
+        .iter()
+        .map(|c| c.active.len())
+        .max()
+        .unwrap_or(0);
+    let key: Legend = vec![
+        ("new".to_string(), NEW),
+        ("returning".to_string(), RETURNING),
+    ];
+    html! {
+        section {
+            h2 { "New and returning installations by week" }
+            (day_chart("new-returning", &weeks))
+            (legend(&key))
+            div.scroll {
+                table {
+                    tr { th { "week" } th { "new" } th { "returning" } }
+                    @for w in &r.retention.weeks {
+                        tr { td { (w.week) } td.cell { (w.new) } td.cell { (w.returning) } }
+                    }
+                }
+            }
+        }
+        section {
+            h2 { "Weekly retention" }
+            p { "Installations first seen each week (their first event in the store), and how many were active 1, 2, … weeks later." }
+            @if r.retention.cohorts.is_empty() {
+                p.empty data-chart="retention" { "nothing in this range" }
+            } @else {
+                div.scroll {
+                    table data-chart="retention" {
+                        tr {
+                            th { "first week" } th { "installations" }
+                            @for k in 1..=columns { th { "+" (k) } }
+                        }
+                        @for c in &r.retention.cohorts {
+                            tr {
+                                td { (c.week) } td.cell { (c.installations) }
+                                @for k in 0..columns {
+                                    @if let Some(n) = c.active.get(k) {
+                                        @let part = *n as f64 / c.installations.max(1) as f64;
+                                        td.cell style=(format!("background:rgba(214,51,108,{:.2})", part * 0.6)) {
+                                            (n) " (" (pct(part)) ")"
+                                        }
+                                    } @else {
+                                        td.cell { "-" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -1,15 +1,18 @@
 //! The report's SQL: one query per section, each over one kind and the time range (the
 //! `events_by_kind` index), aggregated in SQLite where it can and percentiles in Rust.
 
+mod over_time;
+
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 
 use super::db::{Arg, Db};
+use super::other::fold;
 use super::{
-    Cost, Count, CountRow, Counts, DEFAULT_TOP, Filter, MAX_DAYS, Model, More, OTHER_VERSIONS,
-    Range, Rate, Report, Sessions, Tool, VersionDay,
+    Cost, Count, CountRow, Counts, DEFAULT_TOP, Filter, Granularity, Model, More, Range, Rate,
+    Report, Sessions, Tool,
 };
 use crate::EventStore;
 use crate::ingest::{LAST_MS, MAX_TEXT};
@@ -21,14 +24,14 @@ impl Report {
         Report::build_top(store, range, DEFAULT_TOP)
     }
 
-    /// The report of what `store` holds in `range`, `top` rows a section (the rest counted in
-    /// [`Report::more`]).
+    /// The report of what `store` holds in `range`, `top` rows a section (the rest summed in
+    /// an `other (K names)` row, and counted in [`Report::more`]).
     pub fn build_top(store: &EventStore, range: Range, top: usize) -> Result<Report> {
         Report::build_filtered(store, range, Filter::default(), top)
     }
 
     /// The report of what `store` holds in `range` that `filter` lets through, `top` rows a
-    /// section.
+    /// section and an `other (K names)` row for the rest.
     pub fn build_filtered(
         store: &EventStore,
         range: Range,
@@ -42,17 +45,26 @@ impl Report {
         }
         let mut r = Report::build_all(store, range, filter)?;
         let top = top.max(1);
-        let mut more = More {
-            commands: cut(&mut r.commands, top),
-            tools: cut(&mut r.tools, top),
-            models: cut(&mut r.models, top),
-            outcomes: cut(&mut r.sessions.outcomes, top),
-            tasks: cut(&mut r.tasks, top),
-            counters: cut(&mut r.counts.counters, top),
-            ..More::default()
+        // Each period's models in the models section's order, its top ones by name.
+        let rank: HashMap<&str, usize> = r
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.model.as_str(), i))
+            .collect();
+        for period in &mut r.over_time.periods {
+            over_time::fold_models(&mut period.models, &rank, top);
+        }
+        r.more = More {
+            commands: fold(&mut r.commands, top),
+            tools: fold(&mut r.tools, top),
+            models: fold(&mut r.models, top),
+            outcomes: fold(&mut r.sessions.outcomes, top),
+            tasks: fold(&mut r.tasks, top),
+            counters: fold(&mut r.counts.counters, top),
+            versions: over_time::fold_versions(&mut r.versions, top),
+            periods: r.more.periods,
         };
-        (more.versions, more.days) = fold_versions(&mut r.versions, top);
-        r.more = more;
         Ok(r)
     }
 
@@ -70,6 +82,8 @@ impl Report {
         let population = q.population()?;
         let models = q.models()?;
         let cost = q.cost(&models)?;
+        let granularity = Granularity::for_range(range, population.first, population.last);
+        let series = q.series(&population, granularity)?;
         Ok(Report {
             range,
             filter: filter.clone(),
@@ -85,9 +99,14 @@ impl Report {
             cost,
             sessions: q.sessions()?,
             tasks: q.counts("task")?,
-            versions: population.versions,
+            over_time: series.over_time,
+            versions: series.versions,
+            retention: series.retention,
             counts: q.counts_uploads()?,
-            more: More::default(),
+            more: More {
+                periods: series.cut_periods,
+                ..More::default()
+            },
             deletions: q.deletions()?,
         })
     }
@@ -203,7 +222,8 @@ impl Query<'_, '_> {
     }
 
     /// Events, installations and versions in the range, in one pass over the time index
-    /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice).
+    /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice): the
+    /// installations of each day and version, which the over-time sections group by period.
     fn population(&self) -> Result<Population> {
         let sql = format!(
             "SELECT occurred_ms, installation, product, version, ci FROM events WHERE {in_range}",
@@ -252,21 +272,18 @@ impl Query<'_, '_> {
         p.installations = installations.len() as u64;
         p.ci_runs = runs.values().filter(|ci| **ci).count() as u64;
         p.container_runs = runs.len() as u64 - p.ci_runs;
-        let mut by_day: Vec<_> = days.into_iter().collect();
-        by_day.sort_by(|a, b| {
-            (a.0.0, &labels[a.0.1 as usize]).cmp(&(b.0.0, &labels[b.0.1 as usize]))
-        });
-        p.versions = by_day
+        p.ids = installations;
+        p.labels = labels
             .into_iter()
-            .map(|((day, label), (events, installations))| {
-                let (product, version) = labels[label as usize].clone();
-                VersionDay {
-                    day: rfc3339(day * DAY_MS)[..10].to_string(),
-                    product: clip(product),
-                    version: clip(version),
-                    installations: installations.len() as u64,
-                    events,
-                }
+            .map(|(product, version)| (clip(product), clip(version)))
+            .collect();
+        p.days = days
+            .into_iter()
+            .map(|((day, label), (events, installations))| Day {
+                day,
+                label,
+                events,
+                installations,
             })
             .collect();
         Ok(p)
@@ -292,6 +309,7 @@ impl Query<'_, '_> {
             kinds = self.counter_kinds(),
         ), &self.args(&[]), |r| {
                 Ok(CountRow {
+                    folded: 0,
                     kind: clip(r.text(0)?.to_string()),
                     subject: r.opt_text(1)?.map(|s| clip(s.to_string())),
                     outcome: r.opt_text(2)?.map(|s| clip(s.to_string())),
@@ -388,6 +406,7 @@ impl Query<'_, '_> {
                     cost_usd: r.float(4)?,
                     estimated_cost_usd: r.float(5)?,
                     unpriced_events: r.count(6)?,
+                    folded: 0,
                 })
             },
         )
@@ -448,6 +467,7 @@ impl Query<'_, '_> {
             .map(|(name, count)| Count {
                 name: clip(name),
                 count,
+                folded: 0,
             })
             .collect();
         outcomes.sort_by(|a, b| b.count.cmp(&a.count).then(a.name.cmp(&b.name)));
@@ -475,6 +495,7 @@ impl Query<'_, '_> {
                 Ok(Count {
                     name: clip(r.text(0)?.to_string()),
                     count: r.count(1)?,
+                    folded: 0,
                 })
             },
         )
@@ -491,7 +512,23 @@ struct Population {
     ci_runs: u64,
     first: Option<i64>,
     last: Option<i64>,
-    versions: Vec<VersionDay>,
+    /// Persistent installation ids, each to its number.
+    ids: HashMap<String, u32>,
+    /// Product and version, by their number.
+    labels: Vec<(String, String)>,
+    /// Each day and version's events and installations, in no order.
+    days: Vec<Day>,
+}
+
+/// One day's events of one product version, and the installations that sent them.
+struct Day {
+    /// Days since 1970-01-01.
+    day: i64,
+    /// The product and version's number in [`Population::labels`].
+    label: u32,
+    events: u64,
+    /// Numbers of [`Population::ids`].
+    installations: HashSet<u32>,
 }
 
 /// `name`'s number in `names`, given it if it is new.
@@ -535,62 +572,6 @@ fn clip(mut name: String) -> String {
         name.push('…');
     }
     name
-}
-
-/// Keeps the first `top` rows; returns how many it cut.
-fn cut<T>(rows: &mut Vec<T>, top: usize) -> u64 {
-    let more = rows.len().saturating_sub(top);
-    rows.truncate(top);
-    more as u64
-}
-
-/// Keeps each day's rows of the `top` versions with most events, folds the others into one
-/// [`OTHER_VERSIONS`] row a day, and keeps the latest [`MAX_DAYS`] days; returns the versions
-/// folded and the days cut. (A day's installations in the folded row may count one
-/// installation twice if it ran two of the folded versions that day.)
-fn fold_versions(rows: &mut Vec<VersionDay>, top: usize) -> (u64, u64) {
-    let mut totals: HashMap<(&str, &str), u64> = HashMap::new();
-    for v in rows.iter() {
-        *totals.entry((&v.product, &v.version)).or_default() += v.events;
-    }
-    let folded = totals.len().saturating_sub(top) as u64;
-    let mut ranked: Vec<_> = totals.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let kept: HashSet<(String, String)> = ranked
-        .into_iter()
-        .take(top)
-        .map(|((p, v), _)| (p.to_string(), v.to_string()))
-        .collect();
-    let mut out: Vec<VersionDay> = Vec::new();
-    let mut other: Option<VersionDay> = None;
-    for v in rows.drain(..) {
-        if other.as_ref().is_some_and(|o| o.day != v.day) {
-            out.extend(other.take());
-        }
-        if kept.contains(&(v.product.clone(), v.version.clone())) {
-            out.push(v);
-        } else {
-            let o = other.get_or_insert_with(|| VersionDay {
-                day: v.day.clone(),
-                product: String::new(),
-                version: OTHER_VERSIONS.to_string(),
-                installations: 0,
-                events: 0,
-            });
-            o.installations += v.installations;
-            o.events += v.events;
-        }
-    }
-    out.extend(other);
-    let mut days: Vec<&str> = out.iter().map(|v| v.day.as_str()).collect();
-    days.dedup();
-    let cut_days = days.len().saturating_sub(MAX_DAYS);
-    let first_kept = days.get(cut_days).map(|d| d.to_string());
-    if let Some(first) = first_kept {
-        out.retain(|v| v.day >= first);
-    }
-    *rows = out;
-    (folded, cut_days as u64)
 }
 
 /// A `--since`/`--until` value as Unix milliseconds: an RFC 3339 time

@@ -11,13 +11,6 @@ fn name(s: &str) -> String {
     printable(s).into_owned()
 }
 
-/// The line under a table that cut rows.
-fn more(out: &mut String, n: u64, what: &str) {
-    if n > 0 {
-        let _ = writeln!(out, "… and {n} more {what}");
-    }
-}
-
 /// `7 uploads from 1 installation, 154 events`.
 pub fn counts_summary(c: &super::Counts) -> String {
     let s = |n: u64| if n == 1 { "" } else { "s" };
@@ -45,6 +38,10 @@ fn ms(v: Option<i64>) -> String {
 
 fn percent(rate: f64) -> String {
     format!("{:.1}%", rate * 100.0)
+}
+
+fn dollars(usd: f64) -> String {
+    format!("${usd:.4}")
 }
 
 /// Every section, with a heading, as one string.
@@ -87,7 +84,6 @@ pub fn render(r: &Report) -> String {
         ]);
     }
     let _ = writeln!(out, "Commands\n{t}");
-    more(&mut out, r.more.commands, "commands");
     out.push('\n');
 
     let mut t = table(&["tool", "calls", "succeeded", "success rate", "p50", "p95"]);
@@ -103,7 +99,6 @@ pub fn render(r: &Report) -> String {
         ]);
     }
     let _ = writeln!(out, "Tool calls\n{t}");
-    more(&mut out, r.more.tools, "tools");
     out.push('\n');
 
     let mut t = table(&[
@@ -127,7 +122,6 @@ pub fn render(r: &Report) -> String {
         ]);
     }
     let _ = writeln!(out, "Tokens and cost by model\n{t}");
-    more(&mut out, r.more.models, "models");
     let _ = writeln!(out, "{}\n", name(&r.cost.summary()));
 
     let s = &r.sessions;
@@ -144,7 +138,6 @@ pub fn render(r: &Report) -> String {
         .outcomes
         .iter()
         .map(|o| format!("{} {}", o.count, name(&o.name)))
-        .chain((r.more.outcomes > 0).then(|| format!("{} more outcomes", r.more.outcomes)))
         .collect();
     t.add_row([
         s.started.to_string(),
@@ -163,7 +156,6 @@ pub fn render(r: &Report) -> String {
         t.add_row([name(&c.name), c.count.to_string()]);
     }
     let _ = writeln!(out, "Task outcomes\n{t}");
-    more(&mut out, r.more.tasks, "task states");
     out.push('\n');
 
     if r.counts.uploads > 0 {
@@ -192,30 +184,125 @@ pub fn render(r: &Report) -> String {
             "Counts-only uploads: {}\n{t}",
             counts_summary(&r.counts)
         );
-        more(&mut out, r.more.counters, "counters");
         out.push('\n');
     }
 
-    let mut t = table(&["day", "product", "version", "installations", "events"]);
+    over_time(&mut out, r);
+    retention(&mut out, &r.retention);
+    out
+}
+
+/// The series by day or week: its totals, its models, and its versions.
+fn over_time(out: &mut String, r: &Report) {
+    let noun = r.over_time.granularity.noun();
+    let mut t = table(&[
+        noun,
+        "installations",
+        "events",
+        "tool calls",
+        "tool failure rate",
+        "input tokens",
+        "output tokens",
+        "cost",
+    ]);
+    for p in &r.over_time.periods {
+        let (input, output, cost) = p.token_totals();
+        t.add_row([
+            p.start.clone(),
+            p.installations.to_string(),
+            p.events.to_string(),
+            p.tool_calls.to_string(),
+            p.tool_failure_rate.map_or_else(|| "-".to_string(), percent),
+            input.to_string(),
+            output.to_string(),
+            dollars(cost),
+        ]);
+    }
+    let _ = writeln!(out, "Over time, by {noun}\n{t}");
+    if r.more.periods > 0 {
+        let _ = writeln!(out, "… and {} earlier {noun}s", r.more.periods);
+    }
+    out.push('\n');
+
+    let mut t = table(&[
+        noun,
+        "model",
+        "events",
+        "input tokens",
+        "output tokens",
+        "reported cost",
+        "estimated cost",
+    ]);
+    for p in &r.over_time.periods {
+        for m in &p.models {
+            t.add_row([
+                p.start.clone(),
+                name(&m.model),
+                m.events.to_string(),
+                m.input_tokens.to_string(),
+                m.output_tokens.to_string(),
+                dollars(m.cost_usd),
+                dollars(m.estimated_cost_usd),
+            ]);
+        }
+    }
+    let _ = writeln!(out, "Tokens and cost by model and {noun}\n{t}\n");
+
+    let mut t = table(&[
+        noun,
+        "product",
+        "version",
+        "installations",
+        "share",
+        "events",
+    ]);
     for v in &r.versions {
         t.add_row([
-            v.day.clone(),
+            v.period.clone(),
             name(&v.product),
             name(&v.version),
             v.installations.to_string(),
+            percent(v.share),
             v.events.to_string(),
         ]);
     }
-    let _ = write!(out, "Installations and versions by day\n{t}");
-    if r.more.versions > 0 {
-        let _ = write!(
-            out,
-            "\n… {} more versions counted as `other versions`",
-            r.more.versions
-        );
+    let _ = writeln!(
+        out,
+        "Versions by {noun} (share of the {noun}'s installations)\n{t}\n"
+    );
+}
+
+/// New and returning installations by week, and the cohort table.
+fn retention(out: &mut String, r: &super::Retention) {
+    let mut t = table(&["week", "new", "returning"]);
+    for w in &r.weeks {
+        t.add_row([w.week.clone(), w.new.to_string(), w.returning.to_string()]);
     }
-    if r.more.days > 0 {
-        let _ = write!(out, "\n… and {} earlier days", r.more.days);
+    let _ = writeln!(out, "New and returning installations by week\n{t}\n");
+
+    let columns = r.cohorts.iter().map(|c| c.active.len()).max().unwrap_or(0);
+    let mut header = vec!["first week".to_string(), "installations".to_string()];
+    header.extend((1..=columns).map(|k| format!("+{k}")));
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED).set_header(header);
+    for c in &r.cohorts {
+        let mut row = vec![c.week.clone(), c.installations.to_string()];
+        row.extend((0..columns).map(|k| {
+            c.active.get(k).map_or_else(
+                || "-".to_string(),
+                |n| {
+                    format!(
+                        "{n} ({:.0}%)",
+                        *n as f64 * 100.0 / c.installations.max(1) as f64
+                    )
+                },
+            )
+        }));
+        t.add_row(row);
     }
-    out
+    let _ = write!(
+        out,
+        "Weekly retention: installations first seen each week, and how many were active 1, 2, … \
+         weeks later\n{t}"
+    );
 }
