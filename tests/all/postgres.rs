@@ -44,9 +44,15 @@ fn body(b: usize) -> Vec<u8> {
                     10 + n % 50,
                     n / 30
                 ),
-                4 => format!(
+                4 if n / 6 % 2 == 0 => format!(
                     r#"{{"type":"session_start","session_id":"session_{:024x}"}}"#,
                     n / 30
+                ),
+                4 => format!(
+                    r#"{{"type":"session_end","session_id":"session_{:024x}","outcome":"{}","tasks_processed":1,"totals":{{"cost_usd":0.01,"duration_ms":{},"error_count":0,"input_tokens":10,"output_tokens":5,"tool_calls":1,"tool_failures":0}}}}"#,
+                    n / 30,
+                    ["success", "failure", "cancelled"][n / 12 % 3],
+                    (n * 53) % 9000
                 ),
                 _ => format!(
                     r#"{{"type":"task","task_id":"task_{:024x}","state":"{}","tags":[],"has_parent":false}}"#,
@@ -192,6 +198,7 @@ async fn three_collectors_share_one_postgres_database_and_report_what_sqlite_rep
         from_postgres["tools"].as_array().unwrap().len() > 3,
         "{from_postgres}"
     );
+    assert!(from_postgres["sessions"]["p95_ms"].as_u64().unwrap() > 0);
     same(&from_postgres, &from_sqlite);
     // And filtered alike.
     let filtered = |db: String| async move {

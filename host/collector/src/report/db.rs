@@ -29,6 +29,14 @@ pub(crate) enum Row<'r> {
 }
 
 impl Db<'_> {
+    /// Whether a query that would return every event should group them in the database
+    /// instead: PostgreSQL, where each row costs more to send to the report than to group
+    /// (and it groups in parallel); not SQLite, whose rows are read in-process, where a hash
+    /// in Rust beats its sorting `GROUP BY`.
+    pub(crate) fn groups(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+
     /// Runs `sql` with `args`, calling `each` on every row as it arrives (PostgreSQL's rows
     /// are streamed, not gathered).
     pub(crate) fn each(

@@ -133,11 +133,14 @@ struct Query<'a, 'db> {
 /// Rows of the range: `?1` and `?2` are its bounds.
 const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
 
-/// The token-use rows (`events e`) of the range: per-call token use; a session's cost event
-/// counts only for a session with no token-use events (Agent Swarm sends only the former),
-/// so nothing is counted twice.
-const TOKEN_USE: &str = "(kind = 'token_usage' OR (kind = 'session_cost' AND NOT EXISTS
-        (SELECT 1 FROM events t WHERE t.session = e.session AND t.kind = 'token_usage')))";
+/// The median and 95th percentile of `duration_ms`, by nearest rank as [`percentile`] takes
+/// them (`percentile_disc`: the first value whose rank reaches the fraction), in PostgreSQL.
+const PERCENTILES: &str = "percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms),
+    percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms)";
+
+/// The columns of [`Query::token_use`]'s rows.
+const TOKEN_COLUMNS: &str =
+    "occurred_ms, subject, input_tokens, output_tokens, cost_usd, estimated_cost_usd, prices";
 
 impl Query<'_, '_> {
     /// The rows of the range and the filter: `?1` and `?2` are the range's bounds, the
@@ -168,10 +171,20 @@ impl Query<'_, '_> {
         clause
     }
 
-    /// The token events of the range and filter (a session's cost only for a session that
-    /// has no per-call token use).
+    /// The token-use rows of the range and filter, as a table `e` (of [`TOKEN_COLUMNS`]):
+    /// per-call token use; a session's cost event counts only for a session with no token-use
+    /// events (Agent Swarm sends only the former), so nothing is counted twice. Two scans, one
+    /// a kind, each read from the sections' index alone (an `OR` of the kinds would read the
+    /// table's rows).
     fn token_use(&self) -> String {
-        format!("{} AND {TOKEN_USE}", self.range())
+        let range = self.range();
+        format!(
+            "(SELECT {TOKEN_COLUMNS} FROM events WHERE kind = 'token_usage' AND {range}
+              UNION ALL
+              SELECT {TOKEN_COLUMNS} FROM events s WHERE kind = 'session_cost' AND {range}
+                  AND NOT EXISTS (SELECT 1 FROM events t
+                                  WHERE t.session = s.session AND t.kind = 'token_usage')) e"
+        )
     }
 
     /// The uploads whose day is in the range, of the product and version filtered (the same
@@ -225,10 +238,23 @@ impl Query<'_, '_> {
     /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice): the
     /// installations of each day and version, which the over-time sections group by period.
     fn population(&self) -> Result<Population> {
-        let sql = format!(
-            "SELECT occurred_ms, installation, product, version, ci FROM events WHERE {in_range}",
-            in_range = self.range()
-        );
+        // A row a day, installation and version: its first and last time, whether CI, and
+        // its events. SQLite returns each event as such a row of one.
+        let sql = if self.db.groups() {
+            format!(
+                "SELECT MIN(occurred_ms), MAX(occurred_ms), installation, product, version,
+                     MAX(ci), COUNT(*) FROM events WHERE {in_range}
+                 GROUP BY {ms} / {DAY_MS}, installation, product, version",
+                ms = over_time::clamped_ms(),
+                in_range = self.range()
+            )
+        } else {
+            format!(
+                "SELECT occurred_ms, occurred_ms, installation, product, version, ci, 1
+                 FROM events WHERE {in_range}",
+                in_range = self.range()
+            )
+        };
         let mut installations: HashMap<String, u32> = HashMap::new();
         // Ephemeral ids: one a run (a container start, a CI job), never an installation.
         let mut runs: HashMap<String, bool> = HashMap::new();
@@ -238,17 +264,18 @@ impl Query<'_, '_> {
         let mut days: HashMap<(i64, u32), (u64, HashSet<u32>)> = HashMap::new();
         let mut p = Population::default();
         self.db.each(&sql, &self.args(&[]), |r| {
-            let ms = clamp(r.int(0)?);
-            let id = r.text(1)?;
+            let (ms, last) = (clamp(r.int(0)?), clamp(r.int(1)?));
+            let events = r.count(6)?;
+            let id = r.text(2)?;
             let installation = if id.starts_with(EPHEMERAL_PREFIX) {
                 if !runs.contains_key(id) {
-                    runs.insert(id.to_string(), r.int(4)? != 0);
+                    runs.insert(id.to_string(), r.int(5)? != 0);
                 }
                 None
             } else {
                 Some(intern(&mut installations, id))
             };
-            let (product, version) = (r.text(2)?, r.text(3)?);
+            let (product, version) = (r.text(3)?, r.text(4)?);
             let label = match versions.get(product).and_then(|v| v.get(version)) {
                 Some(label) => *label,
                 None => {
@@ -262,11 +289,11 @@ impl Query<'_, '_> {
                 }
             };
             let day = days.entry((ms.div_euclid(DAY_MS), label)).or_default();
-            day.0 += 1;
+            day.0 += events;
             day.1.extend(installation);
-            p.events += 1;
+            p.events += events;
             p.first = Some(p.first.map_or(ms, |f| f.min(ms)));
-            p.last = Some(p.last.map_or(ms, |l| l.max(ms)));
+            p.last = Some(p.last.map_or(last, |l| l.max(last)));
             Ok(())
         })?;
         p.installations = installations.len() as u64;
@@ -347,6 +374,38 @@ impl Query<'_, '_> {
     }
 
     fn tools(&self) -> Result<Vec<Tool>> {
+        let mut tools = if self.db.groups() {
+            self.db.rows(
+                &format!(
+                    "SELECT COALESCE(subject, '?'), COUNT(*),
+                         COUNT(*) FILTER (WHERE outcome = 'success'), {percentiles}
+                     FROM events WHERE kind = 'tool_call' AND {in_range} GROUP BY 1",
+                    percentiles = PERCENTILES,
+                    in_range = self.range()
+                ),
+                &self.args(&[]),
+                |r| {
+                    Ok(Tool {
+                        rate: Rate::new(clip(r.text(0)?.to_string()), r.count(1)?, r.count(2)?),
+                        p50_ms: r.opt_int(3)?,
+                        p95_ms: r.opt_int(4)?,
+                    })
+                },
+            )?
+        } else {
+            self.tools_in_rust()?
+        };
+        tools.sort_by(|a, b| {
+            b.rate
+                .count
+                .cmp(&a.rate.count)
+                .then(a.rate.name.cmp(&b.rate.name))
+        });
+        Ok(tools)
+    }
+
+    /// [`tools`](Self::tools) from every tool call's row.
+    fn tools_in_rust(&self) -> Result<Vec<Tool>> {
         let sql = format!(
             "SELECT COALESCE(subject, '?'), outcome, duration_ms FROM events
              WHERE kind = 'tool_call' AND {in_range}",
@@ -368,21 +427,14 @@ impl Query<'_, '_> {
             }
             Ok(())
         })?;
-        let mut tools: Vec<Tool> = by_tool
+        Ok(by_tool
             .into_iter()
             .map(|(name, (count, succeeded, mut durations))| Tool {
                 rate: Rate::new(clip(name), count, succeeded),
                 p50_ms: percentile(&mut durations, 50),
                 p95_ms: percentile(&mut durations, 95),
             })
-            .collect();
-        tools.sort_by(|a, b| {
-            b.rate
-                .count
-                .cmp(&a.rate.count)
-                .then(a.rate.name.cmp(&b.rate.name))
-        });
-        Ok(tools)
+            .collect())
     }
 
     fn models(&self) -> Result<Vec<Model>> {
@@ -391,7 +443,7 @@ impl Query<'_, '_> {
                 "SELECT COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
                     TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
                     COUNT(*) FILTER (WHERE cost_usd IS NULL AND estimated_cost_usd IS NULL)
-             FROM events e WHERE {token_use}
+             FROM {token_use}
              GROUP BY 1 ORDER BY TOTAL(cost_usd) + TOTAL(estimated_cost_usd) DESC, 1",
                 token_use = self.token_use()
             ),
@@ -416,8 +468,8 @@ impl Query<'_, '_> {
     fn cost(&self, models: &[Model]) -> Result<Cost> {
         let prices = self.db.rows(
             &format!(
-                "SELECT DISTINCT prices FROM events e
-                 WHERE {token_use} AND estimated_cost_usd IS NOT NULL ORDER BY 1",
+                "SELECT DISTINCT prices FROM {token_use}
+                 WHERE estimated_cost_usd IS NOT NULL ORDER BY 1",
                 token_use = self.token_use()
             ),
             &self.args(&[]),
@@ -444,24 +496,57 @@ impl Query<'_, '_> {
             &self.args(&[]),
             |r| r.count(0),
         )?;
-        let sql = format!(
-            "SELECT COALESCE(outcome, 'unknown'), duration_ms, cost_usd FROM events
-             WHERE kind = 'session_end' AND {in_range}",
-            in_range = self.range()
-        );
         let mut outcomes: HashMap<String, u64> = HashMap::new();
-        let mut durations = Vec::new();
         let mut cost = 0.0;
         let mut ended = 0u64;
-        self.db.each(&sql, &self.args(&[]), |r| {
-            ended += 1;
-            *outcomes.entry(r.text(0)?.to_string()).or_default() += 1;
-            if let Some(ms) = r.opt_int(1)? {
-                durations.push(ms);
-            }
-            cost += r.float(2)?;
-            Ok(())
-        })?;
+        let (p50_ms, p95_ms) = if self.db.groups() {
+            self.db.each(
+                &format!(
+                    "SELECT COALESCE(outcome, 'unknown'), COUNT(*), TOTAL(cost_usd) FROM events
+                     WHERE kind = 'session_end' AND {in_range} GROUP BY 1",
+                    in_range = self.range()
+                ),
+                &self.args(&[]),
+                |r| {
+                    let n = r.count(1)?;
+                    ended += n;
+                    *outcomes.entry(r.text(0)?.to_string()).or_default() += n;
+                    cost += r.float(2)?;
+                    Ok(())
+                },
+            )?;
+            self.db.one(
+                &format!(
+                    "SELECT {PERCENTILES} FROM events WHERE kind = 'session_end' AND {in_range}",
+                    in_range = self.range()
+                ),
+                &self.args(&[]),
+                |r| Ok((r.opt_int(0)?, r.opt_int(1)?)),
+            )?
+        } else {
+            let mut durations = Vec::new();
+            self.db.each(
+                &format!(
+                    "SELECT COALESCE(outcome, 'unknown'), duration_ms, cost_usd FROM events
+                     WHERE kind = 'session_end' AND {in_range}",
+                    in_range = self.range()
+                ),
+                &self.args(&[]),
+                |r| {
+                    ended += 1;
+                    *outcomes.entry(r.text(0)?.to_string()).or_default() += 1;
+                    if let Some(ms) = r.opt_int(1)? {
+                        durations.push(ms);
+                    }
+                    cost += r.float(2)?;
+                    Ok(())
+                },
+            )?;
+            (
+                percentile(&mut durations, 50),
+                percentile(&mut durations, 95),
+            )
+        };
         let mut outcomes: Vec<Count> = outcomes
             .into_iter()
             .map(|(name, count)| Count {
@@ -475,8 +560,8 @@ impl Query<'_, '_> {
             started,
             ended,
             outcomes,
-            p50_ms: percentile(&mut durations, 50),
-            p95_ms: percentile(&mut durations, 95),
+            p50_ms,
+            p95_ms,
             cost_usd: cost,
             mean_cost_usd: (ended > 0).then(|| cost / ended as f64),
         })

@@ -31,7 +31,7 @@ pub(super) struct Series {
 
 /// `occurred_ms` within what the report shows (1970 to 9999), as the population pass clamps
 /// it: a time another program stored out of bounds falls in the first or the last period.
-fn clamped_ms() -> String {
+pub(super) fn clamped_ms() -> String {
     format!(
         "(CASE WHEN occurred_ms < 0 THEN 0 WHEN occurred_ms > {LAST_MS} THEN {LAST_MS} \
          ELSE occurred_ms END)"
@@ -196,13 +196,13 @@ impl Query<'_, '_> {
     }
 
     /// Token use and cost by period and model: the same events as the models section (the
-    /// `TOKEN_USE` rule), most costly first.
+    /// [`Query::token_use`] rule), most costly first.
     fn models_by_period(&self, g: Granularity, from: i64, periods: &mut [Period]) -> Result<()> {
         let sql = format!(
             "SELECT {period}, COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
                     TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
                     COUNT(*) FILTER (WHERE cost_usd IS NULL AND estimated_cost_usd IS NULL)
-             FROM events e WHERE {token_use} GROUP BY 1, 2",
+             FROM {token_use} GROUP BY 1, 2",
             period = period_sql(g),
             token_use = self.token_use()
         );
