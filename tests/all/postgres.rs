@@ -44,7 +44,7 @@ fn body(b: usize) -> Vec<u8> {
                     10 + n % 50,
                     n / 30
                 ),
-                4 if n / 6 % 2 == 0 => format!(
+                4 if (n / 6).is_multiple_of(2) => format!(
                     r#"{{"type":"session_start","session_id":"session_{:024x}"}}"#,
                     n / 30
                 ),
