@@ -258,6 +258,22 @@ async fn a_deletion_at_one_collector_keeps_the_others_from_storing_that_installa
         (stored.deletions, stored.deleted_events),
         (1, PER_BATCH as u64)
     );
+    // Ctrl-C: the collector closes its connection and exits cleanly (the client's close
+    // blocks, which an async thread must not).
+    let mut a = _a;
+    let pid = a.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), a.wait())
+        .await
+        .expect("collect did not stop on ctrl-c")
+        .unwrap();
+    assert!(status.success(), "{status}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,6 +166,15 @@ const SCHEMA: &str = "
         costed INTEGER NOT NULL
     );
     CREATE INDEX IF NOT EXISTS counters_in_time ON counters (period_ms);
+    -- Each installation's first event of each product, kept as events are stored: what the
+    -- report's new-and-returning section reads instead of every earlier event. Added within
+    -- layout 4 (filled from the events when it is made): a table an older build ignores.
+    CREATE TABLE IF NOT EXISTS first_seen (
+        installation TEXT NOT NULL,
+        product TEXT NOT NULL,
+        first_ms INTEGER NOT NULL,
+        PRIMARY KEY (installation, product)
+    ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS batches (
         format TEXT NOT NULL,
         received_events INTEGER NOT NULL,
@@ -355,6 +364,10 @@ impl EventStore {
             "DELETE FROM uploads WHERE installation = ?1",
             params![installation_id],
         )?;
+        tx.execute(
+            "DELETE FROM first_seen WHERE installation = ?1",
+            params![installation_id],
+        )?;
         deleted += usize::try_from(counted).unwrap_or(0);
         tx.execute(
             "INSERT INTO deletions (installation_sha256, at_ms, deleted_events)
@@ -538,6 +551,7 @@ impl EventStore {
             let mut insert = tx.prepare_cached(INSERT)?;
             // A batch's events mostly share one installation: its answer is kept.
             let mut last: Option<(&str, bool)> = None;
+            let mut kept: Vec<&Fact> = Vec::with_capacity(received.facts.len());
             for f in &received.facts {
                 let gone = match last {
                     Some((id, gone)) if id == f.installation => gone,
@@ -549,6 +563,15 @@ impl EventStore {
                     continue;
                 }
                 accepted += insert_fact(&mut insert, format.name(), f, &prices)?;
+                kept.push(f);
+            }
+            let mut first = tx.prepare_cached(
+                "INSERT INTO first_seen (installation, product, first_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (installation, product) DO UPDATE
+                     SET first_ms = MIN(first_ms, excluded.first_ms)",
+            )?;
+            for (installation, product, ms) in first_times(&kept) {
+                first.execute(params![installation, product, ms])?;
             }
         }
         let duplicates = received.facts.len() - accepted - forgotten;
@@ -811,6 +834,25 @@ fn add_ci_column(tx: &rusqlite::Transaction<'_>) -> Result<()> {
 }
 
 /// The index each section of the report reads one kind over a time range from, alone.
+/// Fills a new `first_seen` table from the events stored (the same text for PostgreSQL).
+pub(crate) const FILL_FIRST_SEEN: &str = "INSERT INTO first_seen (installation, product, first_ms)
+    SELECT installation, product, MIN(occurred_ms) FROM events GROUP BY installation, product;";
+
+/// Each installation and product of `facts` with its first time among them, in order.
+pub(crate) fn first_times(facts: &[&Fact]) -> Vec<(String, String, i64)> {
+    let mut first: std::collections::BTreeMap<(&str, &str), i64> = Default::default();
+    for f in facts {
+        let at = first
+            .entry((&f.installation, &f.product))
+            .or_insert(f.occurred_ms);
+        *at = (*at).min(f.occurred_ms);
+    }
+    first
+        .into_iter()
+        .map(|((i, p), ms)| (i.to_string(), p.to_string(), ms))
+        .collect()
+}
+
 const REPORT_INDEX: &str =
     "CREATE INDEX IF NOT EXISTS events_sections ON events (kind, occurred_ms,
     subject, outcome, duration_ms, input_tokens, output_tokens, cost_usd, estimated_cost_usd,
@@ -830,6 +872,14 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )?;
     }
     add_ci_column(&tx)?;
+    let first_seen_made = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'first_seen'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
     tx.execute_batch(SCHEMA)?;
     if old {
         tx.execute_batch(
@@ -872,6 +922,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     if version < 4 {
         add_estimates(&tx)?;
+    }
+    if !first_seen_made {
+        tx.execute_batch(FILL_FIRST_SEEN)?;
     }
     // Once every column is there: the sections' covering index, the estimate included.
     tx.execute_batch(REPORT_INDEX)?;

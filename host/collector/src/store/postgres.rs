@@ -12,7 +12,7 @@ use std::sync::{Mutex, MutexGuard};
 use anyhow::{Context, Result, bail};
 use postgres::{Client, NoTls};
 
-use super::{LAYOUT, installation_hash, to_estimate};
+use super::{FILL_FIRST_SEEN, LAYOUT, first_times, installation_hash, to_estimate};
 use crate::ingest::{Fact, known_kind};
 use crate::prices::Prices;
 
@@ -85,6 +85,12 @@ const SCHEMA: &str = r#"
     );
     CREATE INDEX IF NOT EXISTS counters_in_time ON counters (period_ms);
     CREATE INDEX IF NOT EXISTS counters_of_upload ON counters (upload_id);
+    CREATE TABLE IF NOT EXISTS first_seen (
+        installation TEXT COLLATE "C" NOT NULL,
+        product TEXT COLLATE "C" NOT NULL,
+        first_ms BIGINT NOT NULL,
+        PRIMARY KEY (installation, product)
+    );
     CREATE TABLE IF NOT EXISTS batches (
         format TEXT COLLATE "C" NOT NULL,
         received_events BIGINT NOT NULL,
@@ -105,7 +111,41 @@ const SCHEMA: &str = r#"
 
 /// A connection to the database `collect --db postgres://...` names.
 pub(crate) struct Postgres {
-    client: Mutex<Client>,
+    client: Mutex<Connection>,
+}
+
+/// The blocking client, closed where closing may block: its `drop` runs a runtime of its own
+/// to say goodbye to the server, which panics on an async thread (a collector dropping its
+/// store as it stops), so there it is dropped on a thread of its own.
+pub(crate) struct Connection(Option<Client>);
+
+impl std::ops::Deref for Connection {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("the client is taken only when dropped")
+    }
+}
+
+impl std::ops::DerefMut for Connection {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0
+            .as_mut()
+            .expect("the client is taken only when dropped")
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                std::thread::spawn(move || drop(client));
+            } else {
+                drop(client);
+            }
+        }
+    }
 }
 
 /// Where `url` points, without its password: what an error or a log line may show.
@@ -153,19 +193,19 @@ impl Postgres {
         // would pay back its compiling (measured: a fifth of the models' query).
         client.batch_execute("SET jit = off")?;
         Ok(Postgres {
-            client: Mutex::new(client),
+            client: Mutex::new(Connection(Some(client))),
         })
     }
 
     /// The connection, for the report: with memory enough that its aggregates by day and
     /// installation stay in memory rather than spill to disk.
-    pub(crate) fn reader(&self) -> Result<MutexGuard<'_, Client>> {
+    pub(crate) fn reader(&self) -> Result<MutexGuard<'_, Connection>> {
         let mut client = self.client();
         client.batch_execute("SET work_mem = '256MB'")?;
         Ok(client)
     }
 
-    pub(crate) fn client(&self) -> MutexGuard<'_, Client> {
+    fn client(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves at worst a transaction open on the connection,
         // which the next `transaction()` call rolls back first.
         self.client.lock().unwrap_or_else(|e| e.into_inner())
@@ -203,7 +243,7 @@ impl Postgres {
 
     /// Whether `installation_id` asked to be forgotten.
     pub(crate) fn is_forgotten(&self, installation_id: &str) -> Result<bool> {
-        Ok(!Self::forgotten(&mut *self.client(), &[installation_id])?.is_empty())
+        Ok(!Self::forgotten(&mut **self.client(), &[installation_id])?.is_empty())
     }
 
     pub(crate) fn forget(&self, installation_id: &str, hash: &str, now_ms: i64) -> Result<u64> {
@@ -226,6 +266,10 @@ impl Postgres {
         )?;
         tx.execute(
             "DELETE FROM uploads WHERE installation = $1",
+            &[&installation_id],
+        )?;
+        tx.execute(
+            "DELETE FROM first_seen WHERE installation = $1",
             &[&installation_id],
         )?;
         deleted += u64::try_from(counted).unwrap_or(0);
@@ -266,7 +310,9 @@ impl Postgres {
             let accepted = if kept.is_empty() {
                 0
             } else {
-                insert_facts(&mut tx, format, &kept, prices)?
+                let accepted = insert_facts(&mut tx, format, &kept, prices)?;
+                note_first_seen(&mut tx, &kept)?;
+                accepted
             };
             let duplicates = kept.len() - accepted;
             tx.execute(
@@ -447,6 +493,23 @@ fn is_retryable(e: &anyhow::Error) -> bool {
         })
 }
 
+/// Keeps the first time of each installation and product of `facts` (in key order, as every
+/// collector takes the rows' locks).
+fn note_first_seen(tx: &mut postgres::Transaction<'_>, facts: &[&Fact]) -> Result<()> {
+    let first = first_times(facts);
+    let installations: Vec<&str> = first.iter().map(|f| f.0.as_str()).collect();
+    let products: Vec<&str> = first.iter().map(|f| f.1.as_str()).collect();
+    let times: Vec<i64> = first.iter().map(|f| f.2).collect();
+    tx.execute(
+        "INSERT INTO first_seen (installation, product, first_ms)
+         SELECT * FROM UNNEST($1::TEXT[], $2::TEXT[], $3::BIGINT[])
+         ON CONFLICT (installation, product) DO UPDATE
+             SET first_ms = LEAST(first_seen.first_ms, EXCLUDED.first_ms)",
+        &[&installations, &products, &times],
+    )?;
+    Ok(())
+}
+
 /// Inserts `facts` in one statement (each column as an array); returns how many were new.
 fn insert_facts(
     tx: &mut postgres::Transaction<'_>,
@@ -528,7 +591,13 @@ fn migrate(client: &mut Client) -> Result<()> {
     {
         bail!("the database was written by a newer collector (layout {v})");
     }
+    let first_seen_made: bool = tx
+        .query_one("SELECT to_regclass('first_seen') IS NOT NULL", &[])?
+        .get(0);
     tx.batch_execute(SCHEMA)?;
+    if !first_seen_made {
+        tx.batch_execute(FILL_FIRST_SEEN)?;
+    }
     tx.execute("DELETE FROM agent_telemetry_layout", &[])?;
     tx.execute(
         "INSERT INTO agent_telemetry_layout (version) VALUES ($1)",

@@ -306,8 +306,8 @@ impl Query<'_, '_> {
     /// come back too (filtering them in SQL costs more than the rows), and the caller, which
     /// looks up only the installations active in the range, never finds them.
     ///
-    /// With no index on the installation, this reads every event before the range once (from
-    /// the time index alone): a report with `--since` pays for it, one without does not.
+    /// Read from the `first_seen` table (each installation's first event of each product,
+    /// kept as events are stored): a row an installation and product, not every earlier event.
     fn first_seen(&self) -> Result<Vec<(String, i64)>> {
         let bound = if self.filter.version.is_none() && self.filter.kinds.is_empty() {
             self.since
@@ -318,7 +318,7 @@ impl Query<'_, '_> {
             return Ok(Vec::new());
         }
         let mut sql =
-            "SELECT installation, MIN(occurred_ms) FROM events WHERE occurred_ms < ?1".to_string();
+            "SELECT installation, MIN(first_ms) FROM first_seen WHERE first_ms < ?1".to_string();
         let mut args = vec![Arg::Int(bound)];
         if let Some(product) = &self.filter.product {
             sql += " AND product = ?2";
