@@ -86,7 +86,7 @@ stop | halt)
   fi
   "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -m immediate -w stop >/dev/null 2>&1 || true
   if [ "$action" = stop ]; then
-    rm -rf "$cluster" "$dir/cluster"
+    rm -rf "$cluster" "$dir"
   fi
   ;;
 *)
