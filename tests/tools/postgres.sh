@@ -22,7 +22,8 @@ server_bin() {
     dirname "$(command -v pg_ctl)"
     return
   fi
-  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1
+  # No server installed: nothing printed (and no failure, which pipefail would make fatal).
+  { ls -d /usr/lib/postgresql/*/bin 2>/dev/null || true; } | sort -V | tail -1
 }
 
 case "$action" in
@@ -81,10 +82,12 @@ stop | halt)
   cluster=$(cat "$dir/cluster")
   bin=$(server_bin)
   as=()
-  if [ "$(id -u)" = 0 ]; then
-    as=(runuser -u "$(stat -c %U "$cluster/data")" --)
+  if [ -d "$cluster/data" ] && [ -n "$bin" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      as=(runuser -u "$(stat -c %U "$cluster/data")" --)
+    fi
+    "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -m fast -w stop >/dev/null 2>&1 || true
   fi
-  "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -m immediate -w stop >/dev/null 2>&1 || true
   if [ "$action" = stop ]; then
     rm -rf "$cluster" "$dir"
   fi
