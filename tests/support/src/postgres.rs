@@ -27,30 +27,22 @@ impl Postgres {
     /// The server of [`SERVER_VARIABLE`], or a cluster started now (blocks for a second or
     /// two; call it off the async threads or before the runtime).
     pub fn start() -> Postgres {
-        if let Some(url) = std::env::var(SERVER_VARIABLE)
-            .ok()
-            .filter(|u| !u.is_empty())
-        {
-            return Postgres {
-                url,
-                cluster: None,
-                keep: false,
-            };
-        }
         let dir = crate::target_dir()
             .join("tmp")
             .join(crate::temp_dir("postgres").file_name().unwrap());
-        Postgres {
-            url: run_script("start", &dir),
-            cluster: Some(dir),
-            keep: false,
-        }
+        Postgres::at(&dir, false)
     }
 
     /// A cluster in `dir` that outlives this value: started (made the first time) now,
     /// stopped when dropped with its files kept, for data generated once and read by many
     /// runs (the benches'). The server of [`SERVER_VARIABLE`] when that is set.
     pub fn kept(dir: &std::path::Path) -> Postgres {
+        Postgres::at(dir, true)
+    }
+
+    /// The server of [`SERVER_VARIABLE`], or a cluster in `dir` started now; `keep`: its
+    /// files are kept when it is stopped.
+    fn at(dir: &std::path::Path, keep: bool) -> Postgres {
         if let Some(url) = std::env::var(SERVER_VARIABLE)
             .ok()
             .filter(|u| !u.is_empty())
@@ -58,13 +50,13 @@ impl Postgres {
             return Postgres {
                 url,
                 cluster: None,
-                keep: true,
+                keep,
             };
         }
         Postgres {
             url: run_script("start", dir),
             cluster: Some(dir.to_path_buf()),
-            keep: true,
+            keep,
         }
     }
 

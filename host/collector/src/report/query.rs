@@ -138,6 +138,26 @@ const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
 const PERCENTILES: &str = "percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms),
     percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms)";
 
+/// A model's token use and cost, grouped by its name ([`model_at`] reads them).
+const MODEL_COLUMNS: &str = "COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
+    TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
+    COUNT(*) FILTER (WHERE cost_usd IS NULL AND estimated_cost_usd IS NULL)";
+
+/// The [`MODEL_COLUMNS`] of `r` from its column `first` on.
+fn model_at(r: &super::db::Row<'_>, first: usize) -> Result<Model> {
+    Ok(Model {
+        model: clip(r.text(first)?.to_string()),
+        events: r.count(first + 1)?,
+        // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
+        input_tokens: r.float(first + 2)? as i64,
+        output_tokens: r.float(first + 3)? as i64,
+        cost_usd: r.float(first + 4)?,
+        estimated_cost_usd: r.float(first + 5)?,
+        unpriced_events: r.count(first + 6)?,
+        folded: 0,
+    })
+}
+
 /// The columns of [`Query::token_use`]'s rows.
 const TOKEN_COLUMNS: &str =
     "occurred_ms, subject, input_tokens, output_tokens, cost_usd, estimated_cost_usd, prices";
@@ -440,27 +460,12 @@ impl Query<'_, '_> {
     fn models(&self) -> Result<Vec<Model>> {
         self.db.rows(
             &format!(
-                "SELECT COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
-                    TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
-                    COUNT(*) FILTER (WHERE cost_usd IS NULL AND estimated_cost_usd IS NULL)
-             FROM {token_use}
+                "SELECT {MODEL_COLUMNS} FROM {token_use}
              GROUP BY 1 ORDER BY TOTAL(cost_usd) + TOTAL(estimated_cost_usd) DESC, 1",
                 token_use = self.token_use()
             ),
             &self.args(&[]),
-            |r| {
-                Ok(Model {
-                    model: clip(r.text(0)?.to_string()),
-                    events: r.count(1)?,
-                    // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
-                    input_tokens: r.float(2)? as i64,
-                    output_tokens: r.float(3)? as i64,
-                    cost_usd: r.float(4)?,
-                    estimated_cost_usd: r.float(5)?,
-                    unpriced_events: r.count(6)?,
-                    folded: 0,
-                })
-            },
+            |r| model_at(r, 0),
         )
     }
 

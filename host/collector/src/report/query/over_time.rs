@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::{DAY_MS, Population, Query, clamp, clip, rfc3339};
+use super::{DAY_MS, MODEL_COLUMNS, Population, Query, clamp, model_at, rfc3339};
 use crate::ingest::LAST_MS;
 use crate::report::db::Arg;
 use crate::report::other::{Fold, other_name};
@@ -199,10 +199,7 @@ impl Query<'_, '_> {
     /// [`Query::token_use`] rule), most costly first.
     fn models_by_period(&self, g: Granularity, from: i64, periods: &mut [Period]) -> Result<()> {
         let sql = format!(
-            "SELECT {period}, COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
-                    TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
-                    COUNT(*) FILTER (WHERE cost_usd IS NULL AND estimated_cost_usd IS NULL)
-             FROM {token_use} GROUP BY 1, 2",
+            "SELECT {period}, {MODEL_COLUMNS} FROM {token_use} GROUP BY 1, 2",
             period = period_sql(g),
             token_use = self.token_use()
         );
@@ -210,17 +207,7 @@ impl Query<'_, '_> {
             let Some(period) = slot(periods, from, r.int(0)?) else {
                 return Ok(());
             };
-            period.models.push(Model {
-                model: clip(r.text(1)?.to_string()),
-                events: r.count(2)?,
-                // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
-                input_tokens: r.float(3)? as i64,
-                output_tokens: r.float(4)? as i64,
-                cost_usd: r.float(5)?,
-                estimated_cost_usd: r.float(6)?,
-                unpriced_events: r.count(7)?,
-                folded: 0,
-            });
+            period.models.push(model_at(r, 1)?);
             Ok(())
         })?;
         for period in periods {
