@@ -305,6 +305,19 @@ async fn stored_bytes_are_bounded_per_record_and_per_database() {
     assert_eq!(status, 400, "{response}");
     assert!(response.contains("longer than 256 bytes"), "{response}");
 
+    // A NUL character in a name is refused in every store alike (PostgreSQL's text cannot
+    // hold one: stored by SQLite, it would be a body PostgreSQL refuses on every retry).
+    let mut native = batch(1);
+    native.events[0].product = "agent\0".to_string();
+    let native = serde_json::to_vec(&native).unwrap();
+    let (status, response) = post_with(addr, "/v1/batch", &[JSON], &native).await;
+    assert_eq!(status, 400, "{response}");
+    assert!(response.contains("NUL character"), "{response}");
+    let swarm = r#"{"product":"agent-swarm","event":"session.started","occurred_at":"2026-01-01T00:00:00.000Z","source":"server","actor_mode":"anonymous","actor_anonymous_id":"a1","properties":{"sessionId":"s\u0000"},"metadata":{"transport":"http","schema_version":1,"environment":"production"}}"#;
+    let (status, response) = post_with(addr, "/v1/events", &[JSON], swarm.as_bytes()).await;
+    assert_eq!(status, 400, "{response}");
+    assert!(response.contains("NUL character"), "{response}");
+
     // A time past 9999 is refused, not stored for the report to trip on.
     let far = DOCKER_OK.replace("1767225600000", "253402300800000");
     let (status, response) = post_with(addr, "/events/v1/track", &[JSON], far.as_bytes()).await;

@@ -258,13 +258,13 @@ async fn a_deletion_request_is_read_strictly_and_carried_out_even_when_the_datab
     assert_eq!(collector.store().counts().unwrap().events, 3);
 
     // A full database refuses batches, but takes a deletion (which makes room).
-    collector.store().set_max_bytes(Some(1));
+    collector.store().set_max_bytes(Some(1)).unwrap();
     let (status, _) = post(addr, "/v1/batch", &serde_json::to_vec(&batch(1)).unwrap()).await;
     assert_eq!(status, 503);
     let (status, text) = post(addr, "/v1/batch", deletion(INSTALLATION, 1).as_bytes()).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with(r#"{"deleted":3}"#), "{text}");
-    collector.store().set_max_bytes(None);
+    collector.store().set_max_bytes(None).unwrap();
     let (status, text) = post(addr, "/v1/batch", deletion(INSTALLATION, 1).as_bytes()).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.ends_with(r#"{"deleted":0}"#), "idempotent: {text}");

@@ -308,3 +308,128 @@ async fn a_postgres_database_of_a_newer_layout_is_refused_and_an_unreachable_one
     );
     assert!(!err.contains("s3cret"), "{err}");
 }
+
+/// The advisory lock a `forget` of `installation` takes: the first eight bytes of the id's
+/// SHA-256, as the deletions table keeps it.
+fn forget_lock(installation: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(installation.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_stored_while_a_forget_runs_waits_and_then_finds_the_deletion() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let url = pg.database("forget_race");
+    tokio::task::spawn_blocking(move || {
+        use agent_telemetry_collector::EventStore;
+        let store = EventStore::connect(&url).unwrap();
+        let installation = "install_0000000000000000";
+        let hash = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(installation.as_bytes()))
+        };
+        // A forget at another collector, stopped between its start and its commit.
+        let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut forget = other.transaction().unwrap();
+        forget
+            .execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&forget_lock(installation)],
+            )
+            .unwrap();
+        let batch: agent_telemetry_contract::wire::Batch =
+            serde_json::from_slice(&body(0)).unwrap();
+        let storing = std::thread::spawn(move || store.ingest(&batch).unwrap());
+        // Long enough for the body to have been stored, had it not waited.
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        forget
+            .execute(
+                "INSERT INTO deletions (installation_sha256, at_ms, deleted_events)
+                 VALUES ($1, 0, 0)",
+                &[&hash],
+            )
+            .unwrap();
+        forget.commit().unwrap();
+        let ingested = storing.join().unwrap();
+        assert_eq!(
+            (ingested.accepted, ingested.forgotten),
+            (0, PER_BATCH),
+            "the body waited for the forget and found it"
+        );
+        let events: i64 = other
+            .query_one("SELECT COUNT(*) FROM events", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(events, 0);
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collector_connects_again_after_its_session_is_ended_and_a_reader_needs_no_write_right() {
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let url = pg.database("reconnect");
+    let (addr, _collector) = collect(std::path::Path::new(&url), &[]).await;
+    assert_eq!(support::post(addr, "/v1/batch", &body(0)).await.0, 200);
+    // An administrator ends every other session (as a server restart would).
+    let admin = url.clone();
+    let ended: i64 = tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        client
+            .query_one(
+                "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    })
+    .await
+    .unwrap();
+    assert!(ended >= 1, "the collector's session was ended");
+    // The body sent next finds the connection closed, and the collector opens a new one.
+    let (status, text) = support::post(addr, "/v1/batch", &body(1)).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(counts(&url).await.events, 2 * PER_BATCH as u64);
+
+    // A role that may only read: `report` needs nothing more of a database of its layout.
+    let admin = url.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap();
+        client
+            .batch_execute(
+                "CREATE ROLE reader LOGIN;
+                 GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader;",
+            )
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    let reader = reader_url(&url);
+    let report = report_json(&reader).await;
+    assert_eq!(report["events"], 2 * PER_BATCH as u64);
+    // And `--max-db-size` is refused, with the reason, rather than never clearing.
+    let (code, _, err, _) = run_cli(
+        &[
+            "collect",
+            "--db",
+            &url,
+            "--port",
+            "0",
+            "--max-db-size",
+            "1M",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("server's quotas"), "{err}");
+}
+
+/// `url` as the user `reader` (a parameter after the URL's own user wins).
+fn reader_url(url: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}user=reader")
+}

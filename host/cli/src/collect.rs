@@ -28,7 +28,8 @@ pub struct CollectArgs {
     pub db: Option<PathBuf>,
     /// Most the database may hold (e.g. 500M, 1G; K, M, G, T are powers of 1024). Once it is
     /// reached, bodies get 503 with a Retry-After (senders retry later, nothing is lost) until
-    /// --retain or the user makes room [default: no bound].
+    /// --retain or the user makes room. A SQLite file only: bound a PostgreSQL database with
+    /// the server's quotas [default: no bound].
     #[arg(long, value_name = "BYTES", value_parser = parse_size)]
     pub max_db_size: Option<u64>,
     /// Delete events older than this many days, at start and every hour [default: keep all].
@@ -155,7 +156,7 @@ pub(crate) async fn collect(args: CollectArgs) -> Result<()> {
         let db = db.clone();
         tokio::task::spawn_blocking(move || open_db(&db)).await??
     };
-    store.set_max_bytes(args.max_db_size);
+    store.set_max_bytes(args.max_db_size)?;
     if let Some(prices) = prices {
         store.set_prices(prices);
     }

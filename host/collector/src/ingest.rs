@@ -312,6 +312,10 @@ fn text(s: &str) -> Result<String, Refused> {
             "a name is longer than {MAX_TEXT} bytes"
         )));
     }
+    // PostgreSQL's text cannot hold it, and no name needs it: refused in every store alike.
+    if s.contains('\0') {
+        return Err(Refused::new("a name holds a NUL character"));
+    }
     Ok(s.to_string())
 }
 

@@ -29,7 +29,7 @@ enum Backend {
     /// A SQLite file, or memory: one process.
     Sqlite(Mutex<Connection>),
     /// A PostgreSQL database: as many collector processes as write to it.
-    Postgres(postgres::Postgres),
+    Postgres(Box<postgres::Postgres>),
 }
 
 /// Received events, in SQLite (a file, or memory) or PostgreSQL.
@@ -225,7 +225,7 @@ impl EventStore {
     /// layout. Several processes may store into one database at once.
     pub fn connect(url: &str) -> Result<EventStore> {
         Ok(EventStore::with(
-            Backend::Postgres(postgres::Postgres::connect(url)?),
+            Backend::Postgres(Box::new(postgres::Postgres::connect(url)?)),
             HashSet::new(),
         ))
     }
@@ -267,10 +267,19 @@ impl EventStore {
     }
 
     /// Bounds the database: once the pages in use reach `max` bytes, [`EventStore::store`]
-    /// refuses with [`Full`]. `None`: no bound.
-    pub fn set_max_bytes(&self, max: Option<u64>) {
+    /// refuses with [`Full`]. `None`: no bound. A SQLite file only: a PostgreSQL database's
+    /// size does not shrink when rows are deleted (the space is reused, not returned), so the
+    /// bound, once reached, would never clear; the server's own quotas bound it instead.
+    pub fn set_max_bytes(&self, max: Option<u64>) -> Result<()> {
+        if max.is_some() && matches!(self.backend, Backend::Postgres(_)) {
+            anyhow::bail!(
+                "a size bound is for a SQLite file; bound a PostgreSQL database with the \
+                 server's quotas (its size does not shrink when rows are deleted)"
+            );
+        }
         self.max_bytes
             .store(max.map_or(0, |m| m.max(1)), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Bytes in use: the pages that hold something (a page freed by a deletion is reused
@@ -296,10 +305,12 @@ impl EventStore {
     /// Sets the flag [`is_full`](Self::is_full) reads, from the pages in use now.
     fn note_fullness(&self, conn: Option<&Connection>) -> Result<bool> {
         let max = self.max_bytes.load(Ordering::Relaxed);
-        let used = || match (&self.backend, conn) {
-            (Backend::Postgres(pg), _) => pg.used_bytes(),
-            (Backend::Sqlite(_), Some(conn)) => Ok(Self::used_bytes(conn)?),
-            (Backend::Sqlite(c), None) => Ok(Self::used_bytes(&lock(c))?),
+        let used = || -> Result<u64> {
+            match (&self.backend, conn) {
+                (Backend::Postgres(_), _) => Ok(0),
+                (Backend::Sqlite(_), Some(conn)) => Ok(Self::used_bytes(conn)?),
+                (Backend::Sqlite(c), None) => Ok(Self::used_bytes(&lock(c))?),
+            }
         };
         let full = max > 0 && used()? >= max;
         self.full.store(full, Ordering::Relaxed);
@@ -454,21 +465,26 @@ impl EventStore {
     ) -> Result<Ingested> {
         let period_ms = crate::ingest::day_ms(&upload.period_start)?;
         let events = usize::try_from(upload.events).unwrap_or(usize::MAX);
-        if self.is_forgotten(&upload.installation_id)? {
-            // Counted before the installation asked to be forgotten, sent after: not kept.
-            return Ok(Ingested {
-                accepted: 0,
-                duplicates: 0,
-                forgotten: events,
-            });
+        // Counted before the installation asked to be forgotten, sent after: not kept.
+        let forgotten = Ingested {
+            accepted: 0,
+            duplicates: 0,
+            forgotten: events,
+        };
+        if matches!(self.backend, Backend::Sqlite(_))
+            && self.forgotten_here(&upload.installation_id)
+        {
+            return Ok(forgotten);
         }
         if self.note_fullness(None)? {
             return Err(Full.into());
         }
         let mut conn = match &self.backend {
             Backend::Postgres(pg) => {
-                let new = pg.store_counts(upload, period_ms)?;
-                return Ok(Ingested::counted(new, events));
+                return Ok(match pg.store_counts(upload, period_ms)? {
+                    Some(new) => Ingested::counted(new, events),
+                    None => forgotten,
+                });
             }
             Backend::Sqlite(c) => lock(c),
         };

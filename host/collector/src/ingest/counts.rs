@@ -1,11 +1,11 @@
 //! Counts-only mode's uploads (`agent-telemetry/counts`), taken at the native path beside
 //! batches: one document of counters per installation, product version and day. Checked as
-//! strictly as a batch (unknown fields refused, names within [`MAX_TEXT`], a known kind for
+//! strictly as a batch (unknown fields refused, names within [`MAX_TEXT`](super::MAX_TEXT), a known kind for
 //! every counter, at most [`MAX_COUNTERS`] of them, a date for the period) before it is stored.
 
 use agent_telemetry_contract::counts::{self, MAX_COUNTERS, Upload};
 
-use super::{MAX_TEXT, Refused, day_ms, known_kind};
+use super::{Refused, day_ms, known_kind};
 
 /// The upload in `body`.
 pub fn parse(body: &[u8]) -> Result<Upload, Refused> {
@@ -44,14 +44,8 @@ pub fn parse(body: &[u8]) -> Result<Upload, Refused> {
             .flatten()
             .chain([&c.kind])
     });
-    if names
-        .into_iter()
-        .chain(counters)
-        .any(|n| n.len() > MAX_TEXT)
-    {
-        return Err(Refused::new(format!(
-            "a name is longer than {MAX_TEXT} bytes"
-        )));
+    for name in names.into_iter().chain(counters) {
+        super::text(name)?;
     }
     if upload.upload_id.is_empty() || upload.installation_id.is_empty() {
         return Err(Refused::new(

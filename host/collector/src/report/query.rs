@@ -341,9 +341,10 @@ impl Query<'_, '_> {
         let in_range = self.uploads_in_range();
         let (uploads, installations, events) = self.db.one(
             &format!(
-                "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN installation NOT LIKE '{EPHEMERAL_PREFIX}%'
+                "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN substr(installation, 1, {n}) <> '{EPHEMERAL_PREFIX}'
                      THEN installation END), TOTAL(events)
-                 FROM uploads WHERE {in_range}"
+                 FROM uploads WHERE {in_range}",
+                n = EPHEMERAL_PREFIX.len()
             ),
             &self.upload_args(),
             |r| Ok((r.count(0)?, r.count(1)?, r.float(2)?)),
@@ -352,7 +353,7 @@ impl Query<'_, '_> {
             "SELECT kind, subject, outcome, TOTAL(count), TOTAL(input_tokens), TOTAL(output_tokens),
                  TOTAL(cost_usd), TOTAL(duration_ms)
              FROM counters WHERE upload_id IN (SELECT upload_id FROM uploads WHERE {in_range}){kinds}
-             GROUP BY kind, subject, outcome ORDER BY 4 DESC, 1, 2, 3",
+             GROUP BY kind, subject, outcome ORDER BY 4 DESC, 1, 2 NULLS FIRST, 3 NULLS FIRST",
             kinds = self.counter_kinds(),
         ), &self.args(&[]), |r| {
                 Ok(CountRow {

@@ -106,12 +106,19 @@ const SCHEMA: &str = r#"
     -- SQLite's TOTAL: a sum as a double, 0 over no rows, that cannot overflow. The report's
     -- queries are written once for both databases.
     CREATE OR REPLACE AGGREGATE total(double precision)
-        (SFUNC = float8pl, STYPE = double precision, INITCOND = '0');
+        (SFUNC = float8pl, STYPE = double precision, INITCOND = '0',
+         COMBINEFUNC = float8pl, PARALLEL = SAFE);
 "#;
 
 /// A connection to the database `collect --db postgres://...` names.
 pub(crate) struct Postgres {
+    /// Where to connect again when the server closed the connection (it restarted, or an
+    /// administrator ended the session).
+    config: postgres::Config,
+    url: String,
     client: Mutex<Connection>,
+    /// Set when a write found the connection gone: the next use opens a new one.
+    lost: std::sync::atomic::AtomicBool,
 }
 
 /// The blocking client, closed where closing may block: its `drop` runs a runtime of its own
@@ -175,53 +182,80 @@ pub fn describe(url: &str) -> String {
 }
 
 impl Postgres {
-    /// Connects to `url` and brings the database to this version's layout.
+    /// Connects to `url` and brings the database to this version's layout. A URL without a
+    /// password takes it from `PGPASSWORD`, as `psql` does, so that it need not be on the
+    /// command line (where `ps` shows it).
     pub(crate) fn connect(url: &str) -> Result<Postgres> {
-        let config: postgres::Config = url
+        let mut config: postgres::Config = url
             .parse()
             .map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL URL: {e}"))?;
-        let mut client = config
-            .connect(NoTls)
-            .with_context(|| format!("cannot connect to the {}", describe(url)))?;
+        with_password_from(&mut config, std::env::var("PGPASSWORD").ok());
+        let mut client = open(&config, url)?;
         migrate(&mut client).context("cannot bring the database to this version's layout")?;
-        // A commit returns before its WAL record is flushed (it is within a fraction of a
-        // second): a server crash may lose the last bodies acknowledged, never corrupt what
-        // is stored. The durability SQLite's `synchronous=NORMAL` in WAL mode gives, and the
-        // flush no longer serializes every collector's commits.
-        client.batch_execute("SET synchronous_commit = off")?;
-        // The report's queries are short scans and aggregates, over before a JIT-compiled plan
-        // would pay back its compiling (measured: a fifth of the models' query).
-        client.batch_execute("SET jit = off")?;
         Ok(Postgres {
+            config,
+            url: url.to_string(),
             client: Mutex::new(Connection(Some(client))),
+            lost: false.into(),
         })
     }
 
     /// The connection, for the report: with memory enough that its aggregates by day and
     /// installation stay in memory rather than spill to disk.
     pub(crate) fn reader(&self) -> Result<MutexGuard<'_, Connection>> {
-        let mut client = self.client();
+        let mut client = self.client()?;
         client.batch_execute("SET work_mem = '256MB'")?;
         Ok(client)
     }
 
-    fn client(&self) -> MutexGuard<'_, Connection> {
-        // A panic while holding the lock leaves at worst a transaction open on the connection,
-        // which the next `transaction()` call rolls back first.
-        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    /// The connection, opened again if the server closed it: a collector outlives a restart
+    /// of its database (the bodies sent meanwhile got an error and are sent again).
+    /// Runs `write` (a transaction) on the connection, and again, up to three times, when
+    /// it had no effect and may succeed the next time: PostgreSQL aborted it to break a
+    /// deadlock (two processes that waited on each other's rows), or the connection was lost
+    /// (the server restarted, or an administrator ended the session), when a new one is
+    /// opened. A body whose commit was lost with its answer is stored again as duplicates.
+    fn write<T>(&self, mut write: impl FnMut(&mut Client) -> Result<T>) -> Result<T> {
+        let mut tries = 0;
+        loop {
+            let result = self.client().and_then(|mut c| write(&mut c));
+            match result {
+                Err(e) if tries < 3 && self.retryable(&e) => tries += 1,
+                other => return other,
+            }
+        }
     }
 
-    /// Bytes the database takes on disk.
-    pub(crate) fn used_bytes(&self) -> Result<u64> {
-        let size: i64 = self
-            .client()
-            .query_one("SELECT pg_database_size(current_database())", &[])?
-            .get(0);
-        Ok(size.max(0) as u64)
+    fn retryable(&self, e: &anyhow::Error) -> bool {
+        use postgres::error::SqlState;
+        let Some(e) = e.downcast_ref::<postgres::Error>() else {
+            return false;
+        };
+        let code = e.code();
+        if e.is_closed()
+            || code == Some(&SqlState::ADMIN_SHUTDOWN)
+            || code == Some(&SqlState::CRASH_SHUTDOWN)
+        {
+            self.lost.store(true, std::sync::atomic::Ordering::Relaxed);
+            return true;
+        }
+        code == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+            || code == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+    }
+
+    fn client(&self) -> Result<MutexGuard<'_, Connection>> {
+        // A panic while holding the lock leaves at worst a transaction open on the connection,
+        // which the next `transaction()` call rolls back first.
+        let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        if self.lost.swap(false, std::sync::atomic::Ordering::Relaxed) || client.is_closed() {
+            tracing::warn!(database = %describe(&self.url), "the connection was closed; connecting again");
+            *client = Connection(Some(open(&self.config, &self.url)?));
+        }
+        Ok(client)
     }
 
     pub(crate) fn delete_outside(&self, before: i64, after: i64) -> Result<usize> {
-        let n = self.client().execute(
+        let n = self.client()?.execute(
             "DELETE FROM events WHERE occurred_ms < $1 OR occurred_ms > $2",
             &[&before, &after],
         )?;
@@ -243,12 +277,18 @@ impl Postgres {
 
     /// Whether `installation_id` asked to be forgotten.
     pub(crate) fn is_forgotten(&self, installation_id: &str) -> Result<bool> {
-        Ok(!Self::forgotten(&mut **self.client(), &[installation_id])?.is_empty())
+        Ok(!Self::forgotten(&mut **self.client()?, &[installation_id])?.is_empty())
     }
 
     pub(crate) fn forget(&self, installation_id: &str, hash: &str, now_ms: i64) -> Result<u64> {
-        let mut client = self.client();
+        self.write(|client| {
         let mut tx = client.transaction()?;
+        // Waits for the bodies of this installation being stored, and keeps new ones waiting
+        // until the deletion is recorded, when they find it (see `lock_installations`).
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1)",
+            &[&installation_lock(hash)],
+        )?;
         let mut deleted = tx.execute(
             "DELETE FROM events WHERE installation = $1",
             &[&installation_id],
@@ -279,6 +319,7 @@ impl Postgres {
         )?;
         tx.commit()?;
         Ok(deleted)
+        })
     }
 
     /// Stores a body's events (each kept once by id) and the body's row; returns the events
@@ -297,9 +338,9 @@ impl Postgres {
         // collector while the first still writes) take their rows' locks in one order.
         let mut order: Vec<&Fact> = facts.iter().collect();
         order.sort_by(|a, b| a.id.cmp(&b.id));
-        retry_deadlock(|| {
-            let mut client = self.client();
+        self.write(|client| {
             let mut tx = client.transaction()?;
+            lock_installations(&mut tx, &installations)?;
             let gone = Self::forgotten(&mut tx, &installations)?;
             let kept: Vec<&Fact> = order
                 .iter()
@@ -330,15 +371,21 @@ impl Postgres {
         })
     }
 
-    /// Stores a counts-only upload unless its id is stored already; whether it was new.
+    /// Stores a counts-only upload unless its id is stored already: whether it was new, or
+    /// `None` when its installation asked to be forgotten.
     pub(crate) fn store_counts(
         &self,
         upload: &agent_telemetry_contract::counts::Upload,
         period_ms: i64,
-    ) -> Result<bool> {
-        let mut client = self.client();
-        let mut tx = client.transaction()?;
-        let new = tx.execute(
+    ) -> Result<Option<bool>> {
+        self.write(|client| {
+            let mut tx = client.transaction()?;
+            let installation = [upload.installation_id.as_str()];
+            lock_installations(&mut tx, &installation)?;
+            if !Self::forgotten(&mut tx, &installation)?.is_empty() {
+                return Ok(None);
+            }
+            let new = tx.execute(
             "INSERT INTO uploads (upload_id, installation, ci, period_start, period_ms, product,
                  version, os, events, overflow)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (upload_id) DO NOTHING",
@@ -355,40 +402,41 @@ impl Postgres {
                 &i64::try_from(upload.overflow)?,
             ],
         )? == 1;
-        if new {
-            let insert = tx.prepare(
-                "INSERT INTO counters (upload_id, period_ms, kind, subject, outcome, count,
+            if new {
+                let insert = tx.prepare(
+                    "INSERT INTO counters (upload_id, period_ms, kind, subject, outcome, count,
                      duration_ms, duration_buckets, input_tokens, output_tokens, token_buckets,
                      cost_usd, costed)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )?;
-            for c in &upload.counters {
-                tx.execute(
-                    &insert,
-                    &[
-                        &upload.upload_id,
-                        &period_ms,
-                        &c.kind,
-                        &c.subject,
-                        &c.outcome,
-                        &i64::try_from(c.count)?,
-                        &i64::try_from(c.duration_ms)?,
-                        &serde_json::to_string(&c.duration_buckets)?,
-                        &i64::try_from(c.input_tokens)?,
-                        &i64::try_from(c.output_tokens)?,
-                        &serde_json::to_string(&c.token_buckets)?,
-                        &c.cost_usd,
-                        &i64::try_from(c.costed)?,
-                    ],
                 )?;
+                for c in &upload.counters {
+                    tx.execute(
+                        &insert,
+                        &[
+                            &upload.upload_id,
+                            &period_ms,
+                            &c.kind,
+                            &c.subject,
+                            &c.outcome,
+                            &i64::try_from(c.count)?,
+                            &i64::try_from(c.duration_ms)?,
+                            &serde_json::to_string(&c.duration_buckets)?,
+                            &i64::try_from(c.input_tokens)?,
+                            &i64::try_from(c.output_tokens)?,
+                            &serde_json::to_string(&c.token_buckets)?,
+                            &c.cost_usd,
+                            &i64::try_from(c.costed)?,
+                        ],
+                    )?;
+                }
             }
-        }
-        tx.commit()?;
-        Ok(new)
+            tx.commit()?;
+            Ok(Some(new))
+        })
     }
 
     pub(crate) fn uploads(&self) -> Result<Vec<(String, u64)>> {
-        let rows = self.client().query(
+        let rows = self.client()?.query(
             "SELECT period_start, events FROM uploads ORDER BY period_ms, arrival",
             &[],
         )?;
@@ -399,7 +447,7 @@ impl Postgres {
     }
 
     pub(crate) fn bodies(&self) -> Result<Vec<String>> {
-        let rows = self.client().query(
+        let rows = self.client()?.query(
             "SELECT body FROM events WHERE format = 'native' ORDER BY occurred_ms, arrival",
             &[],
         )?;
@@ -407,7 +455,7 @@ impl Postgres {
     }
 
     pub(crate) fn facts(&self) -> Result<Vec<super::StoredFact>> {
-        let rows = self.client().query(
+        let rows = self.client()?.query(
             "SELECT format, id, occurred_ms, kind, installation, product, version, os, subject,
                     outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body,
                     cache_read_tokens, cache_write_tokens, estimated_cost_usd, prices, ci
@@ -447,7 +495,7 @@ impl Postgres {
 
     /// Bodies, events, duplicates, reported drops, deletions and the events they deleted.
     pub(crate) fn counts(&self) -> Result<[u64; 6]> {
-        let mut client = self.client();
+        let mut client = self.client()?;
         let b = client.query_one(
             "SELECT COUNT(*), COALESCE(SUM(duplicates), 0)::BIGINT,
                     LEAST(COALESCE(SUM(dropped_events), 0), 9223372036854775807)::BIGINT
@@ -472,25 +520,55 @@ impl Postgres {
     }
 }
 
-/// Runs `write` again when PostgreSQL aborted it to break a deadlock (two processes that
-/// waited on each other's rows): the transaction had no effect, so running it again is safe.
-fn retry_deadlock<T>(mut write: impl FnMut() -> Result<T>) -> Result<T> {
-    let mut tries = 0;
-    loop {
-        match write() {
-            Err(e) if tries < 3 && is_retryable(&e) => tries += 1,
-            other => return other,
-        }
+/// A new connection to `config`, set up for the collector and the report.
+fn open(config: &postgres::Config, url: &str) -> Result<Client> {
+    let mut client = config
+        .connect(NoTls)
+        .with_context(|| format!("cannot connect to the {}", describe(url)))?;
+    // A commit returns before its WAL record is flushed (it is within a fraction of a
+    // second): a server crash may lose the last bodies acknowledged, never corrupt what is
+    // stored. The durability SQLite's `synchronous=NORMAL` in WAL mode gives, and the flush
+    // no longer serializes every collector's commits.
+    // The report's queries are short scans and aggregates, over before a JIT-compiled plan
+    // would pay back its compiling (measured: a fifth of the models' query).
+    client.batch_execute("SET synchronous_commit = off; SET jit = off")?;
+    Ok(client)
+}
+
+/// `config` with `password` (`PGPASSWORD`) when the URL gave none.
+fn with_password_from(config: &mut postgres::Config, password: Option<String>) {
+    if config.get_password().is_none()
+        && let Some(password) = password.filter(|p| !p.is_empty())
+    {
+        config.password(password);
     }
 }
 
-fn is_retryable(e: &anyhow::Error) -> bool {
-    use postgres::error::SqlState;
-    e.downcast_ref::<postgres::Error>()
-        .and_then(|e| e.code())
-        .is_some_and(|c| {
-            *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
-        })
+/// The advisory lock of an installation (by the SHA-256 the deletions keep): its first eight
+/// bytes.
+fn installation_lock(hash: &str) -> i64 {
+    hash.get(..16)
+        .and_then(|head| u64::from_str_radix(head, 16).ok())
+        .map_or(0, |key| key as i64)
+}
+
+/// Takes, until the transaction ends, a shared lock on each installation of a body, which a
+/// `forget` of one of them takes exclusively. Without it, under READ COMMITTED, a body could
+/// find no deletion, then a `forget` at another collector delete and commit, then the body
+/// insert its events: rows of a forgotten installation, kept. With it, a body stored while a
+/// `forget` runs waits, and then finds the deletion.
+fn lock_installations(tx: &mut postgres::Transaction<'_>, installations: &[&str]) -> Result<()> {
+    let mut keys: Vec<i64> = installations
+        .iter()
+        .map(|id| installation_lock(&installation_hash(id)))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    tx.execute(
+        "SELECT pg_advisory_xact_lock_shared(k) FROM UNNEST($1::BIGINT[]) AS k",
+        &[&keys],
+    )?;
+    Ok(())
 }
 
 /// Keeps the first time of each installation and product of `facts` (in key order, as every
@@ -572,20 +650,14 @@ fn insert_facts(
 /// Creates the tables, or checks that a newer collector did not write them, under a lock
 /// that makes collectors starting together migrate one after the other.
 fn migrate(client: &mut Client) -> Result<()> {
+    // The layout is read first, without a lock: a database already of this layout is left
+    // as it is, so a `report` needs no right to change it and takes no lock on its tables.
+    if layout(client)? == Some(LAYOUT) {
+        return Ok(());
+    }
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    let exists: bool = tx
-        .query_one(
-            "SELECT to_regclass('agent_telemetry_layout') IS NOT NULL",
-            &[],
-        )?
-        .get(0);
-    let version: Option<i64> = if exists {
-        tx.query_opt("SELECT MAX(version) FROM agent_telemetry_layout", &[])?
-            .and_then(|r| r.get(0))
-    } else {
-        None
-    };
+    let version = layout(&mut tx)?;
     if let Some(v) = version
         && v > LAYOUT
     {
@@ -605,4 +677,46 @@ fn migrate(client: &mut Client) -> Result<()> {
     )?;
     tx.commit()?;
     Ok(())
+}
+
+/// The layout the database is of, if it has one.
+fn layout(client: &mut impl postgres::GenericClient) -> Result<Option<i64>> {
+    let exists: bool = client
+        .query_one(
+            "SELECT to_regclass('agent_telemetry_layout') IS NOT NULL",
+            &[],
+        )?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    Ok(client
+        .query_one("SELECT MAX(version) FROM agent_telemetry_layout", &[])?
+        .get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_password_comes_from_pgpassword_when_the_url_has_none() {
+        let mut config: postgres::Config = "postgres://someone@host/db".parse().unwrap();
+        with_password_from(&mut config, Some("from-env".into()));
+        assert_eq!(config.get_password(), Some(&b"from-env"[..]));
+        let mut config: postgres::Config = "postgres://someone:given@host/db".parse().unwrap();
+        with_password_from(&mut config, Some("from-env".into()));
+        assert_eq!(config.get_password(), Some(&b"given"[..]));
+        let mut config: postgres::Config = "postgres://someone@host/db".parse().unwrap();
+        with_password_from(&mut config, Some(String::new()));
+        assert_eq!(config.get_password(), None);
+    }
+
+    #[test]
+    fn an_installation_s_lock_is_the_head_of_its_hash() {
+        let hash = installation_hash("install_0000000000000000");
+        let head = u64::from_str_radix(&hash[..16], 16).unwrap();
+        assert_eq!(installation_lock(&hash), head as i64);
+        assert_eq!(installation_lock("not hex"), 0);
+    }
 }
