@@ -433,3 +433,79 @@ fn reader_url(url: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
     format!("{url}{sep}user=reader")
 }
+
+/// The report from PostgreSQL's day tables is its report from the events, over ranges that
+/// cut days anywhere, after duplicates, a forget and retention.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_day_tables_read_as_the_events_in_postgres() {
+    use agent_telemetry_collector::report::{Filter, Range, Report};
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
+    let url = pg.database("daily");
+    tokio::task::spawn_blocking(move || {
+        let store = agent_telemetry_collector::EventStore::connect(&url).unwrap();
+        for b in (0..BATCHES).chain(0..5) {
+            let batch: agent_telemetry_contract::wire::Batch =
+                serde_json::from_slice(&body(b)).unwrap();
+            store.ingest(&batch).unwrap();
+        }
+        // 2026-03-01, 00:00 UTC.
+        const MARCH: i64 = 1_772_323_200_000;
+        const DAY: i64 = 86_400_000;
+        let check = |store: &agent_telemetry_collector::EventStore| {
+            let filters = [
+                Filter::default(),
+                Filter {
+                    version: Some("1.1.0".into()),
+                    ..Filter::default()
+                },
+                Filter {
+                    kinds: vec!["tool_call".into()],
+                    ..Filter::default()
+                },
+            ];
+            for (since, until) in [
+                (None, None),
+                (
+                    Some(MARCH + DAY + 3_600_000 + 7),
+                    Some(MARCH + 4 * DAY - 11),
+                ),
+                (Some(MARCH + 2 * DAY), None),
+                (
+                    Some(MARCH + 2 * DAY + 60_000),
+                    Some(MARCH + 2 * DAY + 7_200_000),
+                ),
+            ] {
+                for filter in &filters {
+                    let range = Range { since, until };
+                    let daily = Report::build_filtered(store, range, filter.clone(), 15).unwrap();
+                    let raw = Report::build_from_events(store, range, filter.clone(), 15).unwrap();
+                    same(
+                        &serde_json::to_value(&daily).unwrap(),
+                        &serde_json::to_value(&raw).unwrap(),
+                    );
+                }
+            }
+        };
+        check(&store);
+        assert_eq!(
+            store.forget("install_0000000000000002").unwrap(),
+            (BATCHES / 7 * PER_BATCH + PER_BATCH) as u64
+        );
+        check(&store);
+        assert!(
+            store
+                .delete_outside(MARCH + DAY + 5 * 3_600_000, MARCH + 4 * DAY + 7_000_000)
+                .unwrap()
+                > 0
+        );
+        check(&store);
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let left: i64 = client
+            .query_one("SELECT COUNT(*) FROM daily_events WHERE events <= 0", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0);
+    })
+    .await
+    .unwrap();
+}

@@ -12,7 +12,7 @@
 //! `other (K names)` row (`more` counts them), and the text shows control characters escaped
 //! so that a name cannot drive the terminal.
 
-mod db;
+pub(crate) mod db;
 mod events;
 pub mod html;
 mod other;
@@ -522,14 +522,13 @@ impl Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{Fact, Received};
-    use crate::{EventStore, Format};
+    use crate::ingest::Fact;
+    use crate::EventStore;
 
     /// A store holding token use: gpt-4o once without a cost (1M input tokens: $2.50 by the
     /// built-in table) and once with $0.50 reported; two models the table does not know,
     /// three events in all.
     fn priced_and_unpriced() -> EventStore {
-        let store = EventStore::open(None).unwrap();
         let token = |id: &str, model: &str, cost: Option<f64>| Fact {
             id: id.to_string(),
             occurred_ms: 1_767_225_600_000,
@@ -549,16 +548,7 @@ mod tests {
             token("d", "llama-local", None),
             token("e", "mystery-model", None),
         ];
-        store
-            .store(
-                Format::Native,
-                &Received {
-                    facts,
-                    ..Received::default()
-                },
-            )
-            .unwrap();
-        store
+        EventStore::holding(facts)
     }
 
     const SUMMARY: &str = "cost $0.5000 reported, $2.5000 estimated (prices: agent-telemetry \

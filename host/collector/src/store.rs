@@ -13,7 +13,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::ingest::{Fact, Format, Received, known_kind, native};
 use crate::prices::{Prices, TOKEN_KINDS};
+use crate::report::db::sqlite_execute;
 
+pub(crate) mod daily;
 mod postgres;
 pub use postgres::describe as describe_postgres_url;
 
@@ -22,7 +24,7 @@ pub use postgres::describe as describe_postgres_url;
 /// and Agent Swarm events by `sha256:<hex>` alone, where 3 puts their time first. Both are
 /// migrated on open. Version 4 adds token events' cache tokens and the cost estimated from a
 /// price table ([`add_estimates`]).
-const LAYOUT: i64 = 4;
+const LAYOUT: i64 = 5;
 
 /// Where a store keeps its rows.
 enum Backend {
@@ -321,7 +323,7 @@ impl EventStore {
     /// returns how many. The times are the senders' own: an event dated far ahead would never
     /// age out by its date alone, so retention takes those too.
     pub fn delete_outside(&self, before: i64, after: i64) -> Result<usize> {
-        let conn = match &self.backend {
+        let mut conn = match &self.backend {
             Backend::Postgres(pg) => {
                 let deleted = pg.delete_outside(before, after)?;
                 self.note_fullness(None)?;
@@ -329,10 +331,13 @@ impl EventStore {
             }
             Backend::Sqlite(c) => lock(c),
         };
-        let deleted = conn.execute(
-            "DELETE FROM events WHERE occurred_ms < ?1 OR occurred_ms > ?2",
-            params![before, after],
+        let tx = conn.transaction()?;
+        let deleted = daily::delete_outside(
+            &mut |sql, args| sqlite_execute(&tx, sql, args),
+            before,
+            after,
         )?;
+        tx.commit()?;
         self.note_fullness(Some(&conn))?;
         Ok(deleted)
     }
@@ -356,6 +361,10 @@ impl EventStore {
             Backend::Sqlite(c) => lock(c),
         };
         let tx = conn.transaction()?;
+        daily::forget(
+            &mut |sql, args| sqlite_execute(&tx, sql, args),
+            installation_id,
+        )?;
         let mut deleted = tx.execute(
             "DELETE FROM events WHERE installation = ?1",
             params![installation_id],
@@ -429,6 +438,27 @@ impl EventStore {
                 )))
             }
         }
+    }
+
+    /// A store in memory holding `facts`, as native events (the unit tests' data).
+    #[cfg(test)]
+    pub(crate) fn holding(facts: Vec<Fact>) -> EventStore {
+        let store = EventStore::open(None).unwrap();
+        store.add(facts);
+        store
+    }
+
+    /// Stores `facts` as one native body (the unit tests' data).
+    #[cfg(test)]
+    pub(crate) fn add(&self, facts: Vec<Fact>) {
+        self.store(
+            Format::Native,
+            &Received {
+                facts,
+                ..Received::default()
+            },
+        )
+        .unwrap();
     }
 
     #[cfg(test)]
@@ -563,6 +593,12 @@ impl EventStore {
         let tx = conn.transaction()?;
         let mut accepted = 0;
         let mut forgotten = 0;
+        // The rows stored next are those after the last one now (SQLite gives a new row the
+        // largest rowid yet, plus one): what the day tables are brought up to date from.
+        let first_new: i64 =
+            tx.query_row("SELECT COALESCE(MAX(rowid), 0) + 1 FROM events", [], |r| {
+                r.get(0)
+            })?;
         {
             let mut insert = tx.prepare_cached(INSERT)?;
             // A batch's events mostly share one installation: its answer is kept.
@@ -589,6 +625,12 @@ impl EventStore {
             for (installation, product, ms) in first_times(&kept) {
                 first.execute(params![installation, product, ms])?;
             }
+        }
+        if accepted > 0 {
+            let new = "events WHERE rowid >= ?1";
+            let first_new = [crate::report::db::Arg::Int(first_new)];
+            sqlite_execute(&tx, &daily::fold_population(new), &first_new)?;
+            sqlite_execute(&tx, &daily::fold_events(new, 1), &first_new)?;
         }
         let duplicates = received.facts.len() - accepted - forgotten;
         tx.execute(
@@ -829,6 +871,18 @@ fn insert_fact(
 /// writes the table, leaving `ci` at 0): added where it is missing, and filled for the native
 /// events, whose bodies say it.
 /// Whether the `events` table (if there is one) has the column `name`.
+/// Whether the database has the table `name`.
+fn has_table(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
 fn has_column(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
     conn.query_row(
         "SELECT 1 FROM pragma_table_info('events') WHERE name = ?1",
@@ -888,15 +942,10 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )?;
     }
     add_ci_column(&tx)?;
-    let first_seen_made = tx
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'first_seen'",
-            [],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
+    let first_seen_made = has_table(&tx, "first_seen")?;
+    let daily_made = has_table(&tx, "daily_events")?;
     tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(&daily::sqlite_schema())?;
     if old {
         tx.execute_batch(
             "INSERT INTO batches SELECT 'native', received_events, duplicates, dropped_events
@@ -941,6 +990,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     if !first_seen_made {
         tx.execute_batch(FILL_FIRST_SEEN)?;
+    }
+    if !daily_made {
+        daily::fill(&mut |sql, args| sqlite_execute(&tx, sql, args))?;
     }
     // Once every column is there: the sections' covering index, the estimate included.
     tx.execute_batch(REPORT_INDEX)?;

@@ -22,6 +22,46 @@ pub(crate) enum Arg {
     Text(String),
 }
 
+impl Arg {
+    /// The value as SQLite binds it.
+    pub(crate) fn sqlite(&self) -> rusqlite::types::Value {
+        match self {
+            Arg::Int(i) => rusqlite::types::Value::Integer(*i),
+            Arg::Text(t) => rusqlite::types::Value::Text(t.clone()),
+        }
+    }
+
+    /// The value as PostgreSQL binds it.
+    pub(crate) fn postgres(&self) -> &(dyn postgres::types::ToSql + Sync) {
+        match self {
+            Arg::Int(i) => i,
+            Arg::Text(t) => t,
+        }
+    }
+}
+
+/// Runs `sql` (`?N` placeholders) with `args` on SQLite: the rows it changed.
+pub(crate) fn sqlite_execute(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg],
+) -> Result<usize> {
+    Ok(conn.execute(
+        sql,
+        rusqlite::params_from_iter(args.iter().map(Arg::sqlite)),
+    )?)
+}
+
+/// Runs `sql` (`?N` placeholders) with `args` on PostgreSQL: the rows it changed.
+pub(crate) fn postgres_execute(
+    client: &mut impl postgres::GenericClient,
+    sql: &str,
+    args: &[Arg],
+) -> Result<usize> {
+    let params: Vec<_> = args.iter().map(Arg::postgres).collect();
+    Ok(client.execute(&dollar_placeholders(sql), &params)? as usize)
+}
+
 /// One row of a result.
 pub(crate) enum Row<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
@@ -49,10 +89,7 @@ impl Db<'_> {
             Db::Sqlite(conn) => {
                 let mut stmt = conn.prepare(sql)?;
                 let mut rows =
-                    stmt.query(rusqlite::params_from_iter(args.iter().map(|a| match a {
-                        Arg::Int(i) => rusqlite::types::Value::Integer(*i),
-                        Arg::Text(t) => rusqlite::types::Value::Text(t.clone()),
-                    })))?;
+                    stmt.query(rusqlite::params_from_iter(args.iter().map(Arg::sqlite)))?;
                 while let Some(r) = rows.next()? {
                     each(&Row::Sqlite(r))?;
                 }
@@ -61,14 +98,7 @@ impl Db<'_> {
                 use postgres::fallible_iterator::FallibleIterator;
                 let mut client = client.borrow_mut();
                 let sql = dollar_placeholders(sql);
-                let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args
-                    .iter()
-                    .map(|a| match a {
-                        Arg::Int(i) => i as &(dyn postgres::types::ToSql + Sync),
-                        Arg::Text(t) => t as &(dyn postgres::types::ToSql + Sync),
-                    })
-                    .collect();
-                let mut rows = client.query_raw(&sql, params)?;
+                let mut rows = client.query_raw(&sql, args.iter().map(Arg::postgres))?;
                 while let Some(r) = rows.next()? {
                     each(&Row::Postgres(&r))?;
                 }
@@ -128,6 +158,11 @@ impl Row<'_> {
         Ok(self.int(i)?.max(0) as u64)
     }
 
+    /// A count summed as a float (`TOTAL`), never below 0.
+    pub(crate) fn sum(&self, i: usize) -> Result<u64> {
+        Ok(self.float(i)?.max(0.0) as u64)
+    }
+
     /// A real number that may be NULL.
     pub(crate) fn opt_float(&self, i: usize) -> Result<Option<f64>> {
         Ok(match self {
@@ -160,7 +195,7 @@ impl Row<'_> {
 
 /// `sql` with SQLite's `?N` placeholders written as PostgreSQL's `$N` (the queries hold no
 /// `?` in a string).
-fn dollar_placeholders(sql: &str) -> String {
+pub(crate) fn dollar_placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len());
     let mut chars = sql.chars().peekable();
     while let Some(c) = chars.next() {

@@ -108,9 +108,9 @@ impl Fold for CountRow {
 
 #[cfg(test)]
 mod tests {
-    use crate::ingest::{Fact, Received};
+    use crate::ingest::Fact;
     use crate::report::{DEFAULT_TOP, Range, Report, html, text};
-    use crate::{EventStore, Format};
+    use crate::EventStore;
 
     /// 20 tools, `tool-01` called once up to `tool-20` called 20 times, each one's first call
     /// failed (and, the slowest, 100 ms; the others 10 ms); 20 models, `model-n` once with $n
@@ -144,17 +144,7 @@ mod tests {
                 ..fact()
             });
         }
-        let store = EventStore::open(None).unwrap();
-        store
-            .store(
-                Format::Native,
-                &Received {
-                    facts,
-                    ..Received::default()
-                },
-            )
-            .unwrap();
-        store
+        EventStore::holding(facts)
     }
 
     fn fact() -> Fact {

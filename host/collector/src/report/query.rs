@@ -38,12 +38,34 @@ impl Report {
         filter: Filter,
         top: usize,
     ) -> Result<Report> {
+        Report::build_with(store, range, filter, top, false)
+    }
+
+    /// [`Report::build_filtered`] read from every event in the range rather than the day
+    /// tables: what the tests hold the day tables to.
+    #[doc(hidden)]
+    pub fn build_from_events(
+        store: &EventStore,
+        range: Range,
+        filter: Filter,
+        top: usize,
+    ) -> Result<Report> {
+        Report::build_with(store, range, filter, top, true)
+    }
+
+    fn build_with(
+        store: &EventStore,
+        range: Range,
+        filter: Filter,
+        top: usize,
+        raw: bool,
+    ) -> Result<Report> {
         for kind in &filter.kinds {
             if crate::ingest::known_kind(kind).is_none() {
                 bail!("`{}` is not an event kind", kind.escape_debug());
             }
         }
-        let mut r = Report::build_all(store, range, filter)?;
+        let mut r = store.read(|db| Report::read(&db, range, filter, raw))?;
         let top = top.max(1);
         // Each period's models in the models section's order, its top ones by name.
         let rank: HashMap<&str, usize> = r
@@ -68,16 +90,13 @@ impl Report {
         Ok(r)
     }
 
-    fn build_all(store: &EventStore, range: Range, filter: Filter) -> Result<Report> {
-        store.read(|db| Report::read(&db, range, filter))
-    }
-
-    fn read(db: &Db<'_>, range: Range, filter: Filter) -> Result<Report> {
+    fn read(db: &Db<'_>, range: Range, filter: Filter, raw: bool) -> Result<Report> {
         let q = Query {
             db,
             since: range.since.unwrap_or(i64::MIN),
             until: range.until.unwrap_or(i64::MAX),
             filter: &filter,
+            raw,
         };
         let population = q.population()?;
         let models = q.models()?;
@@ -123,52 +142,65 @@ impl Query<'_, '_> {
     }
 }
 
+/// From a first value to before a last: milliseconds, or days.
+type Span = (i64, i64);
+
+/// Values, each with how many times it occurred.
+type Counted = Vec<(i64, u64)>;
+
 struct Query<'a, 'db> {
     db: &'a Db<'db>,
     since: i64,
     until: i64,
     filter: &'a Filter,
+    /// Every section from the events themselves, not the day tables (what the tests compare
+    /// the day tables with).
+    raw: bool,
 }
 
-/// Rows of the range: `?1` and `?2` are its bounds.
-const IN_RANGE: &str = "occurred_ms >= ?1 AND occurred_ms < ?2";
-
-/// The median and 95th percentile of `duration_ms`, by nearest rank as [`percentile`] takes
-/// them (`percentile_disc`: the first value whose rank reaches the fraction), in PostgreSQL.
-const PERCENTILES: &str = "percentile_disc(0.5) WITHIN GROUP (ORDER BY duration_ms),
-    percentile_disc(0.95) WITHIN GROUP (ORDER BY duration_ms)";
-
-/// A model's token use and cost, grouped by its name ([`model_at`] reads them).
-const MODEL_COLUMNS: &str = "COALESCE(subject, 'unknown'), COUNT(*), TOTAL(input_tokens),
-    TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd),
-    COUNT(*) FILTER (WHERE cost_usd IS NULL AND estimated_cost_usd IS NULL)";
+/// A model's token use and cost, grouped by its name ([`model_at`] reads them), from rows of
+/// the day tables' shape.
+const MODEL_COLUMNS: &str = "COALESCE(subject, 'unknown'), TOTAL(events), TOTAL(input_tokens),
+    TOTAL(output_tokens), TOTAL(cost_usd), TOTAL(estimated_cost_usd), TOTAL(unpriced)";
 
 /// The [`MODEL_COLUMNS`] of `r` from its column `first` on.
 fn model_at(r: &super::db::Row<'_>, first: usize) -> Result<Model> {
     Ok(Model {
         model: clip(r.text(first)?.to_string()),
-        events: r.count(first + 1)?,
+        events: r.sum(first + 1)?,
         // TOTAL is a float: a sum past i64::MAX saturates rather than failing.
         input_tokens: r.float(first + 2)? as i64,
         output_tokens: r.float(first + 3)? as i64,
         cost_usd: r.float(first + 4)?,
         estimated_cost_usd: r.float(first + 5)?,
-        unpriced_events: r.count(first + 6)?,
+        unpriced_events: r.sum(first + 6)?,
         folded: 0,
     })
 }
 
 /// The columns of [`Query::token_use`]'s rows.
-const TOKEN_COLUMNS: &str =
-    "occurred_ms, subject, input_tokens, output_tokens, cost_usd, estimated_cost_usd, prices";
+const TOKEN_COLUMNS: &str = "day, subject, events, input_tokens, output_tokens, cost_usd,
+    estimated_cost_usd, estimated_events, unpriced, prices";
 
 impl Query<'_, '_> {
-    /// The rows of the range and the filter: `?1` and `?2` are the range's bounds, the
-    /// filter's values follow (see [`args`](Self::args)). Only the filters given are in it,
-    /// so an unfiltered report reads from the covering indexes as before.
-    fn range(&self) -> String {
-        let mut clause = IN_RANGE.to_string();
-        let mut n = 2;
+    /// `occurred_ms` from `from` to before `to`, a side left out where it is unbounded (so
+    /// that no bound is ever a literal past a bigint).
+    fn time(from: i64, to: i64) -> String {
+        let mut clause = "true".to_string();
+        if from != i64::MIN {
+            clause += &format!(" AND occurred_ms >= {from}");
+        }
+        if to != i64::MAX {
+            clause += &format!(" AND occurred_ms < {to}");
+        }
+        clause
+    }
+
+    /// The filter's conditions, each ` AND …`, its values the placeholders `?1` on (see
+    /// [`args`](Self::args)): the product, the version, then the kinds if `kinds`.
+    fn filters(&self, kinds: bool) -> String {
+        let mut clause = String::new();
+        let mut n = 0;
         let mut next = || {
             n += 1;
             n
@@ -179,7 +211,7 @@ impl Query<'_, '_> {
         if self.filter.version.is_some() {
             clause += &format!(" AND version = ?{}", next());
         }
-        if !self.filter.kinds.is_empty() {
+        if kinds && !self.filter.kinds.is_empty() {
             let list: Vec<String> = self
                 .filter
                 .kinds
@@ -191,36 +223,106 @@ impl Query<'_, '_> {
         clause
     }
 
+    /// The events of the range and the filter.
+    fn range(&self) -> String {
+        Self::time(self.since, self.until) + &self.filters(true)
+    }
+
+    /// The values of [`filters`](Self::filters)' placeholders, then `extra`.
+    fn args(&self, extra: &[&str]) -> Vec<Arg> {
+        let text = |s: &str| Arg::Text(s.to_string());
+        self.filter
+            .product
+            .as_deref()
+            .map(text)
+            .into_iter()
+            .chain(self.filter.version.as_deref().map(text))
+            .chain(self.filter.kinds.iter().map(|k| text(k)))
+            .chain(extra.iter().map(|e| text(e)))
+            .collect()
+    }
+
+    /// The range split where the day tables answer: the whole days in it (first, and the
+    /// day after the last), and the parts of days at its edges, read from the events. The
+    /// tables count a time before 1970 or after 9999 in the first or the last day, so a range
+    /// open on that side takes those days whole.
+    fn split(&self) -> (Option<Span>, Vec<Span>) {
+        let whole = (self.since, self.until);
+        if self.raw {
+            return (None, vec![whole]);
+        }
+        let first = if self.since <= 0 {
+            0
+        } else {
+            self.since / DAY_MS + i64::from(self.since % DAY_MS != 0)
+        };
+        let end = if self.until > LAST_MS {
+            LAST_MS / DAY_MS + 1
+        } else {
+            self.until.div_euclid(DAY_MS)
+        };
+        if first >= end {
+            return (None, vec![whole]);
+        }
+        let mut edges = Vec::new();
+        if self.since > 0 && self.since < first * DAY_MS {
+            edges.push((self.since, first * DAY_MS));
+        }
+        if self.until <= LAST_MS && end * DAY_MS < self.until {
+            edges.push((end * DAY_MS, self.until));
+        }
+        (Some((first, end)), edges)
+    }
+
+    /// The events of `kinds` in the range and the filter, as a table `r` of the day tables'
+    /// columns ([`daily::EVENT_COLUMNS`]): the `daily_events` rows of the range's whole days,
+    /// and the events of the days at its edges, each a row of one.
+    fn source(&self, kinds: &[&str]) -> String {
+        let kinds: Vec<String> = kinds.iter().map(|k| format!("'{k}'")).collect();
+        let kinds = kinds.join(", ");
+        let filters = self.filters(true);
+        let (days, edges) = self.split();
+        let mut parts = Vec::new();
+        if let Some((first, end)) = days {
+            parts.push(format!(
+                "SELECT {columns} FROM daily_events
+                 WHERE kind IN ({kinds}) AND day >= {first} AND day < {end}{filters}",
+                columns = daily::EVENT_COLUMNS
+            ));
+        }
+        for (from, to) in edges {
+            parts.push(daily::raw_events(&format!(
+                "events WHERE kind IN ({kinds}) AND {time}{filters}",
+                time = Self::time(from, to)
+            )));
+        }
+        format!("({}) r", parts.join(" UNION ALL "))
+    }
+
     /// The token-use rows of the range and filter, as a table `e` (of [`TOKEN_COLUMNS`]):
     /// per-call token use; a session's cost event counts only for a session with no token-use
-    /// events (Agent Swarm sends only the former), so nothing is counted twice. Two scans, one
-    /// a kind, each read from the sections' index alone (an `OR` of the kinds would read the
-    /// table's rows).
+    /// events (Agent Swarm sends only the former), so nothing is counted twice. The latter
+    /// are few, and read from the events whatever the range.
     fn token_use(&self) -> String {
-        let range = self.range();
+        let costs = daily::raw_events(&format!(
+            "events s WHERE kind = 'session_cost' AND {range}
+                 AND NOT EXISTS (SELECT 1 FROM events t
+                                 WHERE t.session = s.session AND t.kind = 'token_usage')",
+            range = self.range()
+        ));
         format!(
-            "(SELECT {TOKEN_COLUMNS} FROM events WHERE kind = 'token_usage' AND {range}
+            "(SELECT {TOKEN_COLUMNS} FROM {usage}
               UNION ALL
-              SELECT {TOKEN_COLUMNS} FROM events s WHERE kind = 'session_cost' AND {range}
-                  AND NOT EXISTS (SELECT 1 FROM events t
-                                  WHERE t.session = s.session AND t.kind = 'token_usage')) e"
+              SELECT {TOKEN_COLUMNS} FROM ({costs}) c) e",
+            usage = self.source(&["token_usage"])
         )
     }
 
     /// The uploads whose day is in the range, of the product and version filtered (the same
-    /// placeholders as [`range`](Self::range), without the kinds).
+    /// placeholders as [`filters`](Self::filters), without the kinds).
     fn uploads_in_range(&self) -> String {
-        let mut clause = "period_ms >= ?1 AND period_ms < ?2".to_string();
-        let mut n = 2;
-        if self.filter.product.is_some() {
-            n += 1;
-            clause += &format!(" AND product = ?{n}");
-        }
-        if self.filter.version.is_some() {
-            n += 1;
-            clause += &format!(" AND version = ?{n}");
-        }
-        clause
+        Self::time(self.since, self.until).replace("occurred_ms", "period_ms")
+            + &self.filters(false)
     }
 
     fn upload_args(&self) -> Vec<Arg> {
@@ -242,38 +344,46 @@ impl Query<'_, '_> {
         format!(" AND kind IN ({})", list.join(", "))
     }
 
-    /// The values of [`range`](Self::range)'s placeholders, then `extra`.
-    fn args(&self, extra: &[&str]) -> Vec<Arg> {
-        let text = |s: &str| Arg::Text(s.to_string());
-        [Arg::Int(self.since), Arg::Int(self.until)]
-            .into_iter()
-            .chain(self.filter.product.as_deref().map(text))
-            .chain(self.filter.version.as_deref().map(text))
-            .chain(self.filter.kinds.iter().map(|k| text(k)))
-            .chain(extra.iter().map(|e| text(e)))
-            .collect()
-    }
-
-    /// Events, installations and versions in the range, in one pass over the time index
-    /// (SQLite's `COUNT(DISTINCT)` by day and version would sort a million rows twice): the
-    /// installations of each day and version, which the over-time sections group by period.
+    /// Events, installations and versions in the range: the installations of each day and
+    /// version, which the over-time sections group by period. From `daily_population` for
+    /// the range's whole days, and from the events for the rest (and for a report of some
+    /// kinds only, which that table does not tell apart).
     fn population(&self) -> Result<Population> {
         // A row a day, installation and version: its first and last time, whether CI, and
         // its events. SQLite returns each event as such a row of one.
-        let sql = if self.db.groups() {
-            format!(
-                "SELECT MIN(occurred_ms), MAX(occurred_ms), installation, product, version,
-                     MAX(ci), COUNT(*) FROM events WHERE {in_range}
-                 GROUP BY {ms} / {DAY_MS}, installation, product, version",
-                ms = over_time::clamped_ms(),
-                in_range = self.range()
-            )
+        let raw = |range: String| {
+            if self.db.groups() {
+                format!(
+                    "SELECT MIN(occurred_ms), MAX(occurred_ms), installation, product, version,
+                         MAX(ci), COUNT(*) FROM events WHERE {range}
+                     GROUP BY {day}, installation, product, version",
+                    day = daily::day_sql()
+                )
+            } else {
+                format!(
+                    "SELECT occurred_ms, occurred_ms, installation, product, version, ci, 1
+                     FROM events WHERE {range}"
+                )
+            }
+        };
+        let sql = if self.filter.kinds.is_empty() {
+            let (days, edges) = self.split();
+            let filters = self.filters(false);
+            let mut parts: Vec<String> = days
+                .map(|(first, end)| {
+                    format!(
+                        "SELECT first_ms, last_ms, installation, product, version, ci, events
+                         FROM daily_population WHERE day >= {first} AND day < {end}{filters}"
+                    )
+                })
+                .into_iter()
+                .collect();
+            for (from, to) in edges {
+                parts.push(raw(Self::time(from, to) + &filters));
+            }
+            parts.join(" UNION ALL ")
         } else {
-            format!(
-                "SELECT occurred_ms, occurred_ms, installation, product, version, ci, 1
-                 FROM events WHERE {in_range}",
-                in_range = self.range()
-            )
+            raw(self.range())
         };
         let mut installations: HashMap<String, u32> = HashMap::new();
         // Ephemeral ids: one a run (a container start, a CI job), never an installation.
@@ -288,8 +398,12 @@ impl Query<'_, '_> {
             let events = r.count(6)?;
             let id = r.text(2)?;
             let installation = if id.starts_with(EPHEMERAL_PREFIX) {
-                if !runs.contains_key(id) {
-                    runs.insert(id.to_string(), r.int(5)? != 0);
+                let ci = r.int(5)? != 0;
+                match runs.get_mut(id) {
+                    Some(was) => *was |= ci,
+                    None => {
+                        runs.insert(id.to_string(), ci);
+                    }
                 }
                 None
             } else {
@@ -379,43 +493,54 @@ impl Query<'_, '_> {
     fn commands(&self) -> Result<Vec<Rate>> {
         self.db.rows(
             &format!(
-            "SELECT COALESCE(subject, '?'), COUNT(*), COUNT(*) FILTER (WHERE outcome = 'success')
-             FROM events WHERE kind = 'command' AND {in_range} GROUP BY 1 ORDER BY 2 DESC, 1",
-             in_range = self.range()
-        ),
+                "SELECT COALESCE(subject, '?'), TOTAL(events),
+                     TOTAL(events) FILTER (WHERE outcome = 'success')
+                 FROM {source} GROUP BY 1 ORDER BY 2 DESC, 1",
+                source = self.source(&["command"])
+            ),
             &self.args(&[]),
             |r| {
                 Ok(Rate::new(
                     clip(r.text(0)?.to_string()),
-                    r.count(1)?,
-                    r.count(2)?,
+                    r.sum(1)?,
+                    r.sum(2)?,
                 ))
             },
         )
     }
 
+    /// Tool calls by tool: how many, how many succeeded, and the median and 95th percentile
+    /// of their durations (from their buckets).
     fn tools(&self) -> Result<Vec<Tool>> {
-        let mut tools = if self.db.groups() {
-            self.db.rows(
-                &format!(
-                    "SELECT COALESCE(subject, '?'), COUNT(*),
-                         COUNT(*) FILTER (WHERE outcome = 'success'), {percentiles}
-                     FROM events WHERE kind = 'tool_call' AND {in_range} GROUP BY 1",
-                    percentiles = PERCENTILES,
-                    in_range = self.range()
-                ),
-                &self.args(&[]),
-                |r| {
-                    Ok(Tool {
-                        rate: Rate::new(clip(r.text(0)?.to_string()), r.count(1)?, r.count(2)?),
-                        p50_ms: r.opt_int(3)?,
-                        p95_ms: r.opt_int(4)?,
-                    })
-                },
-            )?
-        } else {
-            self.tools_in_rust()?
-        };
+        let sql = format!(
+            "SELECT COALESCE(subject, '?'), duration, TOTAL(events),
+                 TOTAL(events) FILTER (WHERE outcome = 'success')
+             FROM {source} GROUP BY 1, 2",
+            source = self.source(&["tool_call"])
+        );
+        let mut by_tool: HashMap<String, (u64, u64, Counted)> = HashMap::new();
+        self.db.each(&sql, &self.args(&[]), |r| {
+            let name = r.text(0)?;
+            let entry = match by_tool.get_mut(name) {
+                Some(entry) => entry,
+                None => by_tool.entry(name.to_string()).or_default(),
+            };
+            let (calls, succeeded) = (r.sum(2)?, r.sum(3)?);
+            entry.0 += calls;
+            entry.1 += succeeded;
+            if let Some(ms) = r.opt_int(1)? {
+                entry.2.push((ms, calls));
+            }
+            Ok(())
+        })?;
+        let mut tools: Vec<Tool> = by_tool
+            .into_iter()
+            .map(|(name, (count, succeeded, mut durations))| Tool {
+                rate: Rate::new(clip(name), count, succeeded),
+                p50_ms: percentile(&mut durations, 50),
+                p95_ms: percentile(&mut durations, 95),
+            })
+            .collect();
         tools.sort_by(|a, b| {
             b.rate
                 .count
@@ -423,39 +548,6 @@ impl Query<'_, '_> {
                 .then(a.rate.name.cmp(&b.rate.name))
         });
         Ok(tools)
-    }
-
-    /// [`tools`](Self::tools) from every tool call's row.
-    fn tools_in_rust(&self) -> Result<Vec<Tool>> {
-        let sql = format!(
-            "SELECT COALESCE(subject, '?'), outcome, duration_ms FROM events
-             WHERE kind = 'tool_call' AND {in_range}",
-            in_range = self.range()
-        );
-        let mut by_tool: HashMap<String, (u64, u64, Vec<i64>)> = HashMap::new();
-        self.db.each(&sql, &self.args(&[]), |r| {
-            // Borrowed first: most rows are of a tool already seen, and need no new String.
-            let name = r.text(0)?;
-            let ok = r.opt_text(1)? == Some("success");
-            let entry = match by_tool.get_mut(name) {
-                Some(entry) => entry,
-                None => by_tool.entry(name.to_string()).or_default(),
-            };
-            entry.0 += 1;
-            entry.1 += u64::from(ok);
-            if let Some(ms) = r.opt_int(2)? {
-                entry.2.push(ms);
-            }
-            Ok(())
-        })?;
-        Ok(by_tool
-            .into_iter()
-            .map(|(name, (count, succeeded, mut durations))| Tool {
-                rate: Rate::new(clip(name), count, succeeded),
-                p50_ms: percentile(&mut durations, 50),
-                p95_ms: percentile(&mut durations, 95),
-            })
-            .collect())
     }
 
     fn models(&self) -> Result<Vec<Model>> {
@@ -474,8 +566,7 @@ impl Query<'_, '_> {
     fn cost(&self, models: &[Model]) -> Result<Cost> {
         let prices = self.db.rows(
             &format!(
-                "SELECT DISTINCT prices FROM {token_use}
-                 WHERE estimated_cost_usd IS NOT NULL ORDER BY 1",
+                "SELECT DISTINCT prices FROM {token_use} WHERE estimated_events > 0 ORDER BY 1",
                 token_use = self.token_use()
             ),
             &self.args(&[]),
@@ -496,63 +587,34 @@ impl Query<'_, '_> {
     fn sessions(&self) -> Result<Sessions> {
         let started = self.db.one(
             &format!(
-                "SELECT COUNT(*) FROM events WHERE kind = 'session_start' AND {in_range}",
-                in_range = self.range()
+                "SELECT TOTAL(events) FROM {source}",
+                source = self.source(&["session_start"])
             ),
             &self.args(&[]),
-            |r| r.count(0),
+            |r| r.sum(0),
         )?;
         let mut outcomes: HashMap<String, u64> = HashMap::new();
+        let mut durations: Counted = Vec::new();
         let mut cost = 0.0;
         let mut ended = 0u64;
-        let (p50_ms, p95_ms) = if self.db.groups() {
-            self.db.each(
-                &format!(
-                    "SELECT COALESCE(outcome, 'unknown'), COUNT(*), TOTAL(cost_usd) FROM events
-                     WHERE kind = 'session_end' AND {in_range} GROUP BY 1",
-                    in_range = self.range()
-                ),
-                &self.args(&[]),
-                |r| {
-                    let n = r.count(1)?;
-                    ended += n;
-                    *outcomes.entry(r.text(0)?.to_string()).or_default() += n;
-                    cost += r.float(2)?;
-                    Ok(())
-                },
-            )?;
-            self.db.one(
-                &format!(
-                    "SELECT {PERCENTILES} FROM events WHERE kind = 'session_end' AND {in_range}",
-                    in_range = self.range()
-                ),
-                &self.args(&[]),
-                |r| Ok((r.opt_int(0)?, r.opt_int(1)?)),
-            )?
-        } else {
-            let mut durations = Vec::new();
-            self.db.each(
-                &format!(
-                    "SELECT COALESCE(outcome, 'unknown'), duration_ms, cost_usd FROM events
-                     WHERE kind = 'session_end' AND {in_range}",
-                    in_range = self.range()
-                ),
-                &self.args(&[]),
-                |r| {
-                    ended += 1;
-                    *outcomes.entry(r.text(0)?.to_string()).or_default() += 1;
-                    if let Some(ms) = r.opt_int(1)? {
-                        durations.push(ms);
-                    }
-                    cost += r.float(2)?;
-                    Ok(())
-                },
-            )?;
-            (
-                percentile(&mut durations, 50),
-                percentile(&mut durations, 95),
-            )
-        };
+        self.db.each(
+            &format!(
+                "SELECT COALESCE(outcome, 'unknown'), duration, TOTAL(events), TOTAL(cost_usd)
+                 FROM {source} GROUP BY 1, 2",
+                source = self.source(&["session_end"])
+            ),
+            &self.args(&[]),
+            |r| {
+                let n = r.sum(2)?;
+                ended += n;
+                *outcomes.entry(r.text(0)?.to_string()).or_default() += n;
+                if let Some(ms) = r.opt_int(1)? {
+                    durations.push((ms, n));
+                }
+                cost += r.float(3)?;
+                Ok(())
+            },
+        )?;
         let mut outcomes: Vec<Count> = outcomes
             .into_iter()
             .map(|(name, count)| Count {
@@ -566,26 +628,26 @@ impl Query<'_, '_> {
             started,
             ended,
             outcomes,
-            p50_ms,
-            p95_ms,
+            p50_ms: percentile(&mut durations, 50),
+            p95_ms: percentile(&mut durations, 95),
             cost_usd: cost,
             mean_cost_usd: (ended > 0).then(|| cost / ended as f64),
         })
     }
 
-    fn counts(&self, kind: &str) -> Result<Vec<Count>> {
+    /// Events of `kind` (one of this build's) by subject.
+    fn counts(&self, kind: &'static str) -> Result<Vec<Count>> {
         self.db.rows(
             &format!(
-                "SELECT COALESCE(subject, '?'), COUNT(*) FROM events
-                 WHERE {in_range} AND kind = ?{k} GROUP BY 1 ORDER BY 2 DESC, 1",
-                in_range = self.range(),
-                k = self.args(&[]).len() + 1
+                "SELECT COALESCE(subject, '?'), TOTAL(events) FROM {source}
+                 GROUP BY 1 ORDER BY 2 DESC, 1",
+                source = self.source(&[kind])
             ),
-            &self.args(&[kind]),
+            &self.args(&[]),
             |r| {
                 Ok(Count {
                     name: clip(r.text(0)?.to_string()),
-                    count: r.count(1)?,
+                    count: r.sum(1)?,
                     folded: 0,
                 })
             },
@@ -593,7 +655,7 @@ impl Query<'_, '_> {
     }
 }
 
-const DAY_MS: i64 = 86_400_000;
+use crate::store::daily::{self, DAY_MS};
 
 #[derive(Default)]
 struct Population {
@@ -632,13 +694,20 @@ fn intern(names: &mut HashMap<String, u32>, name: &str) -> u32 {
     n
 }
 
-/// The `p`th percentile (nearest rank) of `values`, which it reorders.
-fn percentile(values: &mut [i64], p: usize) -> Option<i64> {
-    if values.is_empty() {
+/// The `p`th percentile (nearest rank) of values each counted as often as its weight:
+/// `values` (value, weight), which it sorts.
+fn percentile(values: &mut [(i64, u64)], p: u64) -> Option<i64> {
+    let total: u64 = values.iter().map(|v| v.1).sum();
+    if total == 0 {
         return None;
     }
-    let rank = (values.len() * p).div_ceil(100).clamp(1, values.len()) - 1;
-    Some(*values.select_nth_unstable(rank).1)
+    values.sort_unstable();
+    let rank = (total.saturating_mul(p)).div_ceil(100).clamp(1, total);
+    let mut seen = 0u64;
+    values.iter().find_map(|&(value, weight)| {
+        seen += weight;
+        (seen >= rank).then_some(value)
+    })
 }
 
 /// A stored time within what RFC 3339 can write: the ingest refuses others, but the database
@@ -694,11 +763,17 @@ mod tests {
 
     #[test]
     fn percentiles_by_nearest_rank() {
-        let mut v: Vec<i64> = (1..=100).rev().collect();
+        let mut v: Vec<(i64, u64)> = (1..=100).rev().map(|v| (v, 1)).collect();
         assert_eq!(percentile(&mut v, 50), Some(50));
         assert_eq!(percentile(&mut v, 95), Some(95));
-        assert_eq!(percentile(&mut [7], 95), Some(7));
+        assert_eq!(percentile(&mut [(7, 1)], 95), Some(7));
         assert_eq!(percentile(&mut [], 50), None);
+        assert_eq!(percentile(&mut [(3, 0)], 50), None);
+        // Weighted: 10 at 10 ms and 90 at 20 ms are a hundred values.
+        let mut w = vec![(20, 90), (10, 10)];
+        assert_eq!(percentile(&mut w, 10), Some(10));
+        assert_eq!(percentile(&mut w, 11), Some(20));
+        assert_eq!(percentile(&mut w, 95), Some(20));
     }
 
     #[test]

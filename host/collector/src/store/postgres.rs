@@ -12,9 +12,10 @@ use std::sync::{Mutex, MutexGuard};
 use anyhow::{Context, Result, bail};
 use postgres::{Client, NoTls};
 
-use super::{FILL_FIRST_SEEN, LAYOUT, first_times, installation_hash, to_estimate};
+use super::{FILL_FIRST_SEEN, LAYOUT, daily, first_times, installation_hash, to_estimate};
 use crate::ingest::{Fact, known_kind};
 use crate::prices::Prices;
+use crate::report::db::{dollar_placeholders, postgres_execute};
 
 /// The advisory lock that keeps two processes from migrating the same database at once (an
 /// arbitrary number: "agtl" in ASCII).
@@ -255,11 +256,16 @@ impl Postgres {
     }
 
     pub(crate) fn delete_outside(&self, before: i64, after: i64) -> Result<usize> {
-        let n = self.client()?.execute(
-            "DELETE FROM events WHERE occurred_ms < $1 OR occurred_ms > $2",
-            &[&before, &after],
-        )?;
-        Ok(n as usize)
+        self.write(|client| {
+            let mut tx = client.transaction()?;
+            let deleted = daily::delete_outside(
+                &mut |sql, args| postgres_execute(&mut tx, sql, args),
+                before,
+                after,
+            )?;
+            tx.commit()?;
+            Ok(deleted)
+        })
     }
 
     /// The installations of `ids` (by SHA-256) that asked to be forgotten, in any process.
@@ -288,6 +294,10 @@ impl Postgres {
         tx.execute(
             "SELECT pg_advisory_xact_lock($1)",
             &[&installation_lock(hash)],
+        )?;
+        daily::forget(
+            &mut |sql, args| postgres_execute(&mut tx, sql, args),
+            installation_id,
         )?;
         let mut deleted = tx.execute(
             "DELETE FROM events WHERE installation = $1",
@@ -348,13 +358,14 @@ impl Postgres {
                 .filter(|f| gone.is_empty() || !gone.contains(&installation_hash(&f.installation)))
                 .collect();
             let forgotten = facts.len() - kept.len();
-            let accepted = if kept.is_empty() {
-                0
+            let new_ids = if kept.is_empty() {
+                Vec::new()
             } else {
-                let accepted = insert_facts(&mut tx, format, &kept, prices)?;
+                let new = insert_facts(&mut tx, format, &kept, prices)?;
                 note_first_seen(&mut tx, &kept)?;
-                accepted
+                new
             };
+            let accepted = new_ids.len();
             let duplicates = kept.len() - accepted;
             tx.execute(
                 "INSERT INTO batches (format, received_events, duplicates, dropped_events)
@@ -366,6 +377,11 @@ impl Postgres {
                     &reported_drops,
                 ],
             )?;
+            if accepted > 0 {
+                // Last: the day tables' rows are the ones every collector updates, so their
+                // locks are held for the shortest time.
+                fold_new(&mut tx, &new_ids)?;
+            }
             tx.commit()?;
             Ok((accepted, forgotten))
         })
@@ -588,13 +604,23 @@ fn note_first_seen(tx: &mut postgres::Transaction<'_>, facts: &[&Fact]) -> Resul
     Ok(())
 }
 
-/// Inserts `facts` in one statement (each column as an array); returns how many were new.
+/// Brings the day tables up to date with the events just stored (by their ids).
+fn fold_new(tx: &mut postgres::Transaction<'_>, ids: &[String]) -> Result<()> {
+    let new = "events WHERE id = ANY(?1)";
+    for sql in [daily::fold_population(new), daily::fold_events(new, 1)] {
+        tx.execute(&dollar_placeholders(&sql), &[&ids])?;
+    }
+    Ok(())
+}
+
+/// Inserts `facts` in one statement (each column as an array); returns the ids of those that
+/// were new.
 fn insert_facts(
     tx: &mut postgres::Transaction<'_>,
     format: &str,
     facts: &[&Fact],
     prices: &Prices,
-) -> Result<usize> {
+) -> Result<Vec<String>> {
     let texts = |get: fn(&Fact) -> &str| -> Vec<&str> { facts.iter().map(|f| get(f)).collect() };
     let options = |get: fn(&Fact) -> Option<&str>| -> Vec<Option<&str>> {
         facts.iter().map(|f| get(f)).collect()
@@ -611,7 +637,7 @@ fn insert_facts(
         .iter()
         .map(|f| to_estimate(f).then(|| prices.label()))
         .collect();
-    let n = tx.execute(
+    let new = tx.query(
         "INSERT INTO events (id, format, occurred_ms, kind, installation, product, version, os,
              subject, outcome, session, duration_ms, input_tokens, output_tokens, cost_usd, body,
              cache_read_tokens, cache_write_tokens, estimated_cost_usd, prices, ci)
@@ -619,7 +645,7 @@ fn insert_facts(
              $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[],
              $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::DOUBLE PRECISION[], $16::TEXT[],
              $17::BIGINT[], $18::BIGINT[], $19::DOUBLE PRECISION[], $20::TEXT[], $21::BIGINT[])
-         ON CONFLICT (id) DO NOTHING",
+         ON CONFLICT (id) DO NOTHING RETURNING id",
         &[
             &texts(|f| &f.id),
             &formats,
@@ -644,7 +670,7 @@ fn insert_facts(
             &ci,
         ],
     )?;
-    Ok(n as usize)
+    Ok(new.iter().map(|r| r.get(0)).collect())
 }
 
 /// Creates the tables, or checks that a newer collector did not write them, under a lock
@@ -666,9 +692,16 @@ fn migrate(client: &mut Client) -> Result<()> {
     let first_seen_made: bool = tx
         .query_one("SELECT to_regclass('first_seen') IS NOT NULL", &[])?
         .get(0);
+    let daily_made: bool = tx
+        .query_one("SELECT to_regclass('daily_events') IS NOT NULL", &[])?
+        .get(0);
     tx.batch_execute(SCHEMA)?;
+    tx.batch_execute(&daily::postgres_schema())?;
     if !first_seen_made {
         tx.batch_execute(FILL_FIRST_SEEN)?;
+    }
+    if !daily_made {
+        daily::fill(&mut |sql, args| postgres_execute(&mut tx, sql, args))?;
     }
     tx.execute("DELETE FROM agent_telemetry_layout", &[])?;
     tx.execute(

@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use anyhow::Result;
 
 use super::{DAY_MS, MODEL_COLUMNS, Population, Query, clamp, model_at, rfc3339};
-use crate::ingest::LAST_MS;
 use crate::report::db::Arg;
 use crate::report::other::{Fold, other_name};
 use crate::report::{
@@ -29,22 +28,14 @@ pub(super) struct Series {
     pub cut_periods: u64,
 }
 
-/// `occurred_ms` within what the report shows (1970 to 9999), as the population pass clamps
-/// it: a time another program stored out of bounds falls in the first or the last period.
-pub(super) fn clamped_ms() -> String {
-    format!(
-        "(CASE WHEN occurred_ms < 0 THEN 0 WHEN occurred_ms > {LAST_MS} THEN {LAST_MS} \
-         ELSE occurred_ms END)"
-    )
-}
-
-/// An event's period number, in SQL: days since 1970-01-01, or weeks counted from the Monday
-/// before it (1970-01-01 was a Thursday, so day + 3 is days since that Monday). Integer
-/// division of a bigint that is never negative: the same in SQLite and PostgreSQL.
-fn period_sql(g: Granularity) -> String {
+/// A row's period number, in SQL, from its `day` (days since 1970-01-01): the day, or weeks
+/// counted from the Monday before it (1970-01-01 was a Thursday, so day + 3 is days since
+/// that Monday). Integer division of a bigint that is never negative: the same in SQLite and
+/// PostgreSQL.
+fn period_sql(g: Granularity) -> &'static str {
     match g {
-        Granularity::Day => format!("{} / {DAY_MS}", clamped_ms()),
-        Granularity::Week => format!("({} / {DAY_MS} + 3) / 7", clamped_ms()),
+        Granularity::Day => "day",
+        Granularity::Week => "(day + 3) / 7",
     }
 }
 
@@ -176,17 +167,17 @@ impl Query<'_, '_> {
         periods: &mut [Period],
     ) -> Result<()> {
         let sql = format!(
-            "SELECT {period}, COUNT(*), COUNT(*) FILTER (WHERE outcome = 'success') FROM events
-             WHERE kind = 'tool_call' AND {in_range} GROUP BY 1",
+            "SELECT {period}, TOTAL(events), TOTAL(events) FILTER (WHERE outcome = 'success')
+             FROM {source} GROUP BY 1",
             period = period_sql(g),
-            in_range = self.range()
+            source = self.source(&["tool_call"])
         );
         self.db.each(&sql, &self.args(&[]), |r| {
             let Some(period) = slot(periods, from, r.int(0)?) else {
                 return Ok(());
             };
-            let calls = r.count(1)?;
-            let succeeded = r.count(2)?;
+            let calls = r.sum(1)?;
+            let succeeded = r.sum(2)?;
             period.tool_calls = calls;
             period.tool_failures = calls.saturating_sub(succeeded);
             period.tool_failure_rate =
@@ -388,9 +379,9 @@ pub(super) fn fold_versions(rows: &mut Vec<VersionPeriod>, top: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::{Fact, Received};
+    use crate::ingest::Fact;
     use crate::report::{Range, Report};
-    use crate::{EventStore, Format};
+    use crate::EventStore;
 
     /// Monday 2026-01-05, 00:00 UTC: week 0 of the scenario.
     const MONDAY: i64 = 1_767_571_200_000;
@@ -450,17 +441,7 @@ mod tests {
                 }
             }
         }
-        let store = EventStore::open(None).unwrap();
-        store
-            .store(
-                Format::Native,
-                &Received {
-                    facts,
-                    ..Received::default()
-                },
-            )
-            .unwrap();
-        store
+        EventStore::holding(facts)
     }
 
     /// The five weeks from [`MONDAY`].
