@@ -509,3 +509,86 @@ async fn the_day_tables_read_as_the_events_in_postgres() {
     .await
     .unwrap();
 }
+
+/// A CA, and a certificate for 127.0.0.1 it signed with its key, in `dir`: `ca.pem`,
+/// `server.crt` and `server.key`.
+fn certificates(dir: &std::path::Path) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.crt"), server.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_takes_only_tls_is_reached_with_its_ca_and_refused_without() {
+    let dir = temp_dir("postgres-tls-certs");
+    std::fs::create_dir_all(&dir).unwrap();
+    certificates(&dir);
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let (pg, tls_url) = tokio::task::spawn_blocking(move || Postgres::start_tls(&cert, &key))
+        .await
+        .unwrap();
+    let socket = pg.database("tls");
+    let name = socket.split('/').nth(3).unwrap().split('?').next().unwrap();
+    let url = support::postgres::with_database(&tls_url, name);
+    let ca = dir.join("ca.pem");
+    let ca_param = format!("sslrootcert={}", ca.display());
+
+    // The server refuses a connection without TLS on its port.
+    let (code, _, err, _) =
+        run_cli(&["report", "--db", &format!("{url}?sslmode=disable")], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("cannot connect to the PostgreSQL database"),
+        "{err}"
+    );
+    // Its certificate is not from a public CA: refused without the CA given.
+    let (code, _, err, _) =
+        run_cli(&["report", "--db", &format!("{url}?sslmode=require")], &[]).await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    // With the CA, in the URL (as libpq's `sslmode=verify-full&sslrootcert=`): a collector
+    // stores and the report reads, over TLS, since the server takes nothing else there.
+    let verified = format!("{url}?sslmode=verify-full&{ca_param}");
+    let (addr, _collector) = collect(std::path::Path::new(&verified), &[]).await;
+    let (status, text) = support::post(addr, "/v1/batch", &body(0)).await;
+    assert_eq!(status, 200, "{text}");
+    let report = report_json(&verified).await;
+    assert_eq!(report["events"], PER_BATCH as u64);
+    // Or in PGSSLROOTCERT, the URL saying nothing of TLS (`prefer`: TLS when offered).
+    let ca_file = ca.display().to_string();
+    let (code, out, err, _) = run_cli(
+        &["report", "--db", &url, "--json"],
+        &[("PGSSLROOTCERT", ca_file.as_str())],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["events"], PER_BATCH as u64);
+    // The server saw TLS sessions: its own view of them.
+    let used: i64 = tokio::task::spawn_blocking(move || {
+        let mut client = postgres::Client::connect(&socket, postgres::NoTls).unwrap();
+        client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+                 WHERE s.ssl AND a.datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    })
+    .await
+    .unwrap();
+    assert!(used >= 1, "the collector's session is a TLS one");
+    drop(pg);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -5,6 +5,10 @@
 # `agent_telemetry`, stopped and removed by `stop`.
 #
 #   postgres.sh start DIR   prints the cluster's URL (postgresql://agent_telemetry@/postgres?host=...)
+#   postgres.sh start-tls DIR PORT CERT KEY
+#                           the same, listening on 127.0.0.1:PORT too, where it takes only TLS
+#                           (server certificate CERT, its key KEY, both PEM): prints the
+#                           socket's URL, then postgresql://agent_telemetry@127.0.0.1:PORT/postgres
 #   postgres.sh stop DIR    stops it and removes its files
 #   postgres.sh halt DIR    stops it and keeps its files: the next `start DIR` finds its data
 #                           (the benches keep their generated databases so)
@@ -27,7 +31,7 @@ server_bin() {
 }
 
 case "$action" in
-start)
+start | start-tls)
   bin=$(server_bin)
   if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
     if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -71,11 +75,25 @@ start)
   fi
   # A socket only, in the cluster's directory: no port to collide with, nothing on the network.
   # Connections enough for several collectors, their senders and a bench's report.
+  options="-c listen_addresses='' -c unix_socket_directories='$cluster' -c max_connections=200"
+  url="postgresql://agent_telemetry@/postgres?host=$cluster"
+  if [ "$action" = start-tls ]; then
+    port=${3:?usage: postgres.sh start-tls DIR PORT CERT KEY}
+    # The key is readable by the server's user only, as PostgreSQL insists.
+    "${as[@]}" install -m 600 /dev/stdin "$cluster/server.key" <"${5:?}"
+    "${as[@]}" install -m 644 /dev/stdin "$cluster/server.crt" <"${4:?}"
+    # Loopback over TCP takes TLS only; the socket stays for the tests' own administration.
+    printf '%s\n' 'local all all trust' 'hostssl all all 127.0.0.1/32 trust' \
+      'hostnossl all all 127.0.0.1/32 reject' | "${as[@]}" tee "$cluster/data/pg_hba.conf" >/dev/null
+    options="$options -c listen_addresses=127.0.0.1 -c port=$port -c ssl=on"
+    options="$options -c ssl_cert_file='$cluster/server.crt' -c ssl_key_file='$cluster/server.key'"
+    url="$url&port=$port
+postgresql://agent_telemetry@127.0.0.1:$port/postgres"
+  fi
   "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" status >/dev/null 2>&1 ||
-  "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$cluster' -c max_connections=200" \
+  "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -l "$cluster/server.log" -w -t 60 -o "$options" \
     start >/dev/null || { cat "$cluster/server.log" >&2; exit 1; }
-  echo "postgresql://agent_telemetry@/postgres?host=$cluster"
+  echo "$url"
   ;;
 stop | halt)
   [ -f "$dir/cluster" ] || exit 0
@@ -93,7 +111,7 @@ stop | halt)
   fi
   ;;
 *)
-  echo "usage: postgres.sh start|stop|halt DIR" >&2
+  echo "usage: postgres.sh start|start-tls|stop|halt DIR" >&2
   exit 2
   ;;
 esac

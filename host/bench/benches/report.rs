@@ -1,6 +1,7 @@
 //! The collector's report over a million and ten million stored events, in SQLite and in
-//! PostgreSQL side by side: `Report::build` (every section, the whole time range and the last
-//! week of it) and the page's and the text's rendering.
+//! PostgreSQL side by side: `Report::build` (every section, the whole time range, the last
+//! week of it, and that week from 13:37 on its first day) and the page's and the text's
+//! rendering.
 //!
 //! Each database is generated once, through the collector's own ingest path, into
 //! `target/bench-data` (SQLite files; a PostgreSQL cluster kept there, started by
@@ -77,6 +78,12 @@ fn bench(c: &mut Criterion) {
         since: Some(((end - 7 * 86_400) * 1000) as i64),
         until: None,
     };
+    // The same week from 13:37 on its first day: the day tables for its whole days, the
+    // events for the two days it cuts.
+    let cut_week = Range {
+        since: week.since.map(|s| s + 49_020_000),
+        until: None,
+    };
     let mut g = c.benchmark_group("report");
     g.sample_size(10).measurement_time(Duration::from_secs(20));
     for (events, label) in [(1_000_000u64, "1m"), (10_000_000, "10m")] {
@@ -91,6 +98,10 @@ fn bench(c: &mut Criterion) {
             g.bench_function(format!("build-{label}-events-last-7-days-{kind}"), |b| {
                 b.iter(|| Report::build(&store, week).unwrap())
             });
+            g.bench_function(
+                format!("build-{label}-events-last-7-days-cut-{kind}"),
+                |b| b.iter(|| Report::build(&store, cut_week).unwrap()),
+            );
         }
     }
     let full = Report::build(&sqlite(1_000_000), Range::default()).unwrap();

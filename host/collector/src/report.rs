@@ -522,8 +522,8 @@ impl Rate {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::Fact;
     use crate::EventStore;
+    use crate::ingest::Fact;
 
     /// A store holding token use: gpt-4o once without a cost (1M input tokens: $2.50 by the
     /// built-in table) and once with $0.50 reported; two models the table does not know,

@@ -60,6 +60,33 @@ impl Postgres {
         }
     }
 
+    /// A cluster of this process's own that also listens on 127.0.0.1, where it takes TLS
+    /// only (server certificate `cert`, its key `key`: PEM files): the server (reached on its
+    /// socket, to make databases) and the URL of its `postgres` database over TLS. Never the
+    /// server of [`SERVER_VARIABLE`], which need not take TLS.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> (Postgres, String) {
+        let dir = crate::target_dir()
+            .join("tmp")
+            .join(crate::temp_dir("postgres-tls").file_name().unwrap());
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port()
+            .to_string();
+        let out = run_script_with(
+            "start-tls",
+            &dir,
+            &[port.as_ref(), cert.as_os_str(), key.as_os_str()],
+        );
+        let (socket, tls) = out.split_once('\n').expect("start-tls prints two URLs");
+        let server = Postgres {
+            url: socket.to_string(),
+            cluster: Some(dir),
+            keep: false,
+        };
+        (server, tls.trim().to_string())
+    }
+
     /// The URL of `name`, a database of this server that may or may not exist yet.
     pub fn url_of(&self, name: &str) -> String {
         with_database(&self.url, name)
@@ -111,10 +138,16 @@ impl Postgres {
 
 /// Runs tests/tools/postgres.sh `action` on `dir`: what it printed.
 fn run_script(action: &str, dir: &std::path::Path) -> String {
+    run_script_with(action, dir, &[])
+}
+
+/// Runs tests/tools/postgres.sh `action` on `dir` with `more` arguments: what it printed.
+fn run_script_with(action: &str, dir: &std::path::Path, more: &[&std::ffi::OsStr]) -> String {
     let out = std::process::Command::new("bash")
         .arg(script())
         .arg(action)
         .arg(dir)
+        .args(more)
         .stderr(std::process::Stdio::inherit())
         .output()
         .expect("bash is needed to run tests/tools/postgres.sh");
@@ -127,7 +160,7 @@ fn run_script(action: &str, dir: &std::path::Path) -> String {
 }
 
 /// `url` with its database replaced by `db`: the path before any `?`.
-fn with_database(url: &str, db: &str) -> String {
+pub fn with_database(url: &str, db: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, ""), |(b, q)| (b, q));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
     let host_end = base[scheme_end..]

@@ -108,9 +108,9 @@ impl Fold for CountRow {
 
 #[cfg(test)]
 mod tests {
+    use crate::EventStore;
     use crate::ingest::Fact;
     use crate::report::{DEFAULT_TOP, Range, Report, html, text};
-    use crate::EventStore;
 
     /// 20 tools, `tool-01` called once up to `tool-20` called 20 times, each one's first call
     /// failed (and, the slowest, 100 ms; the others 10 ms); 20 models, `model-n` once with $n

@@ -10,7 +10,8 @@ use std::collections::BTreeSet;
 use std::sync::{Mutex, MutexGuard};
 
 use anyhow::{Context, Result, bail};
-use postgres::{Client, NoTls};
+use postgres::Client;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{FILL_FIRST_SEEN, LAYOUT, daily, first_times, installation_hash, to_estimate};
 use crate::ingest::{Fact, known_kind};
@@ -116,6 +117,7 @@ pub(crate) struct Postgres {
     /// Where to connect again when the server closed the connection (it restarted, or an
     /// administrator ended the session).
     config: postgres::Config,
+    tls: MakeRustlsConnect,
     url: String,
     client: Mutex<Connection>,
     /// Set when a write found the connection gone: the next use opens a new one.
@@ -158,7 +160,7 @@ impl Drop for Connection {
 
 /// Where `url` points, without its password: what an error or a log line may show.
 pub fn describe(url: &str) -> String {
-    match url.parse::<postgres::Config>() {
+    match tls_options(url).0.parse::<postgres::Config>() {
         Ok(config) => {
             let hosts: Vec<String> = config
                 .get_hosts()
@@ -187,14 +189,18 @@ impl Postgres {
     /// password takes it from `PGPASSWORD`, as `psql` does, so that it need not be on the
     /// command line (where `ps` shows it).
     pub(crate) fn connect(url: &str) -> Result<Postgres> {
-        let mut config: postgres::Config = url
+        let (client_url, root_cert) = tls_options(url);
+        let mut config: postgres::Config = client_url
             .parse()
             .map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL URL: {e}"))?;
         with_password_from(&mut config, std::env::var("PGPASSWORD").ok());
-        let mut client = open(&config, url)?;
+        let root_cert = root_cert.or_else(|| std::env::var_os("PGSSLROOTCERT").map(Into::into));
+        let tls = tls(root_cert.as_deref())?;
+        let mut client = open(&config, &tls, url)?;
         migrate(&mut client).context("cannot bring the database to this version's layout")?;
         Ok(Postgres {
             config,
+            tls,
             url: url.to_string(),
             client: Mutex::new(Connection(Some(client))),
             lost: false.into(),
@@ -250,7 +256,7 @@ impl Postgres {
         let mut client = self.client.lock().unwrap_or_else(|e| e.into_inner());
         if self.lost.swap(false, std::sync::atomic::Ordering::Relaxed) || client.is_closed() {
             tracing::warn!(database = %describe(&self.url), "the connection was closed; connecting again");
-            *client = Connection(Some(open(&self.config, &self.url)?));
+            *client = Connection(Some(open(&self.config, &self.tls, &self.url)?));
         }
         Ok(client)
     }
@@ -536,10 +542,97 @@ impl Postgres {
     }
 }
 
+/// What the URL says of TLS that the client does not read itself, as libpq reads it: the
+/// URL without it, and the CA certificates (PEM) to trust instead of the public ones
+/// (`sslrootcert=FILE`). `sslmode=verify-full` and `verify-ca` are read as `require`: the
+/// certificate is always verified.
+fn tls_options(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let mut root_cert = None;
+    let mut keep = |pair: &str| -> Option<String> {
+        match pair.split_once('=') {
+            Some(("sslrootcert", file)) => {
+                root_cert = Some(percent_decode(file).into());
+                None
+            }
+            Some(("sslmode", "verify-full" | "verify-ca")) => Some("sslmode=require".into()),
+            _ => Some(pair.to_string()),
+        }
+    };
+    if url.contains("://") {
+        let Some((base, query)) = url.split_once('?') else {
+            return (url.to_string(), None);
+        };
+        let query: Vec<String> = query.split('&').filter_map(&mut keep).collect();
+        let url = if query.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", query.join("&"))
+        };
+        (url, root_cert)
+    } else {
+        let pairs: Vec<String> = url.split_whitespace().filter_map(&mut keep).collect();
+        (pairs.join(" "), root_cert)
+    }
+}
+
+/// `text` with its `%XX` escapes decoded (a URL's query value).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = || std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok();
+        match (bytes[i], hex().and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// TLS as the client offers it (`sslmode=prefer` unless the URL says otherwise: when the
+/// server takes TLS, and never on a Unix socket): rustls, the server's certificate checked
+/// against the public roots (Mozilla's), or against those of `root_cert` alone.
+fn tls(root_cert: Option<&std::path::Path>) -> Result<MakeRustlsConnect> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match root_cert {
+        Some(file) => {
+            let mut read = || -> Result<()> {
+                for cert in CertificateDer::pem_file_iter(file)? {
+                    roots.add(cert?)?;
+                }
+                Ok(())
+            };
+            read().with_context(|| {
+                format!("cannot read the CA certificates in {}", file.display())
+            })?;
+            if roots.is_empty() {
+                bail!("{} holds no CA certificate", file.display());
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
+}
+
 /// A new connection to `config`, set up for the collector and the report.
-fn open(config: &postgres::Config, url: &str) -> Result<Client> {
+fn open(config: &postgres::Config, tls: &MakeRustlsConnect, url: &str) -> Result<Client> {
     let mut client = config
-        .connect(NoTls)
+        .connect(tls.clone())
         .with_context(|| format!("cannot connect to the {}", describe(url)))?;
     // A commit returns before its WAL record is flushed (it is within a fraction of a
     // second): a server crash may lose the last bodies acknowledged, never corrupt what is
@@ -743,6 +836,35 @@ mod tests {
         let mut config: postgres::Config = "postgres://someone@host/db".parse().unwrap();
         with_password_from(&mut config, Some(String::new()));
         assert_eq!(config.get_password(), None);
+    }
+
+    #[test]
+    fn tls_options_libpq_reads_are_taken_out_of_the_url() {
+        assert_eq!(
+            tls_options(
+                "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Frds.pem&application_name=a"
+            ),
+            (
+                "postgres://u@h/db?sslmode=require&application_name=a".to_string(),
+                Some("/etc/rds.pem".into())
+            )
+        );
+        assert_eq!(
+            tls_options("postgres://u@h/db?sslrootcert=/ca.pem"),
+            ("postgres://u@h/db".to_string(), Some("/ca.pem".into()))
+        );
+        assert_eq!(
+            tls_options("host=h user=u sslrootcert=/ca.pem sslmode=verify-ca"),
+            (
+                "host=h user=u sslmode=require".to_string(),
+                Some("/ca.pem".into())
+            )
+        );
+        assert_eq!(
+            tls_options("postgres://u@h/db"),
+            ("postgres://u@h/db".to_string(), None)
+        );
+        assert_eq!(percent_decode("a%20b%2"), "a b%2");
     }
 
     #[test]

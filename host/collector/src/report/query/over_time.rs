@@ -379,9 +379,9 @@ pub(super) fn fold_versions(rows: &mut Vec<VersionPeriod>, top: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::EventStore;
     use crate::ingest::Fact;
     use crate::report::{Range, Report};
-    use crate::EventStore;
 
     /// Monday 2026-01-05, 00:00 UTC: week 0 of the scenario.
     const MONDAY: i64 = 1_767_571_200_000;
