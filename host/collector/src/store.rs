@@ -331,7 +331,7 @@ impl EventStore {
             }
             Backend::Sqlite(c) => lock(c),
         };
-        let tx = conn.transaction()?;
+        let tx = write(&mut conn)?;
         let deleted = daily::delete_outside(
             &mut |sql, args| sqlite_execute(&tx, sql, args),
             before,
@@ -360,7 +360,7 @@ impl EventStore {
             }
             Backend::Sqlite(c) => lock(c),
         };
-        let tx = conn.transaction()?;
+        let tx = write(&mut conn)?;
         daily::forget(
             &mut |sql, args| sqlite_execute(&tx, sql, args),
             installation_id,
@@ -518,7 +518,7 @@ impl EventStore {
             }
             Backend::Sqlite(c) => lock(c),
         };
-        let tx = conn.transaction()?;
+        let tx = write(&mut conn)?;
         let new = tx.execute(
             "INSERT OR IGNORE INTO uploads (upload_id, installation, ci, period_start, period_ms,
                  product, version, os, events, overflow)
@@ -590,7 +590,7 @@ impl EventStore {
             }
             Backend::Sqlite(c) => lock(c),
         };
-        let tx = conn.transaction()?;
+        let tx = write(&mut conn)?;
         let mut accepted = 0;
         let mut forgotten = 0;
         // The rows stored next are those after the last one now (SQLite gives a new row the
@@ -795,6 +795,13 @@ pub fn is_postgres(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
 }
 
+/// A transaction that writes, holding SQLite's write lock from its start: it waits its turn
+/// (the busy timeout) behind another connection's writes, where a transaction that read
+/// first could not take the lock once another had written since its read.
+fn write(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
 fn lock(conn: &Mutex<Connection>) -> std::sync::MutexGuard<'_, Connection> {
     // A panic while holding the lock cannot leave SQLite inconsistent (it has its own
     // transactions), so a poisoned lock is still usable.
@@ -933,7 +940,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     if version > LAYOUT {
         anyhow::bail!("the database was written by a newer collector (layout {version})");
     }
-    let tx = conn.transaction()?;
+    // Under the write lock from the start: another collector of the same file may be writing.
+    let tx = write(conn)?;
     let old = version < LAYOUT && has_column(&tx, "event_id")?;
     if old {
         tx.execute_batch(

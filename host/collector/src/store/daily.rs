@@ -533,4 +533,35 @@ mod tests {
         let store = EventStore::open(Some(&path)).unwrap();
         reads_as_the_events(&store);
     }
+
+    #[test]
+    fn two_writers_of_one_sqlite_file_wait_their_turn_and_keep_the_tables_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.sqlite3");
+        let writers: Vec<_> = (0..2u64)
+            .map(|w| {
+                let store = EventStore::open(Some(&path)).unwrap();
+                std::thread::spawn(move || {
+                    let mut rng = Lcg(w);
+                    for b in 0..20 {
+                        let first = (w * 20 + b) * 50;
+                        store.store(
+                            crate::Format::Native,
+                            &crate::ingest::Received {
+                                facts: facts(first, first + 50, &mut rng),
+                                ..Default::default()
+                            },
+                        )?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap().expect("every body stored");
+        }
+        let store = EventStore::open(Some(&path)).unwrap();
+        assert_eq!(store.counts().unwrap().events, 2_000);
+        reads_as_the_events(&store);
+    }
 }
