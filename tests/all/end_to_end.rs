@@ -700,3 +700,54 @@ async fn events_recorded_before_the_component_is_loaded_wait_and_are_delivered()
     collector.stop().await;
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// On a terminal, `run` says on one line what it compiles while it does (the code cache off,
+/// so the agent compiles: about a second in the tests' debug build), then erases the line;
+/// with its output in a pipe it says nothing of it.
+#[tokio::test]
+async fn a_slow_compile_is_said_on_a_terminal_and_never_in_a_pipe() {
+    let dead = format!("http://{}/v1/batch", dead_port());
+    let home = temp_dir("notice");
+    let fixture = wasm("fixture-every-event");
+    let args = [
+        "run",
+        "--endpoint",
+        &dead,
+        "--flush-deadline-ms",
+        "200",
+        fixture.to_str().unwrap(),
+    ];
+    let env = [home_env(&home), ("AGENT_TELEMETRY_CACHE", "off")];
+    let (code, _, stderr, _) = run_cli(&args, &env).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("compiling"), "{stderr}");
+
+    // The same under a pseudo-terminal (util-linux `script`), with the CLI's environment.
+    let cli = cli_command(&args, &env);
+    let quoted: Vec<String> = std::iter::once(cli.as_std().get_program())
+        .chain(cli.as_std().get_args())
+        .map(|a| format!("'{}'", a.to_str().unwrap().replace('\'', r"'\''")))
+        .collect();
+    let mut script = tokio::process::Command::new("script");
+    script.args(["-qec", &quoted.join(" "), "/dev/null"]);
+    for (key, value) in cli.as_std().get_envs() {
+        match value {
+            Some(value) => script.env(key, value),
+            None => script.env_remove(key),
+        };
+    }
+    let out = tokio::time::timeout(Duration::from_secs(120), script.output())
+        .await
+        .expect("run under script hung")
+        .expect("util-linux `script` runs the CLI on a pseudo-terminal");
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{shown}");
+    assert!(
+        shown.contains(
+            "compiling fixture-every-event.wasm for this machine (the code cache is off: every run compiles)"
+        ),
+        "{shown}"
+    );
+    assert!(shown.contains("\r\x1b[K"), "the line is erased: {shown:?}");
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -8,6 +8,7 @@ pub mod audit;
 mod collect;
 mod consent;
 mod log;
+mod notice;
 mod relay;
 mod run;
 mod settings;

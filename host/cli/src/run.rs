@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use agent_telemetry::Telemetry;
-use agent_telemetry::agent::{AgentLimits, AgentOptions, run_agent};
+use agent_telemetry::agent::{AgentLimits, AgentOptions, compile_agent, run_agent_component};
+
+use crate::notice::{Notice, compiling};
 use agent_telemetry::shared_engine;
 use anyhow::{Context, Result, bail};
 
@@ -87,6 +89,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
     // The agent's engine; the telemetry component is loaded only if telemetry is on.
     let engine = shared_engine()?;
     // Telemetry that cannot start (a bad endpoint, say) must not stop the agent from running.
+    // Its component is compiled (or loaded) by its worker while the agent starts.
     let telemetry = start_or_off(settings, "run").await;
     let options = AgentOptions {
         args: args.args.clone(),
@@ -116,7 +119,19 @@ pub(crate) async fn run(args: RunArgs) -> Result<i32> {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     };
-    let outcome = run_agent(&engine, &telemetry, &wasm, &options).await;
+    // A large agent compiles for seconds the first time: said on a terminal meanwhile.
+    let compiled = {
+        let name = match options.program_name.as_str() {
+            "" => "the agent",
+            name => name,
+        };
+        let _notice = Notice::after_delay(compiling(name));
+        compile_agent(&engine, &wasm)
+    };
+    let outcome = match compiled {
+        Ok(agent) => run_agent_component(&engine, &telemetry, &agent, &options).await,
+        Err(e) => Err(e),
+    };
     // Flush whether or not the agent succeeded; never longer than the deadline.
     let report = telemetry
         .shutdown(Duration::from_millis(args.flush_deadline_ms))

@@ -15,5 +15,5 @@ mod run;
 pub use recorder::Recorder;
 pub use run::{
     AgentExit, AgentLimits, AgentOptions, RECORDER_INTERFACE, TABLE_ELEMENT_BYTES,
-    TIMEOUT_EXIT_CODE, run_agent, run_agent_component, state_dirs,
+    TIMEOUT_EXIT_CODE, code_is_cached, compile_agent, run_agent, run_agent_component, state_dirs,
 };

@@ -227,9 +227,21 @@ pub async fn run_agent(
     wasm: &[u8],
     options: &AgentOptions,
 ) -> Result<AgentExit, Error> {
-    let component =
-        crate::runtime::load_component(engine, wasm).map_err(|e| Error::InvalidAgent(e.into()))?;
+    let component = compile_agent(engine, wasm)?;
     run_agent_component(engine, recorder, &component, options).await
+}
+
+/// The agent `wasm` compiled for `engine`, from the code cache when it holds it: what
+/// [`run_agent`] does first, for a host that says what it is doing while it compiles (a large
+/// agent takes seconds the first time).
+pub fn compile_agent(engine: &Engine, wasm: &[u8]) -> Result<Component, Error> {
+    crate::runtime::load_component(engine, wasm).map_err(|e| Error::InvalidAgent(e.into()))
+}
+
+/// Whether compiled code is kept for later runs: the code cache is on
+/// (`AGENT_TELEMETRY_CACHE` is not `off`) and its directories can be found.
+pub fn code_is_cached() -> bool {
+    crate::runtime::cache::CodeCache::from_env().is_some()
 }
 
 /// [`run_agent`] for an agent already compiled with `engine`: for hosts that run the same
