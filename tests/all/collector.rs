@@ -241,7 +241,8 @@ async fn invalid_bodies_are_refused_with_a_short_reason_in_every_format() {
     let marker = "MARKER-4711";
     let long = "x".repeat(300);
     let bomb = gzip(&vec![b'{'; 17 << 20]);
-    let cases: Vec<(&str, Headers, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<(&str, Headers, Vec<u8>, u16, &str)> =
+        vec![
         (
             "/v1/batch",
             vec![JSON],
@@ -256,6 +257,18 @@ async fn invalid_bodies_are_refused_with_a_short_reason_in_every_format() {
             400,
             "not valid gzip",
         ),
+        (
+            // A finite cost so large that sums of it would reach infinity.
+            "/v1/events",
+            vec![JSON],
+            String::from_utf8(swarm("session.ended"))
+                .unwrap()
+                .replace(r#""durationMs":1000"#, r#""durationMs":1000,"totalCostUsd":1e308"#)
+                .into_bytes(),
+            400,
+            "over $1,000,000 for one event",
+        ),
+
         (
             "/v1/batch",
             vec![("content-type", "text/plain")],

@@ -487,9 +487,28 @@ async fn the_day_tables_read_as_the_events_in_postgres() {
             }
         };
         check(&store);
+        // Two collectors' retention at once (each runs it when it starts): the events they
+        // delete are taken out of the day tables once.
+        let other = agent_telemetry_collector::EventStore::connect(&url).unwrap();
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| store.delete_outside(MARCH + 3_600_000, i64::MAX));
+            let b = s.spawn(|| other.delete_outside(MARCH + 3_600_000, i64::MAX));
+            (a.join().unwrap().unwrap(), b.join().unwrap().unwrap())
+        });
+        assert!(a + b > 0, "the first hour's events were deleted");
+        check(&store);
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let of_two: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM events WHERE installation = 'install_0000000000000002'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert!(of_two > 0);
         assert_eq!(
             store.forget("install_0000000000000002").unwrap(),
-            (BATCHES / 7 * PER_BATCH + PER_BATCH) as u64
+            of_two as u64
         );
         check(&store);
         assert!(
@@ -499,7 +518,6 @@ async fn the_day_tables_read_as_the_events_in_postgres() {
                 > 0
         );
         check(&store);
-        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
         let left: i64 = client
             .query_one("SELECT COUNT(*) FROM daily_events WHERE events <= 0", &[])
             .unwrap()
@@ -555,6 +573,17 @@ async fn a_server_that_takes_only_tls_is_reached_with_its_ca_and_refused_without
         run_cli(&["report", "--db", &format!("{url}?sslmode=require")], &[]).await;
     assert_eq!(code, 2, "{err}");
     assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    // A CA named in the URL requires TLS: on the server's socket, where there is none, the
+    // connection is refused rather than made in the clear.
+    let sep = if socket.contains('?') { '&' } else { '?' };
+    let (code, _, err, _) = run_cli(
+        &["report", "--db", &format!("{socket}{sep}{ca_param}")],
+        &[],
+    )
+    .await;
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot connect"), "{err}");
 
     // With the CA, in the URL (as libpq's `sslmode=verify-full&sslrootcert=`): a collector
     // stores and the report reads, over TLS, since the server takes nothing else there.

@@ -294,11 +294,18 @@ fn count(n: u64) -> Result<i64, Refused> {
 }
 
 /// A cost must be a finite amount, zero or more.
+/// Most one event may cost, in US dollars: far past any model call, and small enough that
+/// the report's sums of any number of events stay finite (a sum that reached infinity would
+/// turn into NaN when a deletion takes it out again).
+pub const MAX_COST_USD: f64 = 1_000_000.0;
+
 fn cost(c: f64) -> Result<f64, Refused> {
-    if c.is_finite() && c >= 0.0 {
+    if c.is_finite() && (0.0..=MAX_COST_USD).contains(&c) {
         Ok(c)
     } else {
-        Err(Refused::new("a cost is negative or not finite"))
+        Err(Refused::new(
+            "a cost is negative, not finite, or over $1,000,000 for one event",
+        ))
     }
 }
 

@@ -154,7 +154,10 @@ impl Prices {
             + n(f.output_tokens) * p.output
             + n(f.cache_read_tokens) * p.cache_read.unwrap_or(p.input)
             + n(f.cache_write_tokens) * p.cache_write.unwrap_or(p.input);
-        Some(cost / 1_000_000.0)
+        // A table's prices times a sender's token counts can overflow: such an estimate is
+        // none (the event counts as unpriced), as a reported cost past the bound is refused.
+        let cost = cost / 1_000_000.0;
+        (cost.is_finite() && cost <= crate::ingest::MAX_COST_USD).then_some(cost)
     }
 }
 

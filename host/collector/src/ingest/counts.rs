@@ -68,8 +68,14 @@ pub fn parse(body: &[u8]) -> Result<Upload, Refused> {
         if known_kind(&c.kind).is_none() {
             return Err(Refused::new("a counter of an unknown kind"));
         }
-        if !(c.cost_usd.is_finite() && c.cost_usd >= 0.0) {
-            return Err(Refused::new("a cost is negative or not finite"));
+        // At most MAX_COST_USD an event, as for the events themselves.
+        if !(c.cost_usd.is_finite()
+            && c.cost_usd >= 0.0
+            && c.cost_usd <= super::MAX_COST_USD * c.count as f64)
+        {
+            return Err(Refused::new(
+                "a cost is negative, not finite, or over $1,000,000 an event",
+            ));
         }
         let too_many = |n: u64| i64::try_from(n).is_err();
         if [

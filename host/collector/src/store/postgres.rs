@@ -194,6 +194,23 @@ impl Postgres {
             .parse()
             .map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL URL: {e}"))?;
         with_password_from(&mut config, std::env::var("PGPASSWORD").ok());
+        // When the URL names no `sslmode`: with a CA named in it, TLS is required (a CA that a
+        // man in the middle could skip by refusing TLS would pin nothing); else libpq's
+        // PGSSLMODE, if set.
+        if !says_sslmode(url) {
+            use postgres::config::SslMode;
+            match (
+                root_cert.is_some(),
+                std::env::var("PGSSLMODE").ok().as_deref(),
+            ) {
+                (true, _) => config.ssl_mode(SslMode::Require),
+                (false, Some("disable")) => config.ssl_mode(SslMode::Disable),
+                (false, Some("require" | "verify-ca" | "verify-full")) => {
+                    config.ssl_mode(SslMode::Require)
+                }
+                (false, _) => &mut config,
+            };
+        }
         let root_cert = root_cert.or_else(|| std::env::var_os("PGSSLROOTCERT").map(Into::into));
         let tls = tls(root_cert.as_deref())?;
         let mut client = open(&config, &tls, url)?;
@@ -263,7 +280,7 @@ impl Postgres {
 
     pub(crate) fn delete_outside(&self, before: i64, after: i64) -> Result<usize> {
         self.write(|client| {
-            let mut tx = client.transaction()?;
+            let mut tx = deleting(client)?;
             let deleted = daily::delete_outside(
                 &mut |sql, args| postgres_execute(&mut tx, sql, args),
                 before,
@@ -294,7 +311,7 @@ impl Postgres {
 
     pub(crate) fn forget(&self, installation_id: &str, hash: &str, now_ms: i64) -> Result<u64> {
         self.write(|client| {
-        let mut tx = client.transaction()?;
+        let mut tx = deleting(client)?;
         // Waits for the bodies of this installation being stored, and keeps new ones waiting
         // until the deletion is recorded, when they find it (see `lock_installations`).
         tx.execute(
@@ -542,6 +559,20 @@ impl Postgres {
     }
 }
 
+/// A transaction that deletes events and takes them out of the day tables: one snapshot for
+/// both (REPEATABLE READ), so what it subtracts is exactly what it deletes. Under READ
+/// COMMITTED each statement would see its own: two collectors' retention at once would both
+/// subtract the same events (the second after waiting on the first's rows), and an event
+/// stored between the subtraction and the DELETE would be deleted without being subtracted.
+/// A transaction that finds its rows changed by another since its snapshot fails with a
+/// serialization error, and [`Postgres::write`] runs it again on a fresh one.
+fn deleting(client: &mut Client) -> Result<postgres::Transaction<'_>> {
+    Ok(client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .start()?)
+}
+
 /// What the URL says of TLS that the client does not read itself, as libpq reads it: the
 /// URL without it, and the CA certificates (PEM) to trust instead of the public ones
 /// (`sslrootcert=FILE`). `sslmode=verify-full` and `verify-ca` are read as `require`: the
@@ -558,10 +589,13 @@ fn tls_options(url: &str) -> (String, Option<std::path::PathBuf>) {
             _ => Some(pair.to_string()),
         }
     };
-    if url.contains("://") {
-        let Some((base, query)) = url.split_once('?') else {
+    if let Some(scheme) = url.find("://") {
+        // The query starts at the first `?` after the user and password, which may hold one.
+        let host = url.rfind('@').map_or(scheme + 3, |at| at + 1);
+        let Some(mark) = url[host..].find('?').map(|i| host + i) else {
             return (url.to_string(), None);
         };
+        let (base, query) = (&url[..mark], &url[mark + 1..]);
         let query: Vec<String> = query.split('&').filter_map(&mut keep).collect();
         let url = if query.is_empty() {
             base.to_string()
@@ -573,6 +607,11 @@ fn tls_options(url: &str) -> (String, Option<std::path::PathBuf>) {
         let pairs: Vec<String> = url.split_whitespace().filter_map(&mut keep).collect();
         (pairs.join(" "), root_cert)
     }
+}
+
+/// Whether `url` names an `sslmode` of its own.
+fn says_sslmode(url: &str) -> bool {
+    url.contains("sslmode=")
 }
 
 /// `text` with its `%XX` escapes decoded (a URL's query value).
@@ -865,6 +904,11 @@ mod tests {
             ("postgres://u@h/db".to_string(), None)
         );
         assert_eq!(percent_decode("a%20b%2"), "a b%2");
+        // A `?` in the password is not the query's.
+        assert_eq!(
+            tls_options("postgres://u:p?w@h/db?sslmode=verify-full"),
+            ("postgres://u:p?w@h/db?sslmode=require".to_string(), None)
+        );
     }
 
     #[test]
