@@ -50,9 +50,10 @@ impl SessionTracker {
                 let t = &mut self.entry(id).totals;
                 t.input_tokens = t.input_tokens.saturating_add(*input_tokens);
                 t.output_tokens = t.output_tokens.saturating_add(*output_tokens);
-                // A sum that overflowed would serialize as null and spoil the whole batch.
+                // A sum that overflowed would serialize as null and spoil the whole batch; one
+                // past the bound of a cost would be refused by the collector.
                 let sum = t.cost_usd + cost_usd.unwrap_or(0.0);
-                if sum.is_finite() {
+                if sum.is_finite() && sum <= agent_telemetry_contract::catalogue::MAX_COST_USD {
                     t.cost_usd = sum;
                 }
             }
@@ -148,12 +149,15 @@ mod tests {
     }
 
     #[test]
-    fn a_cost_sum_that_would_be_infinite_is_left_out() {
+    fn a_cost_sum_past_the_bound_of_a_cost_is_left_out() {
         let mut t = SessionTracker::default();
-        t.observe(&mut usage(1, 1, Some(f64::MAX)), 0);
+        t.observe(&mut usage(1, 1, Some(600_000.0)), 0);
+        // 1.2 million dollars, which the collector would refuse, and infinity: left out.
+        t.observe(&mut usage(1, 1, Some(600_000.0)), 0);
         t.observe(&mut usage(1, 1, Some(f64::MAX)), 0);
         t.observe(&mut usage(1, 1, None), 0);
-        assert_eq!(end(&mut t, 0).cost_usd, f64::MAX);
+        t.observe(&mut usage(1, 1, Some(0.5)), 0);
+        assert_eq!(end(&mut t, 0).cost_usd, 600_000.5);
     }
 
     #[test]

@@ -22,6 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::SessionTotals;
 
+/// Most one event's cost may be, in US dollars: past any model call, and small enough that
+/// any number of them sum to a finite amount (the collector's day tables add and take away
+/// sums). A larger cost is dropped by the component and refused by the collector.
+pub const MAX_COST_USD: f64 = 1_000_000.0;
+
 /// How the component treats a field before it reaches the wire (the rules themselves are in
 /// the component's `anonymize` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,7 +47,7 @@ pub enum Rule {
     Number,
     /// Milliseconds, rounded to two significant digits.
     Duration,
-    /// US dollars, dropped unless finite and not negative.
+    /// US dollars, dropped unless finite, not negative and at most [`MAX_COST_USD`].
     Cost,
     /// True or false.
     Flag,
@@ -66,7 +71,7 @@ impl Rule {
             Rule::Enum => "one of a fixed set",
             Rule::Number => "number as given",
             Rule::Duration => "milliseconds, rounded to 2 significant digits",
-            Rule::Cost => "dropped unless finite and not negative",
+            Rule::Cost => "dropped unless finite, not negative and at most $1,000,000",
             Rule::Flag => "true or false",
             Rule::Computed => "computed by the component from the session's events",
         }

@@ -238,7 +238,10 @@ impl Upload {
             counter.input_tokens = counter.input_tokens.saturating_add(input);
             counter.output_tokens = counter.output_tokens.saturating_add(output);
         }
-        if let Some(cost) = s.cost_usd.filter(|c| c.is_finite() && *c >= 0.0) {
+        if let Some(cost) = s
+            .cost_usd
+            .filter(|c| c.is_finite() && (0.0..=crate::catalogue::MAX_COST_USD).contains(c))
+        {
             counter.cost_usd += cost;
             counter.costed += 1;
         }

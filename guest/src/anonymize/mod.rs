@@ -293,10 +293,12 @@ fn letters_and_digits(s: &str) -> String {
         .collect()
 }
 
-/// A cost is sent only when it is a real, non-negative amount (and `-0.0` as `0.0`, so not
-/// even the sign bit is the caller's to choose).
+/// A cost is sent only when it is a real, non-negative amount of at most
+/// [`MAX_COST_USD`](agent_telemetry_contract::catalogue::MAX_COST_USD) (and `-0.0` as `0.0`,
+/// so not even the sign bit is the caller's to choose).
 pub fn cost(value: f64) -> Option<f64> {
-    (value.is_finite() && value >= 0.0).then_some(value.abs())
+    let max = agent_telemetry_contract::catalogue::MAX_COST_USD;
+    (value.is_finite() && (0.0..=max).contains(&value)).then_some(value.abs())
 }
 
 /// A wall-clock time on the wire: whole seconds, rounded down (see the module doc).

@@ -128,8 +128,11 @@ fn flags_are_kept_once_each() {
 }
 
 #[test]
-fn costs_must_be_finite_and_non_negative() {
+fn costs_must_be_finite_non_negative_and_at_most_a_million_dollars() {
     assert_eq!(cost(0.25), Some(0.25));
+    assert_eq!(cost(1_000_000.0), Some(1_000_000.0));
+    assert_eq!(cost(1_000_000.01), None);
+    assert_eq!(cost(1e308), None);
     assert_eq!(cost(-1.0), None);
     assert_eq!(cost(f64::NAN), None);
     assert_eq!(cost(f64::INFINITY), None);

@@ -198,8 +198,16 @@ fn record_all(events: &[wit::Event], times: &[SystemTime]) -> Value {
 }
 
 #[test]
-fn costs_that_are_negative_or_not_finite_are_not_sent() {
-    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -0.01, -f64::MAX] {
+fn costs_that_are_negative_not_finite_or_over_a_million_dollars_are_not_sent() {
+    for bad in [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.01,
+        -f64::MAX,
+        1_000_000.01,
+        f64::MAX,
+    ] {
         let mut usage = event("token-usage");
         if let wit::Event::TokenUsage(t) = &mut usage {
             t.cost_usd = Some(bad);
@@ -223,7 +231,7 @@ fn session_totals_saturate_instead_of_overflowing() {
     if let wit::Event::TokenUsage(t) = &mut huge {
         t.input_tokens = u64::MAX;
         t.output_tokens = u64::MAX - 1;
-        t.cost_usd = Some(f64::MAX);
+        t.cost_usd = Some(600_000.0);
     }
     let events = [
         event("session-start"),
@@ -235,8 +243,9 @@ fn session_totals_saturate_instead_of_overflowing() {
     let totals = &batch["events"][3]["data"]["totals"];
     assert_eq!(totals["input_tokens"], u64::MAX);
     assert_eq!(totals["output_tokens"], u64::MAX);
-    // f64::MAX + f64::MAX is infinite, which JSON cannot carry: the sum stops short.
-    assert_eq!(totals["cost_usd"], f64::MAX);
+    // Twice $600,000 is past the most one cost may be (and a sum may reach infinity, which
+    // JSON cannot carry): the sum stops short.
+    assert_eq!(totals["cost_usd"], 600_000.0);
 }
 
 #[test]

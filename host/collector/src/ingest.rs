@@ -294,10 +294,10 @@ fn count(n: u64) -> Result<i64, Refused> {
 }
 
 /// A cost must be a finite amount, zero or more.
-/// Most one event may cost, in US dollars: far past any model call, and small enough that
-/// the report's sums of any number of events stay finite (a sum that reached infinity would
-/// turn into NaN when a deletion takes it out again).
-pub const MAX_COST_USD: f64 = 1_000_000.0;
+/// Most one event may cost, in US dollars (the component drops a larger cost): the report's
+/// sums of any number of events stay finite, where one that reached infinity would turn into
+/// NaN when a deletion takes it out again.
+pub use agent_telemetry_contract::catalogue::MAX_COST_USD;
 
 fn cost(c: f64) -> Result<f64, Refused> {
     if c.is_finite() && (0.0..=MAX_COST_USD).contains(&c) {
