@@ -160,7 +160,7 @@ impl Drop for Connection {
 
 /// Where `url` points, without its password: what an error or a log line may show.
 pub fn describe(url: &str) -> String {
-    match tls_options(url).0.parse::<postgres::Config>() {
+    match tls_options(url).url.parse::<postgres::Config>() {
         Ok(config) => {
             let hosts: Vec<String> = config
                 .get_hosts()
@@ -189,7 +189,11 @@ impl Postgres {
     /// password takes it from `PGPASSWORD`, as `psql` does, so that it need not be on the
     /// command line (where `ps` shows it).
     pub(crate) fn connect(url: &str) -> Result<Postgres> {
-        let (client_url, root_cert) = tls_options(url);
+        let TlsOptions {
+            url: client_url,
+            root_cert,
+            sslmode,
+        } = tls_options(url);
         let mut config: postgres::Config = client_url
             .parse()
             .map_err(|e| anyhow::anyhow!("cannot read the PostgreSQL URL: {e}"))?;
@@ -197,7 +201,7 @@ impl Postgres {
         // When the URL names no `sslmode`: with a CA named in it, TLS is required (a CA that a
         // man in the middle could skip by refusing TLS would pin nothing); else libpq's
         // PGSSLMODE, if set.
-        if !says_sslmode(url) {
+        if !sslmode {
             use postgres::config::SslMode;
             match (
                 root_cert.is_some(),
@@ -573,19 +577,40 @@ fn deleting(client: &mut Client) -> Result<postgres::Transaction<'_>> {
         .start()?)
 }
 
-/// What the URL says of TLS that the client does not read itself, as libpq reads it: the
-/// URL without it, and the CA certificates (PEM) to trust instead of the public ones
-/// (`sslrootcert=FILE`). `sslmode=verify-full` and `verify-ca` are read as `require`: the
-/// certificate is always verified.
-fn tls_options(url: &str) -> (String, Option<std::path::PathBuf>) {
+/// What a URL says of TLS, as libpq reads it.
+#[derive(Debug, PartialEq)]
+struct TlsOptions {
+    /// The URL without what the client does not read itself (`sslrootcert`), and
+    /// `sslmode=verify-full` and `verify-ca` read as `require`: the certificate is always
+    /// verified.
+    url: String,
+    /// The CA certificates (PEM) to trust instead of the public ones (`sslrootcert=FILE`).
+    root_cert: Option<std::path::PathBuf>,
+    /// Whether the URL names an `sslmode`.
+    sslmode: bool,
+}
+
+fn tls_options(url: &str) -> TlsOptions {
     let mut root_cert = None;
+    let mut sslmode = false;
     let mut keep = |pair: &str| -> Option<String> {
         match pair.split_once('=') {
             Some(("sslrootcert", file)) => {
-                root_cert = Some(percent_decode(file).into());
+                root_cert = Some(
+                    percent_encoding::percent_decode_str(file)
+                        .decode_utf8_lossy()
+                        .into_owned()
+                        .into(),
+                );
                 None
             }
-            Some(("sslmode", "verify-full" | "verify-ca")) => Some("sslmode=require".into()),
+            Some(("sslmode", mode)) => {
+                sslmode = true;
+                Some(match mode {
+                    "verify-full" | "verify-ca" => "sslmode=require".into(),
+                    _ => pair.to_string(),
+                })
+            }
             _ => Some(pair.to_string()),
         }
     };
@@ -593,7 +618,11 @@ fn tls_options(url: &str) -> (String, Option<std::path::PathBuf>) {
         // The query starts at the first `?` after the user and password, which may hold one.
         let host = url.rfind('@').map_or(scheme + 3, |at| at + 1);
         let Some(mark) = url[host..].find('?').map(|i| host + i) else {
-            return (url.to_string(), None);
+            return TlsOptions {
+                url: url.to_string(),
+                root_cert: None,
+                sslmode: false,
+            };
         };
         let (base, query) = (&url[..mark], &url[mark + 1..]);
         let query: Vec<String> = query.split('&').filter_map(&mut keep).collect();
@@ -602,37 +631,19 @@ fn tls_options(url: &str) -> (String, Option<std::path::PathBuf>) {
         } else {
             format!("{base}?{}", query.join("&"))
         };
-        (url, root_cert)
+        TlsOptions {
+            url,
+            root_cert,
+            sslmode,
+        }
     } else {
         let pairs: Vec<String> = url.split_whitespace().filter_map(&mut keep).collect();
-        (pairs.join(" "), root_cert)
-    }
-}
-
-/// Whether `url` names an `sslmode` of its own.
-fn says_sslmode(url: &str) -> bool {
-    url.contains("sslmode=")
-}
-
-/// `text` with its `%XX` escapes decoded (a URL's query value).
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = || std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok();
-        match (bytes[i], hex().and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
+        TlsOptions {
+            url: pairs.join(" "),
+            root_cert,
+            sslmode,
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// TLS as the client offers it (`sslmode=prefer` unless the URL says otherwise: when the
@@ -879,36 +890,44 @@ mod tests {
 
     #[test]
     fn tls_options_libpq_reads_are_taken_out_of_the_url() {
+        let options = |url: &str, root_cert: Option<&str>, sslmode: bool| TlsOptions {
+            url: url.to_string(),
+            root_cert: root_cert.map(Into::into),
+            sslmode,
+        };
         assert_eq!(
             tls_options(
                 "postgres://u@h/db?sslmode=verify-full&sslrootcert=%2Fetc%2Frds.pem&application_name=a"
             ),
-            (
-                "postgres://u@h/db?sslmode=require&application_name=a".to_string(),
-                Some("/etc/rds.pem".into())
+            options(
+                "postgres://u@h/db?sslmode=require&application_name=a",
+                Some("/etc/rds.pem"),
+                true
             )
         );
         assert_eq!(
             tls_options("postgres://u@h/db?sslrootcert=/ca.pem"),
-            ("postgres://u@h/db".to_string(), Some("/ca.pem".into()))
+            options("postgres://u@h/db", Some("/ca.pem"), false)
         );
         assert_eq!(
             tls_options("host=h user=u sslrootcert=/ca.pem sslmode=verify-ca"),
-            (
-                "host=h user=u sslmode=require".to_string(),
-                Some("/ca.pem".into())
-            )
+            options("host=h user=u sslmode=require", Some("/ca.pem"), true)
         );
         assert_eq!(
             tls_options("postgres://u@h/db"),
-            ("postgres://u@h/db".to_string(), None)
+            options("postgres://u@h/db", None, false)
         );
-        assert_eq!(percent_decode("a%20b%2"), "a b%2");
+        assert_eq!(
+            tls_options("postgres://u@h/db?sslrootcert=a%20b%2").root_cert,
+            Some("a b%2".into())
+        );
         // A `?` in the password is not the query's.
         assert_eq!(
             tls_options("postgres://u:p?w@h/db?sslmode=verify-full"),
-            ("postgres://u:p?w@h/db?sslmode=require".to_string(), None)
+            options("postgres://u:p?w@h/db?sslmode=require", None, true)
         );
+        // Nor does a password that reads `sslmode=` name one.
+        assert!(!tls_options("postgres://u:sslmode=x@h/db").sslmode);
     }
 
     #[test]
