@@ -74,9 +74,22 @@ start | start-tls)
       --locale=C -E UTF8 >"$cluster/initdb.log" 2>&1 || { cat "$cluster/initdb.log" >&2; exit 1; }
   fi
   # A socket only, in the cluster's directory: no port to collide with, nothing on the network.
+  # A socket's path is at most 107 bytes: when the cluster's directory is too deep for
+  # `.s.PGSQL.PORT` to fit, the socket goes into a short directory under /tmp (DIR/socket names
+  # it; `stop` removes it).
+  sockets="$cluster"
+  if [ $((${#cluster} + 16)) -gt 100 ]; then
+    if [ -f "$dir/socket" ] && [ -d "$(cat "$dir/socket")" ]; then
+      sockets=$(cat "$dir/socket")
+    else
+      sockets=$(mktemp -d /tmp/atpg.XXXXXX)
+      [ "${#as[@]}" = 0 ] || chown "$(stat -c %U "$cluster/data")" "$sockets"
+      echo "$sockets" >"$dir/socket"
+    fi
+  fi
   # Connections enough for several collectors, their senders and a bench's report.
-  options="-c listen_addresses='' -c unix_socket_directories='$cluster' -c max_connections=200"
-  url="postgresql://agent_telemetry@/postgres?host=$cluster"
+  options="-c listen_addresses='' -c unix_socket_directories='$sockets' -c max_connections=200"
+  url="postgresql://agent_telemetry@/postgres?host=$sockets"
   if [ "$action" = start-tls ]; then
     port=${3:?usage: postgres.sh start-tls DIR PORT CERT KEY}
     # The key is readable by the server's user only, as PostgreSQL insists.
@@ -107,6 +120,7 @@ stop | halt)
     "${as[@]}" "$bin/pg_ctl" -D "$cluster/data" -m fast -w stop >/dev/null 2>&1 || true
   fi
   if [ "$action" = stop ]; then
+    [ ! -f "$dir/socket" ] || rm -rf "$(cat "$dir/socket")"
     rm -rf "$cluster" "$dir"
   fi
   ;;
