@@ -401,6 +401,42 @@ async fn a_batch_sent_twice_is_stored_once_and_the_duplicates_are_counted() {
     let _ = std::fs::remove_dir_all(&home);
 }
 
+/// Batches go out on one kept-alive connection, not one each; a collector that closes it
+/// (it restarted) costs a new connection and no batch.
+#[tokio::test]
+async fn batches_share_one_kept_alive_connection_and_a_closed_one_is_replaced() {
+    let runtime = TelemetryRuntime::shared().unwrap();
+    let collector = FaultyCollector::start().await;
+    let home = temp_dir("keep-alive");
+    let telemetry = Telemetry::start_with(runtime.clone(), settings(&collector, &home))
+        .await
+        .unwrap();
+    for round in 0..5 {
+        telemetry.record_many(events(&format!("kept{round}"), 10));
+        let report = telemetry.flush(Duration::from_secs(5)).await;
+        assert_eq!((report.sent, report.pending), (10, 0), "round {round}");
+    }
+    assert_eq!(
+        (collector.requests(), collector.connections()),
+        (5, 1),
+        "five batches, one connection"
+    );
+
+    // The collector restarts: the kept connection is closed under the sender.
+    collector.go_down().await;
+    collector.come_back().await;
+    for round in 0..2 {
+        telemetry.record_many(events(&format!("again{round}"), 10));
+        let report = telemetry.flush(Duration::from_secs(5)).await;
+        assert_eq!((report.sent, report.pending), (10, 0), "after the restart");
+    }
+    assert_eq!((collector.requests(), collector.connections()), (7, 2));
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(collector.store().counts().unwrap().events, 70);
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
+}
+
 /// 32 programs' worth of telemetry in one process, all with one identity directory: one
 /// spool, one ledger. The collector is down while they record and exit, then comes back;
 /// every event arrives exactly once and every ledger line is whole.

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::egress::capture;
+use crate::egress::connections::Connections;
 use crate::egress::ledger::Ledger;
 use crate::trust::identity::random_hex;
 use crate::trust::private_files::{append_private, read_private, replace_private};
@@ -342,8 +343,10 @@ impl Uploader {
             first_byte_timeout: Some(self.timeout),
             between_bytes_timeout: Some(self.timeout),
         };
+        // An upload a day at most: a connection of its own, closed after it.
         let sent = capture::send_recorded(
             request,
+            Connections::new(self.timeout),
             options,
             self.timeout,
             self.ledger.clone(),

@@ -10,7 +10,9 @@ use std::time::Duration;
 use agent_telemetry_contract::config::Format;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty, Full};
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, default_send_request};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody};
+
+use super::connections::Connections;
 
 use super::ledger::{Ledger, LedgerEntry};
 
@@ -23,9 +25,11 @@ pub(crate) type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send
 pub type ResponseFuture =
     Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), HttpError>> + Send>;
 
-/// Reads the request, records it in `ledger`, and sends it (or captures it in `debug_log`).
+/// Reads the request, records it in `ledger`, and sends it on one of `connections` (or
+/// captures it in `debug_log`).
 pub(crate) async fn send_recorded(
     request: http::Request<WasiBody>,
+    connections: Connections,
     options: RequestOptions,
     cap: Duration,
     ledger: Arc<Ledger>,
@@ -68,27 +72,28 @@ pub(crate) async fn send_recorded(
         ledger.append(entry);
         return answered_here(200);
     }
-    let request = http::Request::from_parts(parts, full_body(body));
+    let request = http::Request::from_parts(parts, Full::new(body));
     // If the sender gives up before an answer (its deadline), this future is dropped: the
     // guard still records the request, which may well have left.
     let mut guard = Unanswered(Some((entry, ledger)));
     // wasmtime bounds the TCP connect and the first byte, not the TLS handshake between them:
     // the whole exchange up to the answer's head gets the capped timeouts, together.
     let whole = options.connect_timeout.unwrap_or(cap) + options.first_byte_timeout.unwrap_or(cap);
-    let result =
-        match tokio::time::timeout(whole, default_send_request(request, Some(options))).await {
-            Ok(result) => result,
-            Err(_) => Err(HttpError::ConnectionTimeout),
-        };
+    let between_bytes = options.between_bytes_timeout.unwrap_or(cap);
+    let result = match tokio::time::timeout(whole, connections.send(request, between_bytes)).await {
+        Ok(result) => result,
+        Err(_) => Err(HttpError::ConnectionTimeout),
+    };
     let Some((mut entry, ledger)) = guard.0.take() else {
         unreachable!("the guard is taken once, here");
     };
     match result {
-        Ok((response, io)) => {
+        Ok(response) => {
             entry.status = Some(response.status().as_u16());
             ledger.append(entry);
-            let io: IoFuture = Box::new(io);
-            Ok((response.map(BodyExt::boxed_unsync), io))
+            // The connection is driven by the pool's own task, not by this request.
+            let io: IoFuture = Box::new(async { Ok(()) });
+            Ok((response, io))
         }
         Err(e) => {
             entry.error = Some(e.to_string());

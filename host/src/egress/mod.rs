@@ -3,5 +3,6 @@
 //! keeps it (`capture`), and the egress ledger that record goes to (`ledger`).
 
 pub(crate) mod capture;
+pub(crate) mod connections;
 pub mod ledger;
 pub(crate) mod policy;

@@ -17,6 +17,7 @@ use agent_telemetry_contract::endpoint::Endpoint;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::capture::{self, ResponseFuture};
+use super::connections::Connections;
 use super::ledger::Ledger;
 
 /// The one scheme, host and port the component may send to.
@@ -100,6 +101,8 @@ pub struct EgressPolicy {
     format: Format,
     /// Counts-only mode: batches are folded here, never sent.
     counts: Option<Arc<dyn Fold>>,
+    /// Connections to the endpoint, kept open between requests.
+    connections: Connections,
 }
 
 impl EgressPolicy {
@@ -119,6 +122,7 @@ impl EgressPolicy {
             debug_log,
             format,
             counts: None,
+            connections: Connections::new(timeout_cap),
         }
     }
 
@@ -185,6 +189,7 @@ impl WasiHttpHooks for EgressPolicy {
         };
         Box::new(capture::send_recorded(
             request,
+            self.connections.clone(),
             options,
             cap,
             self.ledger.clone(),
