@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use agent_telemetry_contract::config::Format;
 use agent_telemetry_contract::endpoint::Endpoint;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::capture::{self, ResponseFuture};
@@ -162,6 +163,24 @@ async fn fold(
 }
 
 impl WasiHttpHooks for EgressPolicy {
+    // A collector that is down or unreachable is an ordinary event, which the component
+    // counts and retries: said at debug level, not as a warning per attempt on the agent's
+    // standard error (wasmtime's defaults warn).
+    fn p2_error_from_connect(&mut self, err: &std::io::Error) -> ErrorCode {
+        tracing::debug!(error = %err, "telemetry endpoint: cannot connect");
+        ErrorCode::ConnectionRefused
+    }
+
+    fn p2_error_from_hyper(&mut self, err: &hyper::Error) -> ErrorCode {
+        tracing::debug!(error = %err, "telemetry endpoint: HTTP error");
+        ErrorCode::HttpProtocolError
+    }
+
+    fn p2_error_from_tls(&mut self, err: &std::io::Error) -> ErrorCode {
+        tracing::debug!(error = %err, "telemetry endpoint: TLS error");
+        ErrorCode::TlsProtocolError
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
