@@ -36,6 +36,12 @@ pub fn load_runtime(
     TelemetryRuntime::load(engine, wasm, cache).map_err(|e| Error::Component(e.into()))
 }
 
+/// The runtime with the code compiled with the library (as [`TelemetryRuntime::shared`] loads
+/// it first), if it fits `engine`.
+pub fn load_built_in(engine: &Engine) -> Option<TelemetryRuntime> {
+    TelemetryRuntime::built_in(engine)
+}
+
 /// The egress policy of a handle sending to `endpoint`: the default timeout, no ledger file,
 /// no debug log.
 pub fn egress_policy(endpoint: &str) -> Result<EgressPolicy, Error> {

@@ -33,12 +33,13 @@ async fn build(mut command: tokio::process::Command, out: &Path) {
 }
 
 /// Builds tests/agents/python with componentize-py, the build command in docs/languages.md
-/// (with tests/events on the module path: the agent reads every-kind.json as it is built).
-async fn python_agent() -> PathBuf {
+/// (with tests/events on the module path: the agent reads every-kind.json as it is built), into
+/// `target/test-artifacts/<name>.wasm` (a file of the caller's own: tests run at once).
+pub(crate) async fn python_agent(name: &str) -> PathBuf {
     let tool = tokio::task::spawn_blocking(|| installed_tool("componentize-py", "componentize_py"))
         .await
         .unwrap();
-    let out = target_dir().join("test-artifacts/python-agent.wasm");
+    let out = target_dir().join(format!("test-artifacts/{name}.wasm"));
     let mut command = tokio::process::Command::new("python3");
     command
         .args([
@@ -108,7 +109,7 @@ async fn assert_delivered(collector: &agent_telemetry_collector::Collector) {
 
 #[tokio::test]
 async fn a_python_agent_delivers_every_event_it_records_without_network_and_its_exit_code() {
-    let agent = python_agent().await;
+    let agent = python_agent("python-agent").await;
     let collector = collector().await;
     let listener = CountingListener::start().await;
     let (code, stdout, stderr, _) = run_cli(

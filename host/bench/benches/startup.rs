@@ -2,7 +2,10 @@
 //! - `component/compile`: compiling the embedded telemetry component with cranelift, what every
 //!   process paid before the code cache (and what a cold cache still pays, once);
 //! - `component/load-cached`: loading it from a warm code cache (read, checksum,
-//!   deserialize) and linking it: what a process pays now;
+//!   deserialize) and linking it: what a process paid before the code compiled at build time,
+//!   and what it pays when that code does not fit the machine;
+//! - `component/load-built-in`: loading the code compiled with the library (deserialize from
+//!   the binary, link): what a process pays now, on a first run too;
 //! - `instance/on-demand` and `instance/pooling`: a fresh instance of the linked component,
 //!   with wasmtime's default allocator and with its pooling allocator (with `--features
 //!   pooling`: the feature would otherwise change wasmtime's build for the whole workspace's
@@ -76,6 +79,10 @@ fn benches(c: &mut Criterion) {
             assert_eq!(lookup, Lookup::Hit);
             runtime
         })
+    });
+    // What a run does first: the code compiled with the library, carried in its binary.
+    group.bench_function("load-built-in", |b| {
+        b.iter(|| testing::load_built_in(&engine).expect("code compiled with the library"))
     });
     group.finish();
 

@@ -8,7 +8,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::Engine;
 
 use crate::error::Error;
 
@@ -33,9 +33,7 @@ pub(crate) const PROFILE_ENV: &str = crate::environment::PROFILE;
 
 /// An engine for components, with epoch interruption and its ticker running.
 pub(crate) fn new_engine() -> wasmtime::Result<Engine> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    config.epoch_interruption(true);
+    let mut config = super::engine_config::config();
     if crate::environment::var(PROFILE_ENV).is_some_and(|v| v == "perfmap") {
         config.profiler(wasmtime::ProfilingStrategy::PerfMap);
     }
