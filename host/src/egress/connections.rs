@@ -132,3 +132,98 @@ impl Body for Paced {
         self.body.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A server on 127.0.0.1 that answers every request on a connection with `answer`, then
+    /// keeps the connection open; the number of connections it accepted.
+    async fn server(answer: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1/batch", listener.local_addr().unwrap());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 64 << 10];
+                    // One read per request: the tests' requests are small.
+                    while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {
+                        if socket.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, accepted)
+    }
+
+    fn post(url: &str) -> http::Request<Full<Bytes>> {
+        http::Request::post(url)
+            .body(Full::new(Bytes::from_static(b"{}")))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn requests_share_a_connection_once_its_answer_is_read() {
+        let (url, accepted) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").await;
+        let connections = Connections::new(Duration::from_secs(5));
+        for _ in 0..3 {
+            let response = connections
+                .send(post(&url), Duration::from_secs(5))
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"ok");
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn an_answer_whose_body_stalls_fails_after_the_wait_between_bytes() {
+        // The head and two bytes of ten, then nothing.
+        let (url, _) = server(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok").await;
+        let connections = Connections::new(Duration::from_secs(5));
+        let response = connections
+            .send(post(&url), Duration::from_millis(100))
+            .await
+            .unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(10), response.into_body().collect())
+            .await
+            .expect("the body's wait is bounded");
+        assert!(
+            matches!(read, Err(HttpError::ConnectionReadTimeout)),
+            "{read:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_a_connect_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let connections = Connections::new(Duration::from_secs(5));
+        let sent = connections
+            .send(
+                post(&format!("http://127.0.0.1:{port}/v1/batch")),
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(
+            matches!(&sent, Err(HttpError::Connect(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{:?}",
+            sent.err()
+        );
+    }
+}
