@@ -437,6 +437,46 @@ async fn batches_share_one_kept_alive_connection_and_a_closed_one_is_replaced() 
     let _ = std::fs::remove_dir_all(&home);
 }
 
+/// A full batch waits for the burst to pause, then goes without anyone flushing; a burst larger
+/// than the component's queue is sent as it comes, so that none of it is dropped.
+#[tokio::test]
+async fn full_batches_go_when_the_burst_pauses_and_a_burst_never_overflows_the_queue() {
+    let runtime = TelemetryRuntime::shared().unwrap();
+    let collector = FaultyCollector::start().await;
+    let home = temp_dir("linger");
+    let mut s = settings(&collector, &home);
+    s.batch_max_events = 100;
+    s.flush_interval = Duration::from_secs(3600);
+    // Room for one call's worth (4,096) and a little more: a burst must be sent as it comes.
+    s.queue_max_events = 5_000;
+    let telemetry = Telemetry::start_with(runtime.clone(), s).await.unwrap();
+
+    // No flush is asked for, and the timer is an hour away: the pause sends them.
+    telemetry.record_many(events("paused", 250));
+    assert_eq!(
+        support::events_in(collector.store(), 250, Duration::from_secs(10)).await,
+        250
+    );
+
+    // Four times the queue, as fast as the caller can hand it over.
+    for round in 0..40 {
+        telemetry.record_many(events(&format!("burst{round}"), 500));
+    }
+    let report = telemetry.flush(Duration::from_secs(30)).await;
+    assert_eq!(report.pending, 0, "{report:?}");
+    let status = telemetry.status().await;
+    let component = status.component.expect("the component runs");
+    assert_eq!(
+        (component.dropped, component.sent),
+        (0, 20_250),
+        "{component:?}"
+    );
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(collector.store().counts().unwrap().events, 20_250);
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
+}
+
 /// 32 programs' worth of telemetry in one process, all with one identity directory: one
 /// spool, one ledger. The collector is down while they record and exit, then comes back;
 /// every event arrives exactly once and every ledger line is whole.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use agent_telemetry_contract::config as config_defaults;
 use agent_telemetry_contract::retry::LONGEST_DEADLINE;
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
@@ -229,6 +230,11 @@ impl Telemetry {
             .map(|spool| SpoolSender::new(spool, stopping.subscribe(), settings.request_timeout));
         let (timeout, interval) = (settings.request_timeout, settings.flush_interval);
         let batch_max = settings.batch_max_events.max(1) as usize;
+        // The bound the component applies: the configured one, or its default when that is
+        // out of range (the component reports it and keeps the default).
+        let queue_max = Some(settings.queue_max_events as usize)
+            .filter(|n| config_defaults::QUEUE_MAX_EVENTS_RANGE.contains(n))
+            .unwrap_or(config_defaults::DEFAULT_QUEUE_MAX_EVENTS);
         let worker_stats = stats.clone();
         let notes = (ledger.clone(), url.to_string());
         tokio::spawn(async move {
@@ -244,7 +250,7 @@ impl Telemetry {
             };
             match instance.await {
                 Ok(instance) => {
-                    Worker::new(instance, sender, timeout, batch_max, notes)
+                    Worker::new(instance, sender, timeout, (batch_max, queue_max), notes)
                         .run(commands, interval)
                         .await
                 }

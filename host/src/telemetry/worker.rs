@@ -22,6 +22,12 @@ const SNAPSHOT_INTERVAL: Duration = Duration::from_millis(50);
 /// Most events handed to the component in one `record-many` call.
 const COALESCE_MAX_EVENTS: usize = 4096;
 
+/// How long a full batch waits for more events before it is sent: while an agent records a
+/// burst, its events go into the component (anonymized, counted, off the agent's hands) at
+/// the speed of `record`, instead of waiting in the hand-off behind a delivery; the burst's
+/// batches go once it pauses this long, or sooner when the component's queue nears its bound.
+const LINGER: Duration = Duration::from_millis(5);
+
 pub(super) struct Worker {
     instance: Supervised,
     /// Delivery through the spool; `None` without an identity directory (the component then
@@ -29,9 +35,16 @@ pub(super) struct Worker {
     sender: Option<SpoolSender>,
     /// Per request.
     timeout: Duration,
-    /// A flush follows once this many events have been handed to the component since the last.
+    /// A flush follows once this many events have been handed to the component since the last
+    /// (after [`LINGER`] without more, or at once when the queue may not take another call's).
     batch_max: usize,
     since_flush: usize,
+    /// The component's queue bound (`queue-max-events`, as the component reads it).
+    queue_max: usize,
+    /// Events the component still held after the last flush (with a spool: none).
+    queued_after_flush: usize,
+    /// A full batch waits for the burst to pause.
+    flush_due: bool,
     /// Where a flush notes the events its wire format left out, and the endpoint it names.
     ledger: Arc<Ledger>,
     endpoint: String,
@@ -46,7 +59,7 @@ impl Worker {
         instance: Supervised,
         sender: Option<SpoolSender>,
         timeout: Duration,
-        batch_max: usize,
+        (batch_max, queue_max): (usize, usize),
         (ledger, endpoint): (Arc<Ledger>, String),
     ) -> Worker {
         Worker {
@@ -55,6 +68,9 @@ impl Worker {
             timeout,
             batch_max,
             since_flush: 0,
+            queue_max,
+            queued_after_flush: 0,
+            flush_due: false,
             ledger,
             endpoint,
             unreported: nothing_flushed(),
@@ -76,9 +92,23 @@ impl Worker {
             self.background_flush().await;
         }
         loop {
+            // A timer only while a full batch waits (recording is the hot path), started again
+            // at every command: it ends LINGER after the last one.
+            let due = self.flush_due;
+            let linger = async move {
+                if due {
+                    tokio::time::sleep(LINGER).await;
+                } else {
+                    std::future::pending::<()>().await;
+                }
+            };
             let received = tokio::select! {
                 command = rx.recv() => command,
                 _ = tick.tick() => {
+                    self.background_flush().await;
+                    continue;
+                }
+                () = linger => {
                     self.background_flush().await;
                     continue;
                 }
@@ -156,9 +186,23 @@ impl Worker {
         }
         self.record(events, rooms).await;
         if self.since_flush >= self.batch_max {
-            self.background_flush().await;
+            if self.queue_may_overflow() {
+                self.background_flush().await;
+            } else {
+                self.flush_due = true;
+            }
         }
         next
+    }
+
+    /// Whether the component's queue might not take another full `record-many` call: what it
+    /// held after the last flush and everything handed to it since (drops only make it less)
+    /// plus one call's worth reach its bound.
+    fn queue_may_overflow(&self) -> bool {
+        self.queued_after_flush
+            .saturating_add(self.since_flush)
+            .saturating_add(COALESCE_MAX_EVENTS)
+            > self.queue_max
     }
 
     /// Hands events to the component; their room in the hand-off is free once it has them.
@@ -186,13 +230,17 @@ impl Worker {
     /// one a caller waits for; the shutdown's own flush is not).
     async fn flush(&mut self, until: Instant, interruptible: bool) -> FlushReport {
         self.since_flush = 0;
+        self.flush_due = false;
         let report = match &mut self.sender {
             None => {
                 let left = until.saturating_duration_since(Instant::now());
-                self.instance
+                let report = self
+                    .instance
                     .flush(left)
                     .await
-                    .unwrap_or_else(nothing_flushed)
+                    .unwrap_or_else(nothing_flushed);
+                self.queued_after_flush = report.pending as usize;
+                report
             }
             Some(sender) => {
                 sender.move_to_spool(&mut self.instance).await;
