@@ -1,7 +1,8 @@
 //! The worker: one tokio task per `Telemetry` handle that owns the component's
 //! instance and runs the commands callers send, one at a time. Events waiting in the hand-off
-//! go to the component together, in one `record-many` call; a batch's worth of them, the
-//! flush timer, an explicit flush and the shutdown each make a flush.
+//! go to the component together, in one `record-many` call; a batch's worth of them (once the
+//! burst pauses, or at once when the component's queue nears its bound), the flush timer, an
+//! explicit flush and the shutdown each make a flush.
 
 use std::sync::Arc;
 use std::time::Duration;
