@@ -464,15 +464,24 @@ async fn full_batches_go_when_the_burst_pauses_and_a_burst_never_overflows_the_q
     }
     let report = telemetry.flush(Duration::from_secs(30)).await;
     assert_eq!(report.pending, 0, "{report:?}");
+
+    // A full batch waiting for the pause, then one call that would not fit beside it in the
+    // queue: the batch goes first.
+    telemetry.record_many(events("before", 500));
+    telemetry.status().await;
+    telemetry.record_many(events("large", 4_600));
+    let report = telemetry.flush(Duration::from_secs(30)).await;
+    assert_eq!(report.pending, 0, "{report:?}");
+
     let status = telemetry.status().await;
     let component = status.component.expect("the component runs");
     assert_eq!(
         (component.dropped, component.sent),
-        (0, 20_250),
+        (0, 25_350),
         "{component:?}"
     );
     telemetry.shutdown(Duration::from_secs(1)).await;
-    assert_eq!(collector.store().counts().unwrap().events, 20_250);
+    assert_eq!(collector.store().counts().unwrap().events, 25_350);
     collector.stop().await;
     let _ = std::fs::remove_dir_all(&home);
 }

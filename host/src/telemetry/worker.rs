@@ -187,7 +187,7 @@ impl Worker {
         }
         self.record(events, rooms).await;
         if self.since_flush >= self.batch_max {
-            if self.queue_may_overflow() {
+            if self.queue_may_overflow(COALESCE_MAX_EVENTS) {
                 self.background_flush().await;
             } else {
                 self.flush_due = true;
@@ -196,18 +196,22 @@ impl Worker {
         next
     }
 
-    /// Whether the component's queue might not take another full `record-many` call: what it
-    /// held after the last flush and everything handed to it since (drops only make it less)
-    /// plus one call's worth reach its bound.
-    fn queue_may_overflow(&self) -> bool {
+    /// Whether the component's queue might not take `more` events: what it held after the last
+    /// flush and everything handed to it since (drops only make it less) plus `more` pass its
+    /// bound.
+    fn queue_may_overflow(&self, more: usize) -> bool {
         self.queued_after_flush
             .saturating_add(self.since_flush)
-            .saturating_add(COALESCE_MAX_EVENTS)
+            .saturating_add(more)
             > self.queue_max
     }
 
     /// Hands events to the component; their room in the hand-off is free once it has them.
     async fn record(&mut self, events: Vec<Event>, rooms: Vec<Room>) {
+        // A batch waiting for the burst to pause goes first when these would not fit beside it.
+        if self.since_flush > 0 && self.queue_may_overflow(events.len()) {
+            self.background_flush().await;
+        }
         self.since_flush += events.len();
         self.instance.record_many(&events).await;
         drop(rooms);
