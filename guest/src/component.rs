@@ -148,7 +148,8 @@ impl State {
                         ..report(DeliveryOutcome::Refused, batch.events.len(), Duration::ZERO)
                     };
                 }
-                batch
+                // An older build's batch goes in this build's version: the envelope once.
+                batch.upgraded()
             }
             Err(BatchError::OtherVersion(_)) => {
                 return report(DeliveryOutcome::OtherVersion, 0, Duration::ZERO);

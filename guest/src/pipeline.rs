@@ -22,19 +22,6 @@ pub trait Entropy {
     fn fill(&mut self, buf: &mut [u8]);
 }
 
-/// The envelope fields that are the same for every event of this instance.
-struct Envelope {
-    source: String,
-    environment: String,
-    installation_id: String,
-    product: String,
-    product_version: String,
-    os: String,
-    arch: String,
-    ci: bool,
-    tags: std::collections::BTreeMap<String, String>,
-}
-
 #[derive(Default, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
     pub recorded: u64,
@@ -95,7 +82,8 @@ struct Queued {
 
 pub struct Pipeline {
     settings: Settings,
-    envelope: Envelope,
+    /// The envelope fields that are the same for every event of this instance.
+    envelope: wire::Envelope,
     anonymizer: Anonymizer,
     /// How batches are written when they are sent.
     wire: encode::Options,
@@ -136,7 +124,7 @@ impl Pipeline {
             ),
         };
         // The envelope's names come from the host, but they are held to the same rule.
-        let envelope = Envelope {
+        let envelope = wire::Envelope {
             source: anonymizer.identifier(&settings.source),
             environment: anonymizer.identifier(&settings.environment),
             installation_id,
@@ -238,20 +226,20 @@ impl Pipeline {
         }
         // When a batch is taken can depend on the agent (it may call `flush`): same rule.
         let at_ms = anonymize::coarse_time_ms(unix_millis(now));
-        let header = wire::Batch {
-            schema: wire::SCHEMA.to_string(),
+        let batch_id =
+            uuid::Builder::from_unix_timestamp_millis(at_ms, &random_bytes::<10>(entropy))
+                .into_uuid();
+        let (mut id_text, sent_at) = (uuid::Uuid::encode_buffer(), timestamp(at_ms));
+        let head = wire::HeadView {
+            schema: wire::SCHEMA,
             schema_version: wire::SCHEMA_VERSION,
-            batch_id: uuid::Builder::from_unix_timestamp_millis(
-                at_ms,
-                &random_bytes::<10>(entropy),
-            )
-            .into_uuid()
-            .to_string(),
-            sent_at: timestamp(at_ms),
+            batch_id: batch_id.hyphenated().encode_lower(&mut id_text),
+            sent_at: &sent_at,
             dropped_events: self.unreported_drops,
-            events: Vec::new(),
+            envelope: Some(self.envelope.view()),
+            events: [],
         };
-        let mut writer = match encode::native::BatchWriter::new(&header) {
+        let mut writer = match encode::native::BatchWriter::new(&head) {
             Ok(writer) => writer,
             Err(_) => return None,
         };
@@ -265,20 +253,9 @@ impl Pipeline {
             if self.last_timestamp.0 != queued.at_ms {
                 self.last_timestamp = (queued.at_ms, timestamp(queued.at_ms));
             }
-            let e = &self.envelope;
-            let event = encode::native::EventView {
+            let event = wire::EntryView {
                 event_id: queued.id.hyphenated().encode_lower(&mut id),
                 occurred_at: &self.last_timestamp.1,
-                schema_version: wire::SCHEMA_VERSION,
-                source: &e.source,
-                environment: &e.environment,
-                installation_id: &e.installation_id,
-                product: &e.product,
-                product_version: &e.product_version,
-                os: &e.os,
-                arch: &e.arch,
-                ci: e.ci,
-                tags: &e.tags,
                 data: &queued.data,
             };
             match writer.push(&event, self.settings.batch_max_bytes) {

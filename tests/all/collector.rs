@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use agent_telemetry_collector::report::{self, Range, Report};
-use agent_telemetry_collector::{Collector, EventStore, Format};
+use agent_telemetry_collector::{Collector, CollectorOptions, EventStore, Format};
 
 use crate::support::*;
 
@@ -434,6 +434,121 @@ async fn a_replayed_body_is_stored_once_in_every_format() {
         counts.duplicates, expected,
         "each second copy is a duplicate"
     );
+    collector.stop().await;
+}
+
+/// A native batch of `version` with `n` events: version 3 writes the envelope once; versions
+/// 1 and 2 (builds before it) write it in every event.
+fn native_of_version(version: u32, n: usize) -> Vec<u8> {
+    let mut b = batch(n);
+    b.schema_version = version;
+    for e in &mut b.events {
+        e.schema_version = version;
+    }
+    serde_json::to_vec(&b).unwrap()
+}
+
+/// The collector reads native batches of versions 1, 2 and 3 alike and stores every event
+/// whole; a batch of version 3 with its envelope missing, after its events or inside one,
+/// and a batch of version 2 with an envelope, are refused.
+#[tokio::test]
+async fn native_batches_of_versions_1_2_and_3_are_stored_alike() {
+    let collector = collector().await;
+    let addr = collector.addr();
+    for version in 1..=3 {
+        let body = native_of_version(version, 2);
+        let text = String::from_utf8(body.clone()).unwrap();
+        assert_eq!(text.contains("\"envelope\""), version == 3, "{text}");
+        assert_eq!(
+            text.matches(INSTALLATION).count(),
+            if version == 3 { 1 } else { 2 }
+        );
+        let (status, response) = post_with(addr, "/v1/batch", &[JSON], &body).await;
+        assert_eq!(status, 200, "version {version}: {response}");
+    }
+    let stored = collector.store().events().unwrap();
+    let mut versions: Vec<u32> = stored.iter().map(|e| e.schema_version).collect();
+    versions.sort();
+    assert_eq!(versions, [1, 1, 2, 2, 3, 3]);
+    for e in &stored {
+        let whole = (
+            e.installation_id.as_str(),
+            e.product.as_str(),
+            e.product_version.as_str(),
+            e.source.as_str(),
+            e.environment.as_str(),
+            e.os.as_str(),
+            e.arch.as_str(),
+        );
+        let want = (
+            INSTALLATION,
+            "test",
+            "1.0.0",
+            "test",
+            "development",
+            "linux",
+            "x86_64",
+        );
+        assert_eq!(whole, want, "{e:?}");
+    }
+
+    let current = native_of_version(3, 2);
+    let value: serde_json::Value = serde_json::from_slice(&current).unwrap();
+    let text = String::from_utf8(current).unwrap();
+    // The envelope as written (serde_json's own map would sort its keys).
+    let start = text.find("\"envelope\":").unwrap();
+    let end = text.find(",\"events\":").unwrap();
+    let envelope = &text[start + "\"envelope\":".len()..end];
+    let without = text.replace(&format!("\"envelope\":{envelope},"), "");
+    assert_ne!(without, text);
+    let after = format!(
+        "{},\"envelope\":{envelope}}}",
+        &without[..without.len() - 1]
+    );
+    let mut missing = value.clone();
+    missing.as_object_mut().unwrap().remove("envelope");
+    let mut inside = value.clone();
+    inside["events"][0]["installation_id"] = INSTALLATION.into();
+    let mut flat_with_one: serde_json::Value =
+        serde_json::from_slice(&native_of_version(2, 1)).unwrap();
+    flat_with_one["envelope"] = value["envelope"].clone();
+    let refused = [
+        ("the envelope after the events", after.into_bytes()),
+        ("no envelope", serde_json::to_vec(&missing).unwrap()),
+        (
+            "an envelope field in an event",
+            serde_json::to_vec(&inside).unwrap(),
+        ),
+        (
+            "version 2 with an envelope",
+            serde_json::to_vec(&flat_with_one).unwrap(),
+        ),
+    ];
+    let check = schema_check();
+    for (what, body) in &refused {
+        // The published schema (version 3's) refuses each too, where it can see it.
+        if what.starts_with("version 2") {
+            assert_eq!(
+                check(body),
+                Ok(()),
+                "older versions are the collector's to check"
+            );
+        } else if !what.contains("after") {
+            assert!(check(body).is_err(), "{what}: the schema takes it");
+        }
+        let plain = CollectorOptions::default();
+        let strict_alone = Collector::start_with(
+            "127.0.0.1:0".parse().unwrap(),
+            EventStore::open(None).unwrap(),
+            plain,
+        )
+        .await
+        .unwrap();
+        let (status, response) = post_with(strict_alone.addr(), "/v1/batch", &[JSON], body).await;
+        assert_eq!(status, 400, "{what}: {response}");
+        assert_eq!(strict_alone.store().counts().unwrap().events, 0, "{what}");
+        strict_alone.stop().await;
+    }
     collector.stop().await;
 }
 

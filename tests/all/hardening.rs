@@ -29,6 +29,69 @@ fn plant(home: &Path, tag: &str, batch: &wire::Batch, age_ns: u128) -> PathBuf {
     path
 }
 
+/// Batches an older build left in the spool (versions 1 and 2: the envelope in every event)
+/// are sent in this build's version, the envelope once; one whose events differ in their
+/// envelope goes as it was written. The collector stores every event whole either way.
+#[tokio::test]
+async fn an_older_builds_spooled_batches_are_sent_in_this_builds_version() {
+    let collector = collector().await;
+    let home = support::identity_dir("older-spool");
+    let older = |version: u32, n: usize| {
+        let mut b = support::batch(n);
+        b.schema_version = version;
+        for e in &mut b.events {
+            e.schema_version = version;
+        }
+        b
+    };
+    plant(&home, "aaaaaa", &older(1, 2), 3_000_000);
+    plant(&home, "bbbbbb", &older(2, 3), 2_000_000);
+    let mut mixed = older(2, 4);
+    mixed.events[3].product_version = "1.0.1".to_string();
+    plant(&home, "cccccc", &mixed, 1_000_000);
+
+    let telemetry = Telemetry::start(support::settings(&collector.endpoint(), &home))
+        .await
+        .unwrap();
+    telemetry.flush(Duration::from_secs(5)).await;
+    telemetry.shutdown(Duration::from_secs(1)).await;
+    let mut sent: Vec<(u64, bool, usize)> = telemetry
+        .egress_log()
+        .iter()
+        .filter_map(|e| e.body.as_deref())
+        .map(|body| {
+            let b: serde_json::Value = serde_json::from_str(body).unwrap();
+            let events = b["events"].as_array().unwrap();
+            // Written once or in every event, never both.
+            let in_events = events.iter().all(|e| e.get("installation_id").is_some());
+            assert_ne!(b.get("envelope").is_some(), in_events, "{body}");
+            (
+                b["schema_version"].as_u64().unwrap(),
+                b.get("envelope").is_some(),
+                events.len(),
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(sent, [(2, false, 4), (3, true, 2), (3, true, 3)]);
+    let stored = collector.store().events().unwrap();
+    assert_eq!(stored.len(), 9);
+    assert!(
+        stored
+            .iter()
+            .all(|e| e.installation_id == support::INSTALLATION)
+    );
+    assert_eq!(stored.iter().filter(|e| e.schema_version == 3).count(), 5);
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|e| e.product_version == "1.0.1")
+            .count(),
+        1
+    );
+    collector.stop().await;
+}
+
 fn tool_call(tool: &str) -> Event {
     Event::ToolCall(ToolCall {
         tool: tool.to_string(),
@@ -775,7 +838,7 @@ async fn the_collector_refuses_web_pages_other_types_and_never_echoes_its_input(
     assert!(answer.starts_with("HTTP/1.1 415"), "{answer}");
     let mut leaky = serde_json::to_value(support::batch(1)).unwrap();
     leaky["events"][0]["data"]["secret"] = "sk-live-0123456789abcdef".into();
-    leaky["events"][0]["installation_id"] = serde_json::json!(["sk-live-0123456789abcdef"]);
+    leaky["envelope"]["installation_id"] = serde_json::json!(["sk-live-0123456789abcdef"]);
     let answer = raw(
         addr,
         &post_head(addr, json, &serde_json::to_vec(&leaky).unwrap()),

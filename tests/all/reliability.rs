@@ -264,9 +264,10 @@ async fn every_fault_loses_nothing_within_quota_and_never_holds_the_program_past
     ];
     let (midrun, spooled_while_down) = down_mid_run_and_back(&runtime).await;
     rows.push(midrun);
-    // A spool with room for about two of the three batches: the oldest goes, counted.
+    // A spool with room for about two of the three batches (about 5 KB each, the envelope
+    // written once per batch): the oldest goes, counted.
     let small = SpoolLimits {
-        max_bytes: 20 * 1024,
+        max_bytes: 9 * 1024,
         ..quota
     };
     rows.push(

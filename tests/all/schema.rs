@@ -38,7 +38,7 @@ fn the_validator_takes_a_batch_and_refuses_what_the_schema_does_not_describe() {
     assert_eq!(check(&bytes(&good)), Ok(()));
 
     type Spoil = fn(&mut serde_json::Value);
-    let bad: [(&str, Spoil); 5] = [
+    let bad: [(&str, Spoil); 7] = [
         ("an unknown field", |b| b["prompt"] = "hello".into()),
         ("an unknown field in an event", |b| {
             b["events"][0]["cwd"] = "/home".into()
@@ -50,10 +50,19 @@ fn the_validator_takes_a_batch_and_refuses_what_the_schema_does_not_describe() {
             b["events"][0]["data"]["type"] = "keystroke".into()
         }),
         ("a missing field", |b| {
-            b["events"][1]
+            b["envelope"]
                 .as_object_mut()
                 .unwrap()
                 .remove("installation_id");
+        }),
+        ("a missing event field", |b| {
+            b["events"][1]
+                .as_object_mut()
+                .unwrap()
+                .remove("occurred_at");
+        }),
+        ("the envelope in an event, as version 2 wrote it", |b| {
+            b["events"][0]["installation_id"] = b["envelope"]["installation_id"].clone()
         }),
     ];
     for (what, spoil) in bad {

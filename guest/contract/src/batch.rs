@@ -215,6 +215,97 @@ mod tests {
         );
     }
 
+    /// A version 2 event as an older build wrote it, with `id` and `product_version`.
+    fn flat_event(id: &str, product_version: &str) -> String {
+        format!(
+            r#"{{"event_id":"{id}","occurred_at":"t","schema_version":2,"source":"s","environment":"e","installation_id":"i","product":"p","product_version":"{product_version}","os":"linux","arch":"x86_64","ci":false,"data":{{"type":"server","state":"started"}}}}"#
+        )
+    }
+
+    fn flat_batch(events: &[String]) -> String {
+        format!(
+            r#"{{"schema":"agent-telemetry/batch","schema_version":2,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[{}]}}"#,
+            events.join(",")
+        )
+    }
+
+    #[test]
+    fn version_3_writes_the_envelope_once_and_reads_back_every_event_whole() {
+        let older =
+            parse(flat_batch(&[flat_event("a", "1"), flat_event("b", "1")]).as_bytes()).unwrap();
+        let current = older.clone().upgraded();
+        assert_eq!(current.schema_version, SCHEMA_VERSION);
+        let text = String::from_utf8(serde_json::to_vec(&current).unwrap()).unwrap();
+        assert_eq!(
+            text,
+            r#"{"schema":"agent-telemetry/batch","schema_version":3,"batch_id":"b","sent_at":"t","dropped_events":0,"envelope":{"source":"s","environment":"e","installation_id":"i","product":"p","product_version":"1","os":"linux","arch":"x86_64","ci":false},"events":[{"event_id":"a","occurred_at":"t","data":{"type":"server","state":"started"}},{"event_id":"b","occurred_at":"t","data":{"type":"server","state":"started"}}]}"#
+        );
+        let read = parse_strict(text.as_bytes()).unwrap();
+        assert_eq!(read, current);
+        for (new, old) in read.events.iter().zip(&older.events) {
+            assert_eq!(new.envelope(), old.envelope());
+            assert_eq!((new.schema_version, &new.data), (SCHEMA_VERSION, &old.data));
+        }
+        // Written as it was read, an older batch keeps its shape and version.
+        let flat = serde_json::to_vec(&older).unwrap();
+        assert_eq!(parse(&flat).unwrap(), older);
+        assert!(!String::from_utf8(flat).unwrap().contains("envelope"));
+    }
+
+    #[test]
+    fn a_batch_that_mixes_the_two_shapes_is_refused() {
+        let good = serde_json::to_string(
+            &parse(flat_batch(&[flat_event("a", "1")]).as_bytes())
+                .unwrap()
+                .upgraded(),
+        )
+        .unwrap();
+        let cases = [
+            // An envelope field in an event of version 3.
+            good.replace(r#""event_id":"a","#, r#""event_id":"a","os":"linux","#),
+            good.replace(
+                r#""event_id":"a","#,
+                r#""event_id":"a","schema_version":3,"#,
+            ),
+            // Version 3 without its envelope.
+            good.replace(
+                &good[good.find(r#""envelope""#).unwrap()..good.find(r#""events""#).unwrap()],
+                "",
+            ),
+            // Version 2 with one, and without the envelope in its events.
+            good.replace(r#""schema_version":3"#, r#""schema_version":2"#),
+        ];
+        for case in &cases {
+            assert_ne!(case, &good);
+            assert!(
+                matches!(parse(case.as_bytes()), Err(BatchError::Malformed(_))),
+                "{case}"
+            );
+        }
+        // Version 2 whose events lack an envelope field.
+        let short = flat_batch(&[flat_event("a", "1").replace(r#""os":"linux","#, "")]);
+        assert!(matches!(
+            parse(short.as_bytes()),
+            Err(BatchError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn events_that_differ_in_their_envelope_stay_in_their_version() {
+        let mixed = flat_batch(&[flat_event("a", "1"), flat_event("b", "2")]);
+        let batch = parse(mixed.as_bytes()).unwrap();
+        assert_eq!(batch.clone().upgraded(), batch, "left as it was");
+        let mut forced = batch;
+        forced.schema_version = SCHEMA_VERSION;
+        for e in &mut forced.events {
+            e.schema_version = SCHEMA_VERSION;
+        }
+        assert!(
+            serde_json::to_vec(&forced).is_err(),
+            "version 3 cannot write two envelopes"
+        );
+    }
+
     #[test]
     fn a_version_1_batch_reads_as_the_current_version() {
         // As an older build spooled it: an event of 0.1.0's shape, without 0.2.0's fields.

@@ -1,11 +1,9 @@
 //! This project's own JSON batch (see [`crate::wire`]).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::contract::batch;
-use crate::wire::{Batch, Data};
+use crate::wire::{Batch, HeadView};
 
 /// Serializes a batch. The wire types hold only strings, integers, finite floats and enums,
 /// so this cannot fail in practice; if it ever did, the caller drops and counts the batch.
@@ -19,28 +17,6 @@ pub fn rest(body: &[u8], through: usize) -> Option<Vec<u8>> {
     let mut batch = batch::parse(body).ok()?;
     batch.events.drain(..through.min(batch.events.len()));
     encode(&batch).ok()
-}
-
-/// An event as a batch writes it, borrowing what is the same for every event of an instance
-/// (the envelope) instead of holding a copy per event. It serializes exactly as
-/// [`Event`](crate::wire::Event) does (same fields, same order): the golden native batch,
-/// written through the pipeline, holds them together byte for byte.
-#[derive(Serialize)]
-pub struct EventView<'a> {
-    pub event_id: &'a str,
-    pub occurred_at: &'a str,
-    pub schema_version: u32,
-    pub source: &'a str,
-    pub environment: &'a str,
-    pub installation_id: &'a str,
-    pub product: &'a str,
-    pub product_version: &'a str,
-    pub os: &'a str,
-    pub arch: &'a str,
-    pub ci: bool,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub tags: &'a BTreeMap<String, String>,
-    pub data: &'a Data,
 }
 
 /// Writes a batch one event at a time, so a batch can stop at a byte bound without
@@ -59,11 +35,12 @@ pub enum Pushed {
 }
 
 impl BatchWriter {
-    /// Starts a batch with `header`'s fields; its `events` must be empty.
-    pub fn new(header: &Batch) -> Result<BatchWriter, serde_json::Error> {
-        let mut body = serde_json::to_vec(header)?;
+    /// Starts a batch with `head`'s fields (its envelope included: the events to come must
+    /// share it).
+    pub fn new(head: &HeadView) -> Result<BatchWriter, serde_json::Error> {
+        let mut body = serde_json::to_vec(head)?;
         // `events` is the last field, written as `[]}`: reopen the list.
-        debug_assert!(body.ends_with(b"[]}") && header.events.is_empty());
+        debug_assert!(body.ends_with(b"[]}"));
         body.truncate(body.len() - 2);
         Ok(BatchWriter { body, events: 0 })
     }

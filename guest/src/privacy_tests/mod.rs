@@ -245,12 +245,14 @@ fn json(body: &[u8]) -> Value {
 
 /// The value the field produced in the (only) event of a batch.
 fn wire_value(field: &Field, body: &[u8]) -> Value {
-    let event = &json(body)["events"][0];
+    let batch = json(body);
+    // The envelope is the batch's, written once before the events.
+    let (event, envelope) = (&batch["events"][0], &batch["envelope"]);
     match field.place {
         Place::Event => event["data"][field.json_name()].clone(),
-        Place::Config(_) => event[field.json_name()].clone(),
-        Place::TagValue => event["tags"]["team"].clone(),
-        Place::TagKey => event["tags"]
+        Place::Config(_) => envelope[field.json_name()].clone(),
+        Place::TagValue => envelope["tags"]["team"].clone(),
+        Place::TagKey => envelope["tags"]
             .as_object()
             .and_then(|tags| tags.keys().next())
             .map_or(Value::Null, |k| Value::String(k.clone())),

@@ -47,7 +47,12 @@ fn bench(c: &mut Criterion) {
     let mut make = move || -> Vec<Arc<Vec<u8>>> {
         (0..BODIES)
             .map(|_| {
-                let batch = generate::batch(next, next + EVENTS, TOTAL, &mut rng);
+                let batch = generate::from_one_installation(generate::batch(
+                    next,
+                    next + EVENTS,
+                    TOTAL,
+                    &mut rng,
+                ));
                 next += EVENTS;
                 Arc::new(native::encode(&batch).unwrap())
             })

@@ -83,7 +83,13 @@ fn bench(c: &mut Criterion) {
         let mut rng = Lcg(7);
         let mut next = 0;
         let mut make = || {
-            let mut batch = generate::batch(next, next + EVENTS, TOTAL, &mut rng);
+            // One installation's events, as a component sends them.
+            let mut batch = generate::from_one_installation(generate::batch(
+                next,
+                next + EVENTS,
+                TOTAL,
+                &mut rng,
+            ));
             if arrival {
                 in_arrival_order(&mut batch, next, &mut rng);
             }

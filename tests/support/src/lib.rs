@@ -73,6 +73,11 @@ pub fn schema_check() -> BatchCheck {
         // Counts-only mode's uploads come to the same path, under their own schema.
         let validator = if batch["schema"] == agent_telemetry::contract::counts::SCHEMA {
             &counts
+        } else if matches!(batch["schema_version"].as_u64(), Some(v) if v < wire::SCHEMA_VERSION.into())
+        {
+            // The schema describes the version this build writes; the collector's own check
+            // reads the older ones (which the tests post by hand).
+            return Ok(());
         } else {
             &batches
         };

@@ -186,3 +186,16 @@ pub fn batch(from: u64, to: u64, total: u64, rng: &mut Lcg) -> wire::Batch {
         events: (from..to).map(|i| event(i, total, rng)).collect(),
     }
 }
+
+/// `batch` as one component sends it: every event with the first one's envelope (its
+/// installation and version), which a native batch of version 3 writes once.
+#[allow(dead_code)]
+pub fn from_one_installation(mut batch: wire::Batch) -> wire::Batch {
+    if let Some(first) = batch.events.first().cloned() {
+        for e in &mut batch.events {
+            e.installation_id.clone_from(&first.installation_id);
+            e.product_version.clone_from(&first.product_version);
+        }
+    }
+    batch
+}
