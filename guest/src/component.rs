@@ -82,9 +82,13 @@ impl State {
         }
     }
 
-    fn record(&mut self, event: &wit::Event) {
-        self.pipeline
-            .record(event, SystemTime::now(), &mut self.entropy);
+    /// Takes in `events`, handed over together, as of one reading of the clock: one host
+    /// call for the call, not one per event (their times are whole seconds on the wire anyway).
+    fn record(&mut self, events: &[wit::Event]) {
+        let now = SystemTime::now();
+        for event in events {
+            self.pipeline.record(event, now, &mut self.entropy);
+        }
     }
 
     fn flush(&mut self, deadline_ms: u32) -> wit::FlushReport {
@@ -328,15 +332,11 @@ impl Guest for Component {
     // caller is the agent itself. Batches leave on `flush`, which the host calls when a batch
     // has filled, on a timer, and at exit (an agent under a stock host calls it itself).
     fn record(event: wit::Event) {
-        with_state(|s| s.record(&event))
+        with_state(|s| s.record(std::slice::from_ref(&event)))
     }
 
     fn record_many(events: Vec<wit::Event>) {
-        with_state(|s| {
-            for event in &events {
-                s.record(event);
-            }
-        })
+        with_state(|s| s.record(&events))
     }
 
     fn flush(deadline_ms: u32) -> wit::FlushReport {
