@@ -5,7 +5,7 @@
 //! run or `agent-telemetry flush`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use agent_telemetry_contract::retry::{self, Attempt, RetryState};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::spool::{Claimed, Spool};
+use super::spool::Spool;
 use crate::runtime::bindings::delivery::{Batch, DeliveryOutcome, DeliveryReport};
 use crate::runtime::bindings::recorder::FlushReport;
 use crate::runtime::supervisor::Supervised;
@@ -49,25 +49,20 @@ impl SpoolSender {
         let Some(batches) = instance.take_undelivered().await else {
             return;
         };
-        // Written together: several batches to a file, one `fsync` for them all.
-        let bodies: Vec<(&[u8], u64)> = batches
-            .iter()
-            .map(|b| (b.body.as_slice(), u64::from(b.events)))
-            .collect();
         // Counts from spool file names are untrusted: they saturate, never overflow.
-        let evicted = match self.spool.write_all(&bodies) {
-            Ok(evicted) => evicted,
-            Err((written, e)) => {
-                // A full disk or a read-only directory must not cost what a healthy
-                // collector would take: what was not written is sent directly, once.
-                tracing::error!(dir = %self.spool.dir().display(), error = %e, "cannot write to the spool; sending the batches directly");
-                let mut lost: u64 = 0;
-                for batch in &batches[written..] {
-                    lost = lost.saturating_add(self.deliver_unspooled(instance, batch).await);
+        let mut evicted: u64 = 0;
+        for batch in batches {
+            match self.spool.write(&batch.body, batch.events.into()) {
+                Ok(n) => evicted = evicted.saturating_add(n),
+                Err(e) => {
+                    // A full disk or a read-only directory must not cost what a healthy
+                    // collector would take: send it directly, once.
+                    tracing::error!(dir = %self.spool.dir().display(), error = %e, "cannot write to the spool; sending the batch directly");
+                    evicted =
+                        evicted.saturating_add(self.deliver_unspooled(instance, &batch).await);
                 }
-                lost
             }
-        };
+        }
         instance.note_dropped(evicted).await;
     }
 
@@ -105,7 +100,6 @@ impl SpoolSender {
             interruptible,
             stopping: self.stopping.clone(),
             skip: Vec::new(),
-            current: None,
             report: nothing_flushed(),
         };
         let driven = retry::drive(flush, &mut courier).await;
@@ -126,9 +120,6 @@ struct FromSpool<'a> {
     stopping: watch::Receiver<bool>,
     /// Batches of another schema version: left for a build that reads them.
     skip: Vec<PathBuf>,
-    /// A spool file of several batches being sent one by one; what is left of it goes back
-    /// to the spool when this courier is dropped.
-    current: Option<Claimed>,
     report: FlushReport,
 }
 
@@ -153,14 +144,11 @@ impl retry::Courier for FromSpool<'_> {
         if self.interruptible && *self.stopping.borrow() {
             return None;
         }
-        let mut claimed = match self.current.take() {
-            Some(claimed) => claimed,
-            None => self.spool.claim_next(&self.skip)?,
-        };
+        let mut claimed = self.spool.claim_next(&self.skip)?;
         // An unsettled claim goes back to the spool when dropped.
         let delivery = deliver_once(
             self.instance,
-            &claimed.batch().body,
+            &claimed.body,
             left,
             self.interruptible,
             &mut self.stopping,
@@ -168,18 +156,18 @@ impl retry::Courier for FromSpool<'_> {
         .await?;
         let report = &mut self.report;
         let events = delivery.events;
-        let attempt = match delivery.outcome {
+        Some(match delivery.outcome {
             DeliveryOutcome::Delivered => {
                 // The component read the batch: its count is the true one.
-                claimed.batch_mut().events = events.into();
-                self.spool.delivered(&mut claimed);
+                claimed.events = events.into();
+                self.spool.delivered(claimed);
                 report.sent += events;
                 report.left_out = report.left_out.saturating_add(delivery.left_out);
                 Attempt::Delivered
             }
             DeliveryOutcome::Rejected => {
-                claimed.batch_mut().events = events.into();
-                self.spool.discard(&mut claimed);
+                claimed.events = events.into();
+                self.spool.discard(claimed);
                 report.rejected += events;
                 report.dropped += events;
                 report.left_out = report.left_out.saturating_add(delivery.left_out);
@@ -191,16 +179,15 @@ impl retry::Courier for FromSpool<'_> {
                     0 => None,
                     ms => Some(Duration::from_millis(ms.into())),
                 };
-                // What is left of a file keeps its place (and so its key) in the spool.
                 let failed = Attempt::Failed {
-                    batch: key(claimed.position()),
-                    events: claimed.events_left(),
+                    batch: key(claimed.id()),
+                    events: claimed.events,
                     retry_after,
                 };
-                match delivery.rest {
+                match &delivery.rest {
                     // Sent in part (a request per event): what is left takes its place.
                     Some(rest) => {
-                        let done = claimed.batch().events.saturating_sub(events.into());
+                        let done = claimed.events.saturating_sub(events.into());
                         let sent = done.saturating_sub(delivery.left_out.into());
                         report.sent = report
                             .sent
@@ -208,31 +195,25 @@ impl retry::Courier for FromSpool<'_> {
                         report.left_out = report.left_out.saturating_add(delivery.left_out);
                         self.spool.keep_rest(claimed, rest, events.into());
                     }
-                    None => {
-                        self.spool.release(claimed);
-                    }
+                    None => self.spool.release(claimed),
                 }
-                return Some(failed);
+                failed
             }
             DeliveryOutcome::Malformed => {
-                self.spool.set_aside(&mut claimed);
+                self.spool.set_aside(claimed);
                 Attempt::Settled
             }
             DeliveryOutcome::Refused => {
                 let why = delivery.problem.as_deref().unwrap_or("no reason given");
-                self.spool.refuse(&mut claimed, why);
+                self.spool.refuse(claimed, why);
                 Attempt::Settled
             }
             DeliveryOutcome::OtherVersion => {
-                let waits = self.spool.release(claimed);
-                self.skip.push(waits);
-                return Some(Attempt::Settled);
+                self.skip.push(claimed.id().to_path_buf());
+                self.spool.release(claimed);
+                Attempt::Settled
             }
-        };
-        if !claimed.done() {
-            self.current = Some(claimed);
-        }
-        Some(attempt)
+        })
     }
 }
 
@@ -271,10 +252,10 @@ pub fn nothing_flushed() -> FlushReport {
     }
 }
 
-/// Tells one spooled file from the others, for the schedule's count of failed batches.
-fn key(position: &str) -> u64 {
+/// Tells one spooled batch from the others, for the schedule's count of failed batches.
+fn key(id: &Path) -> u64 {
     let mut hasher = DefaultHasher::new();
-    position.hash(&mut hasher);
+    id.hash(&mut hasher);
     hasher.finish()
 }
 

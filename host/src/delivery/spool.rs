@@ -1,16 +1,11 @@
 //! The spool: batches the component could not deliver, kept on disk until a collector takes
 //! them (the next run, the next flush, or `agent-telemetry flush`).
 //!
-//! Each file is written to a temporary name, synced and renamed into place, so a file in the
-//! spool is always whole. A file holds one batch (`.batch`), or, when a flush moves several
-//! at once, a group of them (`.batches`, [`GROUP_HEADER`] then each batch as `<events>
-//! <bytes>\n` and its bytes), so that they cost one `fsync` instead of one each; a group is
-//! sent batch by batch, and what is left of it when a send fails or stops is written back in
-//! its place. An older build that shares the directory reads only `.batch` files and leaves
-//! groups alone. A file's name carries when it was written and how many events it holds, so
-//! nothing here reads a batch's content: the component reads it once, when it sends it, and
-//! a file that is not a whole batch anyway (a disk fault, a hand edit) is then set aside as
-//! `.bad` with a warning and never sent. A sender claims a file by renaming it (only
+//! Each batch is one file, written to a temporary name and renamed into place, so a file in
+//! the spool is always whole. Its name carries when it was written and how many events it
+//! holds, so nothing here reads a batch's content: the component reads it once, when it sends
+//! it, and a file that is not a whole batch anyway (a disk fault, a hand edit) is then set
+//! aside as `.bad` with a warning and never sent. A sender claims a file by renaming it (only
 //! one rename can win, so two processes or two stores never send the same file at once) and
 //! removes it only after a 2xx; a failed attempt puts it back. A claim left behind by a
 //! crashed process is put back after [`STALE_CLAIM`]. The spool is bounded by total bytes and
@@ -30,14 +25,6 @@ use crate::trust::private_files::{
 pub const SPOOL_DIR: &str = "spool";
 const READY: &str = "batch";
 const CLAIMED: &str = "sending";
-/// A group of batches written under one `fsync`, and the same claimed.
-const GROUP: &str = "batches";
-const GROUP_CLAIMED: &str = "sending-batches";
-/// How a group file starts (its format's version is the last word).
-pub(crate) const GROUP_HEADER: &[u8] = b"agent-telemetry spool group 1\n";
-/// The most bytes of batches written to one group file: a group is evicted whole at the
-/// spool's byte bound, so it stays a small part of it.
-const GROUP_MAX_BYTES: usize = 1 << 20;
 const BAD: &str = "bad";
 const REFUSED: &str = "refused";
 /// A claim older than this belongs to a process that is gone: a send takes at most the
@@ -93,120 +80,31 @@ pub struct Spool {
     refused_dir: std::sync::atomic::AtomicBool,
 }
 
-/// One batch read from the spool.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Spooled {
-    pub(crate) body: Vec<u8>,
-    /// As the file says (the component counts again when it reads the batch).
-    pub(crate) events: u64,
-}
-
-/// A spool file this process has claimed: one batch, or a group of them sent one at a time.
-/// Each batch is settled in turn (delivered, discarded, set aside); whatever is not settled
-/// when the claim is released or dropped (an abandoned send) goes back to the spool.
+/// A batch this process has claimed; put back unless `delivered`, `discard` or `set_aside`
+/// is called.
 pub(crate) struct Claimed {
     path: PathBuf,
     ready: PathBuf,
-    /// The batches the file holds, in order; those before `next` are settled.
-    batches: Vec<Spooled>,
-    next: usize,
-    /// A batch was replaced by what is left of it: the file no longer says what is left.
-    altered: bool,
-    /// Every batch is settled, or what is left went back to the spool.
+    pub(crate) body: Vec<u8>,
+    /// As its name says (the component counts again when it reads the batch).
+    pub(crate) events: u64,
+    /// Set once the batch is delivered, discarded or released; otherwise dropping the claim
+    /// (an abandoned send) puts the batch back.
     settled: bool,
 }
 
 impl Drop for Claimed {
     fn drop(&mut self) {
         if !self.settled {
-            self.put_back();
+            let _ = fs::rename(&self.path, &self.ready);
         }
     }
 }
 
 impl Claimed {
-    /// Where the file stands in the spool's order (the start of its name, which what is left
-    /// of it keeps): the same for every attempt at what it holds.
-    pub(crate) fn position(&self) -> &str {
-        position(&self.ready)
-    }
-
-    /// The batch to send now.
-    pub(crate) fn batch(&self) -> &Spooled {
-        &self.batches[self.next]
-    }
-
-    pub(crate) fn batch_mut(&mut self) -> &mut Spooled {
-        &mut self.batches[self.next]
-    }
-
-    /// Events in the batches not settled yet.
-    pub(crate) fn events_left(&self) -> u64 {
-        self.batches[self.next..]
-            .iter()
-            .fold(0, |sum, b| sum.saturating_add(b.events))
-    }
-
-    /// Whether every batch in the file is settled (and the file gone).
-    pub(crate) fn done(&self) -> bool {
-        self.settled
-    }
-
-    /// The batch now is settled: on to the next, or, after the last, the file is removed.
-    fn advance(&mut self) {
-        self.next += 1;
-        if self.next == self.batches.len() {
-            self.settled = true;
-            let _ = fs::remove_file(&self.path);
-        }
-    }
-
-    /// Puts what is not settled back in the spool, in the same place in the order: the file
-    /// itself when none of it was, otherwise what is left, written in its place. Returns
-    /// the ready file's path.
-    fn put_back(&mut self) -> PathBuf {
-        self.settled = true;
-        if self.next == 0 && !self.altered {
-            let _ = fs::rename(&self.path, &self.ready);
-            return self.ready.clone();
-        }
-        let dir = self.ready.parent().unwrap_or(Path::new("."));
-        let left: Vec<(&[u8], u64)> = self.batches[self.next..]
-            .iter()
-            .map(|b| (b.body.as_slice(), b.events))
-            .collect();
-        match write_file(dir, position(&self.ready), &left) {
-            Ok(path) => {
-                let _ = fs::remove_file(&self.path);
-                path
-            }
-            Err(e) => {
-                // The whole file goes back instead: what was sent of it will be sent again
-                // (the collector keeps each event id once).
-                tracing::warn!(error = %e, "cannot spool what is left of a claimed spool file; it is kept whole");
-                let _ = fs::rename(&self.path, &self.ready);
-                self.ready.clone()
-            }
-        }
-    }
-
-    /// Moves the batch now out of the way as `extension` (`.bad`, `.refused`): the file
-    /// itself when it is all the file holds, otherwise a copy of the batch beside it.
-    fn move_aside(&mut self, extension: &str) -> PathBuf {
-        if self.batches.len() == 1 && !self.altered {
-            let to = self.ready.with_extension(extension);
-            let _ = fs::rename(&self.path, &to);
-            self.settled = true;
-            return to;
-        }
-        let to = self
-            .ready
-            .with_extension(format!("{}.{extension}", self.next));
-        if let Err(e) = replace_private(&to, &self.batch().body) {
-            tracing::warn!(path = %to.display(), error = %e, "cannot keep a batch set aside; it is removed");
-        }
-        self.advance();
-        to
+    /// Which spooled batch this is (its file name when ready).
+    pub(crate) fn id(&self) -> &Path {
+        &self.ready
     }
 }
 
@@ -227,50 +125,25 @@ impl Spool {
         &self.dir
     }
 
-    /// Writes `batches` (bodies and their events), in order and each whole or not at all,
-    /// several to a file under one `fsync` ([`GROUP_MAX_BYTES`] of them at most), then
-    /// enforces the bounds; returns how many events that evicted. On an error, says how many
-    /// of the batches were written before it.
-    pub(crate) fn write_all(
-        &self,
-        batches: &[(&[u8], u64)],
-    ) -> Result<u64, (usize, std::io::Error)> {
-        if batches.is_empty() {
-            return Ok(0);
-        }
-        create_private_dir(&self.dir).map_err(|e| (0, e))?;
-        check_private_dir(&self.dir).map_err(|e| (0, std::io::Error::other(e)))?;
+    /// Writes one batch of `events` events (whole or not at all), then enforces the bounds;
+    /// returns how many events that evicted.
+    pub(crate) fn write(&self, body: &[u8], events: u64) -> std::io::Result<u64> {
+        create_private_dir(&self.dir)?;
+        check_private_dir(&self.dir).map_err(std::io::Error::other)?;
         let nanos = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let most =
-            GROUP_MAX_BYTES.min(usize::try_from(self.limits.max_file_bytes).unwrap_or(usize::MAX));
-        let mut written = 0;
-        // Names sort by time (one nanosecond apart here), so the oldest batch is sent (and
-        // evicted) first; they carry the event count, so counting what waits never reads the
-        // files.
-        for (n, file) in files_of(batches, most).into_iter().enumerate() {
-            let position = format!("{:024}", nanos + n as u128);
-            write_file(&self.dir, &position, file).map_err(|e| (written, e))?;
-            written += file.len();
-            let events = file
-                .iter()
-                .fold(0, |sum: u64, (_, e)| sum.saturating_add(*e));
-            crate::counter::add(&self.counters.spooled_events, events);
-        }
+        // Names sort by time, so the oldest batch is sent (and evicted) first; they carry the
+        // event count, so counting what waits never reads the files.
+        let name = format!("{nanos:024}-{}-{events}e", random_hex(6));
+        replace_private(&self.dir.join(format!("{name}.{READY}")), body)?;
+        crate::counter::add(&self.counters.spooled_events, events);
         Ok(self.enforce_limits())
     }
 
-    /// Writes one batch of `events` events (whole or not at all), then enforces the bounds;
-    /// returns how many events that evicted.
-    #[cfg(test)]
-    pub(crate) fn write(&self, body: &[u8], events: u64) -> std::io::Result<u64> {
-        self.write_all(&[(body, events)]).map_err(|(_, e)| e)
-    }
-
-    /// The ready files (batches and groups), oldest first, with their sizes and times; stale
-    /// claims are put back first.
+    /// The ready batches, oldest first, with their sizes and times; stale claims are put
+    /// back first.
     fn ready(&self) -> Vec<(PathBuf, u64, SystemTime)> {
         if !self.usable() {
             return Vec::new();
@@ -284,12 +157,11 @@ impl Spool {
                 })
                 .collect()
         };
-        for (path, meta) in list(CLAIMED).into_iter().chain(list(GROUP_CLAIMED)) {
+        for (path, meta) in list(CLAIMED) {
             self.recover_if_stale(&path, &meta);
         }
         let mut files: Vec<(PathBuf, u64, SystemTime)> = list(READY)
             .into_iter()
-            .chain(list(GROUP))
             .map(|(path, meta)| {
                 // The name says when the batch was written; the mtime changes with each claim.
                 let written = written_at(&path)
@@ -387,17 +259,15 @@ impl Spool {
         }
     }
 
-    /// Claims the oldest ready file not in `skip` (files this sender already left alone).
+    /// Claims the oldest ready batch not in `skip` (files this sender already left alone).
     pub(crate) fn claim_next(&self, skip: &[PathBuf]) -> Option<Claimed> {
         for (ready, _, _) in self.ready() {
             if skip.contains(&ready) {
                 continue;
             }
-            let group = ready.extension().is_some_and(|x| x == GROUP);
             let stem = ready.file_stem()?.to_string_lossy().into_owned();
             let tag = random_hex(4);
-            let claimed = if group { GROUP_CLAIMED } else { CLAIMED };
-            let path = ready.with_file_name(format!("{stem}.{tag}.{claimed}"));
+            let path = ready.with_file_name(format!("{stem}.{tag}.{CLAIMED}"));
             // Another sender got it first: try the next one.
             if fs::rename(&ready, &path).is_err() {
                 continue;
@@ -405,44 +275,21 @@ impl Spool {
             // The claim's age is what tells a crashed sender's file from a live one.
             // A link or a FIFO is not touched here; it is set aside below.
             let _ = touch(&path);
-            // Untrusted input: a link, a FIFO, an oversized file or a group that does not
-            // parse is set aside, not read.
+            // Untrusted input: a link, a FIFO or an oversized file is set aside, not read.
             let read = read_private(&path, self.limits.max_file_bytes);
-            let mut claimed = Claimed {
+            let claimed = |body| Claimed {
+                events: events_of(&ready),
                 path: path.clone(),
                 ready: ready.clone(),
-                batches: Vec::new(),
-                next: 0,
-                altered: false,
+                body,
                 settled: false,
             };
-            let batches = match read {
-                Ok(Some(content)) if group => parse_group(&content).ok_or_else(|| {
-                    std::io::Error::other("not a group of batches as a spool writes one")
-                }),
-                Ok(Some(body)) => Ok(vec![Spooled {
-                    events: events_of(&ready),
-                    body,
-                }]),
-                // Gone since the rename (another process discarded the spool).
-                Ok(None) => {
-                    claimed.settled = true;
-                    continue;
-                }
-                Err(e) => Err(e),
-            };
-            match batches {
-                Ok(batches) => {
-                    claimed.batches = batches;
-                    return Some(claimed);
-                }
+            match read {
+                Ok(Some(body)) => return Some(claimed(body)),
+                Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!(path = %ready.display(), error = %e, "a spool file cannot be read as a batch");
-                    claimed.batches.push(Spooled {
-                        events: events_of(&ready),
-                        body: Vec::new(),
-                    });
-                    self.set_aside(&mut claimed);
+                    self.set_aside(claimed(Vec::new()));
                 }
             }
         }
@@ -456,7 +303,7 @@ impl Spool {
             return 0;
         }
         let mut discarded: u64 = 0;
-        for path in self.files_named(&[READY, CLAIMED, GROUP, GROUP_CLAIMED]) {
+        for path in self.files_named(&[READY, CLAIMED]) {
             let events = events_of(&path);
             if fs::remove_file(&path).is_ok() {
                 discarded = discarded.saturating_add(events);
@@ -500,147 +347,74 @@ impl Spool {
         ready
             .into_iter()
             .map(|(path, _, _)| path)
-            .chain(self.files_named(&[CLAIMED, GROUP_CLAIMED]))
+            .chain(self.files_named(&[CLAIMED]))
             .map(|p| events_of(&p))
             .fold(0, u64::saturating_add)
     }
 
-    /// The batch now was delivered.
-    pub(crate) fn delivered(&self, claimed: &mut Claimed) {
-        crate::counter::add(&self.counters.delivered_events, claimed.batch().events);
-        claimed.advance();
+    pub(crate) fn delivered(&self, mut claimed: Claimed) {
+        claimed.settled = true;
+        crate::counter::add(&self.counters.delivered_events, claimed.events);
+        let _ = fs::remove_file(&claimed.path);
     }
 
-    /// The collector refused the batch now (a 4xx): sending it again would not help.
-    pub(crate) fn discard(&self, claimed: &mut Claimed) {
-        let events = claimed.batch().events;
-        tracing::warn!(events, "the collector refused a spooled batch; dropped");
-        crate::counter::add(&self.counters.refused_events, events);
-        claimed.advance();
+    /// The collector refused it (a 4xx): sending it again would not help.
+    pub(crate) fn discard(&self, mut claimed: Claimed) {
+        claimed.settled = true;
+        tracing::warn!(
+            events = claimed.events,
+            "the collector refused a spooled batch; dropped"
+        );
+        crate::counter::add(&self.counters.refused_events, claimed.events);
+        let _ = fs::remove_file(&claimed.path);
     }
 
-    /// The batch now was sent in part: `rest` (a batch of the `events` still to go) takes its
-    /// place, and what is left of the file goes back to the spool, in the same place in the
-    /// order. Returns where it waits.
-    pub(crate) fn keep_rest(&self, mut claimed: Claimed, rest: Vec<u8>, events: u64) -> PathBuf {
-        let delivered = claimed.batch().events.saturating_sub(events);
+    /// Sent in part: `rest` (a batch of the `events` still to go) is spooled in its place,
+    /// in the same place in the order.
+    pub(crate) fn keep_rest(&self, mut claimed: Claimed, rest: &[u8], events: u64) {
+        let delivered = claimed.events.saturating_sub(events);
+        let prefix = claimed
+            .ready
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split('-').next())
+            .unwrap_or("0")
+            .to_string();
+        let name = format!("{prefix}-{}-{events}e.{READY}", random_hex(6));
+        if let Err(e) = replace_private(&self.dir.join(name), rest) {
+            // The whole batch goes back instead: some of it will be sent again.
+            tracing::warn!(error = %e, "cannot spool what is left of a batch sent in part; it is kept whole");
+            return;
+        }
+        claimed.settled = true;
         crate::counter::add(&self.counters.delivered_events, delivered);
-        *claimed.batch_mut() = Spooled { body: rest, events };
-        claimed.altered = true;
-        self.release(claimed)
+        let _ = fs::remove_file(&claimed.path);
     }
 
-    /// Not delivered this time: what is left of the file goes back to the spool for a later
-    /// attempt. Returns where it waits.
-    pub(crate) fn release(&self, mut claimed: Claimed) -> PathBuf {
-        claimed.put_back()
+    /// Not delivered this time: back in the spool for a later attempt.
+    pub(crate) fn release(&self, claimed: Claimed) {
+        // Dropping an unsettled claim puts the batch back.
+        drop(claimed);
     }
 
-    /// The batch now holds what the component would not send (`why` says where): kept as
-    /// `.refused` for whoever wants to look, never sent.
-    pub(crate) fn refuse(&self, claimed: &mut Claimed, why: &str) {
-        let refused = claimed.move_aside(REFUSED);
+    /// It holds what the component would not send (`why` says where): kept as `.refused` for
+    /// whoever wants to look, never sent.
+    pub(crate) fn refuse(&self, mut claimed: Claimed, why: &str) {
+        claimed.settled = true;
+        let refused = claimed.ready.with_extension(REFUSED);
         tracing::warn!(path = %refused.display(), why, "a spool file holds what telemetry does not send (planted or altered); set aside, not sent");
+        let _ = fs::rename(&claimed.path, &refused);
         self.counters.refused_files.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The batch now is not a whole batch: kept as `.bad` for whoever wants to look, never
-    /// sent.
-    pub(crate) fn set_aside(&self, claimed: &mut Claimed) {
-        let bad = claimed.move_aside(BAD);
+    /// Not a whole batch: kept as `.bad` for whoever wants to look, never sent.
+    pub(crate) fn set_aside(&self, mut claimed: Claimed) {
+        claimed.settled = true;
+        let bad = claimed.ready.with_extension(BAD);
         tracing::warn!(path = %bad.display(), "a spool file is not a whole batch; set aside, not sent");
+        let _ = fs::rename(&claimed.path, &bad);
         self.counters.bad_files.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// The most a batch's line in a group takes: two numbers of at most 20 digits, a space and
-/// a newline.
-const GROUP_LINE_MAX: usize = 42;
-
-/// `batches` cut into the spool files they are written as, in order: as many to a group as
-/// fit in `most` bytes, framing included (a batch too large for a group alone, as a batch
-/// file).
-fn files_of<'a, 'b>(batches: &'a [(&'b [u8], u64)], most: usize) -> Vec<&'a [(&'b [u8], u64)]> {
-    let mut files = Vec::new();
-    let mut start = 0;
-    let mut bytes = GROUP_HEADER.len();
-    for (i, (body, _)) in batches.iter().enumerate() {
-        let framed = body.len().saturating_add(GROUP_LINE_MAX);
-        if i > start && bytes.saturating_add(framed) > most {
-            files.push(&batches[start..i]);
-            (start, bytes) = (i, GROUP_HEADER.len());
-        }
-        bytes = bytes.saturating_add(framed);
-    }
-    files.push(&batches[start..]);
-    files
-}
-
-/// Writes `batches` as one spool file in `dir` at `position` (the start of its name): a
-/// batch file for one, a group for several, synced once. Returns its path.
-fn write_file(dir: &Path, position: &str, batches: &[(&[u8], u64)]) -> std::io::Result<PathBuf> {
-    let events = batches
-        .iter()
-        .fold(0, |sum: u64, (_, e)| sum.saturating_add(*e));
-    let name = format!("{position}-{}-{events}e", random_hex(6));
-    let path = match batches {
-        [(body, _)] => {
-            let path = dir.join(format!("{name}.{READY}"));
-            replace_private(&path, body)?;
-            path
-        }
-        _ => {
-            let path = dir.join(format!("{name}.{GROUP}"));
-            replace_private(&path, &group_of(batches))?;
-            path
-        }
-    };
-    Ok(path)
-}
-
-/// The content of a group file holding `batches`.
-fn group_of(batches: &[(&[u8], u64)]) -> Vec<u8> {
-    let bytes = batches.iter().map(|(b, _)| b.len() + 32).sum::<usize>();
-    let mut content = Vec::with_capacity(GROUP_HEADER.len() + bytes);
-    content.extend_from_slice(GROUP_HEADER);
-    for (body, events) in batches {
-        content.extend_from_slice(format!("{events} {}\n", body.len()).as_bytes());
-        content.extend_from_slice(body);
-    }
-    content
-}
-
-/// The batches of a group file, or `None` if `content` is not one (untrusted: a torn write,
-/// a hand edit, a newer build's format).
-fn parse_group(content: &[u8]) -> Option<Vec<Spooled>> {
-    let mut rest = content.strip_prefix(GROUP_HEADER)?;
-    let mut batches = Vec::new();
-    while !rest.is_empty() {
-        // `<events> <bytes>\n`: two numbers of at most 20 digits.
-        let end = rest.iter().take(GROUP_LINE_MAX).position(|&b| b == b'\n')?;
-        let (events, len) = std::str::from_utf8(&rest[..end]).ok()?.split_once(' ')?;
-        let number = |n: &str| {
-            (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-                .then(|| n.parse::<u64>().ok())?
-        };
-        let (events, len) = (number(events)?, usize::try_from(number(len)?).ok()?);
-        let body = rest.get(end + 1..)?.get(..len)?;
-        batches.push(Spooled {
-            body: body.to_vec(),
-            events,
-        });
-        rest = &rest[end + 1 + len..];
-    }
-    (!batches.is_empty()).then_some(batches)
-}
-
-/// The start of a spool file's name: when it was written, which orders the spool.
-fn position(ready: &Path) -> &str {
-    ready
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split(['-', '.']).next())
-        .unwrap_or("0")
 }
 
 /// When a spool file was written, from its name (`<nanos since the epoch>-<tag>.…`).
@@ -676,16 +450,11 @@ fn events_of(path: &Path) -> u64 {
 /// The most of a file named otherwise that is read to count its events.
 const READ_TO_COUNT_MAX_BYTES: u64 = 16 << 20;
 
-/// `<stem>.<tag>.sending` → `<stem>.batch`, `<stem>.<tag>.sending-batches` → `<stem>.batches`.
+/// `<stem>.<tag>.sending` → `<stem>.batch`.
 fn ready_name(claimed: &Path) -> Option<PathBuf> {
     let name = claimed.file_name()?.to_str()?;
     let stem = name.split('.').next()?;
-    let ready = if name.ends_with(GROUP_CLAIMED) {
-        GROUP
-    } else {
-        READY
-    };
-    Some(claimed.with_file_name(format!("{stem}.{ready}")))
+    Some(claimed.with_file_name(format!("{stem}.{READY}")))
 }
 
 /// How many events a batch body holds, if it is a batch: for files not named by a spool.
@@ -731,10 +500,10 @@ mod tests {
         spool.write(&batch(3, "second"), 3).unwrap();
         assert_eq!(spool.pending_events(), 5);
         let claimed = spool.claim_next(&[]).unwrap();
-        assert_eq!(claimed.batch().body, batch(2, "first"));
+        assert_eq!(claimed.body, batch(2, "first"));
         // While claimed, no one else gets it.
         let other = spool.claim_next(&[]).unwrap();
-        assert_eq!(other.batch().events, 3);
+        assert_eq!(other.events, 3);
         assert!(spool.claim_next(&[]).is_none());
         assert_eq!(
             spool.pending_events(),
@@ -744,11 +513,10 @@ mod tests {
         spool.release(claimed);
         spool.release(other);
         assert_eq!(spool.pending_events(), 5, "a failed attempt loses nothing");
-        let mut first = spool.claim_next(&[]).unwrap();
-        spool.delivered(&mut first);
-        assert!(first.done());
-        let mut second = spool.claim_next(&[]).unwrap();
-        spool.discard(&mut second);
+        let first = spool.claim_next(&[]).unwrap();
+        spool.delivered(first);
+        let second = spool.claim_next(&[]).unwrap();
+        spool.discard(second);
         assert_eq!(spool.pending_events(), 0);
         assert_eq!(spool.counters.delivered_events.load(Ordering::Relaxed), 2);
         assert_eq!(spool.counters.refused_events.load(Ordering::Relaxed), 3);
@@ -764,11 +532,11 @@ mod tests {
         create_private_dir(spool.dir()).unwrap();
         fs::write(spool.dir().join("0.batch"), &torn[..torn.len() / 2]).unwrap();
         // The spool does not read batches; the component finds this one torn when it is sent.
-        let mut first = spool.claim_next(&[]).unwrap();
-        assert_eq!(first.batch().body, &torn[..torn.len() / 2]);
-        spool.set_aside(&mut first);
+        let first = spool.claim_next(&[]).unwrap();
+        assert_eq!(first.body, &torn[..torn.len() / 2]);
+        spool.set_aside(first);
         let claimed = spool.claim_next(&[]).unwrap();
-        assert_eq!(claimed.batch().body, batch(1, "whole"));
+        assert_eq!(claimed.body, batch(1, "whole"));
         assert!(spool.claim_next(&[]).is_none());
         assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 1);
         assert!(spool.dir().join("0.bad").exists());
@@ -788,7 +556,7 @@ mod tests {
         assert_eq!(spool.pending_events(), 30);
         assert_eq!(spool.counters.dropped_events.load(Ordering::Relaxed), 20);
         let kept = spool.claim_next(&[]).unwrap();
-        assert_eq!(kept.batch().body, batch(10, "b2"), "the newest are kept");
+        assert_eq!(kept.body, batch(10, "b2"), "the newest are kept");
         fs::remove_dir_all(spool.dir()).unwrap();
     }
 
@@ -828,9 +596,9 @@ mod tests {
                 let spool = spool.clone();
                 std::thread::spawn(move || {
                     let mut got = Vec::new();
-                    while let Some(mut c) = spool.claim_next(&[]) {
-                        got.push(c.batch().body.clone());
-                        spool.delivered(&mut c);
+                    while let Some(c) = spool.claim_next(&[]) {
+                        got.push(c.body.clone());
+                        spool.delivered(c);
                     }
                     got
                 })
@@ -861,7 +629,7 @@ mod tests {
         let recovered = spool
             .claim_next(&[])
             .expect("a crashed sender's claim is recovered");
-        assert_eq!(recovered.batch().body, batch(1, "stale"));
+        assert_eq!(recovered.body, batch(1, "stale"));
         // A live claim is not taken over.
         assert!(spool.claim_next(&[]).is_none());
         fs::remove_dir_all(spool.dir()).unwrap();
@@ -879,13 +647,14 @@ mod more_tests {
         let body = br#"{"schema":"agent-telemetry/batch","schema_version":1,"batch_id":"b","sent_at":"t","dropped_events":0,"events":[]}"#;
         spool.write(body, 0).unwrap();
         drop(spool.claim_next(&[]).unwrap());
-        let mut again = spool.claim_next(&[]).expect("dropping a claim releases it");
-        spool.delivered(&mut again);
+        let again = spool.claim_next(&[]).expect("dropping a claim releases it");
+        spool.delivered(again);
         // A batch of another schema version is put back, and skipped for the rest of a flush.
         let newer = br#"{"schema":"agent-telemetry/batch","schema_version":99,"events":[]}"#;
         fs::write(dir.join("1-newer.batch"), newer).unwrap();
         let claimed = spool.claim_next(&[]).unwrap();
-        let skip = vec![spool.release(claimed)];
+        let skip = vec![claimed.id().to_path_buf()];
+        spool.release(claimed);
         assert!(spool.claim_next(&skip).is_none());
         assert!(
             dir.join("1-newer.batch").exists(),
@@ -926,242 +695,5 @@ mod more_tests {
         spool.enforce_limits();
         assert!(!old.exists() && fresh.exists());
         fs::remove_dir_all(&dir).unwrap();
-    }
-}
-
-#[cfg(test)]
-mod group_tests {
-    use super::tests::spool;
-    use super::*;
-
-    fn body(tag: &str, events: usize) -> Vec<u8> {
-        format!(r#"{{"batch":"{tag}","events":{events}}}"#).into_bytes()
-    }
-
-    fn files(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-
-    /// Claims the next file and settles every batch in it as delivered: their bodies.
-    fn deliver_next(spool: &Spool) -> Vec<Vec<u8>> {
-        let mut claimed = spool.claim_next(&[]).unwrap();
-        let mut sent = Vec::new();
-        while !claimed.done() {
-            sent.push(claimed.batch().body.clone());
-            spool.delivered(&mut claimed);
-        }
-        sent
-    }
-
-    #[test]
-    fn batches_written_together_are_one_file_sent_one_at_a_time() {
-        let spool = spool(SpoolLimits::default());
-        let bodies: Vec<Vec<u8>> = (0..4).map(|i| body(&format!("g{i}"), i + 1)).collect();
-        let batches: Vec<(&[u8], u64)> = bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.as_slice(), i as u64 + 1))
-            .collect();
-        assert_eq!(spool.write_all(&batches).unwrap(), 0);
-        let names = files(spool.dir());
-        assert_eq!(names.len(), 1, "one file for the four: {names:?}");
-        assert!(names[0].ends_with("-10e.batches"), "{names:?}");
-        assert_eq!(spool.pending_events(), 10);
-        assert_eq!(spool.counters.spooled_events.load(Ordering::Relaxed), 10);
-
-        let mut claimed = spool.claim_next(&[]).unwrap();
-        assert!(spool.claim_next(&[]).is_none(), "claimed whole");
-        for (i, expected) in bodies.iter().enumerate() {
-            assert_eq!(&claimed.batch().body, expected);
-            assert_eq!(claimed.batch().events, i as u64 + 1);
-            assert_eq!(claimed.events_left(), (i as u64 + 1..=4).sum::<u64>());
-            assert!(!claimed.done());
-            spool.delivered(&mut claimed);
-        }
-        assert!(claimed.done());
-        assert!(files(spool.dir()).is_empty(), "removed once all were sent");
-        assert_eq!(spool.counters.delivered_events.load(Ordering::Relaxed), 10);
-        fs::remove_dir_all(spool.dir()).unwrap();
-    }
-
-    #[test]
-    fn what_is_left_of_a_group_goes_back_in_its_place() {
-        let spool = spool(SpoolLimits::default());
-        let [a, b, c, d] = ["a", "b", "c", "d"].map(|t| body(t, 1));
-        spool
-            .write_all(&[(a.as_slice(), 1), (b.as_slice(), 1), (c.as_slice(), 1)])
-            .unwrap();
-        spool.write(&d, 1).unwrap();
-
-        // The first is sent, the second fails: the two left go back, before `d`.
-        let mut claimed = spool.claim_next(&[]).unwrap();
-        let position = claimed.position().to_string();
-        spool.delivered(&mut claimed);
-        let waits = spool.release(claimed);
-        assert!(
-            waits.to_string_lossy().ends_with("-2e.batches"),
-            "{waits:?}"
-        );
-        assert_eq!(spool.pending_events(), 3);
-        let mut claimed = spool.claim_next(&[]).unwrap();
-        assert_eq!(claimed.position(), position, "the same place in the order");
-        assert_eq!(claimed.batch().body, b);
-        spool.delivered(&mut claimed);
-        // An abandoned send (the claim dropped) puts the last one back, as a batch file.
-        drop(claimed);
-        assert_eq!(files(spool.dir()).len(), 2);
-        assert!(
-            files(spool.dir())
-                .iter()
-                .any(|n| n.starts_with(&position) && n.ends_with("-1e.batch"))
-        );
-        assert_eq!(deliver_next(&spool), vec![c]);
-        assert_eq!(deliver_next(&spool), vec![d]);
-        assert!(files(spool.dir()).is_empty());
-        assert_eq!(spool.counters.delivered_events.load(Ordering::Relaxed), 4);
-        fs::remove_dir_all(spool.dir()).unwrap();
-    }
-
-    #[test]
-    fn a_batch_of_a_group_sent_in_part_is_replaced_by_what_is_left_of_it() {
-        let spool = spool(SpoolLimits::default());
-        let (a, b) = (body("a", 3), body("b", 2));
-        spool.write_all(&[(&a, 3), (&b, 2)]).unwrap();
-        let claimed = spool.claim_next(&[]).unwrap();
-        let rest = body("a-rest", 1);
-        let waits = spool.keep_rest(claimed, rest.clone(), 1);
-        assert!(
-            waits.to_string_lossy().ends_with("-3e.batches"),
-            "{waits:?}"
-        );
-        assert_eq!(spool.counters.delivered_events.load(Ordering::Relaxed), 2);
-        assert_eq!(deliver_next(&spool), vec![rest, b]);
-        fs::remove_dir_all(spool.dir()).unwrap();
-    }
-
-    #[test]
-    fn a_group_file_that_is_not_one_is_set_aside_unsent() {
-        let spool = spool(SpoolLimits::default());
-        let whole = group_of(&[(b"{}".as_slice(), 1), (b"{\"x\":1}".as_slice(), 1)]);
-        let mut wrong = vec![
-            whole[..whole.len() - 1].to_vec(),                         // torn
-            [whole.as_slice(), b"1"].concat(),                         // trailing bytes
-            whole.replacen_header(b"agent-telemetry spool group 2\n"), // a newer format
-            [GROUP_HEADER, b"1 99999999999999999999999\n{}".as_slice()].concat(),
-            [GROUP_HEADER, b"x 2\n{}".as_slice()].concat(),
-            GROUP_HEADER.to_vec(), // no batch
-        ];
-        create_private_dir(spool.dir()).unwrap();
-        for (i, content) in wrong.drain(..).enumerate() {
-            fs::write(
-                spool.dir().join(format!("{i:024}-aaaaaa-2e.batches")),
-                content,
-            )
-            .unwrap();
-        }
-        fs::write(
-            spool.dir().join(format!("{:024}-bbbbbb-2e.batches", 9)),
-            &whole,
-        )
-        .unwrap();
-        assert_eq!(
-            deliver_next(&spool),
-            vec![b"{}".to_vec(), b"{\"x\":1}".to_vec()],
-            "only the whole group is read"
-        );
-        assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 6);
-        assert!(files(spool.dir()).iter().all(|n| n.ends_with(".bad")));
-        fs::remove_dir_all(spool.dir()).unwrap();
-    }
-
-    trait Header {
-        fn replacen_header(&self, header: &[u8]) -> Vec<u8>;
-    }
-    impl Header for Vec<u8> {
-        fn replacen_header(&self, header: &[u8]) -> Vec<u8> {
-            [header, &self[GROUP_HEADER.len()..]].concat()
-        }
-    }
-
-    #[test]
-    fn a_batch_of_a_group_set_aside_is_kept_beside_it_and_the_rest_is_sent() {
-        let spool = spool(SpoolLimits::default());
-        let (a, b) = (body("a", 1), body("b", 1));
-        spool.write_all(&[(&a, 1), (&b, 1)]).unwrap();
-        let mut claimed = spool.claim_next(&[]).unwrap();
-        spool.set_aside(&mut claimed);
-        spool.refuse(&mut claimed, "test");
-        assert!(claimed.done());
-        let names = files(spool.dir());
-        assert!(
-            names[0].ends_with(".0.bad") && names[1].ends_with(".1.refused"),
-            "{names:?}"
-        );
-        let kept = fs::read(spool.dir().join(&names[0])).unwrap();
-        assert_eq!(kept, a);
-        assert_eq!(spool.set_aside_files(), 2);
-        fs::remove_dir_all(spool.dir()).unwrap();
-    }
-
-    #[test]
-    fn a_group_holds_at_most_a_file_s_bound_and_the_order_is_kept() {
-        let bodies: Vec<Vec<u8>> = (0..7).map(|i| body(&format!("{i:03}"), 1)).collect();
-        // Three batches and their framing to a file.
-        let one = (bodies[0].len() + GROUP_LINE_MAX) as u64;
-        let spool = spool(SpoolLimits {
-            max_file_bytes: GROUP_HEADER.len() as u64 + one * 3,
-            ..SpoolLimits::default()
-        });
-        let batches: Vec<(&[u8], u64)> = bodies.iter().map(|b| (b.as_slice(), 1)).collect();
-        spool.write_all(&batches).unwrap();
-        let names = files(spool.dir());
-        let kinds: Vec<&str> = names
-            .iter()
-            .map(|n| n.rsplit('.').next().unwrap())
-            .collect();
-        assert_eq!(
-            kinds,
-            ["batches", "batches", "batch"],
-            "3, 3 and 1: {names:?}"
-        );
-        let mut sent = Vec::new();
-        while spool.pending_events() > 0 {
-            sent.extend(deliver_next(&spool));
-        }
-        assert_eq!(sent, bodies);
-        fs::remove_dir_all(spool.dir()).unwrap();
-    }
-
-    #[test]
-    fn a_crashed_senders_group_comes_back_and_opting_out_discards_groups() {
-        let spool = spool(SpoolLimits::default());
-        let (a, b) = (body("a", 2), body("b", 3));
-        spool.write_all(&[(&a, 2), (&b, 3)]).unwrap();
-        let claimed = spool.claim_next(&[]).unwrap();
-        let file = fs::File::options()
-            .append(true)
-            .open(&claimed.path)
-            .unwrap();
-        file.set_modified(SystemTime::now() - STALE_CLAIM * 2)
-            .unwrap();
-        std::mem::forget(claimed);
-        assert_eq!(deliver_next(&spool), vec![a.clone(), b.clone()]);
-
-        spool.write_all(&[(&a, 2), (&b, 3)]).unwrap();
-        spool.write_all(&[(&a, 2), (&b, 3)]).unwrap();
-        let claimed = spool.claim_next(&[]).unwrap();
-        assert_eq!(
-            spool.discard_all(),
-            10,
-            "the claimed group and the ready one"
-        );
-        std::mem::forget(claimed);
-        assert!(files(spool.dir()).is_empty());
-        fs::remove_dir_all(spool.dir()).unwrap();
     }
 }
