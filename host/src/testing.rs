@@ -23,7 +23,13 @@ pub use crate::runtime::instance::{InstanceError, TelemetryInstance};
 /// Writes one batch of `events` events to `spool` as a flush does; returns how many events the
 /// spool's bounds evicted to make room.
 pub fn write_to_spool(spool: &Spool, body: &[u8], events: u64) -> io::Result<u64> {
-    spool.write(body, events)
+    write_all_to_spool(spool, &[(body, events)])
+}
+
+/// Writes `batches` (bodies and their events) to `spool` together, as a flush that moves
+/// several does; returns how many events the spool's bounds evicted to make room.
+pub fn write_all_to_spool(spool: &Spool, batches: &[(&[u8], u64)]) -> io::Result<u64> {
+    spool.write_all(batches).map_err(|(_, _, e)| e)
 }
 
 /// Loads `wasm` on `engine` through `cache` (compiling it without one), and says how the code

@@ -57,7 +57,11 @@ async fn spool_settled(home: &Path) {
         let claimed = std::fs::read_dir(&dir).map_or(0, |entries| {
             entries
                 .filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "sending"))
+                .filter(|e| {
+                    e.path()
+                        .extension()
+                        .is_some_and(|x| x == "sending" || x == "sending-batches")
+                })
                 .count()
         });
         if claimed == 0 {
@@ -397,6 +401,57 @@ async fn a_batch_sent_twice_is_stored_once_and_the_duplicates_are_counted() {
     assert_eq!(
         (counts.events, counts.duplicates, counts.batches),
         (20, 20, 2)
+    );
+    collector.stop().await;
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+/// The batches one flush moves to the spool are written to one file under one `fsync`, and
+/// sent one request each; when a send fails halfway, what is left of the file goes back in
+/// its place and is sent next, with nothing sent twice.
+#[tokio::test]
+async fn batches_spooled_together_share_one_file_and_a_failure_halfway_keeps_the_rest() {
+    let runtime = TelemetryRuntime::shared().unwrap();
+    let collector = FaultyCollector::start().await;
+    let home = temp_dir("spooled-together");
+    collector.go_down().await;
+    let telemetry = Telemetry::start_with(runtime.clone(), settings(&collector, &home))
+        .await
+        .unwrap();
+    telemetry.record_many(events("together", 100));
+    telemetry.shutdown(Duration::from_millis(300)).await;
+    spool_settled(&home).await;
+    let names: Vec<String> = std::fs::read_dir(home.join(SPOOL_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 1, "five batches of 20, one file: {names:?}");
+    assert!(names[0].ends_with("-100e.batches"), "{names:?}");
+
+    // Two batches go, the third gets a 503, the rest go after the retry.
+    collector.come_back().await;
+    collector.set(Fault::Sequence(vec![
+        Fault::None,
+        Fault::None,
+        Fault::status(503),
+        Fault::None,
+    ]));
+    let next = Telemetry::start_with(runtime.clone(), settings(&collector, &home))
+        .await
+        .unwrap();
+    let report = next.flush(Duration::from_secs(10)).await;
+    assert_eq!((report.sent, report.pending), (100, 0));
+    next.shutdown(Duration::from_secs(1)).await;
+    let counts = collector.store().counts().unwrap();
+    assert_eq!(
+        (counts.events, counts.duplicates, counts.batches),
+        (100, 0, 5),
+        "each batch stored once"
+    );
+    assert_eq!(collector.requests(), 6, "five batches and the one 503");
+    assert_eq!(
+        Spool::new(home.join(SPOOL_DIR), SpoolLimits::default()).pending_events(),
+        0
     );
     collector.stop().await;
     let _ = std::fs::remove_dir_all(&home);

@@ -9,7 +9,9 @@
 //!   (`-many-100-a-call`: `record-many` with 100 events a call), timed until the component
 //!   has queued them all, and (`-agent-time`) the agent's own run;
 //! - `delivery/*`: recording and delivering 100 events to the local collector, batched (ours)
-//!   against one HTTP request per event (what the seed systems do).
+//!   against one HTTP request per event (what the seed systems do);
+//! - `spool/*`: ten batches of 100 events moved to the spool together (one file, one `fsync`)
+//!   against one file and one `fsync` each (how every batch was spooled before).
 //!
 //! Run: `cargo bench -p agent-telemetry-bench --bench record`
 
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use agent_telemetry::agent::{AgentOptions, run_agent_component};
 use agent_telemetry::event::{Event, Outcome, ToolCall};
-use agent_telemetry::{Telemetry, TelemetryRuntime};
+use agent_telemetry::{Telemetry, TelemetryRuntime, testing};
 use agent_telemetry_collector::{Collector, EventStore};
 use agent_telemetry_guest::bindings::exports::agent::telemetry::recorder as guest;
 use agent_telemetry_guest::config::Settings;
@@ -59,6 +61,13 @@ impl Entropy for XorShift {
     }
 }
 
+/// A native batch of 100 events of one installation, as the component spools one.
+fn spooled_batch() -> Vec<u8> {
+    let mut rng = generate::Lcg(7);
+    let batch = generate::from_one_installation(generate::batch(0, 100, 1_000, &mut rng));
+    agent_telemetry_guest::encode::native::encode(&batch).unwrap()
+}
+
 fn host_event() -> Event {
     Event::ToolCall(ToolCall {
         tool: "read_file".into(),
@@ -83,6 +92,8 @@ fn guest_event() -> guest::Event {
 
 #[path = "common/settings.rs"]
 mod common_settings;
+#[path = "common/generate.rs"]
+mod generate;
 use common_settings::settings;
 
 fn benches(c: &mut Criterion) {
@@ -254,15 +265,17 @@ fn benches(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("delivery");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(100));
     let spool_home =
         std::env::temp_dir().join(format!("agent-telemetry-bench-{}", std::process::id()));
-    for (name, batch, spool) in [
-        ("batched-100-per-request", 100, false),
-        ("one-request-per-event", 1, false),
+    for (name, batch, spool, per_flush) in [
+        ("batched-100-per-request", 100, false, 100),
+        ("one-request-per-event", 1, false, 100),
         // The default for any program with an identity directory: each batch is written to
         // the spool, sent from there, and removed after the 2xx.
-        ("batched-100-per-request-through-the-spool", 100, true),
+        ("batched-100-per-request-through-the-spool", 100, true, 100),
+        // Ten batches a flush (a burst, or a collector that was away): moved to the spool
+        // together, under one `fsync`.
+        ("batched-1000-a-flush-through-the-spool", 100, true, 1000),
     ] {
         let mut settings = settings(collector.endpoint(), batch);
         if spool {
@@ -272,11 +285,12 @@ fn benches(c: &mut Criterion) {
         let telemetry = rt
             .block_on(Telemetry::start_with(runtime.clone(), settings))
             .unwrap();
+        group.throughput(Throughput::Elements(per_flush));
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let start = Instant::now();
                 for _ in 0..iters {
-                    telemetry.record_many(vec![host_event(); 100]);
+                    telemetry.record_many(vec![host_event(); per_flush as usize]);
                     let report = rt.block_on(telemetry.flush(Duration::from_secs(30)));
                     assert_eq!(report.pending, 0);
                 }
@@ -284,6 +298,44 @@ fn benches(c: &mut Criterion) {
             })
         });
         rt.block_on(telemetry.shutdown(Duration::from_secs(5)));
+    }
+    group.finish();
+
+    // Ten batches as the component makes them (native, 100 events each), into a spool in the
+    // same temporary directory the delivery bench uses; emptied after each round, untimed.
+    let mut group = c.benchmark_group("spool");
+    group.sample_size(20);
+    group.throughput(Throughput::Elements(1000));
+    let body = spooled_batch();
+    let batches: Vec<(&[u8], u64)> = (0..10).map(|_| (body.as_slice(), 100)).collect();
+    let spool = agent_telemetry::Spool::new(
+        spool_home.join("spool-bench"),
+        agent_telemetry::SpoolLimits::default(),
+    );
+    for together in [false, true] {
+        let name = if together {
+            "ten-batches-one-file"
+        } else {
+            "ten-batches-one-file-each"
+        };
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let start = Instant::now();
+                    if together {
+                        testing::write_all_to_spool(&spool, &batches).unwrap();
+                    } else {
+                        for (body, events) in &batches {
+                            testing::write_to_spool(&spool, body, *events).unwrap();
+                        }
+                    }
+                    total += start.elapsed();
+                    assert_eq!(spool.discard_all(), 1000);
+                }
+                total
+            })
+        });
     }
     group.finish();
     rt.block_on(big_batches.shutdown(Duration::from_secs(5)));

@@ -5,7 +5,7 @@
 //! run or `agent-telemetry flush`.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use agent_telemetry_contract::retry::{self, Attempt, RetryState};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::spool::Spool;
+use super::spool::{Claimed, Spool};
 use crate::runtime::bindings::delivery::{Batch, DeliveryOutcome, DeliveryReport};
 use crate::runtime::bindings::recorder::FlushReport;
 use crate::runtime::supervisor::Supervised;
@@ -49,20 +49,25 @@ impl SpoolSender {
         let Some(batches) = instance.take_undelivered().await else {
             return;
         };
+        // Written together: several batches to a file, one `fsync` for them all.
+        let bodies: Vec<(&[u8], u64)> = batches
+            .iter()
+            .map(|b| (b.body.as_slice(), u64::from(b.events)))
+            .collect();
         // Counts from spool file names are untrusted: they saturate, never overflow.
-        let mut evicted: u64 = 0;
-        for batch in batches {
-            match self.spool.write(&batch.body, batch.events.into()) {
-                Ok(n) => evicted = evicted.saturating_add(n),
-                Err(e) => {
-                    // A full disk or a read-only directory must not cost what a healthy
-                    // collector would take: send it directly, once.
-                    tracing::error!(dir = %self.spool.dir().display(), error = %e, "cannot write to the spool; sending the batch directly");
-                    evicted =
-                        evicted.saturating_add(self.deliver_unspooled(instance, &batch).await);
+        let evicted = match self.spool.write_all(&bodies) {
+            Ok(evicted) => evicted,
+            Err((written, evicted, e)) => {
+                // A full disk or a read-only directory must not cost what a healthy
+                // collector would take: what was not written is sent directly, once.
+                tracing::error!(dir = %self.spool.dir().display(), error = %e, "cannot write to the spool; sending the batches directly");
+                let mut lost: u64 = evicted;
+                for batch in &batches[written..] {
+                    lost = lost.saturating_add(self.deliver_unspooled(instance, batch).await);
                 }
+                lost
             }
-        }
+        };
         instance.note_dropped(evicted).await;
     }
 
@@ -100,9 +105,14 @@ impl SpoolSender {
             interruptible,
             stopping: self.stopping.clone(),
             skip: Vec::new(),
+            current: None,
             report: nothing_flushed(),
         };
         let driven = retry::drive(flush, &mut courier).await;
+        // What is left of a file sent batch by batch goes back to the spool.
+        if let Some(claimed) = courier.current.take() {
+            self.spool.release(claimed);
+        }
         let mut report = courier.report;
         report.failed = u32::try_from(driven.failed_events).unwrap_or(u32::MAX);
         report.retry_after_ms = u32::try_from(driven.retry_after.as_millis()).unwrap_or(u32::MAX);
@@ -120,6 +130,9 @@ struct FromSpool<'a> {
     stopping: watch::Receiver<bool>,
     /// Batches of another schema version: left for a build that reads them.
     skip: Vec<PathBuf>,
+    /// A spool file of several batches being sent one by one; what is left of it goes back
+    /// to the spool when the flush ends.
+    current: Option<Claimed>,
     report: FlushReport,
 }
 
@@ -144,30 +157,40 @@ impl retry::Courier for FromSpool<'_> {
         if self.interruptible && *self.stopping.borrow() {
             return None;
         }
-        let mut claimed = self.spool.claim_next(&self.skip)?;
-        // An unsettled claim goes back to the spool when dropped.
-        let delivery = deliver_once(
+        // A file sent batch by batch is checked to be still this sender's before each batch
+        // (it is gone after `telemetry off`).
+        let current = self.current.take().and_then(|c| self.spool.resume(c));
+        let mut claimed = match current {
+            Some(claimed) => claimed,
+            None => self.spool.claim_next(&self.skip)?,
+        };
+        // An unsettled claim also goes back to the spool when dropped (a send cancelled).
+        let Some(delivery) = deliver_once(
             self.instance,
-            &claimed.body,
+            &claimed.batch().body,
             left,
             self.interruptible,
             &mut self.stopping,
         )
-        .await?;
+        .await
+        else {
+            self.spool.release(claimed);
+            return None;
+        };
         let report = &mut self.report;
         let events = delivery.events;
-        Some(match delivery.outcome {
+        let attempt = match delivery.outcome {
             DeliveryOutcome::Delivered => {
                 // The component read the batch: its count is the true one.
-                claimed.events = events.into();
-                self.spool.delivered(claimed);
+                claimed.batch_mut().events = events.into();
+                self.spool.delivered(&mut claimed);
                 report.sent += events;
                 report.left_out = report.left_out.saturating_add(delivery.left_out);
                 Attempt::Delivered
             }
             DeliveryOutcome::Rejected => {
-                claimed.events = events.into();
-                self.spool.discard(claimed);
+                claimed.batch_mut().events = events.into();
+                self.spool.discard(&mut claimed);
                 report.rejected += events;
                 report.dropped += events;
                 report.left_out = report.left_out.saturating_add(delivery.left_out);
@@ -179,15 +202,16 @@ impl retry::Courier for FromSpool<'_> {
                     0 => None,
                     ms => Some(Duration::from_millis(ms.into())),
                 };
+                // What is left of a file keeps its place (and so its key) in the spool.
                 let failed = Attempt::Failed {
-                    batch: key(claimed.id()),
-                    events: claimed.events,
+                    batch: key(claimed.position()),
+                    events: claimed.events_left(),
                     retry_after,
                 };
-                match &delivery.rest {
+                match delivery.rest {
                     // Sent in part (a request per event): what is left takes its place.
                     Some(rest) => {
-                        let done = claimed.events.saturating_sub(events.into());
+                        let done = claimed.batch().events.saturating_sub(events.into());
                         let sent = done.saturating_sub(delivery.left_out.into());
                         report.sent = report
                             .sent
@@ -195,25 +219,32 @@ impl retry::Courier for FromSpool<'_> {
                         report.left_out = report.left_out.saturating_add(delivery.left_out);
                         self.spool.keep_rest(claimed, rest, events.into());
                     }
-                    None => self.spool.release(claimed),
+                    None => {
+                        self.spool.release(claimed);
+                    }
                 }
-                failed
+                return Some(failed);
             }
             DeliveryOutcome::Malformed => {
-                self.spool.set_aside(claimed);
+                self.spool.set_aside(&mut claimed);
                 Attempt::Settled
             }
             DeliveryOutcome::Refused => {
                 let why = delivery.problem.as_deref().unwrap_or("no reason given");
-                self.spool.refuse(claimed, why);
+                self.spool.refuse(&mut claimed, why);
                 Attempt::Settled
             }
             DeliveryOutcome::OtherVersion => {
-                self.skip.push(claimed.id().to_path_buf());
-                self.spool.release(claimed);
-                Attempt::Settled
+                if let Some(waits) = self.spool.release(claimed) {
+                    self.skip.push(waits);
+                }
+                return Some(Attempt::Settled);
             }
-        })
+        };
+        if !claimed.done() {
+            self.current = Some(claimed);
+        }
+        Some(attempt)
     }
 }
 
@@ -252,10 +283,10 @@ pub fn nothing_flushed() -> FlushReport {
     }
 }
 
-/// Tells one spooled batch from the others, for the schedule's count of failed batches.
-fn key(id: &Path) -> u64 {
+/// Tells one spooled file from the others, for the schedule's count of failed batches.
+fn key(position: &str) -> u64 {
     let mut hasher = DefaultHasher::new();
-    id.hash(&mut hasher);
+    position.hash(&mut hasher);
     hasher.finish()
 }
 
