@@ -524,7 +524,7 @@ macro_rules! define_data {
         } $(+ computed { $( $cfield:ident : $cty:ty ),* $(,)? })?
     )*) => {
         /// An event's own fields, tagged with its kind (`"type": "tool_call"`).
-        #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+        #[derive(Serialize, Debug, Clone, PartialEq)]
         #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
         #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
         pub enum Data {
@@ -533,6 +533,31 @@ macro_rules! define_data {
                 #[allow(missing_docs)]
                 $Kind { $( $(#[$attr])* $field: $ty, )* $($( $cfield: $cty, )*)? },
             )*
+        }
+
+        /// Each kind's fields, read on their own once its `type` is known.
+        #[allow(missing_docs)]
+        mod fields_of {
+            use super::*;
+            $(
+                #[derive(Deserialize)]
+                #[serde(deny_unknown_fields)]
+                pub(super) struct $Kind { $( $(#[$attr])* pub(super) $field: $ty, )* $($( pub(super) $cfield: $cty, )*)? }
+            )*
+        }
+
+        /// The fields of an event of `kind` (one of [`KINDS`]), read from `fields`.
+        fn data_of_kind<'de, D: serde::Deserializer<'de>>(
+            kind: &str,
+            fields: D,
+        ) -> Result<Data, D::Error> {
+            match kind {
+                $( $kind => {
+                    let fields_of::$Kind { $($field,)* $($($cfield,)*)? } = fields_of::$Kind::deserialize(fields)?;
+                    Ok(Data::$Kind { $($field,)* $($($cfield,)*)? })
+                } )*
+                other => Err(serde::de::Error::unknown_variant(other, &KINDS)),
+            }
         }
 
         /// Every kind's wire name, in the catalogue's order.
@@ -598,6 +623,119 @@ macro_rules! define_data {
 
 for_each_event!(define_data);
 
+/// [`Data`] is read `type` first, as this project writes it, and then the kind's fields
+/// straight from the input; with `type` anywhere else, by reading the object whole and then
+/// again with `type` first. (serde's derive for a tagged enum buffers every event's fields
+/// before reading them, and its code for that, repeated for each kind, was a seventh of the
+/// component.)
+impl<'de> Deserialize<'de> for Data {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Data, D::Error> {
+        deserializer.deserialize_map(DataVisitor)
+    }
+}
+
+struct DataVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DataVisitor {
+    type Value = Data;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event's data: an object with its `type`")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Data, A::Error> {
+        use serde::de::Error;
+        let first = match map.next_key::<FirstKey>()? {
+            Some(FirstKey::Type) => {
+                let kind = map.next_value_seed(Kind)?;
+                return data_of_kind(kind, serde::de::value::MapAccessDeserializer::new(map));
+            }
+            Some(FirstKey::Other(key)) => key,
+            None => return Err(A::Error::missing_field("type")),
+        };
+        let mut object = serde_json::Map::new();
+        let mut key = first;
+        loop {
+            let value: serde_json::Value = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            object.insert(key, value);
+            match map.next_key::<FirstKey>()? {
+                Some(FirstKey::Type) => key = "type".to_string(),
+                Some(FirstKey::Other(next)) => key = next,
+                None => break,
+            }
+        }
+        let kind = match object.remove("type") {
+            Some(serde_json::Value::String(kind)) => kind,
+            Some(_) => return Err(A::Error::custom("`type` is not a string")),
+            None => return Err(A::Error::missing_field("type")),
+        };
+        let mut again =
+            serde_json::to_vec(&serde_json::json!({ "type": kind })).map_err(A::Error::custom)?;
+        if !object.is_empty() {
+            let rest = serde_json::to_vec(&object).map_err(A::Error::custom)?;
+            again.pop();
+            again.push(b',');
+            again.extend_from_slice(&rest[1..]);
+        }
+        serde_json::from_slice(&again).map_err(A::Error::custom)
+    }
+}
+
+/// An object's key, told apart from `type` without a copy.
+enum FirstKey {
+    Type,
+    Other(String),
+}
+
+impl<'de> Deserialize<'de> for FirstKey {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<FirstKey, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = FirstKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<FirstKey, E> {
+                Ok(match v {
+                    "type" => FirstKey::Type,
+                    other => FirstKey::Other(other.to_string()),
+                })
+            }
+        }
+        deserializer.deserialize_str(V)
+    }
+}
+
+/// An event's `type`, as the kind's name in [`KINDS`] (no copy).
+struct Kind;
+
+impl<'de> serde::de::DeserializeSeed<'de> for Kind {
+    type Value = &'static str;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<&'static str, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for Kind {
+    type Value = &'static str;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event kind")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<&'static str, E> {
+        KINDS
+            .iter()
+            .find(|k| **k == v)
+            .copied()
+            .ok_or_else(|| E::unknown_variant(v, &KINDS))
+    }
+}
+
 /// The catalogue's entry for `name` of `kind`, if there is one.
 pub fn field(kind: &str, name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.kind == kind && f.name == name)
@@ -620,6 +758,18 @@ mod tests {
         }
     }
 
+    /// A failed tool call with every field but its session.
+    fn a_tool_call() -> Data {
+        Data::ToolCall {
+            tool: "grep".into(),
+            session_id: None,
+            agent: Some("a".into()),
+            duration_ms: 1200,
+            outcome: Outcome::Failure,
+            error: Some(ErrorKind::RateLimited),
+        }
+    }
+
     #[test]
     fn visit_hands_over_present_fields_in_order_and_skips_absent_ones() {
         struct Seen(Vec<(&'static str, String)>);
@@ -628,14 +778,7 @@ mod tests {
                 self.0.push((field.name, format!("{value:?}")));
             }
         }
-        let data = Data::ToolCall {
-            tool: "grep".into(),
-            session_id: None,
-            agent: Some("a".into()),
-            duration_ms: 1200,
-            outcome: Outcome::Failure,
-            error: Some(ErrorKind::RateLimited),
-        };
+        let data = a_tool_call();
         let mut seen = Seen(Vec::new());
         data.visit(&mut seen);
         assert_eq!(
@@ -652,6 +795,75 @@ mod tests {
             field("tool_call", "session_id").unwrap().rule,
             Rule::Pseudonym("session")
         );
+    }
+
+    #[test]
+    fn data_is_read_with_its_type_anywhere_and_refused_when_it_is_not_whole() {
+        let data = a_tool_call();
+        let written = serde_json::to_string(&data).unwrap();
+        assert!(written.starts_with(r#"{"type":"tool_call","#), "{written}");
+        assert_eq!(serde_json::from_str::<Data>(&written).unwrap(), data);
+        let fields = r#""tool":"grep","agent":"a","duration_ms":1200,"outcome":"failure","error":"rate_limited""#;
+        for reordered in [
+            format!(r#"{{{fields},"type":"tool_call"}}"#),
+            r#"{"tool":"grep","type":"tool_call","agent":"a","duration_ms":1200,"outcome":"failure","error":"rate_limited"}"#.to_string(),
+            format!(r#"{{ "type" : "tool_call" , {fields} }}"#),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<Data>(&reordered).unwrap(),
+                data,
+                "{reordered}"
+            );
+        }
+        for (json, says) in [
+            (format!("{{{fields}}}"), "missing field `type`"),
+            ("{}".to_string(), "missing field `type`"),
+            (
+                format!(r#"{{"type":"tool_kall",{fields}}}"#),
+                "unknown variant `tool_kall`",
+            ),
+            (
+                format!(r#"{{{fields},"type":"tool_kall"}}"#),
+                "unknown variant `tool_kall`",
+            ),
+            (
+                format!(r#"{{"type":"tool_call","type":"tool_call",{fields}}}"#),
+                "unknown field `type`",
+            ),
+            (
+                format!(r#"{{"type":"tool_call",{fields},"type":"tool_call"}}"#),
+                "unknown field `type`",
+            ),
+            (
+                format!(r#"{{"tool":"x",{fields},"type":"tool_call"}}"#),
+                "duplicate field `tool`",
+            ),
+            (
+                format!(r#"{{"type":"tool_call",{fields},"secret":"x"}}"#),
+                "unknown field `secret`",
+            ),
+            (
+                format!(r#"{{"secret":"x",{fields},"type":"tool_call"}}"#),
+                "unknown field `secret`",
+            ),
+            (format!(r#"{{"type":1,{fields}}}"#), "invalid type"),
+            (
+                format!(r#"{{{fields},"type":1}}"#),
+                "`type` is not a string",
+            ),
+            (r#"["tool_call","grep"]"#.to_string(), "invalid type"),
+            (
+                r#"{"type":"tool_call","tool":"grep","duration_ms":1200}"#.to_string(),
+                "missing field `outcome`",
+            ),
+            (
+                r#"{"duration_ms":-1,"type":"tool_call"}"#.to_string(),
+                "invalid value",
+            ),
+        ] {
+            let error = serde_json::from_str::<Data>(&json).unwrap_err().to_string();
+            assert!(error.contains(says), "{json}: {error}");
+        }
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! random times of one day (batches held back for hours and sent out of order), so every
 //! insert lands on a random page of the time-ordered indexes.
 //!
+//! `read/...` is the check alone, without the store.
+//!
 //! Run: `cargo bench -p agent-telemetry-bench --bench ingest`
 
 use agent_telemetry_collector::{EventStore, Format, ingest};
@@ -116,6 +118,31 @@ fn bench(c: &mut Criterion) {
             )
         });
     }
+    g.finish();
+
+    // The read alone (no store): what the event catalogue's reading costs the collector (and
+    // the component, which reads each spooled batch before it sends it).
+    let mut g = c.benchmark_group("read");
+    g.throughput(Throughput::Elements(EVENTS));
+    let mut rng = Lcg(7);
+    let mut next = 0;
+    let mut make = || {
+        let batch =
+            generate::from_one_installation(generate::batch(next, next + EVENTS, TOTAL, &mut rng));
+        next += EVENTS;
+        bodies("native", &batch)
+    };
+    g.bench_function(format!("native-{EVENTS}-events"), |b| {
+        b.iter_batched(
+            &mut make,
+            |bodies| {
+                for (body, content_type) in &bodies {
+                    ingest::parse(Format::Native, body, content_type).unwrap();
+                }
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 
