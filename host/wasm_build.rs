@@ -52,8 +52,9 @@ pub fn build(packages: &[&str], watch: &[&str]) -> PathBuf {
         "building {packages:?} for {TARGET} failed"
     );
 
-    // Cargo scans a directory named here recursively.
-    for dir in watch {
+    // Cargo scans a directory named here recursively. The workspace's manifest holds the
+    // `wasm` profile, and the lock file the versions built.
+    for dir in watch.iter().chain(&["Cargo.toml", "Cargo.lock"]) {
         println!("cargo:rerun-if-changed={}", workspace.join(dir).display());
     }
     target_dir.join(TARGET).join("wasm")
