@@ -165,6 +165,14 @@ impl Claimed {
         }
     }
 
+    /// The batches not settled yet, with their events.
+    fn left(&self) -> Vec<(&[u8], u64)> {
+        self.batches[self.next..]
+            .iter()
+            .map(|b| (b.body.as_slice(), b.events))
+            .collect()
+    }
+
     /// Whether the file is still this sender's, checked before each batch after the first: a
     /// claim gone from under it was discarded (`telemetry off`, `forget`) or taken back by
     /// another process after a stall, and what is left of it is then not this sender's to
@@ -190,10 +198,7 @@ impl Claimed {
                 .then(|| self.ready.clone());
         }
         let dir = self.ready.parent().unwrap_or(Path::new("."));
-        let left: Vec<(&[u8], u64)> = self.batches[self.next..]
-            .iter()
-            .map(|b| (b.body.as_slice(), b.events))
-            .collect();
+        let left = self.left();
         // What is left is written under a claim of its own, and only then is the claimed
         // file removed: a crash in between leaves both, and the collector keeps each event
         // once. A claimed file already gone was discarded meanwhile, and so is what is left.
@@ -226,15 +231,8 @@ impl Claimed {
             let _ = fs::rename(&self.path, &to);
             return to;
         }
-        let left: Vec<(&[u8], u64)> = self.batches[self.next..]
-            .iter()
-            .map(|b| (b.body.as_slice(), b.events))
-            .collect();
-        let content = match left.as_slice() {
-            [(body, _)] => body.to_vec(),
-            _ => group_of(&left),
-        };
-        if let Err(e) = replace_private(&to, &content) {
+        let left = self.left();
+        if let Err(e) = replace_private(&to, &content_of(&left)) {
             tracing::warn!(path = %to.display(), error = %e, "cannot keep a batch set aside; it is removed");
         }
         let _ = fs::remove_file(&self.path);
@@ -664,11 +662,16 @@ fn write_file(
         Some(tag) => dir.join(format!("{name}.{tag}.{claimed}")),
         None => dir.join(format!("{name}.{extension}")),
     };
-    match batches {
-        [(body, _)] => replace_private(&path, body)?,
-        _ => replace_private(&path, &group_of(batches))?,
-    }
+    replace_private(&path, &content_of(batches))?;
     Ok(path)
+}
+
+/// What a spool file holding `batches` holds: the batch itself for one, a group for several.
+fn content_of<'a>(batches: &[(&'a [u8], u64)]) -> std::borrow::Cow<'a, [u8]> {
+    match batches {
+        [(body, _)] => std::borrow::Cow::Borrowed(body),
+        _ => std::borrow::Cow::Owned(group_of(batches)),
+    }
 }
 
 /// The content of a group file holding `batches`.
