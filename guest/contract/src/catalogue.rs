@@ -589,7 +589,8 @@ macro_rules! define_data {
             }
 
             /// Hands each field that has a value to `visitor`, in the catalogue's order.
-            pub fn visit(&self, visitor: &mut impl Visitor) {
+            /// (`dyn`: one copy of this walk over every kind, not one per visitor.)
+            pub fn visit(&self, visitor: &mut dyn Visitor) {
                 match self {
                     $( Data::$Kind { $($field,)* $($($cfield,)*)? } => {
                         $(

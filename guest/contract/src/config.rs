@@ -5,9 +5,6 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
 /// Every key the component reads.
 pub mod keys {
     /// `true` or `false`: the host's consent decision.
@@ -106,8 +103,7 @@ pub const DEFAULT_ARCH: &str = "unknown";
 pub const LIST_SEPARATOR: char = ',';
 
 /// The wire format batches are sent in (key [`keys::FORMAT`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Format {
     /// This project's batch (`agent-telemetry/batch`, its JSON Schema published).
     #[default]
@@ -142,14 +138,12 @@ impl Format {
 
 /// How OTLP requests are written (key [`keys::OTLP_PROTOCOL`]), named as
 /// `OTEL_EXPORTER_OTLP_PROTOCOL` names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OtlpProtocol {
     /// `application/x-protobuf`.
     #[default]
-    #[serde(rename = "http/protobuf")]
     Protobuf,
     /// `application/json`, the OTLP/JSON mapping.
-    #[serde(rename = "http/json")]
     Json,
 }
 
@@ -173,8 +167,7 @@ impl OtlpProtocol {
 
 /// Which GenAI semantic-convention names OTLP attributes are written under (key
 /// [`keys::OTLP_NAMES`]; the names themselves are in [`crate::otlp_names`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OtlpNames {
     /// The current names (`gen_ai.provider.name`, `gen_ai.usage.input_tokens`, ...).
     #[default]
@@ -203,8 +196,7 @@ impl OtlpNames {
 }
 
 /// Request body compression (key [`keys::COMPRESSION`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
     /// Bodies sent as they are.
     #[default]
@@ -237,8 +229,7 @@ impl Compression {
 /// header names: `guest/src/config.rs`). A field's name in kebab case is its key; a stock host
 /// sets the same keys with `-S config-var=KEY=VALUE`. Lists are written comma-separated,
 /// `name=value` lists ([`Pairs`]) as written.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-#[serde(rename_all = "kebab-case", default, deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ComponentConfig {
     /// The host's consent decision.
     pub enabled: bool,
@@ -332,8 +323,7 @@ impl Default for ComponentConfig {
 
 /// `name=value` pairs, kept as written (`a=1,b=2`): the component parses and checks them
 /// ([`parse_headers`], [`parse_tags`], [`parse_context_properties`]).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
-#[serde(transparent)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Pairs(pub String);
 
 impl Pairs {
@@ -353,102 +343,171 @@ pub struct Unreadable {
     pub value: String,
 }
 
-impl ComponentConfig {
-    /// The `wasi:config` pairs: every field that has a value, under its key (in key order).
-    pub fn to_pairs(&self) -> Vec<(String, String)> {
-        let Ok(Value::Object(fields)) = serde_json::to_value(self) else {
-            return Vec::new();
-        };
-        fields
-            .into_iter()
-            .filter_map(|(key, value)| Some((key, written(value)?)))
-            .collect()
-    }
+/// Each field of [`ComponentConfig`] with its key, once: [`ComponentConfig::to_pairs`] and
+/// [`ComponentConfig::from_pairs`] are made from this list (and destructure the struct, so a
+/// field left out of it does not compile).
+macro_rules! config_pairs {
+    ($($field:ident => $key:ident),* $(,)?) => {
+        impl ComponentConfig {
+            /// The `wasi:config` pairs: every field that has a value, under its key (in key
+            /// order).
+            pub fn to_pairs(&self) -> Vec<(String, String)> {
+                let ComponentConfig { $($field),* } = self;
+                let mut pairs: Vec<(String, String)> = [$((keys::$key, PairValue::write($field))),*]
+                    .into_iter()
+                    .filter_map(|(key, value)| Some((key.to_string(), value?)))
+                    .collect();
+                pairs.sort();
+                pairs
+            }
 
-    /// Reads pairs back: each known key's value into its field, by the field's shape (values
-    /// trimmed; an empty value of an optional field leaves it unset). Unknown keys are ignored;
-    /// a value that does not fit its field leaves the default and is returned.
-    pub fn from_pairs<'a>(
-        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> (ComponentConfig, Vec<Unreadable>) {
-        let Ok(Value::Object(mut fields)) = serde_json::to_value(ComponentConfig::default()) else {
-            return (ComponentConfig::default(), Vec::new());
-        };
-        let mut unreadable = Vec::new();
-        let mut given = Vec::new();
-        for (key, value) in pairs {
-            let value = value.trim();
-            let Some(field) = fields.get_mut(key) else {
-                continue;
-            };
-            match read(field, value) {
-                Some(read) => {
-                    *field = read;
-                    given.push(key);
+            /// Reads pairs back: each known key's value into its field, by the field's type
+            /// (values trimmed; an empty value of an optional field leaves it unset). Unknown
+            /// keys are ignored; a value that does not fit its field leaves the field as it was
+            /// (its default, unless an earlier pair set it) and is returned.
+            pub fn from_pairs<'a>(
+                pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+            ) -> (ComponentConfig, Vec<Unreadable>) {
+                let mut config = ComponentConfig::default();
+                let mut unreadable = Vec::new();
+                for (key, value) in pairs {
+                    let value = value.trim();
+                    let fits = match key {
+                        $(keys::$key => PairValue::read(value).map(|v| config.$field = v).is_some(),)*
+                        _ => continue,
+                    };
+                    if !fits {
+                        unreadable.push(Unreadable {
+                            key: key.to_string(),
+                            value: value.to_string(),
+                        });
+                    }
                 }
-                None => unreadable.push(Unreadable {
-                    key: key.to_string(),
-                    value: value.to_string(),
-                }),
+                (config, unreadable)
             }
         }
-        let all = Value::Object(fields.clone());
-        if let Ok(config) = serde_json::from_value(all) {
-            return (config, unreadable);
+    };
+}
+
+config_pairs! {
+    enabled => ENABLED,
+    consent_reason => CONSENT_REASON,
+    endpoint => ENDPOINT,
+    installation_id => INSTALLATION_ID,
+    hash_key => HASH_KEY,
+    source => SOURCE,
+    environment => ENVIRONMENT,
+    product => PRODUCT,
+    product_version => PRODUCT_VERSION,
+    os => OS,
+    arch => ARCH,
+    ci => CI,
+    batch_max_events => BATCH_MAX_EVENTS,
+    batch_max_bytes => BATCH_MAX_BYTES,
+    queue_max_events => QUEUE_MAX_EVENTS,
+    timeout_ms => TIMEOUT_MS,
+    agent_allowlist => AGENT_ALLOWLIST,
+    flag_allowlist => FLAG_ALLOWLIST,
+    redact_words => REDACT_WORDS,
+    format => FORMAT,
+    otlp_protocol => OTLP_PROTOCOL,
+    otlp_names => OTLP_NAMES,
+    compression => COMPRESSION,
+    headers => HEADERS,
+    context_properties => CONTEXT_PROPERTIES,
+    os_language => OS_LANGUAGE,
+    tags => TAGS,
+}
+
+/// How a field of [`ComponentConfig`] is written as a `wasi:config` value and read back.
+trait PairValue: Sized {
+    /// The value as written; `None` for an unset optional field.
+    fn write(&self) -> Option<String>;
+    /// `value` (already trimmed) as the field's type, or `None` if it does not fit.
+    fn read(value: &str) -> Option<Self>;
+}
+
+impl PairValue for bool {
+    fn write(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+    fn read(value: &str) -> Option<bool> {
+        match value.to_ascii_lowercase().as_str() {
+            "true" => Some(true),
+            "false" => Some(false),
+            _ => None,
         }
-        // A value of the right shape that its field still refuses (a format no one has): back
-        // to the default, key by key, and said.
-        let defaults = serde_json::to_value(ComponentConfig::default()).unwrap_or(Value::Null);
-        for key in given {
-            let mut alone = defaults.clone();
-            alone[key] = fields[key].clone();
-            if serde_json::from_value::<ComponentConfig>(alone).is_err() {
-                unreadable.push(Unreadable {
-                    key: key.to_string(),
-                    value: written(fields[key].clone()).unwrap_or_default(),
-                });
-                fields[key] = defaults[key].clone();
-            }
-        }
-        let config = serde_json::from_value(Value::Object(fields)).unwrap_or_default();
-        (config, unreadable)
     }
 }
 
-/// A field's value as a `wasi:config` string; `None` for an unset optional field.
-fn written(value: Value) -> Option<String> {
-    match value {
-        Value::Null => None,
-        Value::String(s) => Some(s),
-        Value::Array(items) => {
-            let items: Vec<String> = items.into_iter().filter_map(written).collect();
-            Some(items.join(&LIST_SEPARATOR.to_string()))
-        }
-        other => Some(other.to_string()),
+impl PairValue for usize {
+    fn write(&self) -> Option<String> {
+        Some(self.to_string())
+    }
+    fn read(value: &str) -> Option<usize> {
+        value.parse().ok()
     }
 }
 
-/// `value` in the shape of `field` (its default), or `None` if it does not fit.
-fn read(field: &Value, value: &str) -> Option<Value> {
-    Some(match field {
-        Value::Bool(_) => match value.to_ascii_lowercase().as_str() {
-            "true" => Value::Bool(true),
-            "false" => Value::Bool(false),
-            _ => return None,
-        },
-        Value::Number(_) => Value::Number(value.parse::<u64>().ok()?.into()),
-        Value::Array(_) => Value::Array(
+impl PairValue for String {
+    fn write(&self) -> Option<String> {
+        Some(self.clone())
+    }
+    fn read(value: &str) -> Option<String> {
+        Some(value.to_string())
+    }
+}
+
+impl PairValue for Option<String> {
+    fn write(&self) -> Option<String> {
+        self.clone()
+    }
+    fn read(value: &str) -> Option<Option<String>> {
+        Some((!value.is_empty()).then(|| value.to_string()))
+    }
+}
+
+/// A list: written comma-separated, read with each item trimmed and empty items left out.
+impl PairValue for Vec<String> {
+    fn write(&self) -> Option<String> {
+        Some(self.join(&LIST_SEPARATOR.to_string()))
+    }
+    fn read(value: &str) -> Option<Vec<String>> {
+        Some(
             value
                 .split(LIST_SEPARATOR)
                 .map(str::trim)
                 .filter(|v| !v.is_empty())
-                .map(|v| Value::String(v.to_string()))
+                .map(str::to_string)
                 .collect(),
-        ),
-        Value::Null if value.is_empty() => Value::Null,
-        _ => Value::String(value.to_string()),
-    })
+        )
+    }
 }
+
+impl PairValue for Pairs {
+    fn write(&self) -> Option<String> {
+        Some(self.0.clone())
+    }
+    fn read(value: &str) -> Option<Pairs> {
+        Some(Pairs(value.to_string()))
+    }
+}
+
+/// The choices: by the name [`as_str`](Format::as_str) gives, exactly.
+macro_rules! choice_pair_value {
+    ($($Choice:ty),*) => {$(
+        impl PairValue for $Choice {
+            fn write(&self) -> Option<String> {
+                Some(self.as_str().to_string())
+            }
+            fn read(value: &str) -> Option<$Choice> {
+                <$Choice>::parse(value)
+            }
+        }
+    )*};
+}
+
+choice_pair_value!(Format, OtlpProtocol, OtlpNames, Compression);
 
 /// One configuration key as the docs describe it: generated into `docs/configuration.md`
 /// (a test holds the page to it, and it to [`ComponentConfig`]).
@@ -787,6 +846,32 @@ mod tests {
         );
         assert_eq!(read.product, "my-tool");
         assert_eq!(unreadable[2].value, "xml");
+    }
+
+    #[test]
+    fn a_key_given_twice_takes_its_last_value_that_fits_and_an_empty_optional_value_unsets() {
+        let (read, unreadable) = ComponentConfig::from_pairs([
+            ("format", "swarm"),
+            ("format", "xml"),
+            ("timeout-ms", "10"),
+            ("timeout-ms", " 20 "),
+            ("endpoint", "http://127.0.0.1:9/v1"),
+            ("endpoint", "  "),
+            ("flag-allowlist", "--a,,--b ,"),
+            ("ci", "TRUE"),
+        ]);
+        assert_eq!(read.format, Format::Swarm);
+        assert_eq!(read.timeout_ms, 20);
+        assert_eq!(read.endpoint, None);
+        assert_eq!(read.flag_allowlist, ["--a", "--b"]);
+        assert!(read.ci);
+        assert_eq!(
+            unreadable,
+            [Unreadable {
+                key: "format".into(),
+                value: "xml".into()
+            }]
+        );
     }
 
     #[test]
