@@ -22,6 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::wire::SessionTotals;
 
+mod read;
+
 /// Most one event's cost may be, in US dollars: past any model call, and small enough that
 /// any number of them sum to a finite amount (the collector's day tables add and take away
 /// sums). A larger cost is dropped by the component and refused by the collector.
@@ -499,7 +501,7 @@ macro_rules! define_enums {
 
         impl $Enum {
             /// The name on the wire.
-            pub fn as_str(self) -> &'static str {
+            pub const fn as_str(self) -> &'static str {
                 match self {
                     $( $Enum::$Variant => $name, )*
                 }
@@ -516,11 +518,25 @@ macro_rules! define_enums {
 
 for_each_enum!(define_enums);
 
+/// Whether a field's attributes include `#[serde(default ...)]`: a field an event may leave
+/// out even though it is not an `Option`.
+macro_rules! has_serde_default {
+    () => {
+        false
+    };
+    (#[serde(default $($rest:tt)*)] $($more:tt)*) => {
+        true
+    };
+    (#[$($other:tt)*] $($more:tt)*) => {
+        has_serde_default!($($more)*)
+    };
+}
+
 macro_rules! define_data {
     ($(
         $(#[$kind_attr:meta])*
         $Kind:ident = $kind:literal {
-            $( $(#[$attr:meta])* $field:ident : $ty:ty => $rule:ident $(($ns:literal))? ),* $(,)?
+            $( $(#[$($attr:tt)*])* $field:ident : $ty:ty => $rule:ident $(($ns:literal))? ),* $(,)?
         } $(+ computed { $( $cfield:ident : $cty:ty ),* $(,)? })?
     )*) => {
         /// An event's own fields, tagged with its kind (`"type": "tool_call"`).
@@ -531,32 +547,67 @@ macro_rules! define_data {
             $(
                 $(#[$kind_attr])*
                 #[allow(missing_docs)]
-                $Kind { $( $(#[$attr])* $field: $ty, )* $($( $cfield: $cty, )*)? },
+                $Kind { $( $(#[$($attr)*])* $field: $ty, )* $($( $cfield: $cty, )*)? },
             )*
         }
 
-        /// Each kind's fields, read on their own once its `type` is known.
-        #[allow(missing_docs)]
-        mod fields_of {
+        /// Each kind's fields as they are read ([`read::read_fields`]), under the kind's name.
+        #[allow(non_upper_case_globals)]
+        mod reads {
             use super::*;
             $(
-                #[derive(Deserialize)]
-                #[serde(deny_unknown_fields)]
-                pub(super) struct $Kind { $( $(#[$attr])* pub(super) $field: $ty, )* $($( pub(super) $cfield: $cty, )*)? }
+                pub(super) const $Kind: &[read::FieldRead] = &[
+                    $(read::FieldRead {
+                        name: stringify!($field),
+                        shape: <$ty as read::ReadField>::SHAPE,
+                        nullable: <$ty as FieldValue>::OPTIONAL,
+                        required: !<$ty as FieldValue>::OPTIONAL
+                            && !has_serde_default!($(#[$($attr)*])*),
+                    },)*
+                    $($(read::FieldRead {
+                        name: stringify!($cfield),
+                        shape: <$cty as read::ReadField>::SHAPE,
+                        nullable: <$cty as FieldValue>::OPTIONAL,
+                        required: !<$cty as FieldValue>::OPTIONAL,
+                    },)*)?
+                ];
+                const _: () = assert!($Kind.len() <= read::MAX_FIELDS);
             )*
         }
 
-        /// The fields of an event of `kind` (one of [`KINDS`]), read from `fields`.
-        fn data_of_kind<'de, D: serde::Deserializer<'de>>(
+        /// Each kind's field names, in the same order.
+        #[allow(non_upper_case_globals)]
+        mod names {
+            $(
+                pub(super) const $Kind: &[&str] =
+                    &[$(stringify!($field),)* $($(stringify!($cfield),)*)?];
+            )*
+        }
+
+        /// The fields of an event of `kind` (one of [`KINDS`]), read from `map`.
+        fn data_of_kind<'de, A: serde::de::MapAccess<'de>>(
             kind: &str,
-            fields: D,
-        ) -> Result<Data, D::Error> {
+            map: A,
+        ) -> Result<Data, A::Error> {
             match kind {
                 $( $kind => {
-                    let fields_of::$Kind { $($field,)* $($($cfield,)*)? } = fields_of::$Kind::deserialize(fields)?;
-                    Ok(Data::$Kind { $($field,)* $($($cfield,)*)? })
+                    let mut slots = read::read_fields(reads::$Kind, names::$Kind, map)?;
+                    let mut slots = slots.iter_mut();
+                    Ok(Data::$Kind {
+                        $($field: read::take(&mut slots),)*
+                        $($($cfield: read::take(&mut slots),)*)?
+                    })
                 } )*
                 other => Err(serde::de::Error::unknown_variant(other, &KINDS)),
+            }
+        }
+
+        /// How the fields of `kind` are read.
+        #[cfg(test)]
+        fn fields_read(kind: &str) -> &'static [read::FieldRead] {
+            match kind {
+                $( $kind => reads::$Kind, )*
+                _ => &[],
             }
         }
 
@@ -649,38 +700,42 @@ impl<'de> serde::de::Visitor<'de> for DataVisitor {
         let first = match map.next_key::<FirstKey>()? {
             Some(FirstKey::Type) => {
                 let kind = map.next_value_seed(Kind)?;
-                return data_of_kind(kind, serde::de::value::MapAccessDeserializer::new(map));
+                return data_of_kind(kind, map);
             }
             Some(FirstKey::Other(key)) => key,
             None => return Err(A::Error::missing_field("type")),
         };
-        let mut object = serde_json::Map::new();
+        // A list, not a map: an event has a few fields, and a map's code is not worth it here.
+        let mut object: Vec<(String, serde_json::Value)> = Vec::new();
         let mut key = first;
         loop {
             let value: serde_json::Value = map.next_value()?;
-            if object.contains_key(&key) {
+            if object.iter().any(|(k, _)| *k == key) {
                 return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
             }
-            object.insert(key, value);
+            object.push((key, value));
             match map.next_key::<FirstKey>()? {
                 Some(FirstKey::Type) => key = "type".to_string(),
                 Some(FirstKey::Other(next)) => key = next,
                 None => break,
             }
         }
-        let kind = match object.remove("type") {
-            Some(serde_json::Value::String(kind)) => kind,
-            Some(_) => return Err(A::Error::custom("`type` is not a string")),
+        let kind = match object.iter().position(|(k, _)| k == "type") {
+            Some(at) => match object.remove(at).1 {
+                serde_json::Value::String(kind) => kind,
+                _ => return Err(A::Error::custom("`type` is not a string")),
+            },
             None => return Err(A::Error::missing_field("type")),
         };
-        let mut again =
-            serde_json::to_vec(&serde_json::json!({ "type": kind })).map_err(A::Error::custom)?;
-        if !object.is_empty() {
-            let rest = serde_json::to_vec(&object).map_err(A::Error::custom)?;
-            again.pop();
+        let mut again = br#"{"type":"#.to_vec();
+        serde_json::to_writer(&mut again, &kind).map_err(A::Error::custom)?;
+        for (key, value) in &object {
             again.push(b',');
-            again.extend_from_slice(&rest[1..]);
+            serde_json::to_writer(&mut again, key).map_err(A::Error::custom)?;
+            again.push(b':');
+            serde_json::to_writer(&mut again, value).map_err(A::Error::custom)?;
         }
+        again.push(b'}');
         serde_json::from_slice(&again).map_err(A::Error::custom)
     }
 }
@@ -865,6 +920,134 @@ mod tests {
             let error = serde_json::from_str::<Data>(&json).unwrap_err().to_string();
             assert!(error.contains(says), "{json}: {error}");
         }
+    }
+
+    /// serde's derive for each kind's fields, as they were read before [`read`]: the reference
+    /// the table-driven reading is held to.
+    macro_rules! by_derive {
+        ($(
+            $(#[$kind_attr:meta])*
+            $Kind:ident = $kind:literal {
+                $( $(#[$attr:meta])* $field:ident : $ty:ty => $rule:ident $(($ns:literal))? ),* $(,)?
+            } $(+ computed { $( $cfield:ident : $cty:ty ),* $(,)? })?
+        )*) => {
+            #[allow(dead_code)]
+            mod derived {
+                use super::super::*;
+                $(
+                    #[derive(serde::Deserialize)]
+                    #[serde(deny_unknown_fields)]
+                    pub struct $Kind { $( $(#[$attr])* pub $field: $ty, )* $($( pub $cfield: $cty, )*)? }
+                )*
+            }
+
+            /// The fields of `kind` in the JSON object `fields`, read by serde's derive.
+            fn read_by_derive(kind: &str, fields: &str) -> Option<Data> {
+                match kind {
+                    $( $kind => {
+                        let derived::$Kind { $($field,)* $($($cfield,)*)? } =
+                            serde_json::from_str(fields).ok()?;
+                        Some(Data::$Kind { $($field,)* $($($cfield,)*)? })
+                    } )*
+                    _ => None,
+                }
+            }
+        };
+    }
+
+    for_each_event!(by_derive);
+
+    /// A value of `shape` that reads.
+    fn a_value_of(shape: read::Shape) -> String {
+        match shape {
+            read::Shape::Str => r#""a""#.into(),
+            read::Shape::Strs => r#"["a","b"]"#.into(),
+            read::Shape::UInt(_) => "7".into(),
+            read::Shape::Int(..) => "-7".into(),
+            read::Shape::Float => "0.25".into(),
+            read::Shape::Bool => "true".into(),
+            read::Shape::Enum(names) => format!(r#""{}""#, names[names.len() - 1]),
+            read::Shape::Totals => serde_json::to_string(&SessionTotals::default()).unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_field_of_every_kind_is_accepted_and_refused_as_serdes_derive_does() {
+        let others = [
+            "null",
+            r#""a""#,
+            r#""""#,
+            r#"["a"]"#,
+            "[]",
+            "[1]",
+            "{}",
+            "0",
+            "1",
+            "-1",
+            "255",
+            "256",
+            "2147483647",
+            "2147483648",
+            "-2147483648",
+            "-2147483649",
+            "4294967295",
+            "4294967296",
+            "18446744073709551615",
+            "18446744073709551616",
+            "1.5",
+            "-0.5",
+            "1e3",
+            "true",
+            "false",
+            r#""success""#,
+            r#""nope""#,
+            r#""auto_inferred""#,
+            r#""rate_limited""#,
+            r#"{"tool_calls":1,"tool_failures":0,"input_tokens":0,"output_tokens":0,"cost_usd":0,"error_count":0}"#,
+            r#"{"tool_calls":1}"#,
+        ];
+        let mut compared = 0;
+        for kind in KINDS {
+            let fields = fields_read(kind);
+            assert!(!fields.is_empty(), "{kind}");
+            let base: Vec<(&str, String)> = fields
+                .iter()
+                .map(|f| (f.name, a_value_of(f.shape)))
+                .collect();
+            let mut cases: Vec<Vec<(&str, String)>> = vec![base.clone()];
+            for (i, field) in fields.iter().enumerate() {
+                let mut left_out = base.clone();
+                left_out.remove(i);
+                cases.push(left_out);
+                let mut twice = base.clone();
+                twice.push(base[i].clone());
+                cases.push(twice);
+                for other in others {
+                    let mut changed = base.clone();
+                    changed[i].1 = other.to_string();
+                    cases.push(changed);
+                }
+                let mut unknown = base.clone();
+                unknown.insert(i, ("not_a_field", "1".to_string()));
+                cases.push(unknown);
+                assert!(fields.iter().filter(|f| f.name == field.name).count() == 1);
+            }
+            for case in cases {
+                let body: Vec<String> = case.iter().map(|(k, v)| format!(r#""{k}":{v}"#)).collect();
+                let body = body.join(",");
+                let derived = read_by_derive(kind, &format!("{{{body}}}"));
+                let sep = if body.is_empty() { "" } else { "," };
+                let ours =
+                    serde_json::from_str::<Data>(&format!(r#"{{"type":"{kind}"{sep}{body}}}"#));
+                assert_eq!(
+                    ours.as_ref().ok(),
+                    derived.as_ref(),
+                    "{kind}: {body}: {ours:?}"
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 1000, "{compared}");
     }
 
     #[test]
