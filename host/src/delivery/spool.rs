@@ -179,12 +179,20 @@ impl Claimed {
     /// send or put back. The check touches the claim, so one sent batch by batch never
     /// looks abandoned.
     fn still_ours(&mut self) -> bool {
-        if touch(&self.path).is_ok() {
-            return true;
+        match touch(&self.path) {
+            Ok(()) => true,
+            // Gone: settled here, the file is someone else's (or nobody's) now.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.settled = true;
+                false
+            }
+            // Still there but not touched (a read-only or failing disk): still this sender's.
+            // Dropping it here would let it go stale and be sent again whole.
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot renew a spool file's claim; sending on");
+                true
+            }
         }
-        // Settled here: the file is someone else's (or nobody's) now.
-        self.settled = true;
-        false
     }
 
     /// Puts what is not settled back in the spool, in the same place in the order: the file
@@ -229,6 +237,11 @@ impl Claimed {
         let to = self.ready.with_extension(extension);
         if self.next == 0 && !self.altered {
             let _ = fs::rename(&self.path, &to);
+            return to;
+        }
+        // A claim gone meanwhile was discarded (`telemetry off`, `forget`) or taken back:
+        // nothing of it is written again here.
+        if matches!(touch(&self.path), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
             return to;
         }
         let left = self.left();
@@ -1231,6 +1244,12 @@ mod group_tests {
         let claimed = spool.resume(claimed).unwrap();
         other_process.discard_all();
         assert_eq!(spool.release(claimed), None);
+        assert!(files(spool.dir()).is_empty(), "{:?}", files(spool.dir()));
+        // Nor is what is left of it set aside when its next batch is refused.
+        let mut claimed = first_sent(&spool, &[&a, &b, &c]);
+        other_process.discard_all();
+        spool.set_aside(&mut claimed);
+        drop(claimed);
         assert!(files(spool.dir()).is_empty(), "{:?}", files(spool.dir()));
         // Nor does a batch sent in part, nor an abandoned claim.
         spool.write_all(&[(&a, 1), (&b, 1)]).unwrap();
