@@ -231,25 +231,29 @@ impl Claimed {
 
     /// Moves the batch now out of the way as `extension` (`.bad`, `.refused`), with the rest
     /// of its file: a group this build wrote holds nothing of the kind, so one that does was
-    /// altered, and what is left of it is set aside too, as one file.
-    fn move_aside(&mut self, extension: &str) -> PathBuf {
+    /// altered, and what is left of it is set aside too, as one file. Returns where it went, or
+    /// `None` when the claim was gone (discarded meanwhile, or taken back): nothing of it is
+    /// then written again.
+    fn move_aside(&mut self, extension: &str) -> Option<PathBuf> {
         self.settled = true;
         let to = self.ready.with_extension(extension);
         if self.next == 0 && !self.altered {
-            let _ = fs::rename(&self.path, &to);
-            return to;
+            return fs::rename(&self.path, &to).is_ok().then_some(to);
         }
-        // A claim gone meanwhile was discarded (`telemetry off`, `forget`) or taken back:
-        // nothing of it is written again here.
         if matches!(touch(&self.path), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-            return to;
+            return None;
         }
         let left = self.left();
         if let Err(e) = replace_private(&to, &content_of(&left)) {
             tracing::warn!(path = %to.display(), error = %e, "cannot keep a batch set aside; it is removed");
         }
-        let _ = fs::remove_file(&self.path);
-        to
+        // As in `put_back`: the copy is written first, and taken away again if the claimed
+        // file went meanwhile.
+        if fs::remove_file(&self.path).is_err() {
+            let _ = fs::remove_file(&to);
+            return None;
+        }
+        Some(to)
     }
 }
 
@@ -457,10 +461,10 @@ impl Spool {
             // parse is set aside, not read.
             let bound = if group {
                 // A group is written within GROUP_MAX_BYTES; what is left of one, with a
-                // batch replaced by what is left of it, a little more at most.
-                self.limits
-                    .max_file_bytes
-                    .min(GROUP_MAX_BYTES as u64 + (64 << 10))
+                // batch replaced by what is left of it, a little more at most. Not this
+                // process's own file bound: another process sharing the spool may have
+                // written it under larger limits.
+                GROUP_MAX_BYTES as u64 + (64 << 10)
             } else {
                 self.limits.max_file_bytes
             };
@@ -617,17 +621,19 @@ impl Spool {
     /// The batch now holds what the component would not send (`why` says where): kept as
     /// `.refused` for whoever wants to look, never sent.
     pub(crate) fn refuse(&self, claimed: &mut Claimed, why: &str) {
-        let refused = claimed.move_aside(REFUSED);
-        tracing::warn!(path = %refused.display(), why, "a spool file holds what telemetry does not send (planted or altered); set aside, not sent");
-        self.counters.refused_files.fetch_add(1, Ordering::Relaxed);
+        if let Some(refused) = claimed.move_aside(REFUSED) {
+            tracing::warn!(path = %refused.display(), why, "a spool file holds what telemetry does not send (planted or altered); set aside, not sent");
+            self.counters.refused_files.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// The batch now is not a whole batch: kept as `.bad` for whoever wants to look, never
     /// sent.
     pub(crate) fn set_aside(&self, claimed: &mut Claimed) {
-        let bad = claimed.move_aside(BAD);
-        tracing::warn!(path = %bad.display(), "a spool file is not a whole batch; set aside, not sent");
-        self.counters.bad_files.fetch_add(1, Ordering::Relaxed);
+        if let Some(bad) = claimed.move_aside(BAD) {
+            tracing::warn!(path = %bad.display(), "a spool file is not a whole batch; set aside, not sent");
+            self.counters.bad_files.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -1245,12 +1251,15 @@ mod group_tests {
         other_process.discard_all();
         assert_eq!(spool.release(claimed), None);
         assert!(files(spool.dir()).is_empty(), "{:?}", files(spool.dir()));
-        // Nor is what is left of it set aside when its next batch is refused.
+        // Nor is what is left of it set aside (or counted so) when its next batch is refused.
         let mut claimed = first_sent(&spool, &[&a, &b, &c]);
         other_process.discard_all();
         spool.set_aside(&mut claimed);
+        spool.refuse(&mut claimed, "test");
         drop(claimed);
         assert!(files(spool.dir()).is_empty(), "{:?}", files(spool.dir()));
+        assert_eq!(spool.counters.bad_files.load(Ordering::Relaxed), 0);
+        assert_eq!(spool.counters.refused_files.load(Ordering::Relaxed), 0);
         // Nor does a batch sent in part, nor an abandoned claim.
         spool.write_all(&[(&a, 1), (&b, 1)]).unwrap();
         let claimed = spool.claim_next(&[]).unwrap();
@@ -1330,6 +1339,25 @@ mod group_tests {
             names.iter().all(|n| n.ends_with("-2e.batches")),
             "{names:?}"
         );
+        fs::remove_dir_all(spool.dir()).unwrap();
+    }
+
+    #[test]
+    fn a_group_written_under_larger_limits_is_read_by_a_process_with_smaller_ones() {
+        let spool = spool(SpoolLimits::default());
+        let bodies: Vec<Vec<u8>> = (0..4).map(|i| body(&format!("{i:03}"), 1)).collect();
+        let batches: Vec<(&[u8], u64)> = bodies.iter().map(|b| (b.as_slice(), 1)).collect();
+        spool.write_all(&batches).unwrap();
+        let group = bodies.iter().map(Vec::len).sum::<usize>() as u64;
+        let smaller = Spool::new(
+            spool.dir().to_path_buf(),
+            SpoolLimits {
+                max_file_bytes: group / 2,
+                ..SpoolLimits::default()
+            },
+        );
+        assert_eq!(deliver_next(&smaller), bodies);
+        assert_eq!(smaller.counters.bad_files.load(Ordering::Relaxed), 0);
         fs::remove_dir_all(spool.dir()).unwrap();
     }
 
