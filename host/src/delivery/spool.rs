@@ -240,15 +240,12 @@ impl Claimed {
         if self.next == 0 && !self.altered {
             return fs::rename(&self.path, &to).is_ok().then_some(to);
         }
-        if matches!(touch(&self.path), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-            return None;
-        }
         let left = self.left();
         if let Err(e) = replace_private(&to, &content_of(&left)) {
             tracing::warn!(path = %to.display(), error = %e, "cannot keep a batch set aside; it is removed");
         }
         // As in `put_back`: the copy is written first, and taken away again if the claimed
-        // file went meanwhile.
+        // file is gone (discarded or taken back meanwhile).
         if fs::remove_file(&self.path).is_err() {
             let _ = fs::remove_file(&to);
             return None;
