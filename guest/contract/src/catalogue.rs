@@ -501,7 +501,7 @@ macro_rules! define_enums {
 
         impl $Enum {
             /// The name on the wire.
-            pub const fn as_str(self) -> &'static str {
+            pub fn as_str(self) -> &'static str {
                 match self {
                     $( $Enum::$Variant => $name, )*
                 }

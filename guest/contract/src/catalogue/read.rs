@@ -130,10 +130,11 @@ impl<T: ReadField> ReadField for Option<T> {
     }
 }
 
+/// A [`for_each_enum!`](crate::for_each_enum) callback: each enum read by its cases' names.
 macro_rules! read_enums {
-    ($($Enum:ident { $($Variant:ident),* })*) => {$(
+    ($( $(#[$doc:meta])* $Enum:ident { $( $Variant:ident = $name:literal ),* $(,)? } )*) => {$(
         impl ReadField for $Enum {
-            const SHAPE: Shape = Shape::Enum(&[$($Enum::$Variant.as_str()),*]);
+            const SHAPE: Shape = Shape::Enum(&[$($name),*]);
             fn from_slot(slot: Slot) -> Option<$Enum> {
                 match slot {
                     Slot::Enum(i) => [$($Enum::$Variant),*].get(i).copied(),
@@ -147,13 +148,7 @@ macro_rules! read_enums {
     )*};
 }
 
-macro_rules! enum_cases {
-    ($( $(#[$doc:meta])* $Enum:ident { $( $Variant:ident = $name:literal ),* $(,)? } )*) => {
-        read_enums! { $($Enum { $($Variant),* })* }
-    };
-}
-
-crate::for_each_enum!(enum_cases);
+crate::for_each_enum!(read_enums);
 
 /// The next value of `slots`, into its field.
 ///
